@@ -1,0 +1,1 @@
+"""The ``kubeopera`` command line and the settings that wire the stages together."""

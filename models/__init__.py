@@ -1,0 +1,49 @@
+"""Contracts every stage shares: one pydantic model per message and finding."""
+
+from kubeopera.models.base import Contract, UtcDatetime
+from kubeopera.models.deadletter import DeadLetter
+from kubeopera.models.events import EventSource, KubeEvent
+from kubeopera.models.findings import Finding, FindingKind, FindingStatus, Severity, Subject
+from kubeopera.models.metrics import ContainerSamples, MetricBatch, NodeCapacity, NodeUsage, PvcSamples
+from kubeopera.models.objects import (
+    ChangeType,
+    ContainerResources,
+    ObjectChange,
+    ObjectRef,
+    OwnerRef,
+    PodSummary,
+)
+from kubeopera.models.prices import CapacityType, NodePrice
+from kubeopera.models.quantity import QuantityError, parse_quantity
+from kubeopera.models.topics import TOPIC_MODELS, Topic, message_key
+
+__all__ = [
+    "TOPIC_MODELS",
+    "CapacityType",
+    "ChangeType",
+    "ContainerResources",
+    "ContainerSamples",
+    "Contract",
+    "DeadLetter",
+    "EventSource",
+    "Finding",
+    "FindingKind",
+    "FindingStatus",
+    "KubeEvent",
+    "MetricBatch",
+    "NodeCapacity",
+    "NodePrice",
+    "NodeUsage",
+    "ObjectChange",
+    "ObjectRef",
+    "OwnerRef",
+    "PodSummary",
+    "PvcSamples",
+    "QuantityError",
+    "Severity",
+    "Subject",
+    "Topic",
+    "UtcDatetime",
+    "message_key",
+    "parse_quantity",
+]

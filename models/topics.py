@@ -1,0 +1,41 @@
+"""Topic names and the model each carries; names are versioned with the schema."""
+
+from enum import StrEnum
+
+from kubeopera.models.base import Contract
+from kubeopera.models.deadletter import DeadLetter
+from kubeopera.models.events import KubeEvent
+from kubeopera.models.findings import Finding
+from kubeopera.models.metrics import MetricBatch
+from kubeopera.models.objects import ObjectChange
+from kubeopera.models.prices import NodePrice
+
+
+class Topic(StrEnum):
+    OBJECTS = "kubeopera.objects.v1"
+    EVENTS = "kubeopera.events.v1"
+    METRICS = "kubeopera.metrics.v1"
+    PRICES = "kubeopera.prices.v1"
+    FINDINGS = "kubeopera.findings.v1"
+    DEADLETTER = "kubeopera.deadletter.v1"
+
+
+TOPIC_MODELS: dict[Topic, type[Contract]] = {
+    Topic.OBJECTS: ObjectChange,
+    Topic.EVENTS: KubeEvent,
+    Topic.METRICS: MetricBatch,
+    Topic.PRICES: NodePrice,
+    Topic.FINDINGS: Finding,
+    Topic.DEADLETTER: DeadLetter,
+}
+
+
+def message_key(message: Contract) -> str:
+    """The partition key DESIGN.md gives for each topic."""
+    if isinstance(message, DeadLetter):
+        return message.message_key()
+    key = getattr(message, "key", None)
+    if key is None:
+        raise TypeError(f"{type(message).__name__} is not a topic message")
+    result: str = key()
+    return result
