@@ -20,7 +20,14 @@ _QUANTITY = re.compile(
     r"(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE](?P<exponent>[+-]?[0-9]+))?"
 )
 _DECIMAL_EXPONENTS = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-_BINARY_POWERS = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_BINARY_MULTIPLIERS = {
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+    "Pi": 1024**5,
+    "Ei": 1024**6,
+}
 
 
 class QuantityError(ValueError):
@@ -35,14 +42,11 @@ def parse_quantity(value: str | int | float) -> float:
     """
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise QuantityError(f"invalid Kubernetes quantity {value!r}: {_ACCEPTED}")
-    if isinstance(value, str):
-        result = float(_parse_exact(value))  # beyond the float range this is inf
-    else:
-        try:
-            result = float(value)
-        except OverflowError:  # an int beyond the float range
-            result = math.inf
-    if not math.isfinite(result):
+    try:
+        result = float(_parse_exact(value) if isinstance(value, str) else value)
+    except OverflowError:  # an int beyond the float range
+        result = math.inf
+    if not math.isfinite(result):  # NaN, inf, or a quantity like '1e999' that overflows float
         raise QuantityError(f"invalid Kubernetes quantity {value!r}: not a finite number")
     return result or 0.0  # '-0' parses to 0.0, not -0.0
 
@@ -54,11 +58,11 @@ def _parse_exact(text: str) -> Decimal:
         raise QuantityError(f"invalid Kubernetes quantity {text!r}: {_ACCEPTED}")
     number, suffix = match["number"], match["suffix"] or ""
     try:
-        if suffix in _BINARY_POWERS:
+        if suffix in _BINARY_MULTIPLIERS:
             with localcontext() as ctx:
                 ctx.prec = len(number) + 20  # 1024**6 has 19 digits: the product is exact
-                return Decimal(number) * 1024 ** _BINARY_POWERS[suffix]
+                return Decimal(number) * _BINARY_MULTIPLIERS[suffix]
         exponent = match["exponent"] or str(_DECIMAL_EXPONENTS.get(suffix, 0))
         return Decimal(f"{number}E{exponent}")  # built from a string, so no rounding
     except DecimalException as exc:  # an exponent too large even for Decimal
-        raise QuantityError(f"invalid Kubernetes quantity {text!r}: out of range") from exc
+        raise QuantityError(f"invalid Kubernetes quantity {text!r}: not a finite number") from exc

@@ -1,0 +1,143 @@
+"""The two ways to reach ClickHouse, behind one small interface.
+
+``ChdbBackend`` runs the real ClickHouse engine in-process (chDB) on a local data
+directory: the zero-setup default. ``ServerBackend`` talks to a ClickHouse server over
+the native protocol (clickhouse-driver) with columnar inserts. Both take the same SQL.
+"""
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+
+class ClickHouseError(RuntimeError):
+    """ClickHouse refused a statement or cannot be reached; the message is ClickHouse's."""
+
+
+class Backend(Protocol):
+    database: str
+
+    def execute(self, sql: str) -> None: ...
+
+    def query(self, sql: str) -> pa.Table: ...
+
+    def insert(self, table: str, data: pa.Table) -> None: ...
+
+    def close(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+class ChdbBackend:
+    """Embedded ClickHouse (chDB); data persists in ``path`` across runs.
+
+    chDB allows one open session per process, so close it before opening another.
+    """
+
+    def __init__(self, path: str | Path, database: str = "kubeopera") -> None:
+        from chdb import session  # imported here: it loads the whole engine
+
+        self.path = Path(path).expanduser()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.database = database
+        try:
+            self._session = session.Session(str(self.path))
+        except Exception as error:
+            raise ClickHouseError(f"cannot open embedded ClickHouse at {self.path}: {error}") from error
+        self.execute(f"CREATE DATABASE IF NOT EXISTS {_quote(database)}")
+        self.execute(f"USE {_quote(database)}")
+
+    def execute(self, sql: str) -> None:
+        self._run(sql, "CSV")
+
+    def query(self, sql: str) -> pa.Table:
+        result = self._run(sql, "ArrowTable")
+        return result if isinstance(result, pa.Table) else pa.table({})
+
+    def insert(self, table: str, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            return
+        columns = ", ".join(_quote(c) for c in data.column_names)
+        # chDB's Python() table function reads the Arrow table from this frame's locals.
+        self._run(f"INSERT INTO {_quote(table)} ({columns}) SELECT {columns} FROM Python(data)", "CSV")
+
+    def close(self) -> None:
+        self._session.close()
+
+    def describe(self) -> str:
+        return f"embedded ClickHouse (chDB) at {self.path}, database {self.database}"
+
+    def _run(self, sql: str, fmt: str) -> Any:
+        try:
+            return self._session.query(sql, fmt)
+        except Exception as error:
+            raise ClickHouseError(str(error).strip()) from error
+
+
+class ServerBackend:
+    """A ClickHouse server through clickhouse-driver (native protocol, columnar inserts)."""
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 9000,
+        user: str = "default",
+        password: str = "",
+        database: str = "kubeopera",
+        secure: bool = False,
+    ) -> None:
+        from clickhouse_driver import Client
+
+        self.database = database
+        self._address = f"{host}:{port}"
+        bootstrap = Client(host=host, port=port, user=user, password=password, secure=secure)
+        self._client = Client(
+            host=host, port=port, user=user, password=password, database=database, secure=secure,
+            settings={"use_numpy": False},
+        )  # fmt: skip
+        self._call(bootstrap.execute, f"CREATE DATABASE IF NOT EXISTS {_quote(database)}")
+        bootstrap.disconnect()
+
+    def execute(self, sql: str) -> None:
+        self._call(self._client.execute, sql)
+
+    def query(self, sql: str) -> pa.Table:
+        result = self._call(self._client.execute, sql, with_column_types=True, columnar=True)
+        columns, types = result
+        names = [name for name, _ in types]
+        return pa.table({n: pa.array(list(c)) for n, c in zip(names, columns, strict=True)})
+
+    def insert(self, table: str, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            return
+        columns = [_python_column(data.column(i)) for i in range(data.num_columns)]
+        names = ", ".join(_quote(c) for c in data.column_names)
+        self._call(
+            self._client.execute, f"INSERT INTO {_quote(table)} ({names}) VALUES", columns,
+            columnar=True,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self._client.disconnect()
+
+    def describe(self) -> str:
+        return f"ClickHouse server {self._address}, database {self.database}"
+
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except Exception as error:
+            raise ClickHouseError(f"ClickHouse server {self._address}: {error}") from error
+
+
+def _python_column(column: pa.ChunkedArray) -> list[Any]:
+    """clickhouse-driver takes Python values per column; Map columns as dicts."""
+    values = column.to_pylist()
+    if pa.types.is_map(column.type):
+        return [dict(v) if v is not None else {} for v in values]
+    return values

@@ -1,0 +1,91 @@
+"""The ClickHouse store: migrated schema, columnar inserts of frames, analyst queries."""
+
+from typing import Self
+
+import polars as pl
+import pyarrow as pa
+
+from kubeopera.sinks.clickhouse.backends import Backend
+from kubeopera.sinks.clickhouse.migrations import migrate
+
+RAW_RETENTION = {
+    "raw_metrics": "window_start",
+    "raw_node_metrics": "window_start",
+    "raw_objects": "observed_at",
+    "raw_events": "last_time",
+}
+
+
+class Store:
+    """One ClickHouse database holding every KubeOpera table.
+
+    Opening it applies pending migrations and the raw-data retention, so a store is
+    always at the schema this code expects.
+    """
+
+    def __init__(self, backend: Backend, raw_retention_days: int = 30) -> None:
+        self.backend = backend
+        migrate(backend)
+        self._apply_retention(raw_retention_days)
+
+    def _apply_retention(self, days: int) -> None:
+        """Set the raw tables' TTL to ``days`` (0 keeps raw data forever); no-op when unchanged."""
+        engines = {
+            row["name"]: row["engine_full"]
+            for row in self.backend.query(
+                "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
+            ).to_pylist()
+        }
+        for table, column in RAW_RETENTION.items():
+            current = engines[table]
+            if days > 0 and f"toIntervalDay({days})" not in current:
+                self.backend.execute(
+                    f"ALTER TABLE {table} MODIFY TTL toDateTime({column}) + INTERVAL {days} DAY"
+                )
+            elif days <= 0 and " TTL " in current:
+                self.backend.execute(f"ALTER TABLE {table} REMOVE TTL")
+
+    def insert(self, table: str, frame: pl.DataFrame) -> None:
+        """Insert a frame as one columnar block; key/value list columns become Maps."""
+        if frame.height:
+            self.backend.insert(table, to_arrow(frame))
+
+    def query(self, sql: str) -> pl.DataFrame:
+        result = pl.from_arrow(self.backend.query(sql))
+        assert isinstance(result, pl.DataFrame)
+        return result
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def to_arrow(frame: pl.DataFrame) -> pa.Table:
+    table = frame.to_arrow()
+    for index, field in enumerate(table.schema):
+        if _is_key_value_list(field.type):
+            table = table.set_column(index, field.name, _as_map(table.column(index)))
+    return table
+
+
+def _is_key_value_list(kind: pa.DataType) -> bool:
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+        return False
+    item = kind.value_type
+    return pa.types.is_struct(item) and [f.name for f in item] == ["key", "value"]
+
+
+def _as_map(column: pa.ChunkedArray) -> pa.Array:
+    lists = column.combine_chunks()
+    if pa.types.is_large_list(lists.type):
+        lists = lists.cast(pa.list_(lists.type.value_type))
+    entries = lists.values
+    return pa.MapArray.from_arrays(lists.offsets, entries.field("key"), entries.field("value"))

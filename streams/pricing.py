@@ -1,0 +1,124 @@
+"""Node prices: from price facts to per-resource unit prices (OpenCost's model).
+
+A node's total hourly price comes from its price facts or, failing that, from the
+instance-type catalogue. When only the total is known it is split with OpenCost's
+ratio: with r = default CPU price / default RAM price,
+``ram = (total - gpu) / (vcpu * r + ram_gib)`` and ``cpu = ram * r``, so that
+``vcpu * cpu + ram_gib * ram + gpu == total`` exactly.
+"""
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from kubeopera.models import CapacityType, NodePrice
+from kubeopera.models.catalogue import Catalogue
+
+GIB = 1024.0**3
+
+
+@dataclass(frozen=True)
+class DefaultPrices:
+    """OpenCost's default unit prices (its ``default.json``), USD per hour."""
+
+    cpu: float = 0.031611
+    ram: float = 0.004237
+    gpu: float = 0.95
+    spot_cpu: float = 0.006655
+    spot_ram: float = 0.000892
+
+    @property
+    def cpu_ram_ratio(self) -> float:
+        return self.cpu / self.ram
+
+
+class PricingError(ValueError):
+    """A node cannot be priced; the message says what to add."""
+
+
+@dataclass(frozen=True)
+class NodePricing:
+    """What the pipeline knows of one node's price, resolved once when the facts arrive."""
+
+    cluster: str
+    node: str
+    instance_type: str
+    capacity_type: str
+    usd_per_hour: float | None
+    cpu_usd_per_core_hour: float | None
+    ram_usd_per_gib_hour: float | None
+    gpu_usd_per_hour: float
+
+
+def resolve(price: NodePrice, catalogue: Catalogue, defaults: DefaultPrices) -> NodePricing:
+    """Fill the node's total price from the catalogue when the facts lack it."""
+    total = price.usd_per_hour
+    explicit_split = price.cpu_usd_per_core_hour is not None and price.ram_usd_per_gib_hour is not None
+    if total is None and not explicit_split:
+        known = catalogue.get(price.instance_type)
+        if known is None or known.usd_per_hour is None:
+            raise PricingError(
+                f"node {price.cluster}/{price.node}: instance type {price.instance_type!r} is not "
+                f"in the catalogue ({catalogue.source}) and its price facts carry no price; "
+                "load a fuller catalogue (pricing.catalogue_path) or send usd_per_hour"
+            )
+        total = known.usd_per_hour
+        if price.capacity_type == CapacityType.SPOT:
+            total *= defaults.spot_cpu / defaults.cpu
+    return NodePricing(
+        cluster=price.cluster,
+        node=price.node,
+        instance_type=price.instance_type,
+        capacity_type=str(price.capacity_type),
+        usd_per_hour=total,
+        cpu_usd_per_core_hour=price.cpu_usd_per_core_hour,
+        ram_usd_per_gib_hour=price.ram_usd_per_gib_hour,
+        gpu_usd_per_hour=(
+            price.gpu_usd_per_hour if price.gpu_usd_per_hour is not None else defaults.gpu
+        ),
+    )
+
+
+PRICE_SCHEMA = {
+    "cluster": pl.String,
+    "node": pl.String,
+    "instance_type": pl.String,
+    "capacity_type": pl.String,
+    "usd_per_hour": pl.Float64,
+    "cpu_usd_per_core_hour": pl.Float64,
+    "ram_usd_per_gib_hour": pl.Float64,
+    "gpu_usd_per_hour": pl.Float64,
+}
+
+
+def pricing_frame(prices: list[NodePricing]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [[getattr(p, column) for column in PRICE_SCHEMA] for p in prices],
+        schema=PRICE_SCHEMA,
+        orient="row",
+    )
+
+
+def unit_prices(nodes: pl.DataFrame, defaults: DefaultPrices) -> pl.DataFrame:
+    """Add cpu/ram/gpu unit prices to node scrapes (columns of ``pricing_frame`` + capacity).
+
+    Explicit per-resource prices win; otherwise the total is split by OpenCost's ratio
+    over the scrape's capacity. The GPU share never exceeds the total.
+    """
+    ratio = defaults.cpu_ram_ratio
+    gpu_part = pl.min_horizontal(
+        pl.col("capacity_gpus") * pl.col("gpu_usd_per_hour"), pl.col("usd_per_hour")
+    )
+    split_ram = (pl.col("usd_per_hour") - gpu_part) / (
+        pl.col("capacity_cpu") * ratio + pl.col("capacity_memory_bytes") / GIB
+    )
+    explicit = pl.col("cpu_usd_per_core_hour").is_not_null() & pl.col(
+        "ram_usd_per_gib_hour"
+    ).is_not_null()
+    return nodes.with_columns(
+        cpu_price=pl.when(explicit).then(pl.col("cpu_usd_per_core_hour")).otherwise(split_ram * ratio),
+        ram_price=pl.when(explicit).then(pl.col("ram_usd_per_gib_hour")).otherwise(split_ram),
+        gpu_price=pl.when(explicit | (pl.col("capacity_gpus") == 0))
+        .then(pl.col("gpu_usd_per_hour"))
+        .otherwise(gpu_part / pl.col("capacity_gpus")),
+    )

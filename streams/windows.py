@@ -1,0 +1,78 @@
+"""Event-time hourly windows with allowed lateness.
+
+Cost rows stay open while their hour can still receive data; an hour closes once the
+watermark (the latest window end seen) passes its end plus the allowed lateness, and
+only then is it written, once. A scrape for a closed hour is late: it is refused with a
+reason (the runner dead-letters it), never dropped silently. A scrape seen twice
+(at-least-once delivery) is counted once.
+"""
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+import polars as pl
+
+from kubeopera.models import MetricBatch
+from kubeopera.streams.cost import empty_costs, hour_of, sum_by_hour
+
+HOUR = timedelta(hours=1)
+Admission = Literal["new", "duplicate", "late"]
+
+
+class HourlyWindows:
+    def __init__(self, allowed_lateness: timedelta) -> None:
+        self.allowed_lateness = allowed_lateness
+        self.watermark: datetime | None = None
+        self.closed_until: datetime | None = None
+        self.duplicates = 0
+        self._open = empty_costs()
+        self._seen: set[tuple[str, str, datetime]] = set()
+
+    def admit(self, batch: MetricBatch) -> Admission:
+        """Whether the scrape is used, was seen already, or came after its hour closed."""
+        if self.closed_until is not None and batch.window_start < self.closed_until:
+            return "late"
+        key = (batch.cluster, batch.node, batch.window_start)
+        if key in self._seen:
+            self.duplicates += 1
+            return "duplicate"
+        self._seen.add(key)
+        if self.watermark is None or batch.window_end > self.watermark:
+            self.watermark = batch.window_end
+        return "new"
+
+    def late_reason(self, batch: MetricBatch) -> str:
+        return (
+            f"late scrape: window {batch.window_start.isoformat()} of node "
+            f"{batch.cluster}/{batch.node} belongs to an hour closed at "
+            f"{self.closed_until.isoformat() if self.closed_until else '-'} "
+            f"(allowed lateness {self.allowed_lateness})"
+        )
+
+    def add(self, rows: pl.DataFrame) -> None:
+        self._open = sum_by_hour(pl.concat([self._open, rows]))
+
+    def close_due(self) -> pl.DataFrame:
+        """Rows of every hour that the watermark has passed by the allowed lateness."""
+        if self.watermark is None:
+            return empty_costs()
+        return self._close(hour_of(self.watermark - self.allowed_lateness))
+
+    def close_all(self) -> pl.DataFrame:
+        """At the end of input every open hour is final."""
+        if self.watermark is None:
+            return empty_costs()
+        return self._close(hour_of(self.watermark) + HOUR)
+
+    def open_rows(self) -> int:
+        return self._open.height
+
+    def _close(self, until: datetime) -> pl.DataFrame:
+        if self.closed_until is not None and until <= self.closed_until:
+            return empty_costs()
+        due = pl.col("window_start") < until
+        closed = self._open.filter(due)
+        self._open = self._open.filter(~due)
+        self._seen = {key for key in self._seen if key[2] >= until}
+        self.closed_until = until
+        return closed.sort(["cluster", "window_start", "node", "namespace", "pod", "container"])
