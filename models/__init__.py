@@ -15,7 +15,7 @@ from kubeopera.models.objects import (
 )
 from kubeopera.models.prices import CapacityType, NodePrice
 from kubeopera.models.quantity import QuantityError, parse_quantity
-from kubeopera.models.topics import TOPIC_MODELS, Topic, message_key
+from kubeopera.models.topics import TOPIC_MODELS, Message, Topic, message_key
 
 __all__ = [
     "TOPIC_MODELS",
@@ -30,6 +30,7 @@ __all__ = [
     "FindingKind",
     "FindingStatus",
     "KubeEvent",
+    "Message",
     "MetricBatch",
     "NodeCapacity",
     "NodePrice",

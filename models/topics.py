@@ -30,6 +30,10 @@ TOPIC_MODELS: dict[Topic, type[Contract]] = {
 }
 
 
+Message = tuple[Topic, Contract]
+"""A message on its way to a topic, before serialisation."""
+
+
 def message_key(message: Contract) -> str:
     """The partition key DESIGN.md gives for each topic."""
     if isinstance(message, DeadLetter):

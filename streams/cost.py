@@ -12,12 +12,11 @@ from datetime import datetime
 
 import polars as pl
 
-from kubeopera.models import MetricBatch
-from kubeopera.streams.inventory import LABEL_TYPE, POD_SCHEMA
+from kubeopera.streams.frames import LABEL_TYPE, TIME
+from kubeopera.streams.inventory import POD_SCHEMA
 from kubeopera.streams.pricing import GIB, DefaultPrices, unit_prices
 
 IDLE = "__idle__"
-TIME = pl.Datetime("ms", "UTC")
 
 SCRAPE_KEY = ["cluster", "node", "window_start"]
 HOUR_KEY = ["window_start", "cluster", "node", "namespace", "pod", "pod_uid", "container"]
@@ -49,44 +48,6 @@ MEASURES = [
 COST_COLUMNS = HOUR_KEY + ATTRIBUTES + MEASURES
 
 
-def samples_frame(batches: list[MetricBatch]) -> pl.DataFrame:
-    """Per-container samples of the batches, one row each."""
-    columns = ["namespace", "pod", "pod_uid", "container", "cpu_cores", "memory_working_set_bytes"]
-    frame = pl.DataFrame(
-        {
-            "cluster": [b.cluster for b in batches],
-            "node": [b.node for b in batches],
-            "window_start": [b.window_start for b in batches],
-            "window_end": [b.window_end for b in batches],
-            **{c: [getattr(b.containers, c) for b in batches] for c in columns},
-        },
-        schema_overrides={
-            "window_start": TIME,
-            "window_end": TIME,
-            "cpu_cores": pl.List(pl.Float64),
-            "memory_working_set_bytes": pl.List(pl.Float64),
-            **{c: pl.List(pl.String) for c in columns[:4]},
-        },
-    )
-    return frame.explode(columns).drop_nulls("pod")
-
-
-def scrapes_frame(batches: list[MetricBatch]) -> pl.DataFrame:
-    """One row per node scrape: its window and capacity."""
-    return pl.DataFrame(
-        {
-            "cluster": [b.cluster for b in batches],
-            "node": [b.node for b in batches],
-            "window_start": [b.window_start for b in batches],
-            "window_end": [b.window_end for b in batches],
-            "capacity_cpu": [b.node_capacity.cpu_cores for b in batches],
-            "capacity_memory_bytes": [b.node_capacity.memory_bytes for b in batches],
-            "capacity_gpus": [b.node_capacity.gpus for b in batches],
-        },
-        schema_overrides={"window_start": TIME, "window_end": TIME},
-    )
-
-
 def _hours() -> pl.Expr:
     return (pl.col("window_end") - pl.col("window_start")).dt.total_milliseconds() / 3_600_000.0
 
@@ -104,7 +65,9 @@ def allocate(
     ``containers`` is the inventory's per-container view (``POD_SCHEMA``).
     """
     scrapes = unit_prices(
-        scrapes.with_columns(hours=_hours()).join(pricing, on=["cluster", "node"], how="inner"),
+        scrapes.with_columns(hours=_hours()).join(
+            pricing.drop("region", "zone", "observed_at"), on=["cluster", "node"], how="inner"
+        ),
         defaults,
     )
     used = (

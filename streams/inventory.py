@@ -12,8 +12,8 @@ from datetime import datetime
 import polars as pl
 
 from kubeopera.models import ChangeType, ObjectChange
+from kubeopera.streams.frames import LABEL_TYPE, pairs
 
-LABEL_TYPE = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 
 POD_SCHEMA = {
     "cluster": pl.String,
@@ -34,11 +34,6 @@ POD_SCHEMA = {
 class _Pod:
     change: ObjectChange
     deleted_at: datetime | None = None
-
-
-def pairs(mapping: dict[str, str]) -> list[dict[str, str]]:
-    """A label map as sorted key/value structs: the columnar form of a Map column."""
-    return [{"key": k, "value": mapping[k]} for k in sorted(mapping)]
 
 
 class Inventory:

@@ -8,11 +8,13 @@ ratio: with r = default CPU price / default RAM price,
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
 from kubeopera.models import CapacityType, NodePrice
 from kubeopera.models.catalogue import Catalogue
+from kubeopera.streams.frames import TIME
 
 GIB = 1024.0**3
 
@@ -44,10 +46,13 @@ class NodePricing:
     node: str
     instance_type: str
     capacity_type: str
+    region: str
+    zone: str
     usd_per_hour: float | None
     cpu_usd_per_core_hour: float | None
     ram_usd_per_gib_hour: float | None
     gpu_usd_per_hour: float
+    observed_at: datetime
 
 
 def resolve(price: NodePrice, catalogue: Catalogue, defaults: DefaultPrices) -> NodePricing:
@@ -70,12 +75,15 @@ def resolve(price: NodePrice, catalogue: Catalogue, defaults: DefaultPrices) -> 
         node=price.node,
         instance_type=price.instance_type,
         capacity_type=str(price.capacity_type),
+        region=price.region,
+        zone=price.zone,
         usd_per_hour=total,
         cpu_usd_per_core_hour=price.cpu_usd_per_core_hour,
         ram_usd_per_gib_hour=price.ram_usd_per_gib_hour,
         gpu_usd_per_hour=(
             price.gpu_usd_per_hour if price.gpu_usd_per_hour is not None else defaults.gpu
         ),
+        observed_at=price.observed_at,
     )
 
 
@@ -84,14 +92,18 @@ PRICE_SCHEMA = {
     "node": pl.String,
     "instance_type": pl.String,
     "capacity_type": pl.String,
+    "region": pl.String,
+    "zone": pl.String,
     "usd_per_hour": pl.Float64,
     "cpu_usd_per_core_hour": pl.Float64,
     "ram_usd_per_gib_hour": pl.Float64,
     "gpu_usd_per_hour": pl.Float64,
+    "observed_at": TIME,
 }
 
 
 def pricing_frame(prices: list[NodePricing]) -> pl.DataFrame:
+    """Resolved node prices as rows (table ``node_prices``; the cost join's price side)."""
     return pl.DataFrame(
         [[getattr(p, column) for column in PRICE_SCHEMA] for p in prices],
         schema=PRICE_SCHEMA,

@@ -1,0 +1,153 @@
+"""Contracts to columnar frames: the one place messages become table rows.
+
+Processors compute on these frames, and the sink inserts them as they are (a list of
+key/value structs becomes a ClickHouse Map).
+"""
+
+import json
+
+import polars as pl
+
+from kubeopera.models import DeadLetter, KubeEvent, MetricBatch, ObjectChange
+
+TIME = pl.Datetime("ms", "UTC")
+LABEL_TYPE = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
+
+_SAMPLE_COLUMNS: dict[str, pl.DataType] = {
+    "namespace": pl.String(),
+    "pod": pl.String(),
+    "pod_uid": pl.String(),
+    "container": pl.String(),
+    "cpu_cores": pl.Float64(),
+    "memory_working_set_bytes": pl.Float64(),
+    "memory_rss_bytes": pl.Float64(),
+    "restarts": pl.UInt32(),
+    "cpu_throttled_ratio": pl.Float64(),
+}
+
+
+def pairs(mapping: dict[str, str]) -> list[dict[str, str]]:
+    """A label map as sorted key/value structs: the columnar form of a Map column."""
+    return [{"key": k, "value": mapping[k]} for k in sorted(mapping)]
+
+
+def samples_frame(batches: list[MetricBatch]) -> pl.DataFrame:
+    """Per-container samples of the batches, one row each (table ``raw_metrics``)."""
+    frame = pl.DataFrame(
+        {
+            "cluster": [b.cluster for b in batches],
+            "node": [b.node for b in batches],
+            "window_start": [b.window_start for b in batches],
+            "window_end": [b.window_end for b in batches],
+            **{c: [getattr(b.containers, c) for b in batches] for c in _SAMPLE_COLUMNS},
+        },
+        schema_overrides={
+            "cluster": pl.String,
+            "node": pl.String,
+            "window_start": TIME,
+            "window_end": TIME,
+            **{c: pl.List(t) for c, t in _SAMPLE_COLUMNS.items()},
+        },
+    )
+    return frame.explode(list(_SAMPLE_COLUMNS)).drop_nulls("pod")
+
+
+def scrapes_frame(batches: list[MetricBatch]) -> pl.DataFrame:
+    """One row per node scrape: window, capacity and usage (table ``raw_node_metrics``)."""
+    return pl.DataFrame(
+        {
+            "cluster": [b.cluster for b in batches],
+            "node": [b.node for b in batches],
+            "window_start": [b.window_start for b in batches],
+            "window_end": [b.window_end for b in batches],
+            "capacity_cpu": [b.node_capacity.cpu_cores for b in batches],
+            "capacity_memory_bytes": [b.node_capacity.memory_bytes for b in batches],
+            "capacity_gpus": [b.node_capacity.gpus for b in batches],
+            "usage_cpu": [b.node_usage.cpu_cores for b in batches],
+            "usage_memory_bytes": [b.node_usage.memory_bytes for b in batches],
+        },
+        schema_overrides={"cluster": pl.String, "node": pl.String, "window_start": TIME, "window_end": TIME},
+    )
+
+
+def objects_frame(changes: list[ObjectChange]) -> pl.DataFrame:
+    """Object changes as ``raw_objects`` rows; the object itself as JSON text."""
+    return pl.DataFrame(
+        {
+            "cluster": [c.cluster for c in changes],
+            "kind": [c.kind for c in changes],
+            "namespace": [c.namespace for c in changes],
+            "name": [c.name for c in changes],
+            "uid": [c.uid for c in changes],
+            "api_version": [c.api_version for c in changes],
+            "resource_version": [c.resource_version for c in changes],
+            "generation": [c.generation for c in changes],
+            "observed_at": [c.observed_at for c in changes],
+            "change": [str(c.change) for c in changes],
+            "object": [json.dumps(c.object, sort_keys=True) for c in changes],
+            "labels": [pairs(c.labels) for c in changes],
+            "annotations": [pairs(c.annotations) for c in changes],
+            "owner_chain": [json.dumps([o.model_dump() for o in c.owner_chain]) for c in changes],
+            "last_manager": [c.last_manager or "" for c in changes],
+        },
+        schema_overrides={
+            "generation": pl.Int64,
+            "observed_at": TIME,
+            "labels": LABEL_TYPE,
+            "annotations": LABEL_TYPE,
+            **{c: pl.String for c in ("cluster", "kind", "namespace", "name", "uid", "api_version")},
+            **{c: pl.String for c in ("resource_version", "change", "object", "owner_chain")},
+            "last_manager": pl.String,
+        },
+    )
+
+
+def events_frame(events: list[KubeEvent]) -> pl.DataFrame:
+    """Kubernetes events as ``raw_events`` rows."""
+    strings = ["cluster", "namespace", "name", "uid", "type", "reason", "message"]
+    return pl.DataFrame(
+        {
+            **{c: [getattr(e, c) for e in events] for c in strings},
+            "involved_kind": [e.involved.kind for e in events],
+            "involved_name": [e.involved.name for e in events],
+            "involved_uid": [e.involved.uid for e in events],
+            "source_component": [e.source.component for e in events],
+            "source_host": [e.source.host for e in events],
+            "count": [e.count for e in events],
+            "first_time": [e.first_time for e in events],
+            "last_time": [e.last_time for e in events],
+        },
+        schema_overrides={
+            **{c: pl.String for c in strings},
+            **{c: pl.String for c in ("involved_kind", "involved_name", "involved_uid")},
+            "source_component": pl.String,
+            "source_host": pl.String,
+            "count": pl.UInt32,
+            "first_time": TIME,
+            "last_time": TIME,
+        },
+    )
+
+
+def deadletters_frame(letters: list[DeadLetter]) -> pl.DataFrame:
+    """Dead letters as ``deadletter`` rows; undecodable bytes are kept as text."""
+    return pl.DataFrame(
+        {
+            "at": [d.at for d in letters],
+            "source_topic": [d.source_topic for d in letters],
+            "partition": [d.partition for d in letters],
+            "offset": [d.offset for d in letters],
+            "key": [d.key for d in letters],
+            "raw": [d.raw.decode("utf-8", errors="replace") for d in letters],
+            "error": [d.error for d in letters],
+        },
+        schema_overrides={
+            "at": TIME,
+            "source_topic": pl.String,
+            "partition": pl.Int32,
+            "offset": pl.Int64,
+            "key": pl.String,
+            "raw": pl.String,
+            "error": pl.String,
+        },
+    )

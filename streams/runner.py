@@ -1,0 +1,198 @@
+"""The embedded engine: source -> processors -> ClickHouse in one process, batch by batch.
+
+The same processors run in the Faust workers; here their state (pod inventory, node
+prices, open hourly windows) lives in this object. Every batch is decoded, priced,
+allocated and written as a handful of columnar inserts.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import polars as pl
+
+from kubeopera.models import (
+    Contract,
+    DeadLetter,
+    KubeEvent,
+    Message,
+    MetricBatch,
+    NodePrice,
+    ObjectChange,
+    Topic,
+    message_key,
+)
+from kubeopera.models.catalogue import Catalogue
+from kubeopera.sinks.clickhouse import Store
+from kubeopera.streams.cost import allocate
+from kubeopera.streams.decode import RawMessage, dead_letter, decode
+from kubeopera.streams.frames import (
+    deadletters_frame,
+    events_frame,
+    objects_frame,
+    samples_frame,
+    scrapes_frame,
+)
+from kubeopera.streams.inventory import Inventory
+from kubeopera.streams.pricing import (
+    DefaultPrices,
+    NodePricing,
+    PricingError,
+    pricing_frame,
+    resolve,
+)
+from kubeopera.streams.windows import HourlyWindows
+
+
+@dataclass
+class RunStats:
+    """Counters of one run; the demo and the benchmarks print them."""
+
+    messages: int = 0
+    samples: int = 0
+    cost_rows: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+
+
+class EmbeddedRunner:
+    def __init__(
+        self,
+        store: Store,
+        catalogue: Catalogue,
+        defaults: DefaultPrices | None = None,
+        allowed_lateness: timedelta = timedelta(minutes=10),
+        team_label: str = "team",
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.defaults = defaults or DefaultPrices()
+        self.inventory = Inventory(team_label)
+        self.windows = HourlyWindows(allowed_lateness)
+        self.stats = RunStats()
+        self._prices: dict[tuple[str, str], NodePricing] = {}
+        self._price_rows: pl.DataFrame | None = None
+
+    def run(
+        self,
+        source: Iterable[list[Message]],
+        batch_samples: int = 200_000,
+        on_batch: Callable[[RunStats], None] | None = None,
+    ) -> RunStats:
+        """Process a stream of message lists, regrouped into batches of about
+        ``batch_samples`` container samples, then close every open window."""
+        for batch in rebatch(source, batch_samples):
+            self.process(batch)
+            if on_batch:
+                on_batch(self.stats)
+        self.finish()
+        return self.stats
+
+    def process_raw(self, raws: list[RawMessage]) -> None:
+        """Decode raw bytes first: what cannot be read is dead-lettered, the rest runs."""
+        decoded = [(raw, decode(raw)) for raw in raws]
+        letters = [d for _, d in decoded if isinstance(d, DeadLetter)]
+        self.process([(Topic(r.topic), m) for r, m in decoded if not isinstance(m, DeadLetter)])
+        self._write_dead_letters(letters)
+
+    def process(self, messages: list[Message]) -> None:
+        self.stats.messages += len(messages)
+        self.stats.batches += 1
+        letters: list[DeadLetter] = []
+        prices = [m for _, m in messages if isinstance(m, NodePrice)]
+        changes = [m for _, m in messages if isinstance(m, ObjectChange)]
+        events = [m for _, m in messages if isinstance(m, KubeEvent)]
+        metrics = [m for _, m in messages if isinstance(m, MetricBatch)]
+
+        self._apply_prices(prices, letters)
+        self.inventory.apply(changes)
+        self.store.insert("raw_objects", objects_frame(changes))
+        self.store.insert("raw_events", events_frame(events))
+
+        usable = self._admit(metrics, letters)
+        if usable:
+            samples = samples_frame(usable)
+            scrapes = scrapes_frame(usable)
+            self.stats.samples += samples.height
+            self.store.insert("raw_metrics", samples)
+            self.store.insert("raw_node_metrics", scrapes)
+            self.windows.add(
+                allocate(samples, scrapes, self._pricing(), self.inventory.containers(), self.defaults)
+            )
+        self._write_costs(self.windows.close_due())
+        if self.windows.watermark is not None:
+            self.inventory.forget_deleted(self.windows.watermark - self.windows.allowed_lateness)
+        self._write_dead_letters(letters)
+
+    def finish(self) -> None:
+        """End of input: every open hour is final."""
+        self._write_costs(self.windows.close_all())
+
+    def _apply_prices(self, prices: list[NodePrice], letters: list[DeadLetter]) -> None:
+        resolved = []
+        for price in prices:
+            try:
+                pricing = resolve(price, self.catalogue, self.defaults)
+            except PricingError as error:
+                letters.append(_rejected(Topic.PRICES, price, str(error)))
+                continue
+            self._prices[(price.cluster, price.node)] = pricing
+            resolved.append(pricing)
+        if resolved:
+            self._price_rows = None
+            self.store.insert("node_prices", pricing_frame(resolved))
+
+    def _admit(self, metrics: list[MetricBatch], letters: list[DeadLetter]) -> list[MetricBatch]:
+        usable = []
+        for batch in metrics:
+            if (batch.cluster, batch.node) not in self._prices:
+                letters.append(_rejected(
+                    Topic.METRICS, batch,
+                    f"no price for node {batch.cluster}/{batch.node}: the node is unknown or its "
+                    "instance type could not be priced (see the node's price dead letter)",
+                ))  # fmt: skip
+                continue
+            verdict = self.windows.admit(batch)
+            if verdict == "late":
+                letters.append(_rejected(Topic.METRICS, batch, self.windows.late_reason(batch)))
+            elif verdict == "new":
+                usable.append(batch)
+        self.stats.duplicates = self.windows.duplicates
+        return usable
+
+    def _pricing(self) -> pl.DataFrame:
+        if self._price_rows is None:
+            self._price_rows = pricing_frame([self._prices[k] for k in sorted(self._prices)])
+        return self._price_rows
+
+    def _write_costs(self, rows: pl.DataFrame) -> None:
+        self.stats.cost_rows += rows.height
+        self.store.insert("cost_allocation_hourly", rows)
+
+    def _write_dead_letters(self, letters: list[DeadLetter]) -> None:
+        for letter in letters:
+            reason = letter.error.split(":")[0]
+            self.stats.dead_letter_reasons[reason] = self.stats.dead_letter_reasons.get(reason, 0) + 1
+        self.stats.dead_letters += len(letters)
+        self.store.insert("deadletter", deadletters_frame(letters))
+
+
+def _rejected(topic: Topic, message: Contract, reason: str) -> DeadLetter:
+    raw = RawMessage(topic=topic, value=message.model_dump_json().encode(), key=message_key(message))
+    return dead_letter(raw, reason)
+
+
+def rebatch(source: Iterable[list[Message]], batch_samples: int) -> Iterator[list[Message]]:
+    """Regroup message lists so that each batch carries about ``batch_samples`` samples."""
+    pending: list[Message] = []
+    samples = 0
+    for messages in source:
+        pending.extend(messages)
+        samples += sum(len(m.containers) for _, m in messages if isinstance(m, MetricBatch))
+        if samples >= batch_samples:
+            yield pending
+            pending, samples = [], 0
+    if pending:
+        yield pending

@@ -1,0 +1,106 @@
+"""Small constructors for contract messages, so tests read as the fleet they describe."""
+
+from datetime import datetime, timedelta
+
+from kubeopera.models import (
+    CapacityType,
+    ChangeType,
+    ContainerResources,
+    ContainerSamples,
+    MetricBatch,
+    NodeCapacity,
+    NodePrice,
+    NodeUsage,
+    ObjectChange,
+    OwnerRef,
+    PodSummary,
+)
+
+GIB = 1024**3
+
+
+def node_price(
+    cluster: str,
+    node: str,
+    instance_type: str,
+    at: datetime,
+    *,
+    spot_usd_per_hour: float | None = None,
+) -> NodePrice:
+    return NodePrice(
+        cluster=cluster,
+        node=node,
+        instance_type=instance_type,
+        region="us-east-1",
+        zone="us-east-1a",
+        capacity_type=CapacityType.SPOT if spot_usd_per_hour is not None else CapacityType.ON_DEMAND,
+        usd_per_hour=spot_usd_per_hour,
+        observed_at=at,
+    )
+
+
+def namespace(cluster: str, name: str, at: datetime, **labels: str) -> ObjectChange:
+    return ObjectChange(
+        cluster=cluster, api_version="v1", kind="Namespace", name=name, uid=f"ns-{name}",
+        observed_at=at, change=ChangeType.ADDED, labels=labels,
+    )  # fmt: skip
+
+
+def pod(
+    cluster: str,
+    namespace: str,
+    name: str,
+    node: str,
+    at: datetime,
+    *,
+    cpu_request: float = 0.0,
+    memory_request_gib: float = 0.0,
+    deployment: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> ObjectChange:
+    owners = [OwnerRef(kind="ReplicaSet", name=f"{deployment}-7d9f"), OwnerRef(kind="Deployment", name=deployment)] if deployment else []
+    return ObjectChange(
+        cluster=cluster, api_version="v1", kind="Pod", namespace=namespace, name=name,
+        uid=f"uid-{name}", observed_at=at, change=ChangeType.ADDED, labels=labels or {},
+        owner_chain=owners,
+        pod=PodSummary(
+            node=node, phase="Running",
+            containers=[ContainerResources(
+                name="app", cpu_request_cores=cpu_request, memory_request_bytes=memory_request_gib * GIB,
+            )],
+        ),
+    )  # fmt: skip
+
+
+def scrape(
+    cluster: str,
+    node: str,
+    start: datetime,
+    minutes: int,
+    capacity: tuple[float, float],
+    usage: dict[tuple[str, str], tuple[float, float]],
+) -> MetricBatch:
+    """One node scrape; ``usage`` maps (namespace, pod) to (cores, working-set GiB)."""
+    pods = sorted(usage)
+    return MetricBatch(
+        cluster=cluster,
+        node=node,
+        window_start=start,
+        window_end=start + timedelta(minutes=minutes),
+        node_usage=NodeUsage(
+            cpu_cores=sum(c for c, _ in usage.values()),
+            memory_bytes=sum(m for _, m in usage.values()) * GIB,
+        ),
+        node_capacity=NodeCapacity(cpu_cores=capacity[0], memory_bytes=capacity[1] * GIB),
+        containers=ContainerSamples(
+            namespace=[ns for ns, _ in pods],
+            pod=[name for _, name in pods],
+            pod_uid=[f"uid-{name}" for _, name in pods],
+            container=["app"] * len(pods),
+            cpu_cores=[usage[p][0] for p in pods],
+            memory_working_set_bytes=[usage[p][1] * GIB for p in pods],
+            memory_rss_bytes=[usage[p][1] * GIB * 0.9 for p in pods],
+            restarts=[0] * len(pods),
+            cpu_throttled_ratio=[None] * len(pods),
+        ),
+    )
