@@ -1,0 +1,147 @@
+"""Allocation reports: cost rows grouped by any key, with idle and shared costs spread.
+
+OpenCost's sharing model, per cluster:
+- idle ``none`` keeps idle as its own ``__idle__`` group; ``weighted`` hands each
+  group the cluster's (or node's) idle CPU, RAM and GPU cost in proportion to the
+  group's own CPU, RAM and GPU cost.
+- shared namespaces (say ``kube-system``) are spread over the other groups of their
+  cluster ``even``ly or ``weighted`` by the groups' cost.
+Whatever is spread, the report's total equals the node cost of the rows it was given.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from kubeopera.streams.cost import IDLE
+
+GROUPS: dict[str, list[str]] = {
+    "cluster": ["cluster"],
+    "node": ["cluster", "node"],
+    "namespace": ["namespace"],
+    "controller": ["namespace", "controller_kind", "controller_name"],
+    "controller_kind": ["controller_kind"],
+    "pod": ["namespace", "pod"],
+    "container": ["namespace", "pod", "container"],
+    "team": ["team"],
+}
+"""Report keys and the columns each groups by; ``label:<k>`` and ``annotation:<k>``
+group by a column of that name (the store's query extracts it)."""
+
+RESOURCES = ("cpu", "ram", "gpu")
+USAGE = [
+    "cpu_core_hours", "cpu_request_core_hours", "cpu_usage_core_hours",
+    "ram_gib_hours", "ram_request_gib_hours", "ram_usage_gib_hours", "gpu_hours",
+]  # fmt: skip
+COSTS = ["cpu_cost", "ram_cost", "gpu_cost"]
+
+
+@dataclass(frozen=True)
+class Sharing:
+    idle: Literal["none", "weighted"] = "none"
+    idle_by: Literal["cluster", "node"] = "cluster"
+    shared_namespaces: tuple[str, ...] = ()
+    shared_split: Literal["even", "weighted"] = "weighted"
+
+
+def key_columns(by: str) -> list[str]:
+    """The columns a report key groups by; a clear error for an unknown key."""
+    columns: list[str] = []
+    for part in (p.strip() for p in by.split(",")):
+        if part in GROUPS:
+            columns += [c for c in GROUPS[part] if c not in columns]
+        elif part.partition(":")[0] in ("label", "annotation") and part.partition(":")[2]:
+            columns.append(part)
+        else:
+            known = ", ".join([*GROUPS, "label:<key>", "annotation:<key>"])
+            raise ValueError(f"unknown report key {part!r}; use one of {known}")
+    return columns
+
+
+def aggregate(rows: pl.DataFrame, by: str, sharing: Sharing = Sharing()) -> pl.DataFrame:
+    """Cost per group of ``by`` (e.g. ``"namespace"``, ``"team,label:env"``), largest first.
+
+    ``rows`` need the key columns, ``cluster``, ``node``, ``namespace``, ``is_idle``
+    and the cost and usage measures of ``cost_allocation_hourly``.
+    """
+    keys = key_columns(by)
+    scope = ["cluster", "node"] if sharing.idle_by == "node" else ["cluster"]
+    rows = rows.with_columns(
+        kind=pl.when(pl.col("is_idle"))
+        .then(pl.lit("idle"))
+        .when(pl.col("namespace").is_in(list(sharing.shared_namespaces)))
+        .then(pl.lit("shared"))
+        .otherwise(pl.lit("own"))
+    )
+    if sharing.idle == "weighted":
+        rows = _spread_idle(rows, scope)
+    else:
+        rows = rows.with_columns(idle_cost=pl.lit(0.0))
+    groups = (
+        rows.with_columns(
+            # Idle keeps its cluster, so a per-cluster report shows each cluster's idle.
+            pl.when(pl.col("kind") == "idle").then(pl.lit(IDLE)).otherwise(pl.col(k).cast(pl.String)).alias(k)
+            for k in keys
+            if k != "cluster"
+        )
+        .group_by(["cluster", "kind", *[k for k in keys if k != "cluster"]])
+        .agg(pl.col(*USAGE, *COSTS, "idle_cost").sum())
+        .with_columns(own_cost=pl.sum_horizontal(*COSTS) + pl.col("idle_cost"))
+    )
+    if sharing.idle == "weighted":
+        groups = groups.filter((pl.col("kind") != "idle") | (pl.col("own_cost") > 0))
+    groups = _spread_shared(groups, sharing.shared_split)
+    report = (
+        groups.group_by(keys)
+        .agg(pl.col(*USAGE, *COSTS, "idle_cost", "shared_cost").sum())
+        .with_columns(
+            total_cost=pl.sum_horizontal(*COSTS, "idle_cost", "shared_cost"),
+            cpu_efficiency=_ratio("cpu_usage_core_hours", "cpu_request_core_hours"),
+            ram_efficiency=_ratio("ram_usage_gib_hours", "ram_request_gib_hours"),
+        )
+    )
+    return report.sort(["total_cost", *keys], descending=[True, *[False] * len(keys)])
+
+
+def _spread_idle(rows: pl.DataFrame, scope: list[str]) -> pl.DataFrame:
+    """Give each non-idle row its share of idle, resource by resource, within ``scope``.
+
+    Idle of a resource that no row in the scope uses cannot be shared: it stays idle.
+    """
+    idle = pl.col("kind") == "idle"
+    shares, left = [], []
+    for resource in RESOURCES:
+        cost = pl.col(f"{resource}_cost")
+        idle_total = cost.filter(idle).sum().over(scope)
+        used_total = cost.filter(~idle).sum().over(scope)
+        shareable = used_total > 0
+        shares.append(pl.when(~idle & shareable).then(idle_total * cost / used_total).otherwise(0.0))
+        left.append(pl.when(idle & ~shareable).then(cost).otherwise(0.0))
+    rows = rows.with_columns(
+        idle_cost=pl.sum_horizontal(shares),
+        **{f"{r}_cost": pl.when(idle).then(kept).otherwise(pl.col(f"{r}_cost")) for r, kept in zip(RESOURCES, left, strict=True)},
+    )
+    return rows
+
+
+def _spread_shared(groups: pl.DataFrame, split: str) -> pl.DataFrame:
+    """Move each cluster's shared-namespace cost onto its own groups."""
+    own = pl.col("kind") == "own"
+    shared_total = pl.col("own_cost").filter(pl.col("kind") == "shared").sum().over("cluster")
+    owners = own.sum().over("cluster")
+    owned_cost = pl.col("own_cost").filter(own).sum().over("cluster")
+    weight = (
+        pl.lit(1.0) / owners
+        if split == "even"
+        else pl.when(owned_cost > 0).then(pl.col("own_cost") / owned_cost).otherwise(1.0 / owners)
+    )
+    groups = groups.with_columns(
+        shared_cost=pl.when(own & (owners > 0)).then(shared_total * weight).otherwise(0.0),
+        movable=(pl.col("kind") == "shared") & (owners > 0),
+    )
+    return groups.filter(~pl.col("movable")).drop("movable")
+
+
+def _ratio(numerator: str, denominator: str) -> pl.Expr:
+    return pl.when(pl.col(denominator) > 0).then(pl.col(numerator) / pl.col(denominator))
