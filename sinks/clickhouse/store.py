@@ -50,6 +50,17 @@ class Store:
         if frame.height:
             self.backend.insert(table, to_arrow(frame))
 
+    def reset(self) -> list[str]:
+        """Empty every data table (the schema stays); returns the tables emptied."""
+        tables = self.query(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() "
+            "AND engine NOT IN ('View', 'MaterializedView') AND name != 'schema_migrations' "
+            "ORDER BY name"
+        )["name"].to_list()
+        for table in tables:
+            self.backend.execute(f"TRUNCATE TABLE {table}")
+        return tables
+
     def query(self, sql: str) -> pl.DataFrame:
         result = pl.from_arrow(self.backend.query(sql))
         assert isinstance(result, pl.DataFrame)

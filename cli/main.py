@@ -1,0 +1,137 @@
+"""``kubeopera``: run the demo, query the store, print cost reports."""
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kubeopera.cli import render
+from kubeopera.cli.reports import cost_report, parse_duration, window_start
+from kubeopera.cli.settings import Settings, load_settings
+from kubeopera.streams.aggregate import Sharing
+
+
+class _Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+DURATION = _Duration()
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings = ctx.find_object(Settings)
+    assert settings is not None, "the group callback loads the settings"
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="YAML settings file (default $KUBEOPERA_CONFIG).")
+@click.version_option(package_name="kubeopera")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """KubeOpera: cost, rightsizing, change and risk analytics for Kubernetes fleets."""
+    ctx.obj = load_settings(config)
+
+
+@cli.command()
+@click.option("--clusters", default=3, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--pods-per-cluster", default=170, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--duration", default="24h", show_default=True, type=DURATION, help="Simulated time span.")
+@click.option("--resolution", default="1m", show_default=True, type=DURATION, help="Metric scrape interval.")
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--start", type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]), help="UTC start (default: the span ending at today's midnight).")
+@click.option("--keep", is_flag=True, help="Add to the store instead of emptying it first.")
+@click.pass_context
+def demo(ctx: click.Context, **options: Any) -> None:
+    """Simulate a fleet, run it through the embedded pipeline and print its costs."""
+    from kubeopera.cli.demo import run_demo
+
+    run_demo(_settings(ctx), **options)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write to a file instead of stdout.")
+@click.pass_context
+def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None) -> None:
+    """Run analyst SQL (ClickHouse dialect) on the store, e.g. over v_cost_by_namespace_daily."""
+    with _settings(ctx).open_store() as store:
+        render.write(store.query(query), fmt, output)
+
+
+@cli.command()
+@click.option("--by", default="namespace", show_default=True, help="cluster, node, namespace, controller, controller_kind, pod, container, team, label:<k>, annotation:<k>; comma-separate to combine.")
+@click.option("--window", default="7d", show_default=True, type=DURATION, help="How far back from now.")
+@click.option("--idle", type=click.Choice(["none", "weighted"]), help="Keep idle apart or spread it (default from settings).")
+@click.option("--share-namespaces", help="Comma-separated namespaces whose cost is spread over the others.")
+@click.option("--share-split", type=click.Choice(["even", "weighted"]), help="How shared namespaces are spread.")
+@click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def cost(ctx: click.Context, by: str, window: Any, idle: str | None, share_namespaces: str | None, share_split: str | None, fmt: render.Format, output: Path | None) -> None:
+    """Print a cost-allocation report from the store."""
+    settings = _settings(ctx)
+    base = settings.sharing()
+    sharing = Sharing(
+        idle=idle or base.idle,  # type: ignore[arg-type]
+        idle_by=base.idle_by,
+        shared_namespaces=tuple(n.strip() for n in share_namespaces.split(",") if n.strip()) if share_namespaces is not None else base.shared_namespaces,
+        shared_split=share_split or base.shared_split,  # type: ignore[arg-type]
+    )  # fmt: skip
+    with settings.open_store() as store:
+        report = cost_report(store, by, window_start(window), sharing=sharing)
+    if fmt == "table":
+        out = render.console()
+        out.print(render.table(report, title=f"Cost by {by}, last {window} (idle: {sharing.idle})"))
+        out.print(f"Total: {render.money(report['total_cost'].sum())}")
+    else:
+        render.write(report, fmt, output)
+
+
+@cli.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Apply pending ClickHouse migrations (also done by every command that opens the store)."""
+    settings = _settings(ctx)
+    with settings.open_store() as store:
+        applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
+        click.echo(f"{store.describe()}: schema at migration {applied['version'].max()} ({applied.height} applied)")
+
+
+def main() -> None:
+    """Entry point: user errors print one line and exit non-zero (KUBEOPERA_DEBUG=1 shows the trace)."""
+    from kubeopera.cli.settings import SettingsError
+    from kubeopera.models.catalogue import CatalogueError
+    from kubeopera.sinks.clickhouse import ClickHouseError
+
+    try:
+        code = cli.main(standalone_mode=False, prog_name="kubeopera")
+    except click.exceptions.Abort:
+        click.echo("kubeopera: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as error:
+        click.echo(f"kubeopera: error: {error.format_message()} (see kubeopera {_command(error)}--help)", err=True)
+        sys.exit(2)
+    except click.ClickException as error:
+        click.echo(f"kubeopera: error: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except (SettingsError, CatalogueError, ClickHouseError, ValueError, OSError) as error:
+        if os.environ.get("KUBEOPERA_DEBUG"):
+            raise
+        click.echo(f"kubeopera: error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command(error: click.UsageError) -> str:
+    name = error.ctx.info_name if error.ctx and error.ctx.parent else None
+    return f"{name} " if name else ""

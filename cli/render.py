@@ -1,0 +1,81 @@
+"""Printing frames for people (tables) and for programs (csv, json, parquet)."""
+
+import io
+import sys
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+Format = Literal["table", "csv", "json", "parquet"]
+FORMATS: tuple[Format, ...] = ("table", "csv", "json", "parquet")
+
+MONEY_COLUMNS = ("cost",)
+RATIO_COLUMNS = ("efficiency",)
+
+
+def console() -> Console:
+    """A console wide enough for reports even when output goes to a pipe or a test."""
+    return Console(width=None if sys.stdout.isatty() else 140, highlight=False)
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _cell(column: str, value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if column.endswith(MONEY_COLUMNS):
+            return money(value)
+        if column.endswith(RATIO_COLUMNS):
+            return f"{value:.0%}"
+        return f"{value:,.3f}"
+    return str(value)
+
+
+def table(frame: pl.DataFrame, title: str | None = None, limit: int | None = None) -> Table:
+    shown = frame.head(limit) if limit else frame
+    out = Table(title=title, title_justify="left", title_style="bold")
+    for column, dtype in frame.schema.items():
+        out.add_column(column, justify="right" if dtype.is_numeric() else "left")
+    for row in shown.iter_rows():
+        out.add_row(*[_cell(c, v) for c, v in zip(frame.columns, row, strict=True)])
+    if limit and frame.height > limit:
+        out.caption = f"{frame.height - limit} more rows not shown"
+    return out
+
+
+def write(frame: pl.DataFrame, fmt: Format, output: Path | None = None) -> None:
+    """Write ``frame`` to ``output`` (or stdout) in ``fmt``."""
+    if fmt == "parquet":
+        if output is None:
+            if sys.stdout.isatty():
+                raise ValueError("parquet is binary: give --output FILE or redirect stdout")
+            buffer = io.BytesIO()
+            frame.write_parquet(buffer)
+            sys.stdout.buffer.write(buffer.getvalue())
+        else:
+            frame.write_parquet(output)
+        return
+    if fmt == "table":
+        text = _render(table(frame))
+    elif fmt == "csv":
+        text = frame.write_csv()
+    else:
+        text = frame.write_json()
+        text += "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def _render(renderable: Table) -> str:
+    capture = Console(width=140, file=io.StringIO(), highlight=False)
+    capture.print(renderable)
+    text = capture.file.getvalue()  # type: ignore[attr-defined]
+    return str(text)

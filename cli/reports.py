@@ -1,0 +1,45 @@
+"""Reports the commands print, read from the store."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from kubeopera.sinks.clickhouse import Store
+from kubeopera.sinks.clickhouse.queries import cost_rows_sql
+from kubeopera.streams.aggregate import Sharing, aggregate, key_columns
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90m``, ``24h``, ``7d``, ``2w`` as a timedelta; a clear error otherwise."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([mhdw])", text.strip())
+    if not match or float(match[1]) <= 0:
+        raise ValueError(f"invalid duration {text!r}: use a positive number and m, h, d or w, e.g. 7d")
+    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+
+
+REPORT_COLUMNS = [
+    "total_cost", "cpu_cost", "ram_cost", "gpu_cost", "idle_cost", "shared_cost",
+    "cpu_efficiency", "ram_efficiency",
+]  # fmt: skip
+
+
+def cost_report(
+    store: Store,
+    by: str,
+    since: datetime,
+    until: datetime | None = None,
+    sharing: Sharing = Sharing(),
+) -> pl.DataFrame:
+    """Cost per group of ``by`` between ``since`` and ``until`` (now), largest first."""
+    keys = key_columns(by)
+    rows = store.query(cost_rows_sql(keys, since, until))
+    if rows.is_empty():
+        return pl.DataFrame(schema={**{k: pl.String for k in keys}, **{c: pl.Float64 for c in REPORT_COLUMNS}})
+    return aggregate(rows, by, sharing).select(*keys, *REPORT_COLUMNS)
+
+
+def window_start(window: timedelta, now: datetime | None = None) -> datetime:
+    return (now or datetime.now(UTC)) - window

@@ -1,0 +1,130 @@
+"""One settings model for every command: a YAML file plus ``KUBEOPERA_*`` variables.
+
+Environment variables win over the file; nested fields use ``__``, e.g.
+``KUBEOPERA_STORAGE__BACKEND=server``. The file is ``--config PATH`` or
+``$KUBEOPERA_CONFIG``.
+"""
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from kubeopera.models.catalogue import Catalogue
+from kubeopera.sinks.clickhouse import Backend, ChdbBackend, ServerBackend, Store
+from kubeopera.streams.aggregate import Sharing
+from kubeopera.streams.pricing import DefaultPrices
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message names the field and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StorageSettings(_Section):
+    backend: Literal["chdb", "server"] = "chdb"
+    path: Path = Field(Path(".kubeopera/clickhouse"), description="embedded (chDB) data directory")
+    host: str = "localhost"
+    port: int = Field(9000, ge=1, le=65535)
+    user: str = "default"
+    password: SecretStr = SecretStr("")
+    database: str = "kubeopera"
+    secure: bool = False
+    raw_retention_days: int = Field(30, ge=0, description="TTL of raw tables; 0 keeps them")
+
+
+class PricingSettings(_Section):
+    catalogue_path: Path | None = Field(None, description="full instance-type CSV catalogue")
+    cpu_usd_per_core_hour: float = Field(DefaultPrices.cpu, gt=0)
+    ram_usd_per_gib_hour: float = Field(DefaultPrices.ram, gt=0)
+    gpu_usd_per_hour: float = Field(DefaultPrices.gpu, ge=0)
+    spot_cpu_usd_per_core_hour: float = Field(DefaultPrices.spot_cpu, gt=0)
+    spot_ram_usd_per_gib_hour: float = Field(DefaultPrices.spot_ram, gt=0)
+
+
+class CostSettings(_Section):
+    team_label: str = "team"
+    allowed_lateness_minutes: float = Field(10, ge=0)
+    idle: Literal["none", "weighted"] = "none"
+    idle_by: Literal["cluster", "node"] = "cluster"
+    shared_namespaces: list[str] = Field(default_factory=list)
+    shared_split: Literal["even", "weighted"] = "weighted"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KUBEOPERA_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings  # the YAML file arrives as init values
+
+    def backend(self) -> Backend:
+        s = self.storage
+        if s.backend == "server":
+            return ServerBackend(
+                host=s.host, port=s.port, user=s.user, password=s.password.get_secret_value(),
+                database=s.database, secure=s.secure,
+            )  # fmt: skip
+        return ChdbBackend(s.path, s.database)
+
+    def open_store(self) -> Store:
+        return Store(self.backend(), self.storage.raw_retention_days)
+
+    def catalogue(self) -> Catalogue:
+        path = self.pricing.catalogue_path
+        return Catalogue.from_csv(path) if path else Catalogue.builtin()
+
+    def default_prices(self) -> DefaultPrices:
+        p = self.pricing
+        return DefaultPrices(
+            cpu=p.cpu_usd_per_core_hour, ram=p.ram_usd_per_gib_hour, gpu=p.gpu_usd_per_hour,
+            spot_cpu=p.spot_cpu_usd_per_core_hour, spot_ram=p.spot_ram_usd_per_gib_hour,
+        )  # fmt: skip
+
+    def sharing(self) -> Sharing:
+        c = self.cost
+        return Sharing(c.idle, c.idle_by, tuple(c.shared_namespaces), c.shared_split)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Settings from ``path`` (or ``$KUBEOPERA_CONFIG``) and the environment."""
+    path = path or (Path(os.environ["KUBEOPERA_CONFIG"]) if os.environ.get("KUBEOPERA_CONFIG") else None)
+    values: object = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as error:
+            raise SettingsError(f"cannot read config file {path}: {error.strerror}") from error
+        except yaml.YAMLError as error:
+            raise SettingsError(f"config file {path} is not valid YAML: {error}") from error
+        if not isinstance(values, dict):
+            raise SettingsError(f"config file {path} must hold a mapping (storage:, pricing:, cost:)")
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SettingsError(f"config error at {where}: {first['msg']}") from error
