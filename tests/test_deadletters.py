@@ -1,0 +1,93 @@
+"""Bad input becomes a dead-letter row with its reason; the rest of the batch goes on."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from builders import namespace, node_price, pod, scrape
+from kubeopera.models import Message, Topic
+from kubeopera.models.catalogue import Catalogue
+from kubeopera.sinks.clickhouse import Store
+from kubeopera.streams.decode import RawMessage
+from kubeopera.streams.runner import EmbeddedRunner
+
+START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+
+
+def raw(topic: Topic, text: str | bytes, offset: int) -> RawMessage:
+    value = text.encode() if isinstance(text, str) else text
+    return RawMessage(topic=topic.value, value=value, key="k", partition=0, offset=offset)
+
+
+def encoded(messages: list[Message]) -> list[RawMessage]:
+    return [raw(t, m.model_dump_json(), i) for i, (t, m) in enumerate(messages)]
+
+
+def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_is_allocated(store: Store) -> None:
+    good_scrape = scrape("c1", "a", START, 60, (2, 8), {("shop", "p1"): (0.5, 1)})
+    negative = json.loads(good_scrape.model_dump_json())
+    negative["containers"]["cpu_cores"] = [-0.5]
+    not_a_number = good_scrape.model_dump_json().replace('"cpu_cores":[0.5]', '"cpu_cores":[NaN]')
+    truncated = pod("c1", "shop", "p9", "a", START).model_dump_json()[:120]
+    unknown_type = node_price("c1", "x", "x9.mega", START)
+    ghost_pod = pod("c1", "shop", "p2", "ghost", START, cpu_request=1)
+    ghost_scrape = scrape("c1", "ghost", START, 60, (4, 16), {("shop", "p2"): (1, 1)})
+    unknown_type_scrape = scrape("c1", "x", START, 60, (4, 16), {})
+
+    batch = encoded([
+        (Topic.PRICES, node_price("c1", "a", "m5.large", START)),
+        (Topic.OBJECTS, namespace("c1", "shop", START, team="payments")),
+        (Topic.OBJECTS, pod("c1", "shop", "p1", "a", START, cpu_request=1, memory_request_gib=1)),
+        (Topic.PRICES, unknown_type),
+        (Topic.OBJECTS, ghost_pod),
+        (Topic.METRICS, good_scrape),
+        (Topic.METRICS, ghost_scrape),
+        (Topic.METRICS, unknown_type_scrape),
+    ]) + [
+        raw(Topic.METRICS, json.dumps(negative), 100),
+        raw(Topic.METRICS, not_a_number, 101),
+        raw(Topic.OBJECTS, truncated, 102),
+        raw(Topic.METRICS, b"\xff\xfe garbage", 103),
+        raw(Topic.PRICES, unknown_type.model_dump_json().replace('"schema_version":1', '"schema_version":7'), 104),
+    ]  # fmt: skip
+    runner = EmbeddedRunner(store, Catalogue.builtin())
+    runner.process_raw(batch)
+    runner.finish()
+
+    letters = store.query("SELECT source_topic, offset, error FROM deadletter ORDER BY offset, error").to_dicts()
+    reasons = {(row["source_topic"], row["offset"]): row["error"] for row in letters if row["offset"] >= 100}
+    assert "containers.cpu_cores.0: Input should be greater than or equal to 0" in reasons[(Topic.METRICS.value, 100)]
+    assert "containers.cpu_cores.0" in reasons[(Topic.METRICS.value, 101)]
+    assert "Invalid JSON" in reasons[(Topic.OBJECTS.value, 102)]
+    assert "Invalid JSON" in reasons[(Topic.METRICS.value, 103)]
+    assert "schema_version: Input should be 1" in reasons[(Topic.PRICES.value, 104)]
+    semantic = [row["error"] for row in letters if row["offset"] < 0]
+    assert any("instance type 'x9.mega' is not in the catalogue" in e for e in semantic)
+    assert any("no price for node c1/ghost" in e for e in semantic)
+    assert any("no price for node c1/x" in e for e in semantic)
+    assert len(letters) == 8
+    assert runner.stats.dead_letters == 8
+
+    # The good scrape was still allocated: p1 allocated 1 core of 2 and 1 GiB of 8.
+    costs = store.query("SELECT pod, sum(total_cost) AS usd FROM v_cost_hourly GROUP BY pod ORDER BY pod")
+    assert costs["pod"].to_list() == ["__idle__", "p1"]
+    assert costs["usd"].sum() == pytest.approx(0.096, abs=1e-12)  # one m5.large hour
+    counts = store.query("SELECT sum(messages) AS n FROM v_deadletter_by_reason").item()
+    assert counts == 8
+
+
+def test_late_scrapes_are_refused_with_a_reason_and_duplicates_count_once(store: Store) -> None:
+    runner = EmbeddedRunner(store, Catalogue.builtin(), allowed_lateness=timedelta(minutes=5))
+    first = scrape("c1", "a", START, 60, (2, 8), {})
+    runner.process([(Topic.PRICES, node_price("c1", "a", "m5.large", START)), (Topic.METRICS, first)])
+    runner.process([(Topic.METRICS, first)])  # redelivered: counted once
+    later = scrape("c1", "a", START + timedelta(hours=2), 60, (2, 8), {})
+    runner.process([(Topic.METRICS, later)])  # the watermark passes the first hour + 5 min
+    runner.process([(Topic.METRICS, first)])  # now too late
+    runner.finish()
+    assert runner.stats.duplicates == 1
+    errors = store.query("SELECT error FROM deadletter")["error"].to_list()
+    assert len(errors) == 1 and errors[0].startswith("late scrape")
+    total = store.query("SELECT sum(total_cost) FROM v_cost_hourly").item()
+    assert total == pytest.approx(2 * 0.096, abs=1e-12)
