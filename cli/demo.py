@@ -6,9 +6,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from kubeopera.cli import render
 from kubeopera.cli.reports import cost_report
 from kubeopera.cli.settings import Settings
@@ -17,6 +14,8 @@ from kubeopera.models import Message
 from kubeopera.streams.aggregate import Sharing
 from kubeopera.streams.cost import IDLE
 from kubeopera.streams.runner import EmbeddedRunner, RunStats
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 EXAMPLE_SQL = (
     "SELECT team, round(sum(total_cost), 2) AS usd FROM v_cost_by_team_daily "
@@ -44,23 +43,35 @@ def run_demo(
     start = start.replace(tzinfo=UTC) if start else default_start(duration, resolution)
     catalogue = settings.catalogue()
     spec = FleetSpec(
-        clusters=clusters, pods_per_cluster=pods_per_cluster, start=start, duration=duration,
-        resolution=resolution, seed=seed, catalogue=catalogue,
-    )  # fmt: skip
+        clusters=clusters,
+        pods_per_cluster=pods_per_cluster,
+        start=start,
+        duration=duration,
+        resolution=resolution,
+        seed=seed,
+        catalogue=catalogue,
+    )
     out = render.console()
     with settings.open_store() as store:
         if not keep:
             store.reset()
         runner = EmbeddedRunner(
-            store, catalogue, settings.default_prices(),
-            timedelta(minutes=settings.cost.allowed_lateness_minutes), settings.cost.team_label,
-        )  # fmt: skip
+            store,
+            catalogue,
+            settings.default_prices(),
+            timedelta(minutes=settings.cost.allowed_lateness_minutes),
+            settings.cost.team_label,
+        )
         began = time.perf_counter()
         with Progress(
-            TextColumn("simulating and allocating"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("steps"), TimeRemainingColumn(), transient=True,
+            TextColumn("simulating and allocating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("steps"),
+            TimeRemainingColumn(),
+            transient=True,
             disable=not sys.stderr.isatty(),
-        ) as progress:  # fmt: skip
+        ) as progress:
             task = progress.add_task("steps", total=-(-duration // resolution))
 
             def steps() -> Iterator[list[Message]]:
@@ -70,28 +81,63 @@ def run_demo(
 
             stats = runner.run(steps())
         seconds = time.perf_counter() - began
-        _print_summary(out, store.query(
-            "SELECT uniqExact(cluster) AS clusters, uniqExact(pod_uid) AS pods, "
-            "count() AS samples FROM raw_metrics"
-        ).row(0, named=True), spec, stats, seconds)  # fmt: skip
+        _print_summary(
+            out,
+            store.query(
+                "SELECT uniqExact(cluster) AS clusters, uniqExact(pod_uid) AS pods, "
+                "count() AS samples FROM raw_metrics"
+            ).row(0, named=True),
+            spec,
+            stats,
+            seconds,
+        )
         until = start + duration
         sharing = Sharing()
         by_team = cost_report(store, "team", start, until, sharing)
-        out.print(render.table(by_team.select("team", "total_cost", "cpu_cost", "ram_cost", "cpu_efficiency", "ram_efficiency"), title="Cost by team"))
+        out.print(
+            render.table(
+                by_team.select(
+                    "team", "total_cost", "cpu_cost", "ram_cost", "cpu_efficiency", "ram_efficiency"
+                ),
+                title="Cost by team",
+            )
+        )
         by_namespace = cost_report(store, "cluster,namespace", start, until, sharing)
-        out.print(render.table(
-            by_namespace.filter(pl.col("namespace") != IDLE).select("cluster", "namespace", "total_cost", "cpu_efficiency", "ram_efficiency"),
-            title="Cost by namespace", limit=15,
-        ))  # fmt: skip
-        idle = by_namespace.filter(pl.col("namespace") == IDLE).select("cluster", idle_cost="total_cost")
-        out.print(render.table(idle, title="Idle cost per cluster (capacity nobody requested or used)"))
-        workloads = cost_report(store, "cluster,controller", start, until, sharing).filter(pl.col("namespace") != IDLE)
-        out.print(render.table(
-            workloads.select("cluster", "namespace", "controller_kind", "controller_name", "total_cost", "cpu_efficiency", "ram_efficiency"),
-            title="10 most expensive workloads (efficiency = usage / request)", limit=10,
-        ))  # fmt: skip
-        total = by_team["total_cost"].sum()
-        idle_total = idle["idle_cost"].sum()
+        out.print(
+            render.table(
+                by_namespace.filter(pl.col("namespace") != IDLE).select(
+                    "cluster", "namespace", "total_cost", "cpu_efficiency", "ram_efficiency"
+                ),
+                title="Cost by namespace",
+                limit=15,
+            )
+        )
+        idle = by_namespace.filter(pl.col("namespace") == IDLE).select(
+            "cluster", idle_cost="total_cost"
+        )
+        out.print(
+            render.table(idle, title="Idle cost per cluster (capacity nobody requested or used)")
+        )
+        workloads = cost_report(store, "cluster,controller", start, until, sharing).filter(
+            pl.col("namespace") != IDLE
+        )
+        out.print(
+            render.table(
+                workloads.select(
+                    "cluster",
+                    "namespace",
+                    "controller_kind",
+                    "controller_name",
+                    "total_cost",
+                    "cpu_efficiency",
+                    "ram_efficiency",
+                ),
+                title="10 most expensive workloads (efficiency = usage / request)",
+                limit=10,
+            )
+        )
+        total = float(by_team["total_cost"].sum())
+        idle_total = float(idle["idle_cost"].sum())
         out.print(
             f"Total fleet cost: {render.money(total)} "
             f"(allocated {render.money(total - idle_total)}, idle {render.money(idle_total)})"
@@ -101,13 +147,16 @@ def run_demo(
     return stats
 
 
-def _print_summary(out: Console, counts: dict[str, int], spec: FleetSpec, stats: RunStats, seconds: float) -> None:
+def _print_summary(
+    out: Console, counts: dict[str, int], spec: FleetSpec, stats: RunStats, seconds: float
+) -> None:
     out.print(
         f"KubeOpera demo: {counts['clusters']} clusters, {counts['pods']:,} pods, "
         f"{spec.duration} at {spec.resolution} resolution (seed {spec.seed})"
     )
     rate = stats.samples / seconds if seconds else 0.0
     out.print(
-        f"Processed {stats.samples:,} container samples in {seconds:.1f} s ({rate:,.0f} samples/s); "
+        f"Processed {stats.samples:,} container samples in {seconds:.1f} s "
+        f"({rate:,.0f} samples/s); "
         f"{stats.dead_letters} dead letters, {stats.cost_rows:,} hourly cost rows."
     )

@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-
 from kubeopera.cli import render
 from kubeopera.cli.reports import cost_report, parse_duration, window_start
 from kubeopera.cli.settings import Settings, load_settings
 from kubeopera.streams.aggregate import Sharing
 
 
-class _Duration(click.ParamType):
+class _Duration(click.ParamType):  # type: ignore[type-arg]
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -33,7 +32,11 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="YAML settings file (default $KUBEOPERA_CONFIG).")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML settings file (default $KUBEOPERA_CONFIG).",
+)
 @click.version_option(package_name="kubeopera")
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None) -> None:
@@ -44,13 +47,21 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 @cli.command()
 @click.option("--clusters", default=3, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--pods-per-cluster", default=170, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--duration", default="24h", show_default=True, type=DURATION, help="Simulated time span.")
-@click.option("--resolution", default="1m", show_default=True, type=DURATION, help="Metric scrape interval.")
+@click.option(
+    "--duration", default="24h", show_default=True, type=DURATION, help="Simulated time span."
+)
+@click.option(
+    "--resolution", default="1m", show_default=True, type=DURATION, help="Metric scrape interval."
+)
 @click.option("--seed", default=42, show_default=True, type=int)
-@click.option("--start", type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]), help="UTC start (default: the span ending at today's midnight).")
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+    help="UTC start (default: the span ending at today's midnight).",
+)
 @click.option("--keep", is_flag=True, help="Add to the store instead of emptying it first.")
 @click.pass_context
-def demo(ctx: click.Context, **options: Any) -> None:
+def demo(ctx: click.Context, /, **options: Any) -> None:
     """Simulate a fleet, run it through the embedded pipeline and print its costs."""
     from kubeopera.cli.demo import run_demo
 
@@ -59,8 +70,15 @@ def demo(ctx: click.Context, **options: Any) -> None:
 
 @cli.command()
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True)
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write to a file instead of stdout.")
+@click.option(
+    "--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to a file instead of stdout.",
+)
 @click.pass_context
 def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None) -> None:
     """Run analyst SQL (ClickHouse dialect) on the store, e.g. over v_cost_by_namespace_daily."""
@@ -69,30 +87,61 @@ def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None)
 
 
 @cli.command()
-@click.option("--by", default="namespace", show_default=True, help="cluster, node, namespace, controller, controller_kind, pod, container, team, label:<k>, annotation:<k>; comma-separate to combine.")
-@click.option("--window", default="7d", show_default=True, type=DURATION, help="How far back from now.")
-@click.option("--idle", type=click.Choice(["none", "weighted"]), help="Keep idle apart or spread it (default from settings).")
-@click.option("--share-namespaces", help="Comma-separated namespaces whose cost is spread over the others.")
-@click.option("--share-split", type=click.Choice(["even", "weighted"]), help="How shared namespaces are spread.")
-@click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True)
+@click.option(
+    "--by",
+    default="namespace",
+    show_default=True,
+    help="cluster, node, namespace, controller, controller_kind, pod, container, team, "
+    "label:<k>, annotation:<k>; comma-separate to combine.",
+)
+@click.option(
+    "--window", default="7d", show_default=True, type=DURATION, help="How far back from now."
+)
+@click.option(
+    "--idle",
+    type=click.Choice(["none", "weighted"]),
+    help="Keep idle apart or spread it (default from settings).",
+)
+@click.option(
+    "--share-namespaces", help="Comma-separated namespaces whose cost is spread over the others."
+)
+@click.option(
+    "--share-split",
+    type=click.Choice(["even", "weighted"]),
+    help="How shared namespaces are spread.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True
+)
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False))
 @click.pass_context
-def cost(ctx: click.Context, by: str, window: Any, idle: str | None, share_namespaces: str | None, share_split: str | None, fmt: render.Format, output: Path | None) -> None:
+def cost(
+    ctx: click.Context,
+    by: str,
+    window: Any,
+    idle: str | None,
+    share_namespaces: str | None,
+    share_split: str | None,
+    fmt: render.Format,
+    output: Path | None,
+) -> None:
     """Print a cost-allocation report from the store."""
     settings = _settings(ctx)
     base = settings.sharing()
     sharing = Sharing(
         idle=idle or base.idle,  # type: ignore[arg-type]
         idle_by=base.idle_by,
-        shared_namespaces=tuple(n.strip() for n in share_namespaces.split(",") if n.strip()) if share_namespaces is not None else base.shared_namespaces,
+        shared_namespaces=tuple(n.strip() for n in share_namespaces.split(",") if n.strip())
+        if share_namespaces is not None
+        else base.shared_namespaces,
         shared_split=share_split or base.shared_split,  # type: ignore[arg-type]
-    )  # fmt: skip
+    )
     with settings.open_store() as store:
         report = cost_report(store, by, window_start(window), sharing=sharing)
     if fmt == "table":
         out = render.console()
         out.print(render.table(report, title=f"Cost by {by}, last {window} (idle: {sharing.idle})"))
-        out.print(f"Total: {render.money(report['total_cost'].sum())}")
+        out.print(f"Total: {render.money(float(report['total_cost'].sum()))}")
     else:
         render.write(report, fmt, output)
 
@@ -103,12 +152,19 @@ def migrate(ctx: click.Context) -> None:
     """Apply pending ClickHouse migrations (also done by every command that opens the store)."""
     settings = _settings(ctx)
     with settings.open_store() as store:
-        applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
-        click.echo(f"{store.describe()}: schema at migration {applied['version'].max()} ({applied.height} applied)")
+        latest, count = store.query(
+            "SELECT max(version), count() FROM schema_migrations"
+        ).row(0)
+        click.echo(
+            f"{store.describe()}: schema at migration {latest} ({count} applied)"
+        )
 
 
 def main() -> None:
-    """Entry point: user errors print one line and exit non-zero (KUBEOPERA_DEBUG=1 shows the trace)."""
+    """Entry point: a user error prints one line and exits non-zero.
+
+    ``KUBEOPERA_DEBUG=1`` shows the traceback instead.
+    """
     from kubeopera.cli.settings import SettingsError
     from kubeopera.models.catalogue import CatalogueError
     from kubeopera.sinks.clickhouse import ClickHouseError
@@ -119,7 +175,10 @@ def main() -> None:
         click.echo("kubeopera: aborted", err=True)
         sys.exit(130)
     except click.UsageError as error:
-        click.echo(f"kubeopera: error: {error.format_message()} (see kubeopera {_command(error)}--help)", err=True)
+        click.echo(
+            f"kubeopera: error: {error.format_message()} (see kubeopera {_command(error)}--help)",
+            err=True,
+        )
         sys.exit(2)
     except click.ClickException as error:
         click.echo(f"kubeopera: error: {error.format_message()}", err=True)
@@ -127,9 +186,17 @@ def main() -> None:
     except (SettingsError, CatalogueError, ClickHouseError, ValueError, OSError) as error:
         if os.environ.get("KUBEOPERA_DEBUG"):
             raise
-        click.echo(f"kubeopera: error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", err=True)
+        click.echo(
+            f"kubeopera: error: {_first_line(error)}",
+            err=True,
+        )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _command(error: click.UsageError) -> str:

@@ -4,11 +4,11 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.sinks.clickhouse.queries import cost_rows_sql
 from kubeopera.streams.aggregate import Sharing, aggregate, key_columns
 
+NO_SHARING = Sharing()
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -16,14 +16,22 @@ def parse_duration(text: str) -> timedelta:
     """``90m``, ``24h``, ``7d``, ``2w`` as a timedelta; a clear error otherwise."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([mhdw])", text.strip())
     if not match or float(match[1]) <= 0:
-        raise ValueError(f"invalid duration {text!r}: use a positive number and m, h, d or w, e.g. 7d")
+        raise ValueError(
+            f"invalid duration {text!r}: use a positive number and m, h, d or w, e.g. 7d"
+        )
     return timedelta(**{_UNITS[match[2]]: float(match[1])})
 
 
 REPORT_COLUMNS = [
-    "total_cost", "cpu_cost", "ram_cost", "gpu_cost", "idle_cost", "shared_cost",
-    "cpu_efficiency", "ram_efficiency",
-]  # fmt: skip
+    "total_cost",
+    "cpu_cost",
+    "ram_cost",
+    "gpu_cost",
+    "idle_cost",
+    "shared_cost",
+    "cpu_efficiency",
+    "ram_efficiency",
+]
 
 
 def cost_report(
@@ -31,13 +39,15 @@ def cost_report(
     by: str,
     since: datetime,
     until: datetime | None = None,
-    sharing: Sharing = Sharing(),
+    sharing: Sharing = NO_SHARING,
 ) -> pl.DataFrame:
     """Cost per group of ``by`` between ``since`` and ``until`` (now), largest first."""
     keys = key_columns(by)
     rows = store.query(cost_rows_sql(keys, since, until))
     if rows.is_empty():
-        return pl.DataFrame(schema={**{k: pl.String for k in keys}, **{c: pl.Float64 for c in REPORT_COLUMNS}})
+        return pl.DataFrame(
+            schema={**{k: pl.String for k in keys}, **{c: pl.Float64 for c in REPORT_COLUMNS}}
+        )
     return aggregate(rows, by, sharing).select(*keys, *REPORT_COLUMNS)
 
 

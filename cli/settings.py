@@ -7,20 +7,19 @@ Environment variables win over the file; nested fields use ``__``, e.g.
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
+from kubeopera.models.catalogue import Catalogue
+from kubeopera.sinks.clickhouse import Backend, ChdbBackend, ServerBackend, Store
+from kubeopera.streams.aggregate import Sharing
+from kubeopera.streams.pricing import DefaultPrices
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-
-from kubeopera.models.catalogue import Catalogue
-from kubeopera.sinks.clickhouse import Backend, ChdbBackend, ServerBackend, Store
-from kubeopera.streams.aggregate import Sharing
-from kubeopera.streams.pricing import DefaultPrices
 
 
 class SettingsError(ValueError):
@@ -85,9 +84,13 @@ class Settings(BaseSettings):
         s = self.storage
         if s.backend == "server":
             return ServerBackend(
-                host=s.host, port=s.port, user=s.user, password=s.password.get_secret_value(),
-                database=s.database, secure=s.secure,
-            )  # fmt: skip
+                host=s.host,
+                port=s.port,
+                user=s.user,
+                password=s.password.get_secret_value(),
+                database=s.database,
+                secure=s.secure,
+            )
         return ChdbBackend(s.path, s.database)
 
     def open_store(self) -> Store:
@@ -100,9 +103,12 @@ class Settings(BaseSettings):
     def default_prices(self) -> DefaultPrices:
         p = self.pricing
         return DefaultPrices(
-            cpu=p.cpu_usd_per_core_hour, ram=p.ram_usd_per_gib_hour, gpu=p.gpu_usd_per_hour,
-            spot_cpu=p.spot_cpu_usd_per_core_hour, spot_ram=p.spot_ram_usd_per_gib_hour,
-        )  # fmt: skip
+            cpu=p.cpu_usd_per_core_hour,
+            ram=p.ram_usd_per_gib_hour,
+            gpu=p.gpu_usd_per_hour,
+            spot_cpu=p.spot_cpu_usd_per_core_hour,
+            spot_ram=p.spot_ram_usd_per_gib_hour,
+        )
 
     def sharing(self) -> Sharing:
         c = self.cost
@@ -111,17 +117,22 @@ class Settings(BaseSettings):
 
 def load_settings(path: Path | None = None) -> Settings:
     """Settings from ``path`` (or ``$KUBEOPERA_CONFIG``) and the environment."""
-    path = path or (Path(os.environ["KUBEOPERA_CONFIG"]) if os.environ.get("KUBEOPERA_CONFIG") else None)
-    values: object = {}
+    path = path or (
+        Path(os.environ["KUBEOPERA_CONFIG"]) if os.environ.get("KUBEOPERA_CONFIG") else None
+    )
+    values: dict[str, Any] = {}
     if path is not None:
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as error:
             raise SettingsError(f"cannot read config file {path}: {error.strerror}") from error
         except yaml.YAMLError as error:
             raise SettingsError(f"config file {path} is not valid YAML: {error}") from error
-        if not isinstance(values, dict):
-            raise SettingsError(f"config file {path} must hold a mapping (storage:, pricing:, cost:)")
+        if not isinstance(loaded, dict):
+            raise SettingsError(
+                f"config file {path} must hold a mapping (storage:, pricing:, cost:)"
+            )
+        values = loaded
     try:
         return Settings(**values)
     except ValidationError as error:

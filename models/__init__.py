@@ -4,7 +4,13 @@ from kubeopera.models.base import Contract, UtcDatetime
 from kubeopera.models.deadletter import DeadLetter
 from kubeopera.models.events import EventSource, KubeEvent
 from kubeopera.models.findings import Finding, FindingKind, FindingStatus, Severity, Subject
-from kubeopera.models.metrics import ContainerSamples, MetricBatch, NodeCapacity, NodeUsage, PvcSamples
+from kubeopera.models.metrics import (
+    ContainerSamples,
+    MetricBatch,
+    NodeCapacity,
+    NodeUsage,
+    PvcSamples,
+)
 from kubeopera.models.objects import (
     ChangeType,
     ContainerResources,

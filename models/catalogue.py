@@ -70,7 +70,9 @@ class Catalogue(Mapping[str, InstanceType]):
             with path.open(encoding="utf-8", newline="") as handle:
                 return cls(_read_rows(handle, str(path)), str(path))
         except OSError as error:
-            raise CatalogueError(f"cannot read instance-type catalogue {path}: {error.strerror}") from error
+            raise CatalogueError(
+                f"cannot read instance-type catalogue {path}: {error.strerror}"
+            ) from error
 
 
 def _read_rows(lines: Iterable[str], source: str) -> Iterator[InstanceType]:

@@ -1,8 +1,7 @@
 """Dead letters: input the pipeline could not use, kept with the reason."""
 
-from pydantic import ConfigDict, Field
-
 from kubeopera.models.base import Contract, UtcDatetime
+from pydantic import ConfigDict, Field
 
 
 class DeadLetter(Contract):

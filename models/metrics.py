@@ -7,9 +7,8 @@ and load into a DataFrame an order of magnitude faster than nested objects.
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from kubeopera.models.base import Contract, NonNegative, UtcDatetime
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class NodeUsage(BaseModel):

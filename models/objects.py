@@ -3,9 +3,8 @@
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from kubeopera.models.base import Contract, NonNegative, UtcDatetime
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ChangeType(StrEnum):

@@ -2,9 +2,8 @@
 
 from enum import StrEnum
 
-from pydantic import Field
-
 from kubeopera.models.base import Contract, NonNegative, UtcDatetime
+from pydantic import Field
 
 
 class CapacityType(StrEnum):

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
-
 from kubeopera.streams.cost import IDLE
 
 GROUPS: dict[str, list[str]] = {
@@ -31,9 +30,14 @@ group by a column of that name (the store's query extracts it)."""
 
 RESOURCES = ("cpu", "ram", "gpu")
 USAGE = [
-    "cpu_core_hours", "cpu_request_core_hours", "cpu_usage_core_hours",
-    "ram_gib_hours", "ram_request_gib_hours", "ram_usage_gib_hours", "gpu_hours",
-]  # fmt: skip
+    "cpu_core_hours",
+    "cpu_request_core_hours",
+    "cpu_usage_core_hours",
+    "ram_gib_hours",
+    "ram_request_gib_hours",
+    "ram_usage_gib_hours",
+    "gpu_hours",
+]
 COSTS = ["cpu_cost", "ram_cost", "gpu_cost"]
 
 
@@ -81,7 +85,10 @@ def aggregate(rows: pl.DataFrame, by: str, sharing: Sharing = Sharing()) -> pl.D
     groups = (
         rows.with_columns(
             # Idle keeps its cluster, so a per-cluster report shows each cluster's idle.
-            pl.when(pl.col("kind") == "idle").then(pl.lit(IDLE)).otherwise(pl.col(k).cast(pl.String)).alias(k)
+            pl.when(pl.col("kind") == "idle")
+            .then(pl.lit(IDLE))
+            .otherwise(pl.col(k).cast(pl.String))
+            .alias(k)
             for k in keys
             if k != "cluster"
         )
@@ -116,11 +123,16 @@ def _spread_idle(rows: pl.DataFrame, scope: list[str]) -> pl.DataFrame:
         idle_total = cost.filter(idle).sum().over(scope)
         used_total = cost.filter(~idle).sum().over(scope)
         shareable = used_total > 0
-        shares.append(pl.when(~idle & shareable).then(idle_total * cost / used_total).otherwise(0.0))
+        shares.append(
+            pl.when(~idle & shareable).then(idle_total * cost / used_total).otherwise(0.0)
+        )
         left.append(pl.when(idle & ~shareable).then(cost).otherwise(0.0))
     rows = rows.with_columns(
         idle_cost=pl.sum_horizontal(shares),
-        **{f"{r}_cost": pl.when(idle).then(kept).otherwise(pl.col(f"{r}_cost")) for r, kept in zip(RESOURCES, left, strict=True)},
+        **{
+            f"{r}_cost": pl.when(idle).then(kept).otherwise(pl.col(f"{r}_cost"))
+            for r, kept in zip(RESOURCES, left, strict=True)
+        },
     )
     return rows
 

@@ -11,7 +11,6 @@ allocations + idle == node cost holds in every window.
 from datetime import datetime
 
 import polars as pl
-
 from kubeopera.streams.frames import LABEL_TYPE, TIME
 from kubeopera.streams.inventory import POD_SCHEMA
 from kubeopera.streams.pricing import GIB, DefaultPrices, unit_prices
@@ -98,9 +97,16 @@ def allocate(
         )
     )
     node_columns = [
-        "hours", "cpu_price", "ram_price", "gpu_price", "cpu_scale", "ram_scale", "gpu_scale",
-        "instance_type", "capacity_type",
-    ]  # fmt: skip
+        "hours",
+        "cpu_price",
+        "ram_price",
+        "gpu_price",
+        "cpu_scale",
+        "ram_scale",
+        "gpu_scale",
+        "instance_type",
+        "capacity_type",
+    ]
     allocated = used.join(scrapes.select(SCRAPE_KEY + node_columns), on=SCRAPE_KEY, how="inner")
     allocated = allocated.with_columns(
         is_idle=pl.lit(False),
@@ -144,7 +150,9 @@ def allocate(
         ram_cost=pl.col("ram_gib_hours") * pl.col("ram_price"),
         gpu_cost=pl.col("gpu_hours") * pl.col("gpu_price"),
     )
-    return sum_by_hour(rows.with_columns(total_cost=pl.sum_horizontal("cpu_cost", "ram_cost", "gpu_cost")))
+    return sum_by_hour(
+        rows.with_columns(total_cost=pl.sum_horizontal("cpu_cost", "ram_cost", "gpu_cost"))
+    )
 
 
 def _fit(allocated: str, capacity: str) -> pl.Expr:

@@ -3,9 +3,8 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
-
 from kubeopera.models import TOPIC_MODELS, Contract, DeadLetter, Topic
+from pydantic import ValidationError
 
 
 @dataclass(frozen=True, slots=True)

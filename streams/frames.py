@@ -7,7 +7,6 @@ key/value structs becomes a ClickHouse Map).
 import json
 
 import polars as pl
-
 from kubeopera.models import DeadLetter, KubeEvent, MetricBatch, ObjectChange
 
 TIME = pl.Datetime("ms", "UTC")
@@ -66,7 +65,12 @@ def scrapes_frame(batches: list[MetricBatch]) -> pl.DataFrame:
             "usage_cpu": [b.node_usage.cpu_cores for b in batches],
             "usage_memory_bytes": [b.node_usage.memory_bytes for b in batches],
         },
-        schema_overrides={"cluster": pl.String, "node": pl.String, "window_start": TIME, "window_end": TIME},
+        schema_overrides={
+            "cluster": pl.String,
+            "node": pl.String,
+            "window_start": TIME,
+            "window_end": TIME,
+        },
     )
 
 
@@ -95,7 +99,9 @@ def objects_frame(changes: list[ObjectChange]) -> pl.DataFrame:
             "observed_at": TIME,
             "labels": LABEL_TYPE,
             "annotations": LABEL_TYPE,
-            **{c: pl.String for c in ("cluster", "kind", "namespace", "name", "uid", "api_version")},
+            **{
+                c: pl.String for c in ("cluster", "kind", "namespace", "name", "uid", "api_version")
+            },
             **{c: pl.String for c in ("resource_version", "change", "object", "owner_chain")},
             "last_manager": pl.String,
         },

@@ -10,24 +10,22 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
-
 from kubeopera.models import ChangeType, ObjectChange
 from kubeopera.streams.frames import LABEL_TYPE, pairs
 
-
-POD_SCHEMA = {
-    "cluster": pl.String,
-    "pod_uid": pl.String,
-    "container": pl.String,
-    "cpu_request_cores": pl.Float64,
-    "memory_request_bytes": pl.Float64,
-    "gpu_request": pl.Float64,
-    "controller_kind": pl.String,
-    "controller_name": pl.String,
-    "team": pl.String,
+POD_SCHEMA = pl.Schema({
+    "cluster": pl.String(),
+    "pod_uid": pl.String(),
+    "container": pl.String(),
+    "cpu_request_cores": pl.Float64(),
+    "memory_request_bytes": pl.Float64(),
+    "gpu_request": pl.Float64(),
+    "controller_kind": pl.String(),
+    "controller_name": pl.String(),
+    "team": pl.String(),
     "labels": LABEL_TYPE,
     "annotations": LABEL_TYPE,
-}
+})
 
 
 @dataclass
@@ -53,7 +51,9 @@ class Inventory:
                 key = (change.cluster, change.uid)
                 if change.change == ChangeType.DELETED:
                     previous = self._pods.get(key)
-                    self._pods[key] = _Pod(previous.change if previous else change, change.observed_at)
+                    self._pods[key] = _Pod(
+                        previous.change if previous else change, change.observed_at
+                    )
                 else:
                     self._pods[key] = _Pod(change)
             else:
@@ -62,7 +62,9 @@ class Inventory:
 
     def forget_deleted(self, before: datetime) -> None:
         """Drop pods deleted before ``before`` (the watermark minus the allowed lateness)."""
-        stale = [k for k, p in self._pods.items() if p.deleted_at is not None and p.deleted_at < before]
+        stale = [
+            k for k, p in self._pods.items() if p.deleted_at is not None and p.deleted_at < before
+        ]
         for key in stale:
             del self._pods[key]
         if stale:
@@ -84,18 +86,19 @@ class Inventory:
             labels = {**self._namespace_labels.get((cluster, pod.namespace), {}), **pod.labels}
             controller = pod.controller
             for container in pod.pod.containers if pod.pod else []:
-                rows.append([
-                    cluster,
-                    uid,
-                    container.name,
-                    container.cpu_request_cores,
-                    container.memory_request_bytes,
-                    container.gpu_request,
-                    controller.kind if controller else "",
-                    controller.name if controller else "",
-                    labels.get(self.team_label, ""),
-                    pairs(labels),
-                    pairs(pod.annotations),
-                ])
+                rows.append(
+                    [
+                        cluster,
+                        uid,
+                        container.name,
+                        container.cpu_request_cores,
+                        container.memory_request_bytes,
+                        container.gpu_request,
+                        controller.kind if controller else "",
+                        controller.name if controller else "",
+                        labels.get(self.team_label, ""),
+                        pairs(labels),
+                        pairs(pod.annotations),
+                    ]
+                )
         return rows
-

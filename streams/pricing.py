@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
-
 from kubeopera.models import CapacityType, NodePrice
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.streams.frames import TIME
@@ -58,7 +57,9 @@ class NodePricing:
 def resolve(price: NodePrice, catalogue: Catalogue, defaults: DefaultPrices) -> NodePricing:
     """Fill the node's total price from the catalogue when the facts lack it."""
     total = price.usd_per_hour
-    explicit_split = price.cpu_usd_per_core_hour is not None and price.ram_usd_per_gib_hour is not None
+    explicit_split = (
+        price.cpu_usd_per_core_hour is not None and price.ram_usd_per_gib_hour is not None
+    )
     if total is None and not explicit_split:
         known = catalogue.get(price.instance_type)
         if known is None or known.usd_per_hour is None:
@@ -87,19 +88,19 @@ def resolve(price: NodePrice, catalogue: Catalogue, defaults: DefaultPrices) -> 
     )
 
 
-PRICE_SCHEMA = {
-    "cluster": pl.String,
-    "node": pl.String,
-    "instance_type": pl.String,
-    "capacity_type": pl.String,
-    "region": pl.String,
-    "zone": pl.String,
-    "usd_per_hour": pl.Float64,
-    "cpu_usd_per_core_hour": pl.Float64,
-    "ram_usd_per_gib_hour": pl.Float64,
-    "gpu_usd_per_hour": pl.Float64,
+PRICE_SCHEMA = pl.Schema({
+    "cluster": pl.String(),
+    "node": pl.String(),
+    "instance_type": pl.String(),
+    "capacity_type": pl.String(),
+    "region": pl.String(),
+    "zone": pl.String(),
+    "usd_per_hour": pl.Float64(),
+    "cpu_usd_per_core_hour": pl.Float64(),
+    "ram_usd_per_gib_hour": pl.Float64(),
+    "gpu_usd_per_hour": pl.Float64(),
     "observed_at": TIME,
-}
+})
 
 
 def pricing_frame(prices: list[NodePricing]) -> pl.DataFrame:
@@ -124,11 +125,13 @@ def unit_prices(nodes: pl.DataFrame, defaults: DefaultPrices) -> pl.DataFrame:
     split_ram = (pl.col("usd_per_hour") - gpu_part) / (
         pl.col("capacity_cpu") * ratio + pl.col("capacity_memory_bytes") / GIB
     )
-    explicit = pl.col("cpu_usd_per_core_hour").is_not_null() & pl.col(
-        "ram_usd_per_gib_hour"
-    ).is_not_null()
+    explicit = (
+        pl.col("cpu_usd_per_core_hour").is_not_null() & pl.col("ram_usd_per_gib_hour").is_not_null()
+    )
     return nodes.with_columns(
-        cpu_price=pl.when(explicit).then(pl.col("cpu_usd_per_core_hour")).otherwise(split_ram * ratio),
+        cpu_price=pl.when(explicit)
+        .then(pl.col("cpu_usd_per_core_hour"))
+        .otherwise(split_ram * ratio),
         ram_price=pl.when(explicit).then(pl.col("ram_usd_per_gib_hour")).otherwise(split_ram),
         gpu_price=pl.when(explicit | (pl.col("capacity_gpus") == 0))
         .then(pl.col("gpu_usd_per_hour"))

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import polars as pl
-
 from kubeopera.models import (
     Contract,
     DeadLetter,
@@ -119,7 +118,9 @@ class EmbeddedRunner:
             self.store.insert("raw_metrics", samples)
             self.store.insert("raw_node_metrics", scrapes)
             self.windows.add(
-                allocate(samples, scrapes, self._pricing(), self.inventory.containers(), self.defaults)
+                allocate(
+                    samples, scrapes, self._pricing(), self.inventory.containers(), self.defaults
+                )
             )
         self._write_costs(self.windows.close_due())
         if self.windows.watermark is not None:
@@ -148,11 +149,15 @@ class EmbeddedRunner:
         usable = []
         for batch in metrics:
             if (batch.cluster, batch.node) not in self._prices:
-                letters.append(_rejected(
-                    Topic.METRICS, batch,
-                    f"no price for node {batch.cluster}/{batch.node}: the node is unknown or its "
-                    "instance type could not be priced (see the node's price dead letter)",
-                ))  # fmt: skip
+                letters.append(
+                    _rejected(
+                        Topic.METRICS,
+                        batch,
+                        f"no price for node {batch.cluster}/{batch.node}: "
+                        "the node is unknown or its "
+                        "instance type could not be priced (see the node's price dead letter)",
+                    )
+                )
                 continue
             verdict = self.windows.admit(batch)
             if verdict == "late":
@@ -174,13 +179,17 @@ class EmbeddedRunner:
     def _write_dead_letters(self, letters: list[DeadLetter]) -> None:
         for letter in letters:
             reason = letter.error.split(":")[0]
-            self.stats.dead_letter_reasons[reason] = self.stats.dead_letter_reasons.get(reason, 0) + 1
+            self.stats.dead_letter_reasons[reason] = (
+                self.stats.dead_letter_reasons.get(reason, 0) + 1
+            )
         self.stats.dead_letters += len(letters)
         self.store.insert("deadletter", deadletters_frame(letters))
 
 
 def _rejected(topic: Topic, message: Contract, reason: str) -> DeadLetter:
-    raw = RawMessage(topic=topic, value=message.model_dump_json().encode(), key=message_key(message))
+    raw = RawMessage(
+        topic=topic, value=message.model_dump_json().encode(), key=message_key(message)
+    )
     return dead_letter(raw, reason)
 
 

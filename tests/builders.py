@@ -33,7 +33,9 @@ def node_price(
         instance_type=instance_type,
         region="us-east-1",
         zone="us-east-1a",
-        capacity_type=CapacityType.SPOT if spot_usd_per_hour is not None else CapacityType.ON_DEMAND,
+        capacity_type=CapacityType.SPOT
+        if spot_usd_per_hour is not None
+        else CapacityType.ON_DEMAND,
         usd_per_hour=spot_usd_per_hour,
         observed_at=at,
     )
@@ -41,9 +43,15 @@ def node_price(
 
 def namespace(cluster: str, name: str, at: datetime, **labels: str) -> ObjectChange:
     return ObjectChange(
-        cluster=cluster, api_version="v1", kind="Namespace", name=name, uid=f"ns-{name}",
-        observed_at=at, change=ChangeType.ADDED, labels=labels,
-    )  # fmt: skip
+        cluster=cluster,
+        api_version="v1",
+        kind="Namespace",
+        name=name,
+        uid=f"ns-{name}",
+        observed_at=at,
+        change=ChangeType.ADDED,
+        labels=labels,
+    )
 
 
 def pod(
@@ -58,18 +66,37 @@ def pod(
     deployment: str | None = None,
     labels: dict[str, str] | None = None,
 ) -> ObjectChange:
-    owners = [OwnerRef(kind="ReplicaSet", name=f"{deployment}-7d9f"), OwnerRef(kind="Deployment", name=deployment)] if deployment else []
+    owners = (
+        [
+            OwnerRef(kind="ReplicaSet", name=f"{deployment}-7d9f"),
+            OwnerRef(kind="Deployment", name=deployment),
+        ]
+        if deployment
+        else []
+    )
     return ObjectChange(
-        cluster=cluster, api_version="v1", kind="Pod", namespace=namespace, name=name,
-        uid=f"uid-{name}", observed_at=at, change=ChangeType.ADDED, labels=labels or {},
+        cluster=cluster,
+        api_version="v1",
+        kind="Pod",
+        namespace=namespace,
+        name=name,
+        uid=f"uid-{name}",
+        observed_at=at,
+        change=ChangeType.ADDED,
+        labels=labels or {},
         owner_chain=owners,
         pod=PodSummary(
-            node=node, phase="Running",
-            containers=[ContainerResources(
-                name="app", cpu_request_cores=cpu_request, memory_request_bytes=memory_request_gib * GIB,
-            )],
+            node=node,
+            phase="Running",
+            containers=[
+                ContainerResources(
+                    name="app",
+                    cpu_request_cores=cpu_request,
+                    memory_request_bytes=memory_request_gib * GIB,
+                )
+            ],
         ),
-    )  # fmt: skip
+    )
 
 
 def scrape(

@@ -11,7 +11,6 @@ In c2 all idle (RAM 2) goes to a.
 
 import polars as pl
 import pytest
-
 from kubeopera.streams.aggregate import Sharing, aggregate, key_columns
 from kubeopera.streams.cost import IDLE
 
@@ -20,18 +19,33 @@ def rows() -> pl.DataFrame:
     def row(cluster: str, namespace: str, team: str, cpu: float, ram: float) -> dict[str, object]:
         idle = namespace == IDLE
         return {
-            "cluster": cluster, "node": f"{cluster}-n1", "namespace": namespace, "team": team,
-            "is_idle": idle, "cpu_cost": cpu, "ram_cost": ram, "gpu_cost": 0.0,
-            "cpu_core_hours": cpu, "cpu_request_core_hours": 2 * cpu, "cpu_usage_core_hours": cpu,
-            "ram_gib_hours": ram, "ram_request_gib_hours": ram, "ram_usage_gib_hours": ram / 2,
+            "cluster": cluster,
+            "node": f"{cluster}-n1",
+            "namespace": namespace,
+            "team": team,
+            "is_idle": idle,
+            "cpu_cost": cpu,
+            "ram_cost": ram,
+            "gpu_cost": 0.0,
+            "cpu_core_hours": cpu,
+            "cpu_request_core_hours": 2 * cpu,
+            "cpu_usage_core_hours": cpu,
+            "ram_gib_hours": ram,
+            "ram_request_gib_hours": ram,
+            "ram_usage_gib_hours": ram / 2,
             "gpu_hours": 0.0,
-        }  # fmt: skip
+        }
 
-    return pl.DataFrame([
-        row("c1", "a", "x", 3, 1), row("c1", "b", "y", 1, 3),
-        row("c1", "kube-system", "platform", 2, 0), row("c1", IDLE, "", 4, 2),
-        row("c2", "a", "x", 1, 1), row("c2", IDLE, "", 0, 2),
-    ])  # fmt: skip
+    return pl.DataFrame(
+        [
+            row("c1", "a", "x", 3, 1),
+            row("c1", "b", "y", 1, 3),
+            row("c1", "kube-system", "platform", 2, 0),
+            row("c1", IDLE, "", 4, 2),
+            row("c2", "a", "x", 1, 1),
+            row("c2", IDLE, "", 0, 2),
+        ]
+    )
 
 
 def totals(report: pl.DataFrame, key: str) -> dict[str, float]:
@@ -53,15 +67,26 @@ def test_weighted_idle_goes_by_each_resource_share() -> None:
 
 
 def test_shared_namespace_spread_by_weight_and_evenly() -> None:
-    weighted = aggregate(rows(), "cluster,namespace", Sharing("weighted", shared_namespaces=("kube-system",)))
+    weighted = aggregate(
+        rows(), "cluster,namespace", Sharing("weighted", shared_namespaces=("kube-system",))
+    )
     got = {(r["cluster"], r["namespace"]): r["total_cost"] for r in weighted.to_dicts()}
-    assert got == pytest.approx({
-        ("c1", "a"): 6.5 + 1.7105263157894737, ("c1", "b"): 37 / 6 + 1.6228070175438596,
-        ("c2", "a"): 4,
-    })  # fmt: skip
-    even = aggregate(rows(), "cluster,namespace", Sharing("weighted", shared_namespaces=("kube-system",), shared_split="even"))
+    assert got == pytest.approx(
+        {
+            ("c1", "a"): 6.5 + 1.7105263157894737,
+            ("c1", "b"): 37 / 6 + 1.6228070175438596,
+            ("c2", "a"): 4,
+        }
+    )
+    even = aggregate(
+        rows(),
+        "cluster,namespace",
+        Sharing("weighted", shared_namespaces=("kube-system",), shared_split="even"),
+    )
     got = {(r["cluster"], r["namespace"]): r["total_cost"] for r in even.to_dicts()}
-    assert got == pytest.approx({("c1", "a"): 6.5 + 5 / 3, ("c1", "b"): 37 / 6 + 5 / 3, ("c2", "a"): 4})
+    assert got == pytest.approx(
+        {("c1", "a"): 6.5 + 5 / 3, ("c1", "b"): 37 / 6 + 5 / 3, ("c2", "a"): 4}
+    )
     assert even["shared_cost"].sum() == pytest.approx(10 / 3)
 
 

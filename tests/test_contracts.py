@@ -4,11 +4,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
-
 from builders import scrape
 from kubeopera.models import MetricBatch, NodePrice, ObjectChange, Topic, message_key
 from kubeopera.models.jsonschema import schema_documents
+from pydantic import ValidationError
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "models" / "schemas"
 AT = datetime(2026, 3, 2, 10, tzinfo=UTC)
@@ -31,7 +30,9 @@ def test_every_topic_has_a_schema_with_its_version() -> None:
 
 def test_timestamps_normalise_to_utc_milliseconds() -> None:
     plus_two = timezone(timedelta(hours=2))
-    price = NodePrice(cluster="c", node="n", observed_at=datetime(2026, 3, 2, 12, 0, 0, 123456, tzinfo=plus_two))
+    price = NodePrice(
+        cluster="c", node="n", observed_at=datetime(2026, 3, 2, 12, 0, 0, 123456, tzinfo=plus_two)
+    )
     assert price.observed_at == datetime(2026, 3, 2, 10, 0, 0, 123000, tzinfo=UTC)
     assert price.observed_at.utcoffset() == timedelta(0)
 
@@ -43,7 +44,11 @@ def test_naive_timestamps_are_refused() -> None:
 
 def test_metric_batches_refuse_negative_nan_and_ragged_columns() -> None:
     good = scrape("c", "n", AT, 1, (2, 8), {("ns", "p"): (0.5, 1)}).model_dump(mode="json")
-    bad_values = [("cpu_cores", [-0.1]), ("cpu_cores", [float("nan")]), ("memory_working_set_bytes", [float("inf")])]
+    bad_values = [
+        ("cpu_cores", [-0.1]),
+        ("cpu_cores", [float("nan")]),
+        ("memory_working_set_bytes", [float("inf")]),
+    ]
     for field, value in bad_values:
         broken = {**good, "containers": {**good["containers"], field: value}}
         with pytest.raises(ValidationError):
@@ -66,8 +71,14 @@ def test_unknown_fields_and_schema_versions_are_refused() -> None:
 
 def test_keys_follow_the_design() -> None:
     change = ObjectChange(
-        cluster="c", api_version="apps/v1", kind="Deployment", namespace="shop", name="web",
-        uid="u1", observed_at=AT, change="ADDED",
-    )  # fmt: skip
+        cluster="c",
+        api_version="apps/v1",
+        kind="Deployment",
+        namespace="shop",
+        name="web",
+        uid="u1",
+        observed_at=AT,
+        change="ADDED",
+    )
     assert message_key(change) == "c/Deployment/shop/web"
     assert message_key(scrape("c", "n1", AT, 1, (2, 8), {})) == "c/n1"

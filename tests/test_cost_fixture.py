@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-
 from builders import namespace, node_price, pod, scrape
 from kubeopera.models import Message, MetricBatch, NodePrice, ObjectChange, Topic
 from kubeopera.models.catalogue import Catalogue
@@ -53,20 +52,74 @@ def fixture_messages() -> list[Message]:
         (Topic.PRICES, node_price("c1", "a", "m5.large", START)),
         (Topic.PRICES, node_price("c1", "b", "c5.xlarge", START, spot_usd_per_hour=0.068)),
         (Topic.OBJECTS, namespace("c1", "shop", START, team="payments")),
-        (Topic.OBJECTS, pod("c1", "shop", "p1", "a", START, cpu_request=0.5, memory_request_gib=1, deployment="web")),
+        (
+            Topic.OBJECTS,
+            pod(
+                "c1",
+                "shop",
+                "p1",
+                "a",
+                START,
+                cpu_request=0.5,
+                memory_request_gib=1,
+                deployment="web",
+            ),
+        ),
         (Topic.OBJECTS, pod("c1", "shop", "p2", "a", START)),
-        (Topic.OBJECTS, pod("c1", "shop", "p3", "a", START, cpu_request=0.25, memory_request_gib=0.5)),
+        (
+            Topic.OBJECTS,
+            pod("c1", "shop", "p3", "a", START, cpu_request=0.25, memory_request_gib=0.5),
+        ),
         (Topic.OBJECTS, pod("c1", "shop", "p4", "b", START, cpu_request=1, memory_request_gib=2)),
-        (Topic.OBJECTS, pod("c1", "shop", "p5", "b", START, cpu_request=2, memory_request_gib=4, labels={"team": "search"})),
-    ]  # fmt: skip
+        (
+            Topic.OBJECTS,
+            pod(
+                "c1",
+                "shop",
+                "p5",
+                "b",
+                START,
+                cpu_request=2,
+                memory_request_gib=4,
+                labels={"team": "search"},
+            ),
+        ),
+    ]
     for hour in range(24):
         at = START + timedelta(hours=hour)
-        messages.append((Topic.METRICS, scrape("c1", "a", at, 60, (2, 8), {
-            ("shop", "p1"): (0.8, 0.5), ("shop", "p2"): (0.2, 2), ("shop", "p3"): (0.1, 0.25),
-        })))  # fmt: skip
-        messages.append((Topic.METRICS, scrape("c1", "b", at, 60, (4, 8), {
-            ("shop", "p4"): (0.5, 1), ("shop", "p5"): (1.5, 3),
-        })))  # fmt: skip
+        messages.append(
+            (
+                Topic.METRICS,
+                scrape(
+                    "c1",
+                    "a",
+                    at,
+                    60,
+                    (2, 8),
+                    {
+                        ("shop", "p1"): (0.8, 0.5),
+                        ("shop", "p2"): (0.2, 2),
+                        ("shop", "p3"): (0.1, 0.25),
+                    },
+                ),
+            )
+        )
+        messages.append(
+            (
+                Topic.METRICS,
+                scrape(
+                    "c1",
+                    "b",
+                    at,
+                    60,
+                    (4, 8),
+                    {
+                        ("shop", "p4"): (0.5, 1),
+                        ("shop", "p5"): (1.5, 3),
+                    },
+                ),
+            )
+        )
     return messages
 
 
@@ -78,9 +131,12 @@ def allocate_fixture() -> pl.DataFrame:
     inventory.apply([m for m in messages if isinstance(m, ObjectChange)])
     batches = [m for m in messages if isinstance(m, MetricBatch)]
     return allocate(
-        samples_frame(batches), scrapes_frame(batches), pricing_frame(prices),
-        inventory.containers(), defaults,
-    )  # fmt: skip
+        samples_frame(batches),
+        scrapes_frame(batches),
+        pricing_frame(prices),
+        inventory.containers(),
+        defaults,
+    )
 
 
 def test_allocations_and_idle_match_the_hand_computation() -> None:
@@ -96,8 +152,14 @@ def test_allocations_and_idle_match_the_hand_computation() -> None:
 
 
 def test_allocation_uses_max_of_request_and_usage() -> None:
-    rows = allocate_fixture().group_by("pod").agg(
-        pl.col("cpu_core_hours", "ram_gib_hours", "cpu_usage_core_hours", "cpu_request_core_hours").sum()
+    rows = (
+        allocate_fixture()
+        .group_by("pod")
+        .agg(
+            pl.col(
+                "cpu_core_hours", "ram_gib_hours", "cpu_usage_core_hours", "cpu_request_core_hours"
+            ).sum()
+        )
     )
     table = {r["pod"]: r for r in rows.to_dicts()}
     assert table["p1"]["cpu_core_hours"] == pytest.approx(0.8 * 24)  # usage above request
@@ -129,12 +191,18 @@ def test_fixture_through_the_embedded_runner_lands_in_clickhouse(store: Store) -
     for name, cost in EXPECTED.items():
         assert got[name] == pytest.approx(cost, abs=1e-9)
     assert got[IDLE] == pytest.approx(sum(EXPECTED_IDLE.values()), abs=1e-9)
-    daily = store.query("SELECT namespace, total_cost FROM v_cost_by_namespace_daily ORDER BY namespace")
+    daily = store.query(
+        "SELECT namespace, total_cost FROM v_cost_by_namespace_daily ORDER BY namespace"
+    )
     assert dict(daily.iter_rows()) == pytest.approx(
         {IDLE: sum(EXPECTED_IDLE.values()), "shop": sum(EXPECTED.values())}, abs=1e-9
     )
     team = store.query("SELECT team, sum(total_cost) FROM v_cost_by_team_daily GROUP BY team")
     assert dict(team.iter_rows()) == pytest.approx(
-        {IDLE: sum(EXPECTED_IDLE.values()), "search": EXPECTED["p5"],
-         "payments": sum(EXPECTED.values()) - EXPECTED["p5"]}, abs=1e-9,
-    )  # fmt: skip
+        {
+            IDLE: sum(EXPECTED_IDLE.values()),
+            "search": EXPECTED["p5"],
+            "payments": sum(EXPECTED.values()) - EXPECTED["p5"],
+        },
+        abs=1e-9,
+    )

@@ -4,7 +4,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from builders import namespace, node_price, pod, scrape
 from kubeopera.models import Message, Topic
 from kubeopera.models.catalogue import Catalogue
@@ -35,29 +34,48 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_is_allocated(sto
     ghost_scrape = scrape("c1", "ghost", START, 60, (4, 16), {("shop", "p2"): (1, 1)})
     unknown_type_scrape = scrape("c1", "x", START, 60, (4, 16), {})
 
-    batch = encoded([
-        (Topic.PRICES, node_price("c1", "a", "m5.large", START)),
-        (Topic.OBJECTS, namespace("c1", "shop", START, team="payments")),
-        (Topic.OBJECTS, pod("c1", "shop", "p1", "a", START, cpu_request=1, memory_request_gib=1)),
-        (Topic.PRICES, unknown_type),
-        (Topic.OBJECTS, ghost_pod),
-        (Topic.METRICS, good_scrape),
-        (Topic.METRICS, ghost_scrape),
-        (Topic.METRICS, unknown_type_scrape),
-    ]) + [
+    batch = [
+        *encoded(
+            [
+                (Topic.PRICES, node_price("c1", "a", "m5.large", START)),
+                (Topic.OBJECTS, namespace("c1", "shop", START, team="payments")),
+                (
+                    Topic.OBJECTS,
+                    pod("c1", "shop", "p1", "a", START, cpu_request=1, memory_request_gib=1),
+                ),
+                (Topic.PRICES, unknown_type),
+                (Topic.OBJECTS, ghost_pod),
+                (Topic.METRICS, good_scrape),
+                (Topic.METRICS, ghost_scrape),
+                (Topic.METRICS, unknown_type_scrape),
+            ]
+        ),
         raw(Topic.METRICS, json.dumps(negative), 100),
         raw(Topic.METRICS, not_a_number, 101),
         raw(Topic.OBJECTS, truncated, 102),
         raw(Topic.METRICS, b"\xff\xfe garbage", 103),
-        raw(Topic.PRICES, unknown_type.model_dump_json().replace('"schema_version":1', '"schema_version":7'), 104),
-    ]  # fmt: skip
+        raw(
+            Topic.PRICES,
+            unknown_type.model_dump_json().replace('"schema_version":1', '"schema_version":7'),
+            104,
+        ),
+    ]
     runner = EmbeddedRunner(store, Catalogue.builtin())
     runner.process_raw(batch)
     runner.finish()
 
-    letters = store.query("SELECT source_topic, offset, error FROM deadletter ORDER BY offset, error").to_dicts()
-    reasons = {(row["source_topic"], row["offset"]): row["error"] for row in letters if row["offset"] >= 100}
-    assert "containers.cpu_cores.0: Input should be greater than or equal to 0" in reasons[(Topic.METRICS.value, 100)]
+    letters = store.query(
+        "SELECT source_topic, offset, error FROM deadletter ORDER BY offset, error"
+    ).to_dicts()
+    reasons = {
+        (row["source_topic"], row["offset"]): row["error"]
+        for row in letters
+        if row["offset"] >= 100
+    }
+    assert (
+        "containers.cpu_cores.0: Input should be greater than or equal to 0"
+        in reasons[(Topic.METRICS.value, 100)]
+    )
     assert "containers.cpu_cores.0" in reasons[(Topic.METRICS.value, 101)]
     assert "Invalid JSON" in reasons[(Topic.OBJECTS.value, 102)]
     assert "Invalid JSON" in reasons[(Topic.METRICS.value, 103)]
@@ -70,7 +88,9 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_is_allocated(sto
     assert runner.stats.dead_letters == 8
 
     # The good scrape was still allocated: p1 allocated 1 core of 2 and 1 GiB of 8.
-    costs = store.query("SELECT pod, sum(total_cost) AS usd FROM v_cost_hourly GROUP BY pod ORDER BY pod")
+    costs = store.query(
+        "SELECT pod, sum(total_cost) AS usd FROM v_cost_hourly GROUP BY pod ORDER BY pod"
+    )
     assert costs["pod"].to_list() == ["__idle__", "p1"]
     assert costs["usd"].sum() == pytest.approx(0.096, abs=1e-12)  # one m5.large hour
     counts = store.query("SELECT sum(messages) AS n FROM v_deadletter_by_reason").item()
@@ -80,7 +100,9 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_is_allocated(sto
 def test_late_scrapes_are_refused_with_a_reason_and_duplicates_count_once(store: Store) -> None:
     runner = EmbeddedRunner(store, Catalogue.builtin(), allowed_lateness=timedelta(minutes=5))
     first = scrape("c1", "a", START, 60, (2, 8), {})
-    runner.process([(Topic.PRICES, node_price("c1", "a", "m5.large", START)), (Topic.METRICS, first)])
+    runner.process(
+        [(Topic.PRICES, node_price("c1", "a", "m5.large", START)), (Topic.METRICS, first)]
+    )
     runner.process([(Topic.METRICS, first)])  # redelivered: counted once
     later = scrape("c1", "a", START + timedelta(hours=2), 60, (2, 8), {})
     runner.process([(Topic.METRICS, later)])  # the watermark passes the first hour + 5 min

@@ -46,9 +46,11 @@ class ChdbBackend:
         self.path.mkdir(parents=True, exist_ok=True)
         self.database = database
         try:
-            self._session = session.Session(str(self.path))
+            self._session = session.Session(str(self.path))  # type: ignore[no-untyped-call]
         except Exception as error:
-            raise ClickHouseError(f"cannot open embedded ClickHouse at {self.path}: {error}") from error
+            raise ClickHouseError(
+                f"cannot open embedded ClickHouse at {self.path}: {error}"
+            ) from error
         self.execute(f"CREATE DATABASE IF NOT EXISTS {_quote(database)}")
         self.execute(f"USE {_quote(database)}")
 
@@ -64,17 +66,19 @@ class ChdbBackend:
             return
         columns = ", ".join(_quote(c) for c in data.column_names)
         # chDB's Python() table function reads the Arrow table from this frame's locals.
-        self._run(f"INSERT INTO {_quote(table)} ({columns}) SELECT {columns} FROM Python(data)", "CSV")
+        self._run(
+            f"INSERT INTO {_quote(table)} ({columns}) SELECT {columns} FROM Python(data)", "CSV"
+        )
 
     def close(self) -> None:
-        self._session.close()
+        self._session.close()  # type: ignore[no-untyped-call]
 
     def describe(self) -> str:
         return f"embedded ClickHouse (chDB) at {self.path}, database {self.database}"
 
     def _run(self, sql: str, fmt: str) -> Any:
         try:
-            return self._session.query(sql, fmt)
+            return self._session.query(sql, fmt)  # type: ignore[no-untyped-call]
         except Exception as error:
             raise ClickHouseError(str(error).strip()) from error
 
@@ -97,9 +101,14 @@ class ServerBackend:
         self._address = f"{host}:{port}"
         bootstrap = Client(host=host, port=port, user=user, password=password, secure=secure)
         self._client = Client(
-            host=host, port=port, user=user, password=password, database=database, secure=secure,
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            database=database,
+            secure=secure,
             settings={"use_numpy": False},
-        )  # fmt: skip
+        )
         self._call(bootstrap.execute, f"CREATE DATABASE IF NOT EXISTS {_quote(database)}")
         bootstrap.disconnect()
 
@@ -118,9 +127,11 @@ class ServerBackend:
         columns = [_python_column(data.column(i)) for i in range(data.num_columns)]
         names = ", ".join(_quote(c) for c in data.column_names)
         self._call(
-            self._client.execute, f"INSERT INTO {_quote(table)} ({names}) VALUES", columns,
+            self._client.execute,
+            f"INSERT INTO {_quote(table)} ({names}) VALUES",
+            columns,
             columnar=True,
-        )  # fmt: skip
+        )
 
     def close(self) -> None:
         self._client.disconnect()
@@ -137,7 +148,7 @@ class ServerBackend:
 
 def _python_column(column: pa.ChunkedArray) -> list[Any]:
     """clickhouse-driver takes Python values per column; Map columns as dicts."""
-    values = column.to_pylist()
+    values: list[Any] = column.to_pylist()
     if pa.types.is_map(column.type):
         return [dict(v) if v is not None else {} for v in values]
     return values

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from importlib import resources
 
 import pyarrow as pa
-
 from kubeopera.sinks.clickhouse.backends import Backend, ClickHouseError
 
 
@@ -27,7 +26,9 @@ class Migration:
 
     def statements(self) -> list[str]:
         """Statements end with ';' at the end of a line; comment lines are dropped."""
-        text = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
+        text = "\n".join(
+            line for line in self.sql.splitlines() if not line.lstrip().startswith("--")
+        )
         return [s.strip() for s in re.split(r";\s*$", text, flags=re.MULTILINE) if s.strip()]
 
 
@@ -68,12 +69,14 @@ def migrate(backend: Backend, migrations: list[Migration] = MIGRATIONS) -> list[
             backend.execute(statement)
         backend.insert(
             "schema_migrations",
-            pa.table({
-                "version": pa.array([migration.version], pa.uint32()),
-                "name": [migration.name],
-                "checksum": [migration.checksum],
-                "applied_at": pa.array([datetime.now(UTC)], pa.timestamp("ms", tz="UTC")),
-            }),
+            pa.table(
+                {
+                    "version": pa.array([migration.version], pa.uint32()),
+                    "name": [migration.name],
+                    "checksum": [migration.checksum],
+                    "applied_at": pa.array([datetime.now(UTC)], pa.timestamp("ms", tz="UTC")),
+                }
+            ),
         )
         done.append(migration)
     return done

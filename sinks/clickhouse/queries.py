@@ -3,10 +3,18 @@
 from datetime import UTC, datetime
 
 MEASURES = [
-    "cpu_cost", "ram_cost", "gpu_cost", "total_cost",
-    "cpu_core_hours", "cpu_request_core_hours", "cpu_usage_core_hours",
-    "ram_gib_hours", "ram_request_gib_hours", "ram_usage_gib_hours", "gpu_hours",
-]  # fmt: skip
+    "cpu_cost",
+    "ram_cost",
+    "gpu_cost",
+    "total_cost",
+    "cpu_core_hours",
+    "cpu_request_core_hours",
+    "cpu_usage_core_hours",
+    "ram_gib_hours",
+    "ram_request_gib_hours",
+    "ram_usage_gib_hours",
+    "gpu_hours",
+]
 
 BASE_COLUMNS = ["cluster", "node", "namespace", "is_idle"]
 
@@ -36,5 +44,7 @@ def cost_rows_sql(keys: list[str], since: datetime, until: datetime | None = Non
     where = f"window_start >= {_time(since)}"
     if until is not None:
         where += f" AND window_start < {_time(until)}"
-    columns = ", ".join([*BASE_COLUMNS, *[_column(k) for k in extra], *[f"sum({m}) AS {m}" for m in MEASURES]])
+    columns = ", ".join(
+        [*BASE_COLUMNS, *[_column(k) for k in extra], *[f"sum({m}) AS {m}" for m in MEASURES]]
+    )
     return f"SELECT {columns} FROM v_cost_hourly WHERE {where} GROUP BY {', '.join(group)}"

@@ -1,0 +1,132 @@
+"""Properties of cost allocation over generated fleets (hypothesis).
+
+For any fleet and window: allocations + idle (+ shared) == the node cost of every
+cluster, computed independently as price x scrape hours; no cost is ever negative.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+from builders import node_price, pod, scrape
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kubeopera.models import MetricBatch, NodePrice, ObjectChange
+from kubeopera.models.catalogue import Catalogue
+from kubeopera.streams.aggregate import Sharing, aggregate
+from kubeopera.streams.cost import allocate
+from kubeopera.streams.frames import samples_frame, scrapes_frame
+from kubeopera.streams.inventory import Inventory
+from kubeopera.streams.pricing import DefaultPrices, pricing_frame, resolve
+
+CATALOGUE = Catalogue.builtin()
+TYPES = sorted(t.name for t in CATALOGUE.priced() if t.gpus == 0)[:40]
+START = datetime(2026, 3, 2, tzinfo=UTC)
+NAMESPACES = ["a", "b", "kube-system"]
+
+
+@st.composite
+def fleets(draw: st.DrawFn) -> tuple[list[object], dict[str, float]]:
+    """Messages of a random fleet, and each cluster's node cost worked out directly."""
+    messages: list[object] = []
+    expected: dict[str, float] = {}
+    for c in range(draw(st.integers(1, 3))):
+        cluster = f"c{c}"
+        expected[cluster] = 0.0
+        for n in range(draw(st.integers(1, 3))):
+            node = f"{cluster}-n{n}"
+            kind = CATALOGUE[draw(st.sampled_from(TYPES))]
+            spot = draw(st.none() | st.floats(0.001, 5, allow_nan=False))
+            messages.append(node_price(cluster, node, kind.name, START, spot_usd_per_hour=spot))
+            hourly = spot if spot is not None else kind.usd_per_hour
+            assert hourly is not None
+            pods = {}
+            for p in range(draw(st.integers(0, 5))):
+                name = f"{node}-p{p}"
+                ns = draw(st.sampled_from(NAMESPACES))
+                pods[(ns, name)] = None
+                messages.append(
+                    pod(
+                        cluster,
+                        ns,
+                        name,
+                        node,
+                        START,
+                        cpu_request=draw(st.floats(0, kind.vcpu)),
+                        memory_request_gib=draw(st.floats(0, kind.memory_gib)),
+                    )
+                )
+            minutes = draw(st.sampled_from([1, 5, 15, 60]))
+            for step in range(draw(st.integers(1, 4))):
+                usage = {
+                    key: (
+                        draw(st.floats(0, kind.vcpu * 2)),
+                        draw(st.floats(0, kind.memory_gib * 2)),
+                    )
+                    for key in pods
+                }  # usage may exceed capacity: allocations must then be fitted, never negative idle
+                at = START + timedelta(minutes=minutes * step)
+                messages.append(
+                    scrape(cluster, node, at, minutes, (kind.vcpu, kind.memory_gib), usage)
+                )
+                expected[cluster] += hourly * minutes / 60
+    return messages, expected
+
+
+def allocate_all(messages: list[object]) -> pl.DataFrame:
+    defaults = DefaultPrices()
+    prices = [resolve(m, CATALOGUE, defaults) for m in messages if isinstance(m, NodePrice)]
+    inventory = Inventory()
+    inventory.apply([m for m in messages if isinstance(m, ObjectChange)])
+    batches = [m for m in messages if isinstance(m, MetricBatch)]
+    return allocate(
+        samples_frame(batches),
+        scrapes_frame(batches),
+        pricing_frame(prices),
+        inventory.containers(),
+        defaults,
+    )
+
+
+def close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(fleets())
+def test_allocations_plus_idle_equal_node_cost(
+    fleet: tuple[list[object], dict[str, float]],
+) -> None:
+    messages, expected = fleet
+    rows = allocate_all(messages)
+    costs = ["cpu_cost", "ram_cost", "gpu_cost", "total_cost", "cpu_core_hours", "ram_gib_hours"]
+    assert rows.select(pl.min_horizontal(pl.col(costs).min())).item() >= 0
+    got = dict(rows.group_by("cluster").agg(pl.col("total_cost").sum()).iter_rows())
+    assert set(got) == set(expected)
+    for cluster, cost in expected.items():
+        assert close(got[cluster], cost), (cluster, got[cluster], cost)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    fleets(),
+    st.sampled_from(["namespace", "team", "cluster", "node", "pod", "controller"]),
+    st.sampled_from(["none", "weighted"]),
+    st.sampled_from(["cluster", "node"]),
+    st.sampled_from([(), ("kube-system",)]),
+    st.sampled_from(["even", "weighted"]),
+)
+def test_reports_keep_the_total_whatever_is_shared(
+    fleet: tuple[list[object], dict[str, float]],
+    by: str,
+    idle: str,
+    idle_by: str,
+    shared: tuple[str, ...],
+    split: str,
+) -> None:
+    messages, expected = fleet
+    sharing = Sharing(idle, idle_by, shared, split)  # type: ignore[arg-type]
+    report = aggregate(allocate_all(messages), f"cluster,{by}", sharing)
+    assert report["total_cost"].min() >= -1e-12
+    got = dict(report.group_by("cluster").agg(pl.col("total_cost").sum()).iter_rows())
+    for cluster, cost in expected.items():
+        assert close(got[cluster], cost), (cluster, got[cluster], cost, sharing)
