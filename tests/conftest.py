@@ -1,6 +1,10 @@
 """Shared fixtures: a fresh embedded ClickHouse store per test."""
 
+import shutil
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,3 +21,54 @@ def store(tmp_path: Path) -> Iterator[Store]:
     """The real ClickHouse engine (chDB) on a temporary directory."""
     with Store(ChdbBackend(tmp_path / "clickhouse"), raw_retention_days=0) as opened:
         yield opened
+
+
+SERVER_CONFIG = """<yandex>
+  <logger><level>warning</level><console>1</console></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <tcp_port>{port}</tcp_port>
+  <http_port>{http_port}</http_port>
+  <path>{path}/data/</path>
+  <tmp_path>{path}/tmp/</tmp_path>
+  <users_config>/etc/clickhouse-server/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>268435456</mark_cache_size>
+</yandex>
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real ClickHouse server on loopback (Debian's clickhouse-server, which .ci/run installs)."""
+    binary = shutil.which("clickhouse-server")
+    if binary is None or not Path("/etc/clickhouse-server/users.xml").exists():
+        pytest.skip("clickhouse-server is not installed (apt-get install clickhouse-server)")
+    folder = tmp_path_factory.mktemp("clickhouse-server")
+    port = _free_port()
+    config = folder / "config.xml"
+    config.write_text(SERVER_CONFIG.format(port=port, http_port=_free_port(), path=folder))
+    log = (folder / "server.log").open("wb")
+    process = subprocess.Popen([binary, f"--config-file={config}"], stdout=log, stderr=log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(
+            f"clickhouse-server did not listen on {port}: {(folder / 'server.log').read_text()[-2000:]}"
+        )
+    yield "127.0.0.1", port
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
