@@ -27,8 +27,10 @@ class NodeCapacity(BaseModel):
 
 
 def _check_equal_lengths(model: BaseModel) -> None:
-    lengths = {name: len(value) for name, value in model if isinstance(value, list)}
-    if len(set(lengths.values())) > 1:
+    names = type(model).model_fields
+    size = len(getattr(model, next(iter(names))))
+    if any(len(getattr(model, name)) != size for name in names):
+        lengths = {name: len(getattr(model, name)) for name in names}
         raise ValueError(f"sample columns differ in length: {lengths}")
 
 

@@ -61,20 +61,21 @@ def allocate(
     """Hourly cost rows (``COST_COLUMNS``) of the given scrapes, idle rows included.
 
     ``pricing`` must hold every scraped node (see ``pricing.pricing_frame``);
-    ``containers`` is the inventory's per-container view (``POD_SCHEMA``).
+    ``containers`` is the inventory's per-container view (``POD_SCHEMA``). Samples are
+    costed one by one and summed to the hour before the descriptive attributes
+    (controller, team, labels) are joined on, so those travel once per hour, not per
+    sample.
     """
-    scrapes = unit_prices(
-        scrapes.with_columns(hours=_hours()).join(
-            pricing.drop("region", "zone", "observed_at"), on=["cluster", "node"], how="inner"
-        ),
-        defaults,
+    container_key = ["cluster", "pod_uid", "container"]
+    requests = containers.lazy().select(
+        *container_key, "cpu_request_cores", "memory_request_bytes", "gpu_request"
     )
     used = (
-        samples.join(containers, on=["cluster", "pod_uid", "container"], how="left")
+        samples.lazy()
+        .select(*SCRAPE_KEY, *HOUR_KEY[3:], "cpu_cores", "memory_working_set_bytes")
+        .join(requests, on=container_key, how="left")
         .with_columns(
-            pl.col("cpu_request_cores", "memory_request_bytes", "gpu_request").fill_null(0.0),
-            pl.col("controller_kind", "controller_name", "team").fill_null(""),
-            pl.col("labels", "annotations").fill_null(pl.lit([], dtype=LABEL_TYPE)),
+            pl.col("cpu_request_cores", "memory_request_bytes", "gpu_request").fill_null(0.0)
         )
         .with_columns(
             cpu_alloc=pl.max_horizontal("cpu_request_cores", "cpu_cores"),
@@ -83,18 +84,22 @@ def allocate(
         )
     )
     totals = used.group_by(SCRAPE_KEY).agg(
-        pl.col("cpu_alloc").sum().alias("sum_cpu"),
-        pl.col("ram_alloc").sum().alias("sum_ram"),
-        pl.col("gpu_alloc").sum().alias("sum_gpu"),
+        sum_cpu=exact_sum("cpu_alloc"),
+        sum_ram=exact_sum("ram_alloc"),
+        sum_gpu=exact_sum("gpu_alloc"),
     )
-    scrapes = (
-        scrapes.join(totals, on=SCRAPE_KEY, how="left")
+    nodes = unit_prices(
+        scrapes.lazy()
+        .with_columns(hours=_hours())
+        .join(pricing.lazy().drop("region", "zone", "observed_at"), on=["cluster", "node"])
+        .join(totals, on=SCRAPE_KEY, how="left")
         .with_columns(pl.col("sum_cpu", "sum_ram", "sum_gpu").fill_null(0.0))
         .with_columns(
             cpu_scale=_fit("sum_cpu", "capacity_cpu"),
             ram_scale=_fit("sum_ram", "capacity_memory_bytes"),
             gpu_scale=_fit("sum_gpu", "capacity_gpus"),
-        )
+        ),
+        defaults,
     )
     node_columns = [
         "hours",
@@ -104,13 +109,9 @@ def allocate(
         "cpu_scale",
         "ram_scale",
         "gpu_scale",
-        "instance_type",
-        "capacity_type",
     ]
-    allocated = used.join(scrapes.select(SCRAPE_KEY + node_columns), on=SCRAPE_KEY, how="inner")
-    allocated = allocated.with_columns(
+    allocated = used.join(nodes.select(*SCRAPE_KEY, *node_columns), on=SCRAPE_KEY).with_columns(
         is_idle=pl.lit(False),
-        samples=pl.lit(1, pl.UInt32),
         cpu_request_core_hours=pl.col("cpu_request_cores") * pl.col("hours"),
         cpu_usage_core_hours=pl.col("cpu_cores") * pl.col("hours"),
         cpu_core_hours=pl.col("cpu_alloc") * pl.col("cpu_scale") * pl.col("hours"),
@@ -119,18 +120,12 @@ def allocate(
         ram_gib_hours=pl.col("ram_alloc") * pl.col("ram_scale") / GIB * pl.col("hours"),
         gpu_hours=pl.col("gpu_alloc") * pl.col("gpu_scale") * pl.col("hours"),
     )
-    idle = scrapes.with_columns(
+    idle = nodes.with_columns(
         namespace=pl.lit(IDLE),
         pod=pl.lit(IDLE),
         pod_uid=pl.lit(""),
         container=pl.lit(""),
-        controller_kind=pl.lit(""),
-        controller_name=pl.lit(""),
-        team=pl.lit(""),
-        labels=pl.lit([], dtype=LABEL_TYPE),
-        annotations=pl.lit([], dtype=LABEL_TYPE),
         is_idle=pl.lit(True),
-        samples=pl.lit(1, pl.UInt32),
         cpu_request_core_hours=pl.lit(0.0),
         cpu_usage_core_hours=pl.lit(0.0),
         cpu_core_hours=_remainder("capacity_cpu", "sum_cpu", "cpu_scale") * pl.col("hours"),
@@ -141,18 +136,52 @@ def allocate(
         * pl.col("hours"),
         gpu_hours=_remainder("capacity_gpus", "sum_gpu", "gpu_scale") * pl.col("hours"),
     )
-    columns = [*HOUR_KEY, *ATTRIBUTES, *MEASURES[:9], "cpu_price", "ram_price", "gpu_price"]
-    rows = pl.concat(
-        [allocated.select(columns), idle.select(columns)], how="vertical_relaxed"
-    ).with_columns(
-        window_start=pl.col("window_start").dt.truncate("1h"),
-        cpu_cost=pl.col("cpu_core_hours") * pl.col("cpu_price"),
-        ram_cost=pl.col("ram_gib_hours") * pl.col("ram_price"),
-        gpu_cost=pl.col("gpu_hours") * pl.col("gpu_price"),
+    usage = MEASURES[1:9]  # hours .. gpu_hours
+    costed = (
+        pl.concat(
+            [
+                frame.select(*HOUR_KEY, "is_idle", *usage, "cpu_price", "ram_price", "gpu_price")
+                for frame in (allocated, idle)
+            ]
+        )
+        .with_columns(
+            window_start=pl.col("window_start").dt.truncate("1h"),
+            samples=pl.lit(1, pl.UInt32),
+            cpu_cost=pl.col("cpu_core_hours") * pl.col("cpu_price"),
+            ram_cost=pl.col("ram_gib_hours") * pl.col("ram_price"),
+            gpu_cost=pl.col("gpu_hours") * pl.col("gpu_price"),
+        )
+        .with_columns(total_cost=pl.sum_horizontal("cpu_cost", "ram_cost", "gpu_cost"))
+        .group_by(*HOUR_KEY, "is_idle")
+        .agg(pl.col("samples").sum(), *[exact_sum(c) for c in MEASURES[1:]])
     )
-    return sum_by_hour(
-        rows.with_columns(total_cost=pl.sum_horizontal("cpu_cost", "ram_cost", "gpu_cost"))
+    attributes = containers.lazy().select(
+        *container_key, "controller_kind", "controller_name", "team", "labels", "annotations"
     )
+    node_types = pricing.lazy().select("cluster", "node", "instance_type", "capacity_type")
+    return (
+        costed.join(attributes, on=container_key, how="left")
+        .join(node_types, on=["cluster", "node"], how="left")
+        .with_columns(
+            pl.col("controller_kind", "controller_name", "team").fill_null(""),
+            pl.col("labels", "annotations").fill_null(pl.lit([], dtype=LABEL_TYPE)),
+        )
+        .select(COST_COLUMNS)
+        .sort(HOUR_KEY)
+        .collect()
+    )
+
+
+EXACT = pl.Decimal(38, 18)
+
+
+def exact_sum(column: str) -> pl.Expr:
+    """A float sum that does not depend on row order or thread count.
+
+    Each value is rounded once to 1e-18 and summed exactly as a decimal, so the same
+    input gives bit-identical tables on any machine (float addition is not associative).
+    """
+    return pl.col(column).cast(EXACT).sum().cast(pl.Float64)
 
 
 def _fit(allocated: str, capacity: str) -> pl.Expr:
@@ -172,7 +201,11 @@ def sum_by_hour(rows: pl.DataFrame) -> pl.DataFrame:
     """Merge rows of the same container-hour: measures add up, attributes keep the latest."""
     return (
         rows.group_by(HOUR_KEY, maintain_order=True)
-        .agg(*[pl.col(c).last() for c in ATTRIBUTES], *[pl.col(c).sum() for c in MEASURES])
+        .agg(
+            *[pl.col(c).last() for c in ATTRIBUTES],
+            pl.col("samples").sum(),
+            *[exact_sum(c) for c in MEASURES[1:]],
+        )
         .select(COST_COLUMNS)
     )
 
