@@ -116,7 +116,7 @@ def run_demo(
             "cluster", idle_cost="total_cost"
         )
         out.print(
-            render.table(idle, title="Idle cost per cluster (capacity nobody requested or used)")
+            render.table(idle, title="Idle cost per cluster")
         )
         workloads = cost_report(store, "cluster,controller", start, until, sharing).filter(
             pl.col("namespace") != IDLE

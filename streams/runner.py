@@ -6,7 +6,7 @@ allocated and written as a handful of columnar inserts.
 """
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import polars as pl
@@ -53,7 +53,6 @@ class RunStats:
     dead_letters: int = 0
     duplicates: int = 0
     batches: int = 0
-    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
 
 
 class EmbeddedRunner:
@@ -177,11 +176,6 @@ class EmbeddedRunner:
         self.store.insert("cost_allocation_hourly", rows)
 
     def _write_dead_letters(self, letters: list[DeadLetter]) -> None:
-        for letter in letters:
-            reason = letter.error.split(":")[0]
-            self.stats.dead_letter_reasons[reason] = (
-                self.stats.dead_letter_reasons.get(reason, 0) + 1
-            )
         self.stats.dead_letters += len(letters)
         self.store.insert("deadletter", deadletters_frame(letters))
 

@@ -1,0 +1,101 @@
+"""The ClickHouse store on the real engine: migrations, persistence, retention, inserts."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from kubeopera.sinks.clickhouse import MIGRATIONS, ChdbBackend, ClickHouseError, Store, migrate
+from kubeopera.streams.frames import LABEL_TYPE, TIME
+
+
+def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
+    with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
+        applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
+        assert applied["version"].to_list() == [m.version for m in MIGRATIONS] == [1, 2, 3]
+        store.query("SELECT 1")  # the store answers
+        frame = pl.DataFrame(
+            {
+                "at": [datetime(2026, 3, 2, tzinfo=UTC)],
+                "source_topic": ["t"],
+                "partition": [0],
+                "offset": [7],
+                "key": ["k"],
+                "raw": ["x"],
+                "error": ["bad"],
+            },
+            schema_overrides={"at": TIME, "partition": pl.Int32, "offset": pl.Int64},
+        )
+        store.insert("deadletter", frame)
+    with Store(ChdbBackend(tmp_path), raw_retention_days=0) as reopened:
+        assert reopened.query("SELECT count() FROM schema_migrations").item() == 3
+        assert reopened.query("SELECT offset, error FROM deadletter").rows() == [(7, "bad")]
+        assert migrate(reopened.backend) == []
+
+
+def test_an_edited_applied_migration_is_refused(store: Store) -> None:
+    edited = [replace(MIGRATIONS[0], sql=MIGRATIONS[0].sql + "\n-- edited\n"), *MIGRATIONS[1:]]
+    with pytest.raises(ClickHouseError, match="001_raw_tables changed after it was applied"):
+        migrate(store.backend, edited)
+
+
+def test_statements_split_on_line_end_semicolons() -> None:
+    migration = replace(MIGRATIONS[0], sql="-- note; not a statement\nSELECT 1;\nSELECT ';'\n;\n")
+    assert migration.statements() == ["SELECT 1", "SELECT ';'"]
+
+
+def test_retention_sets_and_removes_ttl(tmp_path: Path) -> None:
+    def ttl() -> str:
+        with Store(ChdbBackend(tmp_path), raw_retention_days=days) as store:
+            engine: str = store.query(
+                "SELECT engine_full FROM system.tables "
+                "WHERE database = currentDatabase() AND name = 'raw_metrics'"
+            ).item()
+        return engine
+
+    days = 14
+    assert "TTL toDateTime(window_start) + toIntervalDay(14)" in ttl()
+    days = 0
+    assert " TTL " not in ttl()
+
+
+def test_label_lists_insert_as_maps_and_reset_empties_tables(store: Store) -> None:
+    frame = pl.DataFrame(
+        {
+            "cluster": ["c"],
+            "kind": ["Pod"],
+            "namespace": ["n"],
+            "name": ["p"],
+            "uid": ["u"],
+            "api_version": ["v1"],
+            "resource_version": ["1"],
+            "generation": [None],
+            "observed_at": [datetime(2026, 3, 2, tzinfo=UTC)],
+            "change": ["ADDED"],
+            "object": ["{}"],
+            "labels": [[{"key": "team", "value": "payments"}, {"key": "app", "value": "web"}]],
+            "annotations": [[]],
+            "owner_chain": ["[]"],
+            "last_manager": [""],
+        },
+        schema_overrides={
+            "observed_at": TIME,
+            "labels": LABEL_TYPE,
+            "annotations": LABEL_TYPE,
+            "generation": pl.Int64,
+        },
+    )
+    store.insert("raw_objects", frame)
+    assert store.query(
+        "SELECT labels['team'] AS team, labels['app'] AS app FROM raw_objects"
+    ).rows() == [("payments", "web")]
+    assert "raw_objects" in store.reset()
+    assert store.query("SELECT count() FROM raw_objects").item() == 0
+    assert store.query("SELECT count() FROM schema_migrations").item() == 3
+
+
+def test_sql_errors_carry_clickhouse_message(store: Store) -> None:
+    with pytest.raises(ClickHouseError, match="UNKNOWN_TABLE"):
+        store.query("SELECT * FROM no_such_table")
