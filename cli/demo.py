@@ -115,9 +115,7 @@ def run_demo(
         idle = by_namespace.filter(pl.col("namespace") == IDLE).select(
             "cluster", idle_cost="total_cost"
         )
-        out.print(
-            render.table(idle, title="Idle cost per cluster")
-        )
+        out.print(render.table(idle, title="Idle cost per cluster"))
         workloads = cost_report(store, "cluster,controller", start, until, sharing).filter(
             pl.col("namespace") != IDLE
         )

@@ -31,7 +31,7 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--config",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -44,7 +44,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     ctx.obj = load_settings(config)
 
 
-@cli.command()
+@cli.command(short_help="Simulate a fleet through the embedded pipeline; print its costs.")
 @click.option("--clusters", default=3, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--pods-per-cluster", default=170, show_default=True, type=click.IntRange(1, 100_000))
 @click.option(
@@ -68,7 +68,7 @@ def demo(ctx: click.Context, /, **options: Any) -> None:
     run_demo(_settings(ctx), **options)
 
 
-@cli.command()
+@cli.command(short_help="Run analyst SQL on the store (table, csv, json, parquet).")
 @click.argument("query")
 @click.option(
     "--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True
@@ -86,7 +86,7 @@ def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None)
         render.write(store.query(query), fmt, output)
 
 
-@cli.command()
+@cli.command(short_help="Print a cost-allocation report by any key.")
 @click.option(
     "--by",
     default="namespace",
@@ -146,18 +146,14 @@ def cost(
         render.write(report, fmt, output)
 
 
-@cli.command()
+@cli.command(short_help="Apply pending ClickHouse schema migrations.")
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Apply pending ClickHouse migrations (also done by every command that opens the store)."""
     settings = _settings(ctx)
     with settings.open_store() as store:
-        latest, count = store.query(
-            "SELECT max(version), count() FROM schema_migrations"
-        ).row(0)
-        click.echo(
-            f"{store.describe()}: schema at migration {latest} ({count} applied)"
-        )
+        latest, count = store.query("SELECT max(version), count() FROM schema_migrations").row(0)
+        click.echo(f"{store.describe()}: schema at migration {latest} ({count} applied)")
 
 
 def main() -> None:
