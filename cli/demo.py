@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 from kubeopera.cli import render
-from kubeopera.cli.reports import cost_report
+from kubeopera.cli.reports import cost_report, format_duration
 from kubeopera.cli.settings import Settings
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models import Message
@@ -150,7 +150,8 @@ def _print_summary(
 ) -> None:
     out.print(
         f"KubeOpera demo: {counts['clusters']} clusters, {counts['pods']:,} pods, "
-        f"{spec.duration} at {spec.resolution} resolution (seed {spec.seed})"
+        f"{format_duration(spec.duration)} at {format_duration(spec.resolution)} resolution "
+        f"(seed {spec.seed})"
     )
     rate = stats.samples / seconds if seconds else 0.0
     out.print(

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 from kubeopera.cli import render
-from kubeopera.cli.reports import cost_report, parse_duration, window_start
+from kubeopera.cli.reports import cost_report, format_duration, parse_duration, window_start
 from kubeopera.cli.settings import Settings, load_settings
 from kubeopera.streams.aggregate import Sharing
 
@@ -140,7 +140,8 @@ def cost(
         report = cost_report(store, by, window_start(window), sharing=sharing)
     if fmt == "table":
         out = render.console()
-        out.print(render.table(report, title=f"Cost by {by}, last {window} (idle: {sharing.idle})"))
+        title = f"Cost by {by}, last {format_duration(window)} (idle: {sharing.idle})"
+        out.print(render.table(report, title=title))
         out.print(f"Total: {render.money(float(report['total_cost'].sum()))}")
     else:
         render.write(report, fmt, output)

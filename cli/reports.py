@@ -22,6 +22,17 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match[2]]: float(match[1])})
 
 
+def format_duration(span: timedelta) -> str:
+    """The inverse of ``parse_duration`` for display: ``1d6h``, ``24h`` stays ``1d``."""
+    seconds = int(span.total_seconds())
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
 REPORT_COLUMNS = [
     "total_cost",
     "cpu_cost",
