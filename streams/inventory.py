@@ -13,19 +13,21 @@ import polars as pl
 from kubeopera.models import ChangeType, ObjectChange
 from kubeopera.streams.frames import LABEL_TYPE, pairs
 
-POD_SCHEMA = pl.Schema({
-    "cluster": pl.String(),
-    "pod_uid": pl.String(),
-    "container": pl.String(),
-    "cpu_request_cores": pl.Float64(),
-    "memory_request_bytes": pl.Float64(),
-    "gpu_request": pl.Float64(),
-    "controller_kind": pl.String(),
-    "controller_name": pl.String(),
-    "team": pl.String(),
-    "labels": LABEL_TYPE,
-    "annotations": LABEL_TYPE,
-})
+POD_SCHEMA = pl.Schema(
+    {
+        "cluster": pl.String(),
+        "pod_uid": pl.String(),
+        "container": pl.String(),
+        "cpu_request_cores": pl.Float64(),
+        "memory_request_bytes": pl.Float64(),
+        "gpu_request": pl.Float64(),
+        "controller_kind": pl.String(),
+        "controller_name": pl.String(),
+        "team": pl.String(),
+        "labels": LABEL_TYPE,
+        "annotations": LABEL_TYPE,
+    }
+)
 
 
 @dataclass

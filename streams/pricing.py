@@ -88,19 +88,21 @@ def resolve(price: NodePrice, catalogue: Catalogue, defaults: DefaultPrices) -> 
     )
 
 
-PRICE_SCHEMA = pl.Schema({
-    "cluster": pl.String(),
-    "node": pl.String(),
-    "instance_type": pl.String(),
-    "capacity_type": pl.String(),
-    "region": pl.String(),
-    "zone": pl.String(),
-    "usd_per_hour": pl.Float64(),
-    "cpu_usd_per_core_hour": pl.Float64(),
-    "ram_usd_per_gib_hour": pl.Float64(),
-    "gpu_usd_per_hour": pl.Float64(),
-    "observed_at": TIME,
-})
+PRICE_SCHEMA = pl.Schema(
+    {
+        "cluster": pl.String(),
+        "node": pl.String(),
+        "instance_type": pl.String(),
+        "capacity_type": pl.String(),
+        "region": pl.String(),
+        "zone": pl.String(),
+        "usd_per_hour": pl.Float64(),
+        "cpu_usd_per_core_hour": pl.Float64(),
+        "ram_usd_per_gib_hour": pl.Float64(),
+        "gpu_usd_per_hour": pl.Float64(),
+        "observed_at": TIME,
+    }
+)
 
 
 def pricing_frame(prices: list[NodePricing]) -> pl.DataFrame:
@@ -112,7 +114,7 @@ def pricing_frame(prices: list[NodePricing]) -> pl.DataFrame:
     )
 
 
-def unit_prices(nodes: pl.DataFrame, defaults: DefaultPrices) -> pl.DataFrame:
+def unit_prices(nodes: pl.LazyFrame, defaults: DefaultPrices) -> pl.LazyFrame:
     """Add cpu/ram/gpu unit prices to node scrapes (columns of ``pricing_frame`` + capacity).
 
     Explicit per-resource prices win; otherwise the total is split by OpenCost's ratio

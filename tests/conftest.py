@@ -66,7 +66,8 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     else:
         process.kill()
         pytest.fail(
-            f"clickhouse-server did not listen on {port}: {(folder / 'server.log').read_text()[-2000:]}"
+            f"clickhouse-server did not listen on {port}: "
+            f"{(folder / 'server.log').read_text()[-2000:]}"
         )
     yield "127.0.0.1", port
     process.terminate()

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.runner import EmbeddedRunner
@@ -25,7 +24,11 @@ def kubeopera(
     }
     env.pop("KUBEOPERA_CONFIG", None)
     return subprocess.run(
-        ["kubeopera", *args], capture_output=True, env={**env, **(extra_env or {})}, timeout=120
+        ["kubeopera", *args],
+        capture_output=True,
+        env={**env, **(extra_env or {})},
+        timeout=120,
+        check=False,
     )
 
 

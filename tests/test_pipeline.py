@@ -8,7 +8,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from conftest import SHARED_DATA
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models.catalogue import Catalogue
@@ -79,11 +78,13 @@ def test_cost_of_a_simulated_fleet_equals_its_node_prices(tmp_path: Path) -> Non
             "dateDiff('millisecond', s.window_start, s.window_end) / 3600000) AS usd "
             "FROM raw_node_metrics AS s FINAL "
             "INNER JOIN (SELECT cluster, node, argMax(usd_per_hour, observed_at) AS usd_per_hour "
-            "FROM node_prices GROUP BY cluster, node) AS p ON s.cluster = p.cluster AND s.node = p.node "
+            "FROM node_prices GROUP BY cluster, node) AS p "
+            "ON s.cluster = p.cluster AND s.node = p.node "
             "GROUP BY cluster ORDER BY cluster"
         )
         got = store.query(
-            "SELECT cluster, sum(total_cost) AS usd FROM v_cost_hourly GROUP BY cluster ORDER BY cluster"
+            "SELECT cluster, sum(total_cost) AS usd FROM v_cost_hourly "
+            "GROUP BY cluster ORDER BY cluster"
         )
         negative = store.query("SELECT count() FROM v_cost_hourly WHERE total_cost < 0").item()
     assert got["cluster"].to_list() == expected["cluster"].to_list()
@@ -114,7 +115,9 @@ def test_demo_end_to_end_prints_what_the_store_holds(tmp_path: Path) -> None:
         "--start",
         start,
     ]
-    result = subprocess.run(["kubeopera", *args], capture_output=True, env=env, timeout=300)
+    result = subprocess.run(
+        ["kubeopera", *args], capture_output=True, env=env, timeout=300, check=False
+    )
     assert result.returncode == 0, result.stderr.decode()
     out = result.stdout.decode()
     total, allocated, idle = (
@@ -137,7 +140,8 @@ def test_demo_end_to_end_prints_what_the_store_holds(tmp_path: Path) -> None:
         subprocess.run(
             [
                 *query,
-                "SELECT sum(total_cost) AS total, sumIf(total_cost, is_idle) AS idle FROM v_cost_hourly",
+                "SELECT sum(total_cost) AS total, sumIf(total_cost, is_idle) AS idle "
+                "FROM v_cost_hourly",
             ],
             capture_output=True,
             env=env,

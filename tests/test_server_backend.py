@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
-
 from kubeopera.sinks.clickhouse import ClickHouseError, ServerBackend
 
 
@@ -50,7 +49,7 @@ def test_columnar_insert_and_query_round_trip(backend: ServerBackend) -> None:
 
 
 def test_server_errors_become_clickhouse_errors(backend: ServerBackend) -> None:
-    with pytest.raises(ClickHouseError, match="kubeopera_test.missing doesn't exist"):
+    with pytest.raises(ClickHouseError, match=r"kubeopera_test\.missing doesn't exist"):
         backend.query("SELECT * FROM missing")
 
 
