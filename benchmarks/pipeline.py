@@ -25,7 +25,7 @@ from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models import Message
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
-from kubeopera.streams.runner import EmbeddedRunner
+from kubeopera.streams.runner import EmbeddedRunner, tune_gc_for_batches
 
 
 def measure(clusters: int, pods: int, duration: timedelta) -> dict[str, float]:
@@ -71,6 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     duration = parse_duration(args.duration)
     if args.child:
+        tune_gc_for_batches()  # as the kubeopera command does
         print(json.dumps(measure(args.clusters[0], args.pods_per_cluster, duration)))
         return
     header = ("clusters", "samples", "pipeline/s", "end-to-end/s", "wall s", "peak RSS MiB")

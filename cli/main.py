@@ -10,6 +10,7 @@ from kubeopera.cli import render
 from kubeopera.cli.reports import cost_report, format_duration, parse_duration, window_start
 from kubeopera.cli.settings import Settings, load_settings
 from kubeopera.streams.aggregate import Sharing
+from kubeopera.streams.runner import tune_gc_for_batches
 
 
 class _Duration(click.ParamType):  # type: ignore[type-arg]
@@ -166,6 +167,7 @@ def main() -> None:
     from kubeopera.models.catalogue import CatalogueError
     from kubeopera.sinks.clickhouse import ClickHouseError
 
+    tune_gc_for_batches()
     try:
         code = cli.main(standalone_mode=False, prog_name="kubeopera")
     except click.exceptions.Abort:

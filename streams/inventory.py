@@ -37,30 +37,45 @@ class _Pod:
 
 
 class Inventory:
-    """Latest pods and namespace labels per cluster, with a per-container frame view."""
+    """Latest pods and namespace labels per cluster, with a per-container frame view.
+
+    The frame is updated incrementally: only pods changed since the last view are
+    rebuilt, so a batch with a few rollouts does not rebuild a fleet's worth of rows.
+    """
 
     def __init__(self, team_label: str = "team") -> None:
         self.team_label = team_label
         self._pods: dict[tuple[str, str], _Pod] = {}
         self._namespace_labels: dict[tuple[str, str], dict[str, str]] = {}
-        self._frame: pl.DataFrame | None = None
+        self._frame = pl.DataFrame(schema=POD_SCHEMA)
+        self._dirty: set[tuple[str, str]] = set()
 
     def apply(self, changes: Iterable[ObjectChange]) -> None:
         for change in changes:
             if change.kind == "Namespace":
-                self._namespace_labels[(change.cluster, change.name)] = dict(change.labels)
+                self._apply_namespace(change)
             elif change.kind == "Pod":
                 key = (change.cluster, change.uid)
-                if change.change == ChangeType.DELETED:
-                    previous = self._pods.get(key)
-                    self._pods[key] = _Pod(
-                        previous.change if previous else change, change.observed_at
-                    )
-                else:
+                previous = self._pods.get(key)
+                if change.change != ChangeType.DELETED:
                     self._pods[key] = _Pod(change)
-            else:
-                continue
-            self._frame = None
+                    self._dirty.add(key)
+                elif previous is None:  # deleted before we saw it: still bill its last windows
+                    self._pods[key] = _Pod(change, change.observed_at)
+                    self._dirty.add(key)
+                else:
+                    previous.deleted_at = change.observed_at
+
+    def _apply_namespace(self, change: ObjectChange) -> None:
+        namespace = (change.cluster, change.name)
+        if self._namespace_labels.get(namespace) == change.labels:
+            return
+        self._namespace_labels[namespace] = dict(change.labels)
+        self._dirty.update(
+            key
+            for key, entry in self._pods.items()
+            if (key[0], entry.change.namespace) == namespace
+        )
 
     def forget_deleted(self, before: datetime) -> None:
         """Drop pods deleted before ``before`` (the watermark minus the allowed lateness)."""
@@ -69,22 +84,28 @@ class Inventory:
         ]
         for key in stale:
             del self._pods[key]
-        if stale:
-            self._frame = None
+        self._dirty.update(stale)
 
     def __len__(self) -> int:
         return len(self._pods)
 
     def containers(self) -> pl.DataFrame:
         """One row per known container: requests, controller, team and merged labels."""
-        if self._frame is None:
-            self._frame = pl.DataFrame(self._rows(), schema=POD_SCHEMA, orient="row")
+        if self._dirty:
+            dirty = sorted(self._dirty)
+            changed = pl.DataFrame(dirty, schema=["cluster", "pod_uid"], orient="row")
+            fresh = pl.DataFrame(
+                self._rows([k for k in dirty if k in self._pods]), schema=POD_SCHEMA, orient="row"
+            )
+            kept = self._frame.join(changed, on=["cluster", "pod_uid"], how="anti")
+            self._frame = pl.concat([kept, fresh])
+            self._dirty.clear()
         return self._frame
 
-    def _rows(self) -> list[list[object]]:
+    def _rows(self, keys: list[tuple[str, str]]) -> list[list[object]]:
         rows: list[list[object]] = []
-        for (cluster, uid), entry in sorted(self._pods.items()):
-            pod = entry.change
+        for cluster, uid in keys:
+            pod = self._pods[(cluster, uid)].change
             labels = {**self._namespace_labels.get((cluster, pod.namespace), {}), **pod.labels}
             controller = pod.controller
             for container in pod.pod.containers if pod.pod else []:

@@ -1,0 +1,32 @@
+"""Wall time and peak RSS of the default `kubeopera demo` (3 clusters, ~500 pods, 24 h at 1 min).
+
+python benchmarks/demo.py [extra demo options]
+"""
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "KUBEOPERA_STORAGE__PATH": folder}
+        began = time.perf_counter()
+        result = subprocess.run(
+            ["kubeopera", "demo", *sys.argv[1:]],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(result.stdout.splitlines()[1])
+    print(f"demo wall time {wall:.1f} s, peak RSS {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
