@@ -6,6 +6,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 from kubeopera.cli import render
 from kubeopera.cli.reports import cost_report, format_duration
 from kubeopera.cli.settings import Settings
@@ -14,8 +17,6 @@ from kubeopera.models import Message
 from kubeopera.streams.aggregate import Sharing
 from kubeopera.streams.cost import IDLE
 from kubeopera.streams.runner import EmbeddedRunner, RunStats
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 EXAMPLE_SQL = (
     "SELECT team, round(sum(total_cost), 2) AS usd FROM v_cost_by_team_daily "

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from kubeopera.cli import render
 from kubeopera.cli.reports import cost_report, format_duration, parse_duration, window_start
 from kubeopera.cli.settings import Settings, load_settings

@@ -4,6 +4,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.sinks.clickhouse.queries import cost_rows_sql
 from kubeopera.streams.aggregate import Sharing, aggregate, key_columns

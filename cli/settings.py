@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from kubeopera.models.catalogue import Catalogue
-from kubeopera.sinks.clickhouse import Backend, ChdbBackend, ServerBackend, Store
-from kubeopera.streams.aggregate import Sharing
-from kubeopera.streams.pricing import DefaultPrices
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from kubeopera.models.catalogue import Catalogue
+from kubeopera.sinks.clickhouse import Backend, ChdbBackend, ServerBackend, Store
+from kubeopera.streams.aggregate import Sharing
+from kubeopera.streams.pricing import DefaultPrices
 
 
 class SettingsError(ValueError):

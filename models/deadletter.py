@@ -1,7 +1,8 @@
 """Dead letters: input the pipeline could not use, kept with the reason."""
 
-from kubeopera.models.base import Contract, UtcDatetime
 from pydantic import ConfigDict, Field
+
+from kubeopera.models.base import Contract, UtcDatetime
 
 
 class DeadLetter(Contract):

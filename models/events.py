@@ -1,8 +1,9 @@
 """Kubernetes Events as the collector forwards them."""
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from kubeopera.models.base import Contract, UtcDatetime
 from kubeopera.models.objects import ObjectRef
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class EventSource(BaseModel):

@@ -7,8 +7,9 @@ and load into a DataFrame an order of magnitude faster than nested objects.
 
 from typing import Self
 
-from kubeopera.models.base import Contract, NonNegative, UtcDatetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kubeopera.models.base import Contract, NonNegative, UtcDatetime
 
 
 class NodeUsage(BaseModel):

@@ -3,8 +3,9 @@
 from enum import StrEnum
 from typing import Any
 
-from kubeopera.models.base import Contract, NonNegative, UtcDatetime
 from pydantic import BaseModel, ConfigDict, Field
+
+from kubeopera.models.base import Contract, NonNegative, UtcDatetime
 
 
 class ChangeType(StrEnum):

@@ -2,8 +2,9 @@
 
 from enum import StrEnum
 
-from kubeopera.models.base import Contract, NonNegative, UtcDatetime
 from pydantic import Field
+
+from kubeopera.models.base import Contract, NonNegative, UtcDatetime
 
 
 class CapacityType(StrEnum):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
+
 from kubeopera.streams.cost import IDLE
 
 GROUPS: dict[str, list[str]] = {

@@ -11,6 +11,7 @@ allocations + idle == node cost holds in every window.
 from datetime import datetime
 
 import polars as pl
+
 from kubeopera.streams.frames import LABEL_TYPE, TIME
 from kubeopera.streams.inventory import POD_SCHEMA
 from kubeopera.streams.pricing import GIB, DefaultPrices, unit_prices

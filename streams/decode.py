@@ -3,8 +3,9 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kubeopera.models import TOPIC_MODELS, Contract, DeadLetter, Topic
 from pydantic import ValidationError
+
+from kubeopera.models import TOPIC_MODELS, Contract, DeadLetter, Topic
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,12 @@ lateness has passed, because their last metric windows may still arrive.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import polars as pl
+
 from kubeopera.models import ChangeType, ObjectChange
-from kubeopera.streams.frames import LABEL_TYPE, pairs
+from kubeopera.streams.frames import LABEL_TYPE, map_series
 
 POD_SCHEMA = pl.Schema(
     {
@@ -94,34 +96,40 @@ class Inventory:
         if self._dirty:
             dirty = sorted(self._dirty)
             changed = pl.DataFrame(dirty, schema=["cluster", "pod_uid"], orient="row")
-            fresh = pl.DataFrame(
-                self._rows([k for k in dirty if k in self._pods]), schema=POD_SCHEMA, orient="row"
-            )
+            fresh = self._frame_of([k for k in dirty if k in self._pods])
             kept = self._frame.join(changed, on=["cluster", "pod_uid"], how="anti")
             self._frame = pl.concat([kept, fresh])
             self._dirty.clear()
         return self._frame
 
-    def _rows(self, keys: list[tuple[str, str]]) -> list[list[object]]:
-        rows: list[list[object]] = []
+    def _frame_of(self, keys: list[tuple[str, str]]) -> pl.DataFrame:
+        columns: dict[str, list[Any]] = {name: [] for name in POD_SCHEMA}
+        labels: list[dict[str, str]] = []
+        annotations: list[dict[str, str]] = []
         for cluster, uid in keys:
             pod = self._pods[(cluster, uid)].change
-            labels = {**self._namespace_labels.get((cluster, pod.namespace), {}), **pod.labels}
+            merged = {**self._namespace_labels.get((cluster, pod.namespace), {}), **pod.labels}
             controller = pod.controller
             for container in pod.pod.containers if pod.pod else []:
-                rows.append(
-                    [
-                        cluster,
-                        uid,
-                        container.name,
-                        container.cpu_request_cores,
-                        container.memory_request_bytes,
-                        container.gpu_request,
-                        controller.kind if controller else "",
-                        controller.name if controller else "",
-                        labels.get(self.team_label, ""),
-                        pairs(labels),
-                        pairs(pod.annotations),
-                    ]
-                )
-        return rows
+                columns["cluster"].append(cluster)
+                columns["pod_uid"].append(uid)
+                columns["container"].append(container.name)
+                columns["cpu_request_cores"].append(container.cpu_request_cores)
+                columns["memory_request_bytes"].append(container.memory_request_bytes)
+                columns["gpu_request"].append(container.gpu_request)
+                columns["controller_kind"].append(controller.kind if controller else "")
+                columns["controller_name"].append(controller.name if controller else "")
+                columns["team"].append(merged.get(self.team_label, ""))
+                labels.append(merged)
+                annotations.append(pod.annotations)
+        frame = pl.DataFrame(
+            {
+                name: values
+                for name, values in columns.items()
+                if name not in ("labels", "annotations")
+            },
+            schema={n: t for n, t in POD_SCHEMA.items() if n not in ("labels", "annotations")},
+        )
+        return frame.with_columns(
+            map_series("labels", labels), map_series("annotations", annotations)
+        )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
+
 from kubeopera.models import CapacityType, NodePrice
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.streams.frames import TIME

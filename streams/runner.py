@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import polars as pl
+
 from kubeopera.models import (
     Contract,
     DeadLetter,

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import polars as pl
+
 from kubeopera.models import MetricBatch
 from kubeopera.streams.cost import empty_costs, hour_of, sum_by_hour
 

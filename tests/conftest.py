@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -11,6 +11,7 @@ In c2 all idle (RAM 2) goes to a.
 
 import polars as pl
 import pytest
+
 from kubeopera.streams.aggregate import Sharing, aggregate, key_columns
 from kubeopera.streams.cost import IDLE
 

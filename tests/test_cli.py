@@ -8,10 +8,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from test_cost_fixture import EXPECTED, EXPECTED_IDLE, fixture_messages
+
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.runner import EmbeddedRunner
-from test_cost_fixture import EXPECTED, EXPECTED_IDLE, fixture_messages
 
 
 def kubeopera(

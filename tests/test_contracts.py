@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 from builders import scrape
+from pydantic import ValidationError
+
 from kubeopera.models import MetricBatch, NodePrice, ObjectChange, Topic, message_key
 from kubeopera.models.jsonschema import schema_documents
-from pydantic import ValidationError
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "models" / "schemas"
 AT = datetime(2026, 3, 2, 10, tzinfo=UTC)

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 from builders import namespace, node_price, pod, scrape
+
 from kubeopera.models import Message, MetricBatch, NodePrice, ObjectChange, Topic
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import Store

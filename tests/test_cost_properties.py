@@ -10,6 +10,7 @@ import polars as pl
 from builders import node_price, pod, scrape
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from kubeopera.models import MetricBatch, NodePrice, ObjectChange
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.streams.aggregate import Sharing, aggregate

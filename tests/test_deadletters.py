@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from builders import namespace, node_price, pod, scrape
+
 from kubeopera.models import Message, Topic
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import Store

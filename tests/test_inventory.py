@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from builders import namespace, pod
+
 from kubeopera.models import ChangeType
 from kubeopera.streams.inventory import Inventory
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import SHARED_DATA
+
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import ChdbBackend, Store

@@ -6,6 +6,7 @@ from decimal import Decimal, localcontext
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from kubeopera.models.quantity import QuantityError, parse_quantity
 
 # Written independently of the module: decimal SI as powers of ten, binary SI as powers of two.

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
+
 from kubeopera.sinks.clickhouse import ClickHouseError, ServerBackend
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from kubeopera.collectors.simulator import FleetSpec, Message, simulate
 from kubeopera.models import (
     TOPIC_MODELS,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from kubeopera.sinks.clickhouse import MIGRATIONS, ChdbBackend, ClickHouseError, Store, migrate
 from kubeopera.streams.frames import LABEL_TYPE, TIME
 

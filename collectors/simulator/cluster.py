@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+
 from kubeopera.collectors.simulator.fleet import POOL, POOLS, cluster_identity, pick_type
 from kubeopera.collectors.simulator.kube import Rand, si
 from kubeopera.collectors.simulator.manifests import (

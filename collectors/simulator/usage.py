@@ -10,6 +10,7 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
+
 from kubeopera.collectors.simulator.kube import MIB
 from kubeopera.collectors.simulator.spec import HOUR
 from kubeopera.collectors.simulator.state import Node

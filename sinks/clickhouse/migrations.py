@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from importlib import resources
 
 import pyarrow as pa
+
 from kubeopera.sinks.clickhouse.backends import Backend, ClickHouseError
 
 

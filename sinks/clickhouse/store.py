@@ -4,6 +4,7 @@ from typing import Self
 
 import polars as pl
 import pyarrow as pa
+
 from kubeopera.sinks.clickhouse.backends import Backend
 from kubeopera.sinks.clickhouse.migrations import migrate
 
