@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from kubeopera.models import ChangeType, ObjectChange
+from kubeopera.models import ChangeType, ContainerResources, ObjectChange
 from kubeopera.streams.frames import LABEL_TYPE, map_series
 
 POD_SCHEMA = pl.Schema(
@@ -32,10 +32,29 @@ POD_SCHEMA = pl.Schema(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pod:
-    change: ObjectChange
+    """What the view needs of a pod; the manifest itself is not kept."""
+
+    namespace: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    controller_kind: str
+    controller_name: str
+    containers: list[ContainerResources]
     deleted_at: datetime | None = None
+
+    @classmethod
+    def of(cls, change: ObjectChange) -> "_Pod":
+        controller = change.controller
+        return cls(
+            namespace=change.namespace,
+            labels=change.labels,
+            annotations=change.annotations,
+            controller_kind=controller.kind if controller else "",
+            controller_name=controller.name if controller else "",
+            containers=change.pod.containers if change.pod else [],
+        )
 
 
 class Inventory:
@@ -60,10 +79,11 @@ class Inventory:
                 key = (change.cluster, change.uid)
                 previous = self._pods.get(key)
                 if change.change != ChangeType.DELETED:
-                    self._pods[key] = _Pod(change)
+                    self._pods[key] = _Pod.of(change)
                     self._dirty.add(key)
                 elif previous is None:  # deleted before we saw it: still bill its last windows
-                    self._pods[key] = _Pod(change, change.observed_at)
+                    self._pods[key] = _Pod.of(change)
+                    self._pods[key].deleted_at = change.observed_at
                     self._dirty.add(key)
                 else:
                     previous.deleted_at = change.observed_at
@@ -74,9 +94,7 @@ class Inventory:
             return
         self._namespace_labels[namespace] = dict(change.labels)
         self._dirty.update(
-            key
-            for key, entry in self._pods.items()
-            if (key[0], entry.change.namespace) == namespace
+            key for key, entry in self._pods.items() if (key[0], entry.namespace) == namespace
         )
 
     def forget_deleted(self, before: datetime) -> None:
@@ -107,18 +125,17 @@ class Inventory:
         labels: list[dict[str, str]] = []
         annotations: list[dict[str, str]] = []
         for cluster, uid in keys:
-            pod = self._pods[(cluster, uid)].change
+            pod = self._pods[(cluster, uid)]
             merged = {**self._namespace_labels.get((cluster, pod.namespace), {}), **pod.labels}
-            controller = pod.controller
-            for container in pod.pod.containers if pod.pod else []:
+            for container in pod.containers:
                 columns["cluster"].append(cluster)
                 columns["pod_uid"].append(uid)
                 columns["container"].append(container.name)
                 columns["cpu_request_cores"].append(container.cpu_request_cores)
                 columns["memory_request_bytes"].append(container.memory_request_bytes)
                 columns["gpu_request"].append(container.gpu_request)
-                columns["controller_kind"].append(controller.kind if controller else "")
-                columns["controller_name"].append(controller.name if controller else "")
+                columns["controller_kind"].append(pod.controller_kind)
+                columns["controller_name"].append(pod.controller_name)
                 columns["team"].append(merged.get(self.team_label, ""))
                 labels.append(merged)
                 annotations.append(pod.annotations)
