@@ -7,7 +7,7 @@ import polars as pl
 
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.sinks.clickhouse.queries import cost_rows_sql
-from kubeopera.streams.aggregate import Sharing, aggregate, key_columns
+from kubeopera.streams.aggregate import INPUT_MEASURES, Sharing, aggregate, key_columns
 
 NO_SHARING = Sharing()
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -55,7 +55,7 @@ def cost_report(
 ) -> pl.DataFrame:
     """Cost per group of ``by`` between ``since`` and ``until`` (now), largest first."""
     keys = key_columns(by)
-    rows = store.query(cost_rows_sql(keys, since, until))
+    rows = store.query(cost_rows_sql(keys, INPUT_MEASURES, since, until))
     if rows.is_empty():
         return pl.DataFrame(
             schema={**{k: pl.String for k in keys}, **{c: pl.Float64 for c in REPORT_COLUMNS}}

@@ -40,6 +40,8 @@ USAGE = [
     "gpu_hours",
 ]
 COSTS = ["cpu_cost", "ram_cost", "gpu_cost"]
+INPUT_MEASURES = [*COSTS, *USAGE]
+"""The measures ``aggregate`` reads from each cost row."""
 
 
 @dataclass(frozen=True)

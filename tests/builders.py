@@ -1,6 +1,9 @@
 """Small constructors for contract messages, so tests read as the fleet they describe."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+
+import polars as pl
 
 from kubeopera.models import (
     CapacityType,
@@ -15,6 +18,11 @@ from kubeopera.models import (
     OwnerRef,
     PodSummary,
 )
+from kubeopera.models.catalogue import Catalogue
+from kubeopera.streams.cost import allocate
+from kubeopera.streams.frames import samples_frame, scrapes_frame
+from kubeopera.streams.inventory import Inventory
+from kubeopera.streams.pricing import DefaultPrices, pricing_frame, resolve
 
 GIB = 1024**3
 
@@ -130,4 +138,21 @@ def scrape(
             restarts=[0] * len(pods),
             cpu_throttled_ratio=[None] * len(pods),
         ),
+    )
+
+
+def allocate_messages(messages: Iterable[object], catalogue: Catalogue) -> pl.DataFrame:
+    """Cost rows of a message list, straight through the pure processors (no runner)."""
+    messages = list(messages)
+    defaults = DefaultPrices()
+    prices = [resolve(m, catalogue, defaults) for m in messages if isinstance(m, NodePrice)]
+    inventory = Inventory()
+    inventory.apply([m for m in messages if isinstance(m, ObjectChange)])
+    batches = [m for m in messages if isinstance(m, MetricBatch)]
+    return allocate(
+        samples_frame(batches),
+        scrapes_frame(batches),
+        pricing_frame(prices),
+        inventory.containers(),
+        defaults,
     )

@@ -26,15 +26,12 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-from builders import namespace, node_price, pod, scrape
+from builders import allocate_messages, namespace, node_price, pod, scrape
 
-from kubeopera.models import Message, MetricBatch, NodePrice, ObjectChange, Topic
+from kubeopera.models import Message, Topic
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import Store
-from kubeopera.streams.cost import IDLE, allocate
-from kubeopera.streams.frames import samples_frame, scrapes_frame
-from kubeopera.streams.inventory import Inventory
-from kubeopera.streams.pricing import DefaultPrices, pricing_frame, resolve
+from kubeopera.streams.cost import IDLE
 from kubeopera.streams.runner import EmbeddedRunner
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -125,19 +122,7 @@ def fixture_messages() -> list[Message]:
 
 
 def allocate_fixture() -> pl.DataFrame:
-    messages = [m for _, m in fixture_messages()]
-    catalogue, defaults = Catalogue.builtin(), DefaultPrices()
-    prices = [resolve(m, catalogue, defaults) for m in messages if isinstance(m, NodePrice)]
-    inventory = Inventory()
-    inventory.apply([m for m in messages if isinstance(m, ObjectChange)])
-    batches = [m for m in messages if isinstance(m, MetricBatch)]
-    return allocate(
-        samples_frame(batches),
-        scrapes_frame(batches),
-        pricing_frame(prices),
-        inventory.containers(),
-        defaults,
-    )
+    return allocate_messages((m for _, m in fixture_messages()), Catalogue.builtin())
 
 
 def test_allocations_and_idle_match_the_hand_computation() -> None:

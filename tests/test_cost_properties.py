@@ -7,17 +7,12 @@ cluster, computed independently as price x scrape hours; no cost is ever negativ
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-from builders import node_price, pod, scrape
+from builders import allocate_messages, node_price, pod, scrape
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubeopera.models import MetricBatch, NodePrice, ObjectChange
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.streams.aggregate import Sharing, aggregate
-from kubeopera.streams.cost import allocate
-from kubeopera.streams.frames import samples_frame, scrapes_frame
-from kubeopera.streams.inventory import Inventory
-from kubeopera.streams.pricing import DefaultPrices, pricing_frame, resolve
 
 CATALOGUE = Catalogue.builtin()
 TYPES = sorted(t.name for t in CATALOGUE.priced() if t.gpus == 0)[:40]
@@ -74,18 +69,7 @@ def fleets(draw: st.DrawFn) -> tuple[list[object], dict[str, float]]:
 
 
 def allocate_all(messages: list[object]) -> pl.DataFrame:
-    defaults = DefaultPrices()
-    prices = [resolve(m, CATALOGUE, defaults) for m in messages if isinstance(m, NodePrice)]
-    inventory = Inventory()
-    inventory.apply([m for m in messages if isinstance(m, ObjectChange)])
-    batches = [m for m in messages if isinstance(m, MetricBatch)]
-    return allocate(
-        samples_frame(batches),
-        scrapes_frame(batches),
-        pricing_frame(prices),
-        inventory.containers(),
-        defaults,
-    )
+    return allocate_messages(messages, CATALOGUE)
 
 
 def close(a: float, b: float) -> bool:

@@ -2,20 +2,6 @@
 
 from datetime import UTC, datetime
 
-MEASURES = [
-    "cpu_cost",
-    "ram_cost",
-    "gpu_cost",
-    "total_cost",
-    "cpu_core_hours",
-    "cpu_request_core_hours",
-    "cpu_usage_core_hours",
-    "ram_gib_hours",
-    "ram_request_gib_hours",
-    "ram_usage_gib_hours",
-    "gpu_hours",
-]
-
 BASE_COLUMNS = ["cluster", "node", "namespace", "is_idle"]
 
 
@@ -36,15 +22,17 @@ def _column(key: str) -> str:
     return key
 
 
-def cost_rows_sql(keys: list[str], since: datetime, until: datetime | None = None) -> str:
-    """Cost rows summed over time per container and key (``v_cost_hourly``), ready for
-    ``streams.aggregate``; ``keys`` come from ``streams.aggregate.key_columns``."""
+def cost_rows_sql(
+    keys: list[str], measures: list[str], since: datetime, until: datetime | None = None
+) -> str:
+    """``measures`` of ``v_cost_hourly`` summed over time per container and key, ready
+    for ``streams.aggregate`` (which names the keys and measures it needs)."""
     extra = [k for k in keys if k not in BASE_COLUMNS]
     group = [*BASE_COLUMNS, *[f"`{k}`" if ":" in k else k for k in extra]]
     where = f"window_start >= {_time(since)}"
     if until is not None:
         where += f" AND window_start < {_time(until)}"
     columns = ", ".join(
-        [*BASE_COLUMNS, *[_column(k) for k in extra], *[f"sum({m}) AS {m}" for m in MEASURES]]
+        [*BASE_COLUMNS, *[_column(k) for k in extra], *[f"sum({m}) AS {m}" for m in measures]]
     )
     return f"SELECT {columns} FROM v_cost_hourly WHERE {where} GROUP BY {', '.join(group)}"
