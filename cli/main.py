@@ -2,15 +2,16 @@
 
 import os
 import sys
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
 from kubeopera.cli import render
-from kubeopera.cli.reports import cost_report, format_duration, parse_duration, window_start
+from kubeopera.cli.reports import cost_report, format_duration, parse_duration
 from kubeopera.cli.settings import Settings, load_settings
-from kubeopera.streams.aggregate import Sharing
 from kubeopera.streams.runner import tune_gc_for_batches
 
 
@@ -120,7 +121,7 @@ def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None)
 def cost(
     ctx: click.Context,
     by: str,
-    window: Any,
+    window: timedelta,
     idle: str | None,
     share_namespaces: str | None,
     share_split: str | None,
@@ -129,17 +130,14 @@ def cost(
 ) -> None:
     """Print a cost-allocation report from the store."""
     settings = _settings(ctx)
-    base = settings.sharing()
-    sharing = Sharing(
-        idle=idle or base.idle,  # type: ignore[arg-type]
-        idle_by=base.idle_by,
-        shared_namespaces=tuple(n.strip() for n in share_namespaces.split(",") if n.strip())
-        if share_namespaces is not None
-        else base.shared_namespaces,
-        shared_split=share_split or base.shared_split,  # type: ignore[arg-type]
-    )
+    overrides: dict[str, Any] = {"idle": idle, "shared_split": share_split}
+    if share_namespaces is not None:
+        overrides["shared_namespaces"] = tuple(
+            n.strip() for n in share_namespaces.split(",") if n.strip()
+        )
+    sharing = replace(settings.sharing(), **{k: v for k, v in overrides.items() if v is not None})
     with settings.open_store() as store:
-        report = cost_report(store, by, window_start(window), sharing=sharing)
+        report = cost_report(store, by, datetime.now(UTC) - window, sharing=sharing)
     if fmt == "table":
         out = render.console()
         title = f"Cost by {by}, last {format_duration(window)} (idle: {sharing.idle})"

@@ -1,7 +1,7 @@
 """Reports the commands print, read from the store."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -61,7 +61,3 @@ def cost_report(
             schema={**{k: pl.String for k in keys}, **{c: pl.Float64 for c in REPORT_COLUMNS}}
         )
     return aggregate(rows, by, sharing).select(*keys, *REPORT_COLUMNS)
-
-
-def window_start(window: timedelta, now: datetime | None = None) -> datetime:
-    return (now or datetime.now(UTC)) - window

@@ -64,9 +64,6 @@ class HourlyWindows:
             return empty_costs()
         return self._close(hour_of(self.watermark) + HOUR)
 
-    def open_rows(self) -> int:
-        return self._open.height
-
     def _close(self, until: datetime) -> pl.DataFrame:
         if self.closed_until is not None and until <= self.closed_until:
             return empty_costs()
