@@ -2,9 +2,9 @@
 
 A node's total hourly price comes from its price facts or, failing that, from the
 instance-type catalogue. When only the total is known it is split with OpenCost's
-ratio: with r = default CPU price / default RAM price,
-``ram = (total - gpu) / (vcpu * r + ram_gib)`` and ``cpu = ram * r``, so that
-``vcpu * cpu + ram_gib * ram + gpu == total`` exactly.
+ratio: with r = default CPU price / default RAM price, ``ram = total / (vcpu * r +
+ram_gib)`` and ``cpu = ram * r``, so that ``vcpu * cpu + ram_gib * ram == total``
+exactly (GPUs join the split by the default GPU price, see ``unit_prices``).
 """
 
 from dataclasses import dataclass
@@ -28,10 +28,6 @@ class DefaultPrices:
     gpu: float = 0.95
     spot_cpu: float = 0.006655
     spot_ram: float = 0.000892
-
-    @property
-    def cpu_ram_ratio(self) -> float:
-        return self.cpu / self.ram
 
 
 class PricingError(ValueError):
@@ -118,15 +114,17 @@ def pricing_frame(prices: list[NodePricing]) -> pl.DataFrame:
 def unit_prices(nodes: pl.LazyFrame, defaults: DefaultPrices) -> pl.LazyFrame:
     """Add cpu/ram/gpu unit prices to node scrapes (columns of ``pricing_frame`` + capacity).
 
-    Explicit per-resource prices win; otherwise the total is split by OpenCost's ratio
-    over the scrape's capacity. The GPU share never exceeds the total.
+    Explicit per-resource prices win. Otherwise the total is split over the scrape's
+    capacity in proportion to the default prices: every unit price is the default one
+    times ``total / (vcpu * cpu + ram_gib * ram + gpus * gpu)``. Without GPUs this is
+    exactly OpenCost's ratio split; with GPUs the GPU share scales alike, so a GPU node
+    cheaper than the default GPU price still leaves its CPU and RAM a price.
     """
-    ratio = defaults.cpu_ram_ratio
-    gpu_part = pl.min_horizontal(
-        pl.col("capacity_gpus") * pl.col("gpu_usd_per_hour"), pl.col("usd_per_hour")
-    )
-    split_ram = (pl.col("usd_per_hour") - gpu_part) / (
-        pl.col("capacity_cpu") * ratio + pl.col("capacity_memory_bytes") / GIB
+    gpu_weight = pl.col("gpu_usd_per_hour")
+    scale = pl.col("usd_per_hour") / (
+        pl.col("capacity_cpu") * defaults.cpu
+        + pl.col("capacity_memory_bytes") / GIB * defaults.ram
+        + pl.col("capacity_gpus") * gpu_weight
     )
     explicit = (
         pl.col("cpu_usd_per_core_hour").is_not_null() & pl.col("ram_usd_per_gib_hour").is_not_null()
@@ -134,9 +132,9 @@ def unit_prices(nodes: pl.LazyFrame, defaults: DefaultPrices) -> pl.LazyFrame:
     return nodes.with_columns(
         cpu_price=pl.when(explicit)
         .then(pl.col("cpu_usd_per_core_hour"))
-        .otherwise(split_ram * ratio),
-        ram_price=pl.when(explicit).then(pl.col("ram_usd_per_gib_hour")).otherwise(split_ram),
-        gpu_price=pl.when(explicit | (pl.col("capacity_gpus") == 0))
-        .then(pl.col("gpu_usd_per_hour"))
-        .otherwise(gpu_part / pl.col("capacity_gpus")),
+        .otherwise(scale * defaults.cpu),
+        ram_price=pl.when(explicit)
+        .then(pl.col("ram_usd_per_gib_hour"))
+        .otherwise(scale * defaults.ram),
+        gpu_price=pl.when(explicit).then(gpu_weight).otherwise(scale * gpu_weight),
     )

@@ -71,6 +71,7 @@ def pod(
     *,
     cpu_request: float = 0.0,
     memory_request_gib: float = 0.0,
+    gpus: float = 0.0,
     deployment: str | None = None,
     labels: dict[str, str] | None = None,
 ) -> ObjectChange:
@@ -101,6 +102,7 @@ def pod(
                     name="app",
                     cpu_request_cores=cpu_request,
                     memory_request_bytes=memory_request_gib * GIB,
+                    gpu_request=gpus,
                 )
             ],
         ),
@@ -114,6 +116,7 @@ def scrape(
     minutes: int,
     capacity: tuple[float, float],
     usage: dict[tuple[str, str], tuple[float, float]],
+    gpus: float = 0.0,
 ) -> MetricBatch:
     """One node scrape; ``usage`` maps (namespace, pod) to (cores, working-set GiB)."""
     pods = sorted(usage)
@@ -126,7 +129,9 @@ def scrape(
             cpu_cores=sum(c for c, _ in usage.values()),
             memory_bytes=sum(m for _, m in usage.values()) * GIB,
         ),
-        node_capacity=NodeCapacity(cpu_cores=capacity[0], memory_bytes=capacity[1] * GIB),
+        node_capacity=NodeCapacity(
+            cpu_cores=capacity[0], memory_bytes=capacity[1] * GIB, gpus=gpus
+        ),
         containers=ContainerSamples(
             namespace=[ns for ns, _ in pods],
             pod=[name for _, name in pods],

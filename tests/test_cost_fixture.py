@@ -192,3 +192,26 @@ def test_fixture_through_the_embedded_runner_lands_in_clickhouse(store: Store) -
         },
         abs=1e-9,
     )
+
+
+def test_gpu_node_split_by_default_prices() -> None:
+    """g4dn.xlarge: 4 vCPU, 16 GiB, 1 GPU, $0.526/h. Weights at the default prices:
+    4 * 0.031611 + 16 * 0.004237 + 1 * 0.95 = 1.144236, so every default price is scaled
+    by 0.526 / 1.144236. A pod asking 2 CPU, 8 GiB and the GPU for an hour costs
+    (2 * 0.031611 + 8 * 0.004237 + 0.95) * 0.526 / 1.144236 = 0.48135500...; idle is
+    (2 * 0.031611 + 8 * 0.004237) * 0.526 / 1.144236 = 0.04464499...
+    """
+    messages = [
+        node_price("c1", "g", "g4dn.xlarge", START),
+        pod("c1", "ml", "train", "g", START, cpu_request=2, memory_request_gib=8, gpus=1),
+        scrape("c1", "g", START, 60, (4, 16), {("ml", "train"): (1.5, 6)}, gpus=1),
+    ]
+    rows = allocate_messages(messages, Catalogue.builtin())
+    scale = 0.526 / 1.144236
+    train = rows.filter(pl.col("pod") == "train").row(0, named=True)
+    assert train["gpu_hours"] == pytest.approx(1)
+    assert train["gpu_cost"] == pytest.approx(0.95 * scale, abs=1e-12)
+    assert train["total_cost"] == pytest.approx(1.047118 * scale, abs=1e-12)
+    idle = rows.filter(pl.col("pod") == IDLE)["total_cost"].item()
+    assert idle == pytest.approx(0.097118 * scale, abs=1e-12)
+    assert train["total_cost"] + idle == pytest.approx(0.526, abs=1e-12)
