@@ -21,13 +21,12 @@ NAMESPACES = ["a", "b", "kube-system"]
 
 
 @st.composite
-def fleets(draw: st.DrawFn) -> tuple[list[object], dict[str, float]]:
-    """Messages of a random fleet, and each cluster's node cost worked out directly."""
+def fleets(draw: st.DrawFn) -> tuple[list[object], dict[tuple[str, datetime], float]]:
+    """Messages of a random fleet, and each cluster's node cost per hour worked out directly."""
     messages: list[object] = []
-    expected: dict[str, float] = {}
+    expected: dict[tuple[str, datetime], float] = {}
     for c in range(draw(st.integers(1, 3))):
         cluster = f"c{c}"
-        expected[cluster] = 0.0
         for n in range(draw(st.integers(1, 3))):
             node = f"{cluster}-n{n}"
             kind = CATALOGUE[draw(st.sampled_from(TYPES))]
@@ -52,7 +51,7 @@ def fleets(draw: st.DrawFn) -> tuple[list[object], dict[str, float]]:
                     )
                 )
             minutes = draw(st.sampled_from([1, 5, 15, 60]))
-            for step in range(draw(st.integers(1, 4))):
+            for step in range(draw(st.integers(1, 6))):
                 usage = {
                     key: (
                         draw(st.floats(0, kind.vcpu * 2)),
@@ -64,7 +63,8 @@ def fleets(draw: st.DrawFn) -> tuple[list[object], dict[str, float]]:
                 messages.append(
                     scrape(cluster, node, at, minutes, (kind.vcpu, kind.memory_gib), usage)
                 )
-                expected[cluster] += hourly * minutes / 60
+                hour = (cluster, at.replace(minute=0))
+                expected[hour] = expected.get(hour, 0.0) + hourly * minutes / 60
     return messages, expected
 
 
@@ -78,17 +78,29 @@ def close(a: float, b: float) -> bool:
 
 @settings(max_examples=150, deadline=None)
 @given(fleets())
-def test_allocations_plus_idle_equal_node_cost(
-    fleet: tuple[list[object], dict[str, float]],
+def test_allocations_plus_idle_equal_node_cost_every_hour(
+    fleet: tuple[list[object], dict[tuple[str, datetime], float]],
 ) -> None:
     messages, expected = fleet
     rows = allocate_all(messages)
     costs = ["cpu_cost", "ram_cost", "gpu_cost", "total_cost", "cpu_core_hours", "ram_gib_hours"]
     assert rows.select(pl.min_horizontal(pl.col(costs).min())).item() >= 0
-    got = dict(rows.group_by("cluster").agg(pl.col("total_cost").sum()).iter_rows())
+    got = {
+        (cluster, hour): cost
+        for cluster, hour, cost in rows.group_by("cluster", "window_start")
+        .agg(pl.col("total_cost").sum())
+        .iter_rows()
+    }
     assert set(got) == set(expected)
-    for cluster, cost in expected.items():
-        assert close(got[cluster], cost), (cluster, got[cluster], cost)
+    for key, cost in expected.items():
+        assert close(got[key], cost), (key, got[key], cost)
+
+
+def per_cluster(expected: dict[tuple[str, datetime], float]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for (cluster, _), cost in expected.items():
+        totals[cluster] = totals.get(cluster, 0.0) + cost
+    return totals
 
 
 @settings(max_examples=100, deadline=None)
@@ -101,7 +113,7 @@ def test_allocations_plus_idle_equal_node_cost(
     st.sampled_from(["even", "weighted"]),
 )
 def test_reports_keep_the_total_whatever_is_shared(
-    fleet: tuple[list[object], dict[str, float]],
+    fleet: tuple[list[object], dict[tuple[str, datetime], float]],
     by: str,
     idle: str,
     idle_by: str,
@@ -113,5 +125,5 @@ def test_reports_keep_the_total_whatever_is_shared(
     report = aggregate(allocate_all(messages), f"cluster,{by}", sharing)
     assert report["total_cost"].min() >= -1e-12
     got = dict(report.group_by("cluster").agg(pl.col("total_cost").sum()).iter_rows())
-    for cluster, cost in expected.items():
+    for cluster, cost in per_cluster(expected).items():
         assert close(got[cluster], cost), (cluster, got[cluster], cost, sharing)
