@@ -16,7 +16,7 @@ from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models import Message
 from kubeopera.streams.aggregate import Sharing
 from kubeopera.streams.cost import IDLE
-from kubeopera.streams.runner import EmbeddedRunner, RunStats
+from kubeopera.streams.runner import RunStats
 
 EXAMPLE_SQL = (
     "SELECT team, round(sum(total_cost), 2) AS usd FROM v_cost_by_team_daily "
@@ -56,13 +56,7 @@ def run_demo(
     with settings.open_store() as store:
         if not keep:
             store.reset()
-        runner = EmbeddedRunner(
-            store,
-            catalogue,
-            settings.default_prices(),
-            timedelta(minutes=settings.cost.allowed_lateness_minutes),
-            settings.cost.team_label,
-        )
+        runner = settings.runner(store, catalogue)
         began = time.perf_counter()
         with Progress(
             TextColumn("simulating and allocating"),

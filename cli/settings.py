@@ -6,6 +6,7 @@ Environment variables win over the file; nested fields use ``__``, e.g.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,9 +19,11 @@ from pydantic_settings import (
 )
 
 from kubeopera.models.catalogue import Catalogue
+from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.sinks.clickhouse import Backend, ChdbBackend, ServerBackend, Store
 from kubeopera.streams.aggregate import Sharing
 from kubeopera.streams.pricing import DefaultPrices
+from kubeopera.streams.runner import EmbeddedRunner
 
 
 class SettingsError(ValueError):
@@ -45,6 +48,7 @@ class StorageSettings(_Section):
 
 class PricingSettings(_Section):
     catalogue_path: Path | None = Field(None, description="full instance-type CSV catalogue")
+    price_sheet_path: Path | None = Field(None, description="custom prices, OpenCost CSV format")
     cpu_usd_per_core_hour: float = Field(DefaultPrices.cpu, gt=0)
     ram_usd_per_gib_hour: float = Field(DefaultPrices.ram, gt=0)
     gpu_usd_per_hour: float = Field(DefaultPrices.gpu, ge=0)
@@ -101,6 +105,10 @@ class Settings(BaseSettings):
         path = self.pricing.catalogue_path
         return Catalogue.from_csv(path) if path else Catalogue.builtin()
 
+    def price_sheet(self) -> PriceSheet | None:
+        path = self.pricing.price_sheet_path
+        return PriceSheet.from_csv(path) if path else None
+
     def default_prices(self) -> DefaultPrices:
         p = self.pricing
         return DefaultPrices(
@@ -109,6 +117,17 @@ class Settings(BaseSettings):
             gpu=p.gpu_usd_per_hour,
             spot_cpu=p.spot_cpu_usd_per_core_hour,
             spot_ram=p.spot_ram_usd_per_gib_hour,
+        )
+
+    def runner(self, store: Store, catalogue: Catalogue) -> EmbeddedRunner:
+        """The embedded pipeline as these settings describe it."""
+        return EmbeddedRunner(
+            store,
+            catalogue,
+            self.default_prices(),
+            timedelta(minutes=self.cost.allowed_lateness_minutes),
+            self.cost.team_label,
+            self.price_sheet(),
         )
 
     def sharing(self) -> Sharing:

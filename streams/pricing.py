@@ -14,6 +14,7 @@ import polars as pl
 
 from kubeopera.models import CapacityType, NodePrice
 from kubeopera.models.catalogue import Catalogue
+from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.streams.frames import TIME
 
 GIB = 1024.0**3
@@ -51,9 +52,16 @@ class NodePricing:
     observed_at: datetime
 
 
-def resolve(price: NodePrice, catalogue: Catalogue, defaults: DefaultPrices) -> NodePricing:
-    """Fill the node's total price from the catalogue when the facts lack it."""
-    total = price.usd_per_hour
+def resolve(
+    price: NodePrice,
+    catalogue: Catalogue,
+    defaults: DefaultPrices,
+    sheet: PriceSheet | None = None,
+) -> NodePricing:
+    """The node's total price: the custom price sheet's, else the facts', else the
+    catalogue's (spot at OpenCost's spot/on-demand CPU ratio)."""
+    custom = sheet.node_price(price.node, price.region, price.instance_type) if sheet else None
+    total = custom if custom is not None else price.usd_per_hour
     explicit_split = (
         price.cpu_usd_per_core_hour is not None and price.ram_usd_per_gib_hour is not None
     )
@@ -63,7 +71,8 @@ def resolve(price: NodePrice, catalogue: Catalogue, defaults: DefaultPrices) -> 
             raise PricingError(
                 f"node {price.cluster}/{price.node}: instance type {price.instance_type!r} is not "
                 f"in the catalogue ({catalogue.source}) and its price facts carry no price; "
-                "load a fuller catalogue (pricing.catalogue_path) or send usd_per_hour"
+                "load a fuller catalogue (pricing.catalogue_path), price it in a price sheet "
+                "(pricing.price_sheet_path) or send usd_per_hour"
             )
         total = known.usd_per_hour
         if price.capacity_type == CapacityType.SPOT:

@@ -24,6 +24,7 @@ from kubeopera.models import (
     message_key,
 )
 from kubeopera.models.catalogue import Catalogue
+from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.cost import allocate
 from kubeopera.streams.decode import RawMessage, dead_letter, decode
@@ -65,9 +66,11 @@ class EmbeddedRunner:
         defaults: DefaultPrices | None = None,
         allowed_lateness: timedelta = timedelta(minutes=10),
         team_label: str = "team",
+        price_sheet: PriceSheet | None = None,
     ) -> None:
         self.store = store
         self.catalogue = catalogue
+        self.price_sheet = price_sheet
         self.defaults = defaults or DefaultPrices()
         self.inventory = Inventory(team_label)
         self.windows = HourlyWindows(allowed_lateness)
@@ -136,7 +139,7 @@ class EmbeddedRunner:
         resolved = []
         for price in prices:
             try:
-                pricing = resolve(price, self.catalogue, self.defaults)
+                pricing = resolve(price, self.catalogue, self.defaults, self.price_sheet)
             except PricingError as error:
                 letters.append(_rejected(Topic.PRICES, price, str(error)))
                 continue

@@ -19,6 +19,7 @@ from kubeopera.models import (
     PodSummary,
 )
 from kubeopera.models.catalogue import Catalogue
+from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.streams.cost import allocate
 from kubeopera.streams.frames import samples_frame, scrapes_frame
 from kubeopera.streams.inventory import Inventory
@@ -146,11 +147,13 @@ def scrape(
     )
 
 
-def allocate_messages(messages: Iterable[object], catalogue: Catalogue) -> pl.DataFrame:
+def allocate_messages(
+    messages: Iterable[object], catalogue: Catalogue, sheet: PriceSheet | None = None
+) -> pl.DataFrame:
     """Cost rows of a message list, straight through the pure processors (no runner)."""
     messages = list(messages)
     defaults = DefaultPrices()
-    prices = [resolve(m, catalogue, defaults) for m in messages if isinstance(m, NodePrice)]
+    prices = [resolve(m, catalogue, defaults, sheet) for m in messages if isinstance(m, NodePrice)]
     inventory = Inventory()
     inventory.apply([m for m in messages if isinstance(m, ObjectChange)])
     batches = [m for m in messages if isinstance(m, MetricBatch)]

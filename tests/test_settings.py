@@ -1,0 +1,50 @@
+"""Settings: YAML file, environment overrides, and what they wire together."""
+
+from pathlib import Path
+
+import pytest
+
+from kubeopera.cli.settings import SettingsError, load_settings
+from kubeopera.sinks.clickhouse import Store
+
+
+def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "kubeopera.yaml"
+    config.write_text(
+        "storage:\n  path: /data/ch\n  raw_retention_days: 7\n"
+        "cost:\n  shared_namespaces: [kube-system]\n  idle: weighted\n"
+    )
+    monkeypatch.setenv("KUBEOPERA_STORAGE__RAW_RETENTION_DAYS", "3")
+    settings = load_settings(config)
+    assert settings.storage.path == Path("/data/ch")
+    assert settings.storage.raw_retention_days == 3  # the environment wins
+    sharing = settings.sharing()
+    assert (sharing.idle, sharing.shared_namespaces) == ("weighted", ("kube-system",))
+
+
+def test_unknown_keys_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "kubeopera.yaml"
+    config.write_text("storage:\n  pth: /data\n")
+    with pytest.raises(SettingsError, match=r"config error at storage\.pth: Extra inputs"):
+        load_settings(config)
+    config.write_text("- a list\n")
+    with pytest.raises(SettingsError, match="must hold a mapping"):
+        load_settings(config)
+
+
+def test_runner_gets_catalogue_price_sheet_and_lateness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: Store
+) -> None:
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(
+        "EndTimestamp,InstanceID,Region,AssetClass,InstanceIDField,InstanceType,"
+        "MarketPriceHourly,Version\n2026-01-01,,,node,,m5.large,0.05,\n"
+    )
+    monkeypatch.setenv("KUBEOPERA_PRICING__PRICE_SHEET_PATH", str(sheet))
+    monkeypatch.setenv("KUBEOPERA_COST__ALLOWED_LATENESS_MINUTES", "30")
+    settings = load_settings()
+    runner = settings.runner(store, settings.catalogue())
+    assert runner.price_sheet is not None
+    assert runner.price_sheet.node_price("n", "", "m5.large") == 0.05
+    assert runner.windows.allowed_lateness.total_seconds() == 1800
+    assert len(runner.catalogue) == 110  # the built-in table
