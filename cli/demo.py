@@ -1,19 +1,15 @@
 """``kubeopera demo``: a simulated fleet through the embedded pipeline, then its costs."""
 
-import sys
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import polars as pl
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from kubeopera.cli import render
+from kubeopera.cli.fleet import simulated
 from kubeopera.cli.reports import cost_report, format_duration
 from kubeopera.cli.settings import Settings
-from kubeopera.collectors.simulator import FleetSpec, simulate
-from kubeopera.models import Message
+from kubeopera.collectors.simulator import FleetSpec
 from kubeopera.streams.aggregate import Sharing
 from kubeopera.streams.cost import IDLE
 from kubeopera.streams.runner import RunStats
@@ -24,57 +20,15 @@ EXAMPLE_SQL = (
 )
 
 
-def default_start(duration: timedelta, resolution: timedelta) -> datetime:
-    """The span that ends at today's midnight UTC, aligned to the resolution."""
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    steps = -(-duration // resolution)
-    return midnight - steps * resolution
-
-
-def run_demo(
-    settings: Settings,
-    clusters: int,
-    pods_per_cluster: int,
-    duration: timedelta,
-    resolution: timedelta,
-    seed: int,
-    start: datetime | None,
-    keep: bool,
-) -> RunStats:
-    start = start.replace(tzinfo=UTC) if start else default_start(duration, resolution)
-    catalogue = settings.catalogue()
-    spec = FleetSpec(
-        clusters=clusters,
-        pods_per_cluster=pods_per_cluster,
-        start=start,
-        duration=duration,
-        resolution=resolution,
-        seed=seed,
-        catalogue=catalogue,
-    )
+def run_demo(settings: Settings, spec: FleetSpec, keep: bool) -> RunStats:
+    start = spec.start
     out = render.console()
     with settings.open_store() as store:
         if not keep:
             store.reset()
-        runner = settings.runner(store, catalogue)
+        runner = settings.runner(store, spec.resolved_catalogue())
         began = time.perf_counter()
-        with Progress(
-            TextColumn("simulating and allocating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("steps"),
-            TimeRemainingColumn(),
-            transient=True,
-            disable=not sys.stderr.isatty(),
-        ) as progress:
-            task = progress.add_task("steps", total=-(-duration // resolution))
-
-            def steps() -> Iterator[list[Message]]:
-                for messages in simulate(spec):
-                    yield messages
-                    progress.advance(task)
-
-            stats = runner.run(steps())
+        stats = runner.run(simulated(spec, "simulating and allocating"))
         seconds = time.perf_counter() - began
         _print_summary(
             out,
@@ -86,7 +40,7 @@ def run_demo(
             stats,
             seconds,
         )
-        until = start + duration
+        until = start + spec.duration
         sharing = Sharing()
         by_team = cost_report(store, "team", start, until, sharing)
         out.print(

@@ -10,22 +10,10 @@ from typing import Any
 import click
 
 from kubeopera.cli import render
-from kubeopera.cli.reports import cost_report, format_duration, parse_duration
+from kubeopera.cli.fleet import DURATION, fleet_options, fleet_spec
+from kubeopera.cli.reports import cost_report, format_duration
 from kubeopera.cli.settings import Settings, load_settings
 from kubeopera.streams.runner import tune_gc_for_batches
-
-
-class _Duration(click.ParamType):  # type: ignore[type-arg]
-    name = "duration"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        try:
-            return parse_duration(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
-
-
-DURATION = _Duration()
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -48,27 +36,62 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 
 @cli.command(short_help="Simulate a fleet through the embedded pipeline; print its costs.")
-@click.option("--clusters", default=3, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--pods-per-cluster", default=170, show_default=True, type=click.IntRange(1, 100_000))
-@click.option(
-    "--duration", default="24h", show_default=True, type=DURATION, help="Simulated time span."
-)
-@click.option(
-    "--resolution", default="1m", show_default=True, type=DURATION, help="Metric scrape interval."
-)
-@click.option("--seed", default=42, show_default=True, type=int)
-@click.option(
-    "--start",
-    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
-    help="UTC start (default: the span ending at today's midnight).",
-)
+@fleet_options
 @click.option("--keep", is_flag=True, help="Add to the store instead of emptying it first.")
 @click.pass_context
-def demo(ctx: click.Context, /, **options: Any) -> None:
+def demo(ctx: click.Context, /, keep: bool, **fleet: Any) -> None:
     """Simulate a fleet, run it through the embedded pipeline and print its costs."""
     from kubeopera.cli.demo import run_demo
 
-    run_demo(_settings(ctx), **options)
+    settings = _settings(ctx)
+    run_demo(settings, fleet_spec(settings.catalogue(), **fleet), keep)
+
+
+@cli.command(short_help="Publish a fleet's streams to Kafka (--simulate for now).")
+@click.option("--simulate", is_flag=True, help="Publish the fleet simulator's streams.")
+@fleet_options
+@click.pass_context
+def collect(ctx: click.Context, /, simulate: bool, **fleet: Any) -> None:
+    """Publish object changes, events, metrics and prices to Kafka (kafka.bootstrap_servers)."""
+    from kubeopera.cli.collect import publish_fleet
+
+    if not simulate:
+        raise click.UsageError(
+            "the Kubernetes collector is not built yet; use --simulate to publish a simulated fleet"
+        )
+    settings = _settings(ctx)
+    publish_fleet(settings, fleet_spec(settings.catalogue(), **fleet))
+
+
+@cli.group(short_help="Development services: a local Kafka broker.")
+def dev() -> None:
+    """Services for development and tests, on this machine only."""
+
+
+@dev.command(short_help="Start, stop or show the local Kafka broker.")
+@click.argument("action", type=click.Choice(["up", "down", "status"]))
+@click.option("--port", type=click.IntRange(1, 65535), help="Default: its last port, else 9092.")
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".kubeopera/kafka"),
+    show_default=True,
+)
+def kafka(action: str, port: int | None, state: Path) -> None:
+    """A single-node Apache Kafka (KRaft, fetched from Maven Central) on 127.0.0.1."""
+    from kubeopera.collectors.topics import ensure_topics
+    from kubeopera.deploy.kafka import Broker
+
+    broker = Broker.at(state, port)
+    if action == "up":
+        broker.up()
+        created = ensure_topics(broker.bootstrap)
+        click.echo(f"Kafka is up on {broker.bootstrap}; topics created: {len(created)}")
+    elif action == "down":
+        broker.down()
+        click.echo("Kafka is down")
+    else:
+        click.echo(broker.status())
 
 
 @cli.command(short_help="Run analyst SQL on the store (table, csv, json, parquet).")
@@ -162,7 +185,10 @@ def main() -> None:
 
     ``KUBEOPERA_DEBUG=1`` shows the traceback instead.
     """
+    from kafka.errors import KafkaError
+
     from kubeopera.cli.settings import SettingsError
+    from kubeopera.deploy.kafka import BrokerError
     from kubeopera.models.catalogue import CatalogueError
     from kubeopera.sinks.clickhouse import ClickHouseError
 
@@ -181,7 +207,15 @@ def main() -> None:
     except click.ClickException as error:
         click.echo(f"kubeopera: error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)
-    except (SettingsError, CatalogueError, ClickHouseError, ValueError, OSError) as error:
+    except (
+        SettingsError,
+        CatalogueError,
+        ClickHouseError,
+        BrokerError,
+        KafkaError,
+        ValueError,
+        OSError,
+    ) as error:
         if os.environ.get("KUBEOPERA_DEBUG"):
             raise
         click.echo(

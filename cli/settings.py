@@ -65,6 +65,34 @@ class CostSettings(_Section):
     shared_split: Literal["even", "weighted"] = "weighted"
 
 
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    max_in_flight: int = Field(20_000, ge=1, description="publisher backpressure bound")
+
+    def client_options(self) -> dict[str, Any]:
+        """Connection and security options for kafka-python clients."""
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": (
+                    self.sasl_password.get_secret_value() if self.sasl_password else None
+                ),
+            }
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if getattr(self, name) is not None:
+                options[name] = str(getattr(self, name))
+        return options
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KUBEOPERA_", env_nested_delimiter="__", extra="forbid"
@@ -73,6 +101,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -21,10 +21,18 @@ from kubeopera.models.objects import (
 )
 from kubeopera.models.prices import CapacityType, NodePrice
 from kubeopera.models.quantity import QuantityError, parse_quantity
-from kubeopera.models.topics import TOPIC_MODELS, Message, Topic, message_key
+from kubeopera.models.topics import (
+    TOPIC_MODELS,
+    TOPIC_SETTINGS,
+    Message,
+    Topic,
+    TopicSettings,
+    message_key,
+)
 
 __all__ = [
     "TOPIC_MODELS",
+    "TOPIC_SETTINGS",
     "CapacityType",
     "ChangeType",
     "ContainerResources",
@@ -50,6 +58,7 @@ __all__ = [
     "Severity",
     "Subject",
     "Topic",
+    "TopicSettings",
     "UtcDatetime",
     "message_key",
     "parse_quantity",

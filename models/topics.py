@@ -1,5 +1,6 @@
 """Topic names and the model each carries; names are versioned with the schema."""
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from kubeopera.models.base import Contract
@@ -43,3 +44,30 @@ def message_key(message: Contract) -> str:
         raise TypeError(f"{type(message).__name__} is not a topic message")
     result: str = key()
     return result
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    """How a topic is created: partitions and broker-side configs."""
+
+    partitions: int
+    config: dict[str, str]
+
+
+def _topic(partitions: int, policy: str, retention_days: int | None = None) -> TopicSettings:
+    config = {"cleanup.policy": policy}
+    if retention_days is not None:
+        config["retention.ms"] = str(retention_days * 24 * 3600 * 1000)
+    return TopicSettings(partitions, config)
+
+
+TOPIC_SETTINGS: dict[Topic, TopicSettings] = {
+    # Latest state per object key: compaction keeps it, deletion bounds the history.
+    Topic.OBJECTS: _topic(12, "compact,delete", retention_days=14),
+    Topic.EVENTS: _topic(6, "delete", retention_days=7),
+    Topic.METRICS: _topic(12, "delete", retention_days=3),
+    Topic.PRICES: _topic(3, "compact"),
+    Topic.FINDINGS: _topic(6, "compact,delete", retention_days=30),
+    Topic.DEADLETTER: _topic(3, "delete", retention_days=30),
+}
+"""Producers compress with zstd; brokers keep it as sent (Kafka's default)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kubeopera.deploy.kafka import Broker, free_port
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -74,3 +75,12 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     process.terminate()
     process.wait(timeout=30)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real Apache Kafka broker (KRaft, from Maven Central) on a free loopback port."""
+    broker = Broker(state=tmp_path_factory.mktemp("kafka"), port=free_port())
+    broker.up()
+    yield broker
+    broker.down()

@@ -1,0 +1,95 @@
+"""The simulated fleet as commands take it: shared options, the spec, a progress bar."""
+
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from kubeopera.cli.reports import parse_duration
+from kubeopera.collectors.simulator import FleetSpec, simulate
+from kubeopera.models import Message
+from kubeopera.models.catalogue import Catalogue
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+class Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+DURATION = Duration()
+
+
+def fleet_options(command: Command) -> Command:
+    """The simulator's options, for every command that simulates a fleet."""
+    options = [
+        click.option("--clusters", default=3, show_default=True, type=click.IntRange(1, 1000)),
+        click.option(
+            "--pods-per-cluster", default=170, show_default=True, type=click.IntRange(1, 100_000)
+        ),
+        click.option(
+            "--duration", default="24h", show_default=True, type=DURATION, help="Simulated span."
+        ),
+        click.option(
+            "--resolution", default="1m", show_default=True, type=DURATION, help="Scrape interval."
+        ),
+        click.option("--seed", default=42, show_default=True, type=int),
+        click.option(
+            "--start",
+            type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+            help="UTC start (default: the span ending at today's midnight).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def fleet_spec(
+    catalogue: Catalogue,
+    clusters: int,
+    pods_per_cluster: int,
+    duration: timedelta,
+    resolution: timedelta,
+    seed: int,
+    start: datetime | None,
+) -> FleetSpec:
+    """The spec for the options; without a start, the span ends at today's midnight UTC."""
+    if start is None:
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = midnight - -(-duration // resolution) * resolution
+    return FleetSpec(
+        clusters=clusters,
+        pods_per_cluster=pods_per_cluster,
+        start=start.replace(tzinfo=UTC),
+        duration=duration,
+        resolution=resolution,
+        seed=seed,
+        catalogue=catalogue,
+    )
+
+
+def simulated(spec: FleetSpec, doing: str) -> Iterator[list[Message]]:
+    """The simulator's steps, with a progress bar on a terminal."""
+    with Progress(
+        TextColumn(doing),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as progress:
+        task = progress.add_task(doing, total=spec.steps)
+        for messages in simulate(spec):
+            yield messages
+            progress.advance(task)

@@ -1,0 +1,39 @@
+"""Creating KubeOpera's topics with their partitions and configs (DESIGN.md section 3)."""
+
+import contextlib
+from typing import Any
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from kubeopera.models import TOPIC_SETTINGS
+
+
+def ensure_topics(
+    bootstrap: str, replication: int = 1, partitions: int | None = None, **security: Any
+) -> list[str]:
+    """Create every missing topic; returns the ones created. Existing topics are left as
+    they are (changing partitions would move keys between partitions).
+
+    ``partitions`` overrides every topic's count (small development brokers and tests).
+    """
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kubeopera-admin", **security)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=topic.value,
+                num_partitions=partitions or settings.partitions,
+                replication_factor=replication,
+                topic_configs=settings.config,
+            )
+            for topic, settings in TOPIC_SETTINGS.items()
+            if topic.value not in existing
+        ]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another client was quicker
+                admin.create_topics(wanted)
+        return [t.name for t in wanted]
+    finally:
+        admin.close()
