@@ -16,17 +16,18 @@ from kubeopera.models.catalogue import Catalogue
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
-class Duration(click.ParamType):
-    name = "duration"
+def duration_option(name: str, default: str, help: str) -> Callable[[Command], Command]:
+    """An option that takes ``90m``, ``24h``, ``7d`` and passes a timedelta."""
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def convert(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
         try:
-            return parse_duration(str(value))
+            return parse_duration(value)
         except ValueError as error:
-            self.fail(str(error), param, ctx)
+            raise click.BadParameter(str(error), ctx, param) from error
 
-
-DURATION = Duration()
+    return click.option(
+        name, default=default, show_default=True, metavar="DURATION", callback=convert, help=help
+    )
 
 
 def fleet_options(command: Command) -> Command:
@@ -36,12 +37,8 @@ def fleet_options(command: Command) -> Command:
         click.option(
             "--pods-per-cluster", default=170, show_default=True, type=click.IntRange(1, 100_000)
         ),
-        click.option(
-            "--duration", default="24h", show_default=True, type=DURATION, help="Simulated span."
-        ),
-        click.option(
-            "--resolution", default="1m", show_default=True, type=DURATION, help="Scrape interval."
-        ),
+        duration_option("--duration", "24h", "Simulated span."),
+        duration_option("--resolution", "1m", "Scrape interval."),
         click.option("--seed", default=42, show_default=True, type=int),
         click.option(
             "--start",

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from kubeopera.cli import render
-from kubeopera.cli.fleet import DURATION, fleet_options, fleet_spec
+from kubeopera.cli.fleet import duration_option, fleet_options, fleet_spec
 from kubeopera.cli.reports import cost_report, format_duration
 from kubeopera.cli.settings import Settings, load_settings
 from kubeopera.streams.runner import tune_gc_for_batches
@@ -120,9 +120,7 @@ def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None)
     help="cluster, node, namespace, controller, controller_kind, pod, container, team, "
     "label:<k>, annotation:<k>; comma-separate to combine.",
 )
-@click.option(
-    "--window", default="7d", show_default=True, type=DURATION, help="How far back from now."
-)
+@duration_option("--window", "7d", "How far back from now.")
 @click.option(
     "--idle",
     type=click.Choice(["none", "weighted"]),

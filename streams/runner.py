@@ -177,8 +177,11 @@ class EmbeddedRunner:
         return self._price_rows
 
     def _write_costs(self, rows: pl.DataFrame) -> None:
+        """One block per closed hour, deduplicated by content: a replay of the same input
+        (a restart, a re-run into the same store) never counts an hour twice."""
         self.stats.cost_rows += rows.height
-        self.store.insert("cost_allocation_hourly", rows)
+        for hour in rows.partition_by("window_start", maintain_order=True):
+            self.store.insert("cost_allocation_hourly", hour, deduplicate=True)
 
     def _write_dead_letters(self, letters: list[DeadLetter]) -> None:
         self.stats.dead_letters += len(letters)

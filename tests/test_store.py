@@ -14,7 +14,7 @@ from kubeopera.streams.frames import LABEL_TYPE, TIME
 def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
         applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
-        assert applied["version"].to_list() == [m.version for m in MIGRATIONS] == [1, 2, 3]
+        assert applied["version"].to_list() == [m.version for m in MIGRATIONS] == [1, 2, 3, 4]
         store.query("SELECT 1")  # the store answers
         frame = pl.DataFrame(
             {
@@ -30,7 +30,7 @@ def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
         )
         store.insert("deadletter", frame)
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as reopened:
-        assert reopened.query("SELECT count() FROM schema_migrations").item() == 3
+        assert reopened.query("SELECT count() FROM schema_migrations").item() == 4
         assert reopened.query("SELECT offset, error FROM deadletter").rows() == [(7, "bad")]
         assert migrate(reopened.backend) == []
 
@@ -93,9 +93,29 @@ def test_label_lists_insert_as_maps_and_reset_empties_tables(store: Store) -> No
     ).rows() == [("payments", "web")]
     assert "raw_objects" in store.reset()
     assert store.query("SELECT count() FROM raw_objects").item() == 0
-    assert store.query("SELECT count() FROM schema_migrations").item() == 3
+    assert store.query("SELECT count() FROM schema_migrations").item() == 4
 
 
 def test_sql_errors_carry_clickhouse_message(store: Store) -> None:
     with pytest.raises(ClickHouseError, match="UNKNOWN_TABLE"):
         store.query("SELECT * FROM no_such_table")
+
+
+def test_a_replayed_block_counts_once_in_table_and_rollups(store: Store) -> None:
+    """The same hour inserted twice (a restart, a re-run) is skipped the second time, in the
+    hourly table and in the daily rollups its materialized views fill; other rows are not."""
+    from test_cost_fixture import fixture_messages
+
+    from kubeopera.models.catalogue import Catalogue
+    from kubeopera.streams.runner import EmbeddedRunner
+
+    for _ in range(2):
+        EmbeddedRunner(store, Catalogue.builtin()).run([fixture_messages()])
+    daily = store.query("SELECT sum(total_cost) FROM v_cost_by_namespace_daily").item()
+    assert daily == pytest.approx(2.304 + 1.632)  # one day of both nodes, not two
+    assert store.query("SELECT count() FROM cost_allocation_hourly").item() == 24 * 7
+    changed = store.query("SELECT * FROM cost_allocation_hourly LIMIT 1").with_columns(
+        total_cost=pl.lit(99.0)
+    )
+    store.insert("cost_allocation_hourly", changed, deduplicate=True)
+    assert store.query("SELECT count() FROM cost_allocation_hourly").item() == 24 * 7 + 1

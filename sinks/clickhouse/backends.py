@@ -22,7 +22,9 @@ class Backend(Protocol):
 
     def query(self, sql: str) -> pa.Table: ...
 
-    def insert(self, table: str, data: pa.Table) -> None: ...
+    def insert(self, table: str, data: pa.Table, dedup_token: str | None = None) -> None:
+        """One columnar block; a block whose ``dedup_token`` was seen before is skipped."""
+        ...
 
     def close(self) -> None: ...
 
@@ -61,13 +63,15 @@ class ChdbBackend:
         result = self._run(sql, "ArrowTable")
         return result if isinstance(result, pa.Table) else pa.table({})
 
-    def insert(self, table: str, data: pa.Table) -> None:
+    def insert(self, table: str, data: pa.Table, dedup_token: str | None = None) -> None:
         if data.num_rows == 0:
             return
         columns = ", ".join(_quote(c) for c in data.column_names)
+        settings = f" SETTINGS insert_deduplication_token = '{dedup_token}'" if dedup_token else ""
         # chDB's Python() table function reads the Arrow table from this frame's locals.
         self._run(
-            f"INSERT INTO {_quote(table)} ({columns}) SELECT {columns} FROM Python(data)", "CSV"
+            f"INSERT INTO {_quote(table)} ({columns}){settings} SELECT {columns} FROM Python(data)",
+            "CSV",
         )
 
     def close(self) -> None:
@@ -121,7 +125,7 @@ class ServerBackend:
         names = [name for name, _ in types]
         return pa.table({n: pa.array(list(c)) for n, c in zip(names, columns, strict=True)})
 
-    def insert(self, table: str, data: pa.Table) -> None:
+    def insert(self, table: str, data: pa.Table, dedup_token: str | None = None) -> None:
         if data.num_rows == 0:
             return
         columns = [_python_column(data.column(i)) for i in range(data.num_columns)]
@@ -131,6 +135,7 @@ class ServerBackend:
             f"INSERT INTO {_quote(table)} ({names}) VALUES",
             columns,
             columnar=True,
+            settings={"insert_deduplication_token": dedup_token} if dedup_token else None,
         )
 
     def close(self) -> None:

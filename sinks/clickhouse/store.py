@@ -1,5 +1,7 @@
 """The ClickHouse store: migrated schema, columnar inserts of frames, analyst queries."""
 
+import hashlib
+import io
 from typing import Self
 
 import polars as pl
@@ -45,10 +47,15 @@ class Store:
             elif days <= 0 and " TTL " in current:
                 self.backend.execute(f"ALTER TABLE {table} REMOVE TTL")
 
-    def insert(self, table: str, frame: pl.DataFrame) -> None:
-        """Insert a frame as one columnar block; key/value list columns become Maps."""
+    def insert(self, table: str, frame: pl.DataFrame, deduplicate: bool = False) -> None:
+        """Insert a frame as one columnar block; key/value list columns become Maps.
+
+        With ``deduplicate`` the block carries a token made from its content: inserting
+        the same rows again (a replay) is skipped by the table and its materialized views.
+        """
         if frame.height:
-            self.backend.insert(table, to_arrow(frame))
+            token = content_token(table, frame) if deduplicate else None
+            self.backend.insert(table, to_arrow(frame), token)
 
     def reset(self) -> list[str]:
         """Empty every data table (the schema stays); returns the tables emptied."""
@@ -77,6 +84,13 @@ class Store:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def content_token(table: str, frame: pl.DataFrame) -> str:
+    """A token that only the same rows in the same order give (stable across versions)."""
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression="uncompressed")
+    return hashlib.sha256(table.encode() + buffer.getvalue()).hexdigest()
 
 
 def to_arrow(frame: pl.DataFrame) -> pa.Table:
