@@ -47,34 +47,50 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """A real ClickHouse server on loopback (Debian's clickhouse-server, which .ci/run installs)."""
-    binary = shutil.which("clickhouse-server")
-    if binary is None or not Path("/etc/clickhouse-server/users.xml").exists():
-        pytest.skip("clickhouse-server is not installed (apt-get install clickhouse-server)")
-    folder = tmp_path_factory.mktemp("clickhouse-server")
-    port = _free_port()
-    config = folder / "config.xml"
-    config.write_text(SERVER_CONFIG.format(port=port, http_port=_free_port(), path=folder))
-    log = (folder / "server.log").open("wb")
-    process = subprocess.Popen([binary, f"--config-file={config}"], stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(
-            f"clickhouse-server did not listen on {port}: "
-            f"{(folder / 'server.log').read_text()[-2000:]}"
+class ClickHouseServer:
+    """Debian's clickhouse-server on a loopback port, stoppable and restartable in place."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("clickhouse-server")
+        if binary is None or not Path("/etc/clickhouse-server/users.xml").exists():
+            pytest.skip("clickhouse-server is not installed (apt-get install clickhouse-server)")
+        self.binary, self.folder, self.port = binary, folder, _free_port()
+        self.config = folder / "config.xml"
+        self.config.write_text(
+            SERVER_CONFIG.format(port=self.port, http_port=_free_port(), path=folder)
         )
-    yield "127.0.0.1", port
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.folder / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [self.binary, f"--config-file={self.config}"], stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        log_tail = (self.folder / "server.log").read_text()[-2000:]
+        pytest.fail(f"clickhouse-server did not listen on {self.port}: {log_tail}")
+
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM, or with ``kill`` a crash (SIGKILL)."""
+        if self.process is not None:
+            self.process.kill() if kill else self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    """A real ClickHouse server on loopback (Debian's clickhouse-server, which .ci/run installs)."""
+    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse-server"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

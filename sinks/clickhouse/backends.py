@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
+from clickhouse_driver.errors import NetworkError, SocketTimeoutError
 
 
 class ClickHouseError(RuntimeError):
     """ClickHouse refused a statement or cannot be reached; the message is ClickHouse's."""
+
+
+class ClickHouseUnavailableError(ClickHouseError):
+    """The server cannot be reached (down, restarting, network): worth retrying."""
 
 
 class Backend(Protocol):
@@ -99,7 +104,7 @@ class ServerBackend:
         database: str = "kubeopera",
         secure: bool = False,
     ) -> None:
-        from clickhouse_driver import Client
+        from clickhouse_driver import Client  # imported here: the embedded mode never needs it
 
         self.database = database
         self._address = f"{host}:{port}"
@@ -147,6 +152,10 @@ class ServerBackend:
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
+        except (NetworkError, SocketTimeoutError, EOFError, OSError) as error:
+            raise ClickHouseUnavailableError(
+                f"ClickHouse server {self._address}: {error}"
+            ) from error
         except Exception as error:
             raise ClickHouseError(f"ClickHouse server {self._address}: {error}") from error
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from kubeopera.sinks.clickhouse.backends import Backend
 from kubeopera.sinks.clickhouse.migrations import migrate
+from kubeopera.sinks.clickhouse.retry import DEFAULT_BACKOFF, Backoff, with_retries
 
 RAW_RETENTION = {
     "raw_metrics": "window_start",
@@ -25,8 +26,11 @@ class Store:
     always at the schema this code expects.
     """
 
-    def __init__(self, backend: Backend, raw_retention_days: int = 30) -> None:
+    def __init__(
+        self, backend: Backend, raw_retention_days: int = 30, backoff: Backoff = DEFAULT_BACKOFF
+    ) -> None:
         self.backend = backend
+        self.backoff = backoff
         migrate(backend)
         self._apply_retention(raw_retention_days)
 
@@ -55,7 +59,8 @@ class Store:
         """
         if frame.height:
             token = content_token(table, frame) if deduplicate else None
-            self.backend.insert(table, to_arrow(frame), token)
+            data = to_arrow(frame)
+            with_retries(lambda: self.backend.insert(table, data, token), self.backoff)
 
     def reset(self) -> list[str]:
         """Empty every data table (the schema stays); returns the tables emptied."""
