@@ -4,9 +4,15 @@ Cost rows stay open while their hour can still receive data; an hour closes once
 watermark (the latest window end seen) passes its end plus the allowed lateness, and
 only then is it written, once. A scrape for a closed hour is late: it is refused with a
 reason (the runner dead-letters it), never dropped silently. A scrape seen twice
-(at-least-once delivery) is counted once.
+(at-least-once delivery, a replay after a restart) is counted once: scrapes are
+remembered for an hour past their window's close, so a replay is a duplicate, not late.
+
+The state serialises to bytes (``to_bytes``/``from_bytes``) so that a worker can keep it
+in a changelog-backed table and resume it after a crash.
 """
 
+import io
+import json
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -30,12 +36,12 @@ class HourlyWindows:
 
     def admit(self, batch: MetricBatch) -> Admission:
         """Whether the scrape is used, was seen already, or came after its hour closed."""
-        if self.closed_until is not None and batch.window_start < self.closed_until:
-            return "late"
         key = (batch.cluster, batch.node, batch.window_start)
         if key in self._seen:
             self.duplicates += 1
             return "duplicate"
+        if self.closed_until is not None and batch.window_start < self.closed_until:
+            return "late"
         self._seen.add(key)
         if self.watermark is None or batch.window_end > self.watermark:
             self.watermark = batch.window_end
@@ -70,6 +76,40 @@ class HourlyWindows:
         due = pl.col("window_start") < until
         closed = self._open.filter(due)
         self._open = self._open.filter(~due)
-        self._seen = {key for key in self._seen if key[2] >= until}
+        self._seen = {key for key in self._seen if key[2] >= until - HOUR}
         self.closed_until = until
         return closed.sort(["cluster", "window_start", "node", "namespace", "pod", "container"])
+
+    def to_bytes(self) -> bytes:
+        """The whole state: open rows as Arrow IPC behind a JSON header."""
+        header = json.dumps(
+            {
+                "watermark": _iso(self.watermark),
+                "closed_until": _iso(self.closed_until),
+                "duplicates": self.duplicates,
+                "seen": sorted([c, n, t.isoformat()] for c, n, t in self._seen),
+            }
+        ).encode()
+        rows = io.BytesIO()
+        self._open.write_ipc(rows, compression="zstd")
+        return len(header).to_bytes(4, "big") + header + rows.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, allowed_lateness: timedelta) -> "HourlyWindows":
+        size = int.from_bytes(data[:4], "big")
+        header = json.loads(data[4 : 4 + size])
+        windows = cls(allowed_lateness)
+        windows.watermark = _instant(header["watermark"])
+        windows.closed_until = _instant(header["closed_until"])
+        windows.duplicates = header["duplicates"]
+        windows._seen = {(c, n, datetime.fromisoformat(t)) for c, n, t in header["seen"]}
+        windows._open = pl.read_ipc(io.BytesIO(data[4 + size :]))
+        return windows
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant else None
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

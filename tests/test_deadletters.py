@@ -11,6 +11,7 @@ from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.decode import RawMessage
 from kubeopera.streams.runner import EmbeddedRunner
+from kubeopera.streams.windows import HourlyWindows
 
 START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
 
@@ -98,19 +99,35 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_is_allocated(sto
     assert counts == 8
 
 
-def test_late_scrapes_are_refused_with_a_reason_and_duplicates_count_once(store: Store) -> None:
+def test_late_scrapes_are_refused_with_a_reason_and_replays_count_once(store: Store) -> None:
     runner = EmbeddedRunner(store, Catalogue.builtin(), allowed_lateness=timedelta(minutes=5))
     first = scrape("c1", "a", START, 60, (2, 8), {})
     runner.process(
         [(Topic.PRICES, node_price("c1", "a", "m5.large", START)), (Topic.METRICS, first)]
     )
     runner.process([(Topic.METRICS, first)])  # redelivered: counted once
-    later = scrape("c1", "a", START + timedelta(hours=2), 60, (2, 8), {})
+    later = scrape("c1", "a", START + timedelta(hours=1), 60, (2, 8), {})
     runner.process([(Topic.METRICS, later)])  # the watermark passes the first hour + 5 min
-    runner.process([(Topic.METRICS, first)])  # now too late
+    assert runner.windows.closed_until == START + timedelta(hours=1)
+    runner.process([(Topic.METRICS, first)])  # a replay of a closed hour: still a duplicate
+    early = scrape("c1", "a", START - timedelta(hours=1), 60, (2, 8), {})
+    runner.process([(Topic.METRICS, early)])  # new data for a closed hour: late
     runner.finish()
-    assert runner.stats.duplicates == 1
+    assert runner.stats.duplicates == 2
     errors = store.query("SELECT error FROM deadletter")["error"].to_list()
     assert len(errors) == 1 and errors[0].startswith("late scrape")
     total = store.query("SELECT sum(total_cost) FROM v_cost_hourly").item()
     assert total == pytest.approx(2 * 0.096, abs=1e-12)
+
+
+def test_window_state_survives_serialisation(store: Store) -> None:
+    """What a worker keeps in its changelog table resumes exactly where it stopped."""
+    runner = EmbeddedRunner(store, Catalogue.builtin(), allowed_lateness=timedelta(minutes=5))
+    first = scrape("c1", "a", START, 30, (2, 8), {})
+    runner.process(
+        [(Topic.PRICES, node_price("c1", "a", "m5.large", START)), (Topic.METRICS, first)]
+    )
+    restored = HourlyWindows.from_bytes(runner.windows.to_bytes(), timedelta(minutes=5))
+    assert restored.to_bytes() == runner.windows.to_bytes()
+    assert restored.admit(first) == "duplicate"
+    assert restored.close_all().equals(runner.windows.close_all())
