@@ -63,6 +63,22 @@ def collect(ctx: click.Context, /, simulate: bool, **fleet: Any) -> None:
     publish_fleet(settings, fleet_spec(settings.catalogue(), **fleet))
 
 
+@cli.command(short_help="Consume Kafka with the stream processors; write ClickHouse.")
+@click.option("--app-id", default="kubeopera-worker", show_default=True, help="Consumer group.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".kubeopera/worker"),
+    show_default=True,
+)
+@click.pass_context
+def worker(ctx: click.Context, app_id: str, data_dir: Path) -> None:
+    """Run the Faust worker: the same processors as the demo, on the Kafka topics."""
+    from kubeopera.cli.worker import run_worker
+
+    run_worker(_settings(ctx), app_id, data_dir)
+
+
 @cli.group(short_help="Development services: a local Kafka broker.")
 def dev() -> None:
     """Services for development and tests, on this machine only."""

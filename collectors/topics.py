@@ -37,3 +37,21 @@ def ensure_topics(
         return [t.name for t in wanted]
     finally:
         admin.close()
+
+
+def ensure_changelogs(bootstrap: str, topics: dict[str, int], **security: Any) -> list[str]:
+    """Create compacted changelog topics (name -> partitions) that do not exist yet."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kubeopera-admin", **security)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(name, partitions, 1, topic_configs={"cleanup.policy": "compact"})
+            for name, partitions in topics.items()
+            if name not in existing
+        ]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(wanted)
+        return [t.name for t in wanted]
+    finally:
+        admin.close()

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import polars as pl
 
-from kubeopera.models import CapacityType, NodePrice
+from kubeopera.models import CapacityType, MetricBatch, NodePrice
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.streams.frames import TIME
@@ -91,6 +91,14 @@ def resolve(
             price.gpu_usd_per_hour if price.gpu_usd_per_hour is not None else defaults.gpu
         ),
         observed_at=price.observed_at,
+    )
+
+
+def unpriced_reason(batch: MetricBatch) -> str:
+    """Why a scrape of a node nobody priced cannot be allocated."""
+    return (
+        f"no price for node {batch.cluster}/{batch.node}: the node is unknown or its "
+        "instance type could not be priced (see the node's price dead letter)"
     )
 
 

@@ -42,6 +42,7 @@ from kubeopera.streams.pricing import (
     PricingError,
     pricing_frame,
     resolve,
+    unpriced_reason,
 )
 from kubeopera.streams.windows import HourlyWindows
 
@@ -153,15 +154,7 @@ class EmbeddedRunner:
         usable = []
         for batch in metrics:
             if (batch.cluster, batch.node) not in self._prices:
-                letters.append(
-                    _rejected(
-                        Topic.METRICS,
-                        batch,
-                        f"no price for node {batch.cluster}/{batch.node}: "
-                        "the node is unknown or its "
-                        "instance type could not be priced (see the node's price dead letter)",
-                    )
-                )
+                letters.append(_rejected(Topic.METRICS, batch, unpriced_reason(batch)))
                 continue
             verdict = self.windows.admit(batch)
             if verdict == "late":

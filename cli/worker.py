@@ -1,0 +1,34 @@
+"""``kubeopera worker``: the stream processors on Kafka, writing ClickHouse."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import faust
+
+from kubeopera.cli.settings import Settings
+from kubeopera.collectors.topics import ensure_changelogs, ensure_topics
+from kubeopera.models import TOPIC_SETTINGS, Topic
+from kubeopera.streams.app import Worker, WorkerOptions
+
+
+def run_worker(settings: Settings, app_id: str, data_dir: Path) -> None:
+    """Run until SIGTERM or Ctrl-C; offsets are committed only after ClickHouse writes."""
+    kafka = settings.kafka
+    ensure_topics(kafka.bootstrap_servers, **kafka.client_options())
+    options = WorkerOptions(
+        bootstrap=kafka.bootstrap_servers,
+        app_id=app_id,
+        allowed_lateness=timedelta(minutes=settings.cost.allowed_lateness_minutes),
+        team_label=settings.cost.team_label,
+        data_dir=data_dir,
+        metrics_partitions=TOPIC_SETTINGS[Topic.METRICS].partitions,
+        objects_partitions=TOPIC_SETTINGS[Topic.OBJECTS].partitions,
+    )
+    with settings.open_store() as store:
+        worker = Worker(
+            options, store, settings.catalogue(), settings.default_prices(), settings.price_sheet()
+        )
+        ensure_changelogs(
+            kafka.bootstrap_servers, worker.changelog_topics(), **kafka.client_options()
+        )
+        faust.Worker(worker.app, loglevel="warn", quiet=True).execute_from_commandline()

@@ -1,0 +1,334 @@
+"""The production engine: the processors as a Faust app on the Kafka topics.
+
+Each agent takes its topic in batches without acking (``noack_take``), decodes (bad
+messages go to the dead-letter topic and table), computes, writes ClickHouse, and only
+then acks: an offset is committed only after ClickHouse acknowledged what it carried.
+
+State lives in changelog-backed Faust tables and survives a crash:
+- ``prices``, ``pods``, ``namespaces`` (global tables: every worker sees every key,
+  because a node's metrics and its pods travel on different partitions);
+- ``windows``: each node's open hourly cost windows, co-partitioned with ``metrics``.
+A replay after a crash finds its scrapes in the node's window state (a duplicate), and
+an hour closed twice is written twice with the same content token, which ClickHouse
+skips; so a restart loses nothing and duplicates nothing.
+
+Faust cannot write a table from a ``take`` batch (faust-streaming #497: the table needs
+the current event to pick its changelog partition); the seam here sets the current event
+explicitly for each write (``_as_event``).
+"""
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+import polars as pl
+from faust.streams import Stream, _current_event
+from faust.types import EventT, StreamT
+
+from kubeopera.models import (
+    DeadLetter,
+    KubeEvent,
+    MetricBatch,
+    NodePrice,
+    ObjectChange,
+    Topic,
+)
+from kubeopera.models.catalogue import Catalogue
+from kubeopera.models.price_sheet import PriceSheet
+from kubeopera.sinks.clickhouse import Store
+from kubeopera.streams.cost import allocate, empty_costs
+from kubeopera.streams.decode import RawMessage, dead_letter, decode
+from kubeopera.streams.frames import (
+    deadletters_frame,
+    events_frame,
+    objects_frame,
+    samples_frame,
+    scrapes_frame,
+)
+from kubeopera.streams.inventory import Inventory
+from kubeopera.streams.pricing import (
+    DefaultPrices,
+    NodePricing,
+    PricingError,
+    pricing_frame,
+    resolve,
+    unpriced_reason,
+)
+from kubeopera.streams.windows import HourlyWindows
+
+Insert = tuple[str, pl.DataFrame, bool]  # table, rows, deduplicate
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    bootstrap: str
+    app_id: str = "kubeopera-worker"
+    batch_size: int = 2_000
+    batch_seconds: float = 1.0
+    allowed_lateness: timedelta = timedelta(minutes=10)
+    team_label: str = "team"
+    data_dir: Path = Path(".kubeopera/worker")
+    metrics_partitions: int = 12
+    objects_partitions: int = 12
+
+
+class Worker:
+    """The Faust app, its tables and agents, writing through one ClickHouse store."""
+
+    def __init__(
+        self,
+        options: WorkerOptions,
+        store: Store,
+        catalogue: Catalogue,
+        defaults: DefaultPrices | None = None,
+        price_sheet: PriceSheet | None = None,
+    ) -> None:
+        self.options = options
+        self.store = store
+        self.catalogue = catalogue
+        self.defaults = defaults or DefaultPrices()
+        self.price_sheet = price_sheet
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+        app = faust.App(
+            options.app_id,
+            broker=f"kafka://{options.bootstrap}",
+            store="memory://",
+            datadir=str(options.data_dir),
+            key_serializer="raw",
+            value_serializer="raw",
+            web_enabled=False,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            processing_guarantee="at_least_once",
+            topic_replication_factor=1,
+        )
+        self.app = app
+        self.prices = app.GlobalTable("kubeopera-prices", partitions=3)
+        self.pods = app.GlobalTable("kubeopera-pods", partitions=options.objects_partitions)
+        self.namespaces = app.GlobalTable(
+            "kubeopera-namespaces", partitions=options.objects_partitions
+        )
+        self.windows = app.Table("kubeopera-windows", partitions=options.metrics_partitions)
+        topic = {
+            t: app.topic(t.value, key_serializer="raw", value_serializer="raw")
+            for t in (Topic.PRICES, Topic.OBJECTS, Topic.EVENTS, Topic.METRICS)
+        }
+        self.deadletter_topic = app.topic(
+            Topic.DEADLETTER.value, key_serializer="raw", value_serializer="raw"
+        )
+        app.agent(topic[Topic.PRICES], name="prices")(self._prices_agent)
+        app.agent(topic[Topic.OBJECTS], name="objects")(self._objects_agent)
+        app.agent(topic[Topic.EVENTS], name="events")(self._events_agent)
+        app.agent(topic[Topic.METRICS], name="metrics")(self._metrics_agent)
+
+    def changelog_topics(self) -> dict[str, int]:
+        """Changelog topic -> partitions. Created before the worker starts: Faust declares
+        them itself, but an agent can write its table before the new topic's metadata
+        arrives, and Faust then refuses the write (PartitionsMismatch)."""
+        tables = [self.prices, self.pods, self.namespaces, self.windows]
+        return {table.changelog_topic.get_topic_name(): table.partitions or 1 for table in tables}
+
+    # -- agents ---------------------------------------------------------------------
+
+    async def _prices_agent(self, stream: StreamT[bytes]) -> None:
+        async for events in self._batches(stream):
+            messages, letters = _decode_events(events)
+            resolved = []
+            for event, price in messages:
+                assert isinstance(price, NodePrice)
+                try:
+                    pricing = resolve(price, self.catalogue, self.defaults, self.price_sheet)
+                except PricingError as error:
+                    letters.append(_rejected(event, str(error)))
+                    continue
+                resolved.append(pricing)
+                with _as_event(event):
+                    self.prices[price.key()] = _pricing_json(pricing)
+            await self._finish(
+                stream, events, [("node_prices", pricing_frame(resolved), False)], letters
+            )
+
+    async def _objects_agent(self, stream: StreamT[bytes]) -> None:
+        async for events in self._batches(stream):
+            messages, letters = _decode_events(events)
+            changes = []
+            for event, change in messages:
+                assert isinstance(change, ObjectChange)
+                changes.append(change)
+                table = {"Pod": self.pods, "Namespace": self.namespaces}.get(change.kind)
+                if table is not None:
+                    with _as_event(event):
+                        table[f"{change.cluster}/{change.uid}"] = event.value
+            await self._finish(
+                stream, events, [("raw_objects", objects_frame(changes), False)], letters
+            )
+
+    async def _events_agent(self, stream: StreamT[bytes]) -> None:
+        async for events in self._batches(stream):
+            messages, letters = _decode_events(events)
+            kube_events = [m for _, m in messages if isinstance(m, KubeEvent)]
+            await self._finish(
+                stream, events, [("raw_events", events_frame(kube_events), False)], letters
+            )
+
+    async def _metrics_agent(self, stream: StreamT[bytes]) -> None:
+        async for events in self._batches(stream):
+            messages, letters = _decode_events(events)
+            by_node: dict[str, list[tuple[EventT[bytes], MetricBatch]]] = {}
+            for event, batch in messages:
+                assert isinstance(batch, MetricBatch)
+                by_node.setdefault(batch.key(), []).append((event, batch))
+            pricing = self._pricing()
+            containers = self._inventory().containers()
+            usable: list[MetricBatch] = []
+            closed: list[pl.DataFrame] = []
+            states: list[tuple[EventT[bytes], str, bytes]] = []
+            for key, node_batches in by_node.items():
+                saved = self.windows.get(key)
+                windows = (
+                    HourlyWindows.from_bytes(saved, self.options.allowed_lateness)
+                    if saved
+                    else HourlyWindows(self.options.allowed_lateness)
+                )
+                fresh = []
+                for event, batch in node_batches:
+                    if key not in self.prices:
+                        letters.append(_rejected(event, unpriced_reason(batch)))
+                        continue
+                    verdict = windows.admit(batch)
+                    if verdict == "late":
+                        letters.append(_rejected(event, windows.late_reason(batch)))
+                    elif verdict == "new":
+                        fresh.append(batch)
+                if fresh:
+                    windows.add(allocate(
+                        samples_frame(fresh), scrapes_frame(fresh), pricing, containers,
+                        self.defaults,
+                    ))  # fmt: skip
+                    usable += fresh
+                closed.append(windows.close_due())
+                states.append((node_batches[-1][0], key, windows.to_bytes()))
+            costs = pl.concat(closed) if closed else empty_costs()
+            inserts: list[Insert] = [
+                ("raw_metrics", samples_frame(usable), False),
+                ("raw_node_metrics", scrapes_frame(usable), False),
+                *[("cost_allocation_hourly", block, True) for block in _hour_node_blocks(costs)],
+            ]
+            await self._write(inserts, letters)
+            for event, key, state in states:  # after ClickHouse has the rows
+                with _as_event(event):
+                    self.windows[key] = state
+            await _ack(stream, events)
+
+    # -- shared steps ---------------------------------------------------------------
+
+    async def _batches(self, stream: StreamT[bytes]) -> AsyncIterator[list[EventT[bytes]]]:
+        """Batches of events, not acked until we ack them (``noack_take`` yields the events
+        themselves, though it is typed as yielding values)."""
+        batches = cast(Stream[bytes], stream).noack_take(
+            self.options.batch_size, self.options.batch_seconds
+        )
+        async for batch in batches:
+            yield cast(list[EventT[bytes]], list(batch))
+
+    async def _finish(
+        self,
+        stream: StreamT[bytes],
+        events: list[EventT[bytes]],
+        inserts: list[Insert],
+        letters: list[DeadLetter],
+    ) -> None:
+        await self._write(inserts, letters)
+        await _ack(stream, events)
+
+    async def _write(self, inserts: list[Insert], letters: list[DeadLetter]) -> None:
+        """Write in a thread (retrying while ClickHouse is away) so heartbeats go on."""
+        for letter in letters:
+            await self.deadletter_topic.send(
+                key=letter.source_topic.encode(), value=letter.model_dump_json().encode()
+            )
+        inserts = [*inserts, ("deadletter", deadletters_frame(letters), False)]
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._insert_all, inserts)
+
+    def _insert_all(self, inserts: list[Insert]) -> None:
+        for table, rows, deduplicate in inserts:
+            self.store.insert(table, rows, deduplicate=deduplicate)
+
+    def _pricing(self) -> pl.DataFrame:
+        return pricing_frame([_pricing_from_json(v) for _, v in sorted(self.prices.items())])
+
+    def _inventory(self) -> Inventory:
+        inventory = Inventory(self.options.team_label)
+        inventory.apply(
+            ObjectChange.model_validate_json(v) for _, v in sorted(self.namespaces.items())
+        )
+        inventory.apply(ObjectChange.model_validate_json(v) for _, v in sorted(self.pods.items()))
+        return inventory
+
+
+def _decode_events(
+    events: list[EventT[bytes]],
+) -> tuple[list[tuple[EventT[bytes], Any]], list[DeadLetter]]:
+    messages, letters = [], []
+    for event in events:
+        decoded = decode(_raw(event))
+        if isinstance(decoded, DeadLetter):
+            letters.append(decoded)
+        else:
+            messages.append((event, decoded))
+    return messages, letters
+
+
+def _raw(event: EventT[bytes]) -> RawMessage:
+    message = event.message
+    return RawMessage(
+        topic=message.topic,
+        value=bytes(message.value or b""),
+        key=(message.key or b"").decode("utf-8", errors="replace"),
+        partition=message.partition,
+        offset=message.offset,
+    )
+
+
+def _rejected(event: EventT[bytes], reason: str) -> DeadLetter:
+    return dead_letter(_raw(event), reason)
+
+
+def _hour_node_blocks(costs: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """One block per node-hour: the unit a replay re-emits identically."""
+    if costs.height:
+        yield from costs.partition_by(["window_start", "cluster", "node"], maintain_order=True)
+
+
+def _pricing_json(pricing: NodePricing) -> bytes:
+    return json.dumps({**asdict(pricing), "observed_at": pricing.observed_at.isoformat()}).encode()
+
+
+def _pricing_from_json(value: bytes) -> NodePricing:
+    record = json.loads(value)
+    return NodePricing(**{**record, "observed_at": datetime.fromisoformat(record["observed_at"])})
+
+
+@contextmanager
+def _as_event(event: EventT[bytes]) -> Iterator[None]:
+    """Make ``event`` the current one, so a table write goes to its partition (#497)."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+async def _ack(stream: StreamT[bytes], events: list[EventT[bytes]]) -> None:
+    for event in events:
+        await stream.ack(event)
