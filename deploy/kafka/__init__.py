@@ -124,8 +124,9 @@ class Broker:
         if not (self.state / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
             formatted = subprocess.run(
-                [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                 "-c", str(config)],
+                # "=" keeps an id that starts with "-" from reading as an option
+                [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
+                 f"--cluster-id={cluster_id}", "-c", str(config)],
                 capture_output=True, text=True, check=False,
             )  # fmt: skip
             if formatted.returncode != 0:
@@ -170,6 +171,9 @@ class Broker:
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 
+        with socket.socket() as probe:  # a closed port answers at once; a client would retry
+            if probe.connect_ex(("127.0.0.1", self.port)) != 0:
+                return False
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
         except (KafkaError, OSError):
