@@ -78,6 +78,7 @@ class WorkerOptions:
     data_dir: Path = Path(".kubeopera/worker")
     metrics_partitions: int = 12
     objects_partitions: int = 12
+    price_wait: timedelta = timedelta(seconds=30)
 
 
 class Worker:
@@ -187,6 +188,7 @@ class Worker:
             for event, batch in messages:
                 assert isinstance(batch, MetricBatch)
                 by_node.setdefault(batch.key(), []).append((event, batch))
+            await self._await_prices({m.key() for _, m in messages if isinstance(m, MetricBatch)})
             pricing = self._pricing()
             containers = self._inventory().containers()
             usable: list[MetricBatch] = []
@@ -227,7 +229,7 @@ class Worker:
             for event, key, state in states:  # after ClickHouse has the rows
                 with _as_event(event):
                     self.windows[key] = state
-            await _ack(stream, events)
+            await self._ack(stream, events)
 
     # -- shared steps ---------------------------------------------------------------
 
@@ -248,7 +250,7 @@ class Worker:
         letters: list[DeadLetter],
     ) -> None:
         await self._write(inserts, letters)
-        await _ack(stream, events)
+        await self._ack(stream, events)
 
     async def _write(self, inserts: list[Insert], letters: list[DeadLetter]) -> None:
         """Write in a thread (retrying while ClickHouse is away) so heartbeats go on."""
@@ -259,6 +261,24 @@ class Worker:
         inserts = [*inserts, ("deadletter", deadletters_frame(letters), False)]
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, self._insert_all, inserts)
+
+    async def _await_prices(self, nodes: set[str]) -> None:
+        """Hold a batch until its nodes are priced: prices and metrics arrive on separate
+        topics, and a scrape read before its node's price would be dead-lettered for
+        nothing. After ``price_wait`` the batch goes on (unpriced nodes are dead-lettered)."""
+        deadline = asyncio.get_running_loop().time() + self.options.price_wait.total_seconds()
+        while any(node not in self.prices for node in nodes):
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.2)
+
+    async def _ack(self, stream: StreamT[bytes], events: list[EventT[bytes]]) -> None:
+        """Ack only once the batch's table changes are in their changelogs: Faust may
+        commit an acked offset before its producer has sent the changelog records, and a
+        crash then would lose state that no replay restores."""
+        await self.app.producer.flush()
+        for event in events:
+            await stream.ack(event)
 
     def _insert_all(self, inserts: list[Insert]) -> None:
         for table, rows, deduplicate in inserts:
@@ -327,8 +347,3 @@ def _as_event(event: EventT[bytes]) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
-
-
-async def _ack(stream: StreamT[bytes], events: list[EventT[bytes]]) -> None:
-    for event in events:
-        await stream.ack(event)
