@@ -32,6 +32,7 @@ import faust
 import polars as pl
 from faust.streams import Stream, _current_event
 from faust.types import EventT, StreamT
+from kafka.partitioner.default import murmur2
 
 from kubeopera.models import (
     DeadLetter,
@@ -44,7 +45,7 @@ from kubeopera.models import (
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.sinks.clickhouse import Store
-from kubeopera.streams.cost import allocate, empty_costs
+from kubeopera.streams.cost import allocate_exact, empty_costs, hour_of
 from kubeopera.streams.decode import RawMessage, dead_letter, decode
 from kubeopera.streams.frames import (
     deadletters_frame,
@@ -98,6 +99,10 @@ class Worker:
         self.defaults = defaults or DefaultPrices()
         self.price_sheet = price_sheet
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+        self._watermarks: dict[int, datetime] = {}  # metrics partition -> latest window end
+        self._open_since: dict[str, datetime] = {}
+        self._indexed = False
+        self._partition_events: dict[int, EventT[bytes]] = {}
         options.data_dir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
             options.app_id,
@@ -194,13 +199,11 @@ class Worker:
             usable: list[MetricBatch] = []
             closed: list[pl.DataFrame] = []
             states: list[tuple[EventT[bytes], str, bytes]] = []
+            for event in events:
+                self._partition_events[event.message.partition] = event
+            self._index_open_windows()
             for key, node_batches in by_node.items():
-                saved = self.windows.get(key)
-                windows = (
-                    HourlyWindows.from_bytes(saved, self.options.allowed_lateness)
-                    if saved
-                    else HourlyWindows(self.options.allowed_lateness)
-                )
+                windows = self._windows_of(key)
                 fresh = []
                 for event, batch in node_batches:
                     if key not in self.prices:
@@ -212,13 +215,23 @@ class Worker:
                     elif verdict == "new":
                         fresh.append(batch)
                 if fresh:
-                    windows.add(allocate(
+                    windows.add(allocate_exact(
                         samples_frame(fresh), scrapes_frame(fresh), pricing, containers,
                         self.defaults,
                     ))  # fmt: skip
                     usable += fresh
-                closed.append(windows.close_due())
+                partition = self._partition_of(key)
+                if windows.watermark and windows.watermark > self._watermarks.get(
+                    partition, datetime.min.replace(tzinfo=windows.watermark.tzinfo)
+                ):
+                    self._watermarks[partition] = windows.watermark
+                closed.append(windows.close_due(self._watermarks.get(partition)))
                 states.append((node_batches[-1][0], key, windows.to_bytes()))
+                self._note_open(key, windows)
+            for key, event, windows in self._stale_windows(set(by_node)):
+                closed.append(windows.close_due(self._watermarks[self._partition_of(key)]))
+                states.append((event, key, windows.to_bytes()))
+                self._note_open(key, windows)
             costs = pl.concat(closed) if closed else empty_costs()
             inserts: list[Insert] = [
                 ("raw_metrics", samples_frame(usable), False),
@@ -261,6 +274,50 @@ class Worker:
         inserts = [*inserts, ("deadletter", deadletters_frame(letters), False)]
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, self._insert_all, inserts)
+
+    def _windows_of(self, key: str) -> HourlyWindows:
+        saved = self.windows.get(key)
+        if saved:
+            return HourlyWindows.from_bytes(saved, self.options.allowed_lateness)
+        return HourlyWindows(self.options.allowed_lateness)
+
+    def _note_open(self, key: str, windows: HourlyWindows) -> None:
+        earliest = windows.earliest_open()
+        if earliest is None:
+            self._open_since.pop(key, None)
+        else:
+            self._open_since[key] = earliest
+
+    def _stale_windows(
+        self, active: set[str]
+    ) -> Iterator[tuple[str, EventT[bytes], HourlyWindows]]:
+        """Windows of nodes absent from this batch whose hours their partition's watermark
+        has passed: a node that stopped reporting must not keep its last hour open forever.
+        (A partition's scrapes arrive in time order; partitions do not keep pace with
+        each other, so one partition's clock never closes another's windows.)
+
+        A table write goes to the changelog partition of the current event, so each is
+        written under the latest event of the node's own partition."""
+        for key, earliest in sorted(self._open_since.items()):
+            partition = self._partition_of(key)
+            watermark = self._watermarks.get(partition)
+            event = self._partition_events.get(partition)
+            if key in active or watermark is None or event is None:
+                continue
+            if earliest < hour_of(watermark - self.options.allowed_lateness):
+                yield key, event, self._windows_of(key)
+
+    def _index_open_windows(self) -> None:
+        """After a start, learn once which nodes have open windows (from the table)."""
+        if not self._indexed:
+            for key, saved in self.windows.items():
+                self._note_open(key, HourlyWindows.from_bytes(saved, self.options.allowed_lateness))
+            self._indexed = True
+
+    def _partition_of(self, key: str) -> int:
+        """The metrics partition of a node key (Kafka's default murmur2 partitioner)."""
+        hashed: int = murmur2(key.encode())
+        return (hashed & 0x7FFFFFFF) % self.options.metrics_partitions
 
     async def _await_prices(self, nodes: set[str]) -> None:
         """Hold a batch until its nodes are priced: prices and metrics arrive on separate

@@ -59,7 +59,20 @@ def allocate(
     containers: pl.DataFrame,
     defaults: DefaultPrices,
 ) -> pl.DataFrame:
-    """Hourly cost rows (``COST_COLUMNS``) of the given scrapes, idle rows included.
+    """Hourly cost rows (``COST_COLUMNS``, float measures) of the given scrapes."""
+    return to_float(allocate_exact(samples, scrapes, pricing, containers, defaults))
+
+
+def allocate_exact(
+    samples: pl.DataFrame,
+    scrapes: pl.DataFrame,
+    pricing: pl.DataFrame,
+    containers: pl.DataFrame,
+    defaults: DefaultPrices,
+) -> pl.DataFrame:
+    """Hourly cost rows of the given scrapes, idle rows included, with exact (decimal)
+    measures: partial sums that windows add up later stay exact until an hour closes, so
+    how the input was split into batches never changes a bit of the result.
 
     ``pricing`` must hold every scraped node (see ``pricing.pricing_frame``);
     ``containers`` is the inventory's per-container view (``POD_SCHEMA``). Samples are
@@ -85,9 +98,9 @@ def allocate(
         )
     )
     totals = used.group_by(SCRAPE_KEY).agg(
-        sum_cpu=exact_sum("cpu_alloc"),
-        sum_ram=exact_sum("ram_alloc"),
-        sum_gpu=exact_sum("gpu_alloc"),
+        sum_cpu=exact_sum("cpu_alloc").cast(pl.Float64),
+        sum_ram=exact_sum("ram_alloc").cast(pl.Float64),
+        sum_gpu=exact_sum("gpu_alloc").cast(pl.Float64),
     )
     nodes = unit_prices(
         scrapes.lazy()
@@ -177,12 +190,17 @@ EXACT = pl.Decimal(38, 18)
 
 
 def exact_sum(column: str) -> pl.Expr:
-    """A float sum that does not depend on row order or thread count.
+    """A sum that does not depend on row order, thread count or batching.
 
     Each value is rounded once to 1e-18 and summed exactly as a decimal, so the same
     input gives bit-identical tables on any machine (float addition is not associative).
     """
-    return pl.col(column).cast(EXACT).sum().cast(pl.Float64)
+    return pl.col(column).cast(EXACT).sum()
+
+
+def to_float(rows: pl.DataFrame) -> pl.DataFrame:
+    """Exact measures back to floats, once, when rows leave the processors."""
+    return rows.with_columns(pl.col(MEASURES[1:]).cast(pl.Float64))
 
 
 def _fit(allocated: str, capacity: str) -> pl.Expr:
@@ -211,13 +229,13 @@ def sum_by_hour(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def empty_costs() -> pl.DataFrame:
+def empty_costs(exact: bool = False) -> pl.DataFrame:
     schema: dict[str, pl.DataType | type[pl.DataType]] = {
         **{c: pl.String for c in HOUR_KEY},
         "window_start": TIME,
         **{c: POD_SCHEMA.get(c, pl.String) for c in ATTRIBUTES},
         "is_idle": pl.Boolean,
-        **{c: pl.Float64 for c in MEASURES},
+        **{c: EXACT if exact else pl.Float64 for c in MEASURES},
         "samples": pl.UInt32,
     }
     return pl.DataFrame(schema={c: schema[c] for c in COST_COLUMNS})

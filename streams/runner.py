@@ -26,7 +26,7 @@ from kubeopera.models import (
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.sinks.clickhouse import Store
-from kubeopera.streams.cost import allocate
+from kubeopera.streams.cost import allocate_exact
 from kubeopera.streams.decode import RawMessage, dead_letter, decode
 from kubeopera.streams.frames import (
     deadletters_frame,
@@ -123,7 +123,7 @@ class EmbeddedRunner:
             self.store.insert("raw_metrics", samples)
             self.store.insert("raw_node_metrics", scrapes)
             self.windows.add(
-                allocate(
+                allocate_exact(
                     samples, scrapes, self._pricing(), self.inventory.containers(), self.defaults
                 )
             )

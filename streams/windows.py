@@ -19,7 +19,7 @@ from typing import Literal
 import polars as pl
 
 from kubeopera.models import MetricBatch
-from kubeopera.streams.cost import empty_costs, hour_of, sum_by_hour
+from kubeopera.streams.cost import empty_costs, hour_of, sum_by_hour, to_float
 
 HOUR = timedelta(hours=1)
 Admission = Literal["new", "duplicate", "late"]
@@ -31,7 +31,7 @@ class HourlyWindows:
         self.watermark: datetime | None = None
         self.closed_until: datetime | None = None
         self.duplicates = 0
-        self._open = empty_costs()
+        self._open = empty_costs(exact=True)
         self._seen: set[tuple[str, str, datetime]] = set()
 
     def admit(self, batch: MetricBatch) -> Admission:
@@ -56,13 +56,24 @@ class HourlyWindows:
         )
 
     def add(self, rows: pl.DataFrame) -> None:
+        """Add exact rows (``cost.allocate_exact``) to their open hours."""
         self._open = sum_by_hour(pl.concat([self._open, rows]))
 
-    def close_due(self) -> pl.DataFrame:
-        """Rows of every hour that the watermark has passed by the allowed lateness."""
-        if self.watermark is None:
+    def close_due(self, watermark: datetime | None = None) -> pl.DataFrame:
+        """Rows of every hour that the watermark has passed by the allowed lateness.
+
+        ``watermark`` lets a wider clock close these windows too: a node that stopped
+        reporting never moves its own watermark past its last hour.
+        """
+        latest = max((w for w in (self.watermark, watermark) if w is not None), default=None)
+        if latest is None:
             return empty_costs()
-        return self._close(hour_of(self.watermark - self.allowed_lateness))
+        return self._close(hour_of(latest - self.allowed_lateness))
+
+    def earliest_open(self) -> datetime | None:
+        """The start of the oldest hour still open, if any."""
+        first = self._open["window_start"].min()
+        return first if isinstance(first, datetime) else None
 
     def close_all(self) -> pl.DataFrame:
         """At the end of input every open hour is final."""
@@ -78,7 +89,9 @@ class HourlyWindows:
         self._open = self._open.filter(~due)
         self._seen = {key for key in self._seen if key[2] >= until - HOUR}
         self.closed_until = until
-        return closed.sort(["cluster", "window_start", "node", "namespace", "pod", "container"])
+        return to_float(
+            closed.sort(["cluster", "window_start", "node", "namespace", "pod", "container"])
+        )
 
     def to_bytes(self) -> bytes:
         """The whole state: open rows as Arrow IPC behind a JSON header."""
