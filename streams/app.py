@@ -18,6 +18,7 @@ explicitly for each write (``_as_event``).
 """
 
 import asyncio
+import base64
 import json
 import weakref
 from collections.abc import AsyncIterator, Iterator
@@ -241,7 +242,7 @@ class Worker:
             await self._write(inserts, letters)
             for event, key, state in states:  # after ClickHouse has the rows
                 with _as_event(event):
-                    self.windows[key] = state
+                    self.windows[key] = base64.b64encode(state)  # Faust's recovery wants text
             await self._ack(stream, events)
 
     # -- shared steps ---------------------------------------------------------------
@@ -278,7 +279,7 @@ class Worker:
     def _windows_of(self, key: str) -> HourlyWindows:
         saved = self.windows.get(key)
         if saved:
-            return HourlyWindows.from_bytes(saved, self.options.allowed_lateness)
+            return HourlyWindows.from_bytes(base64.b64decode(saved), self.options.allowed_lateness)
         return HourlyWindows(self.options.allowed_lateness)
 
     def _note_open(self, key: str, windows: HourlyWindows) -> None:
@@ -311,7 +312,8 @@ class Worker:
         """After a start, learn once which nodes have open windows (from the table)."""
         if not self._indexed:
             for key, saved in self.windows.items():
-                self._note_open(key, HourlyWindows.from_bytes(saved, self.options.allowed_lateness))
+                state = base64.b64decode(saved)
+                self._note_open(key, HourlyWindows.from_bytes(state, self.options.allowed_lateness))
             self._indexed = True
 
     def _partition_of(self, key: str) -> int:

@@ -141,4 +141,4 @@ def test_bad_config_prints_one_clear_line(data: Path, tmp_path: Path) -> None:
 def test_migrate_reports_the_schema(data: Path) -> None:
     result = kubeopera("migrate", data=data)
     assert result.returncode == 0, result.stderr.decode()
-    assert "schema at migration 4 (4 applied)" in result.stdout.decode()
+    assert "schema at migration 5 (5 applied)" in result.stdout.decode()

@@ -14,7 +14,7 @@ from kubeopera.streams.frames import LABEL_TYPE, TIME
 def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
         applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
-        assert applied["version"].to_list() == [m.version for m in MIGRATIONS] == [1, 2, 3, 4]
+        assert applied["version"].to_list() == [m.version for m in MIGRATIONS] == [1, 2, 3, 4, 5]
         store.query("SELECT 1")  # the store answers
         frame = pl.DataFrame(
             {
@@ -30,7 +30,7 @@ def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
         )
         store.insert("deadletter", frame)
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as reopened:
-        assert reopened.query("SELECT count() FROM schema_migrations").item() == 4
+        assert reopened.query("SELECT count() FROM schema_migrations").item() == 5
         assert reopened.query("SELECT offset, error FROM deadletter").rows() == [(7, "bad")]
         assert migrate(reopened.backend) == []
 
@@ -93,7 +93,7 @@ def test_label_lists_insert_as_maps_and_reset_empties_tables(store: Store) -> No
     ).rows() == [("payments", "web")]
     assert "raw_objects" in store.reset()
     assert store.query("SELECT count() FROM raw_objects").item() == 0
-    assert store.query("SELECT count() FROM schema_migrations").item() == 4
+    assert store.query("SELECT count() FROM schema_migrations").item() == 5
 
 
 def test_sql_errors_carry_clickhouse_message(store: Store) -> None:

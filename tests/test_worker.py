@@ -143,7 +143,9 @@ def run_until_drained(broker: Broker, store: Path, app_id: str, data: Path) -> N
 
 def stored(store: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     with Store(ChdbBackend(store), 0) as opened:
-        letters = opened.query("SELECT source_topic, error FROM deadletter ORDER BY source_topic")
+        letters = opened.query(
+            "SELECT source_topic, error FROM deadletter FINAL ORDER BY source_topic"
+        )
         return opened.query(COST), letters
 
 
