@@ -81,6 +81,7 @@ class WorkerOptions:
     metrics_partitions: int = 12
     objects_partitions: int = 12
     price_wait: timedelta = timedelta(seconds=30)
+    sweep_seconds: float = 5.0
 
 
 class Worker:
@@ -136,6 +137,7 @@ class Worker:
         app.agent(topic[Topic.OBJECTS], name="objects")(self._objects_agent)
         app.agent(topic[Topic.EVENTS], name="events")(self._events_agent)
         app.agent(topic[Topic.METRICS], name="metrics")(self._metrics_agent)
+        app.timer(interval=options.sweep_seconds)(self._sweep)
 
     def changelog_topics(self) -> dict[str, int]:
         """Changelog topic -> partitions. Created before the worker starts: Faust declares
@@ -222,10 +224,7 @@ class Worker:
                     ))  # fmt: skip
                     usable += fresh
                 partition = self._partition_of(key)
-                if windows.watermark and windows.watermark > self._watermarks.get(
-                    partition, datetime.min.replace(tzinfo=windows.watermark.tzinfo)
-                ):
-                    self._watermarks[partition] = windows.watermark
+                self._advance(partition, windows.watermark)
                 closed.append(windows.close_due(self._watermarks.get(partition)))
                 states.append((node_batches[-1][0], key, windows.to_bytes()))
                 self._note_open(key, windows)
@@ -312,9 +311,38 @@ class Worker:
         """After a start, learn once which nodes have open windows (from the table)."""
         if not self._indexed:
             for key, saved in self.windows.items():
-                state = base64.b64decode(saved)
-                self._note_open(key, HourlyWindows.from_bytes(state, self.options.allowed_lateness))
+                windows = HourlyWindows.from_bytes(
+                    base64.b64decode(saved), self.options.allowed_lateness
+                )
+                self._note_open(key, windows)
+                self._advance(self._partition_of(key), windows.watermark)
             self._indexed = True
+
+    def _advance(self, partition: int, watermark: datetime | None) -> None:
+        """A partition's watermark is the latest window end of any of its nodes."""
+        if watermark is not None and watermark > self._watermarks.get(partition, watermark):
+            self._watermarks[partition] = watermark
+        elif watermark is not None:
+            self._watermarks.setdefault(partition, watermark)
+
+    async def _sweep(self) -> None:
+        """Close windows that are due although no event of their partition arrives any
+        more (the stream ended, or the worker restarted after its last batch). The rows
+        go to ClickHouse with their content tokens; the table keeps the window open, so
+        a later restart closes it again, identically, and ClickHouse skips it."""
+        if not self.app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+            return  # the windows table is not restored yet
+        self._index_open_windows()
+        closed = []
+        for key, earliest in sorted(self._open_since.items()):
+            watermark = self._watermarks.get(self._partition_of(key))
+            if watermark and earliest < hour_of(watermark - self.options.allowed_lateness):
+                closed.append(self._windows_of(key).close_due(watermark))
+                del self._open_since[key]
+        if closed:
+            costs = pl.concat(closed)
+            blocks = [("cost_allocation_hourly", b, True) for b in _hour_node_blocks(costs)]
+            await self._write(blocks, [])
 
     def _partition_of(self, key: str) -> int:
         """The metrics partition of a node key (Kafka's default murmur2 partitioner)."""
