@@ -62,7 +62,6 @@ from kubeopera.streams.pricing import (
     PricingError,
     pricing_frame,
     resolve,
-    unpriced_reason,
 )
 from kubeopera.streams.windows import HourlyWindows
 
@@ -209,13 +208,10 @@ class Worker:
                 windows = self._windows_of(key)
                 fresh = []
                 for event, batch in node_batches:
-                    if key not in self.prices:
-                        letters.append(_rejected(event, unpriced_reason(batch)))
-                        continue
-                    verdict = windows.admit(batch)
-                    if verdict == "late":
-                        letters.append(_rejected(event, windows.late_reason(batch)))
-                    elif verdict == "new":
+                    use, reason = windows.screen(batch, key in self.prices)
+                    if reason:
+                        letters.append(_rejected(event, reason))
+                    if use:
                         fresh.append(batch)
                 if fresh:
                     windows.add(allocate_exact(

@@ -42,7 +42,6 @@ from kubeopera.streams.pricing import (
     PricingError,
     pricing_frame,
     resolve,
-    unpriced_reason,
 )
 from kubeopera.streams.windows import HourlyWindows
 
@@ -153,13 +152,10 @@ class EmbeddedRunner:
     def _admit(self, metrics: list[MetricBatch], letters: list[DeadLetter]) -> list[MetricBatch]:
         usable = []
         for batch in metrics:
-            if (batch.cluster, batch.node) not in self._prices:
-                letters.append(_rejected(Topic.METRICS, batch, unpriced_reason(batch)))
-                continue
-            verdict = self.windows.admit(batch)
-            if verdict == "late":
-                letters.append(_rejected(Topic.METRICS, batch, self.windows.late_reason(batch)))
-            elif verdict == "new":
+            use, reason = self.windows.screen(batch, (batch.cluster, batch.node) in self._prices)
+            if reason:
+                letters.append(_rejected(Topic.METRICS, batch, reason))
+            if use:
                 usable.append(batch)
         self.stats.duplicates = self.windows.duplicates
         return usable

@@ -20,6 +20,7 @@ import polars as pl
 
 from kubeopera.models import MetricBatch
 from kubeopera.streams.cost import empty_costs, hour_of, sum_by_hour, to_float
+from kubeopera.streams.pricing import unpriced_reason
 
 HOUR = timedelta(hours=1)
 Admission = Literal["new", "duplicate", "late"]
@@ -46,6 +47,16 @@ class HourlyWindows:
         if self.watermark is None or batch.window_end > self.watermark:
             self.watermark = batch.window_end
         return "new"
+
+    def screen(self, batch: MetricBatch, priced: bool) -> tuple[bool, str | None]:
+        """Whether to allocate the scrape, and the reason to dead-letter it if it must be
+        (a duplicate is neither used nor rejected). Both engines decide through here."""
+        if not priced:
+            return False, unpriced_reason(batch)
+        verdict = self.admit(batch)
+        if verdict == "late":
+            return False, self.late_reason(batch)
+        return verdict == "new", None
 
     def late_reason(self, batch: MetricBatch) -> str:
         return (
