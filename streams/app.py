@@ -4,13 +4,16 @@ Each agent takes its topic in batches without acking (``noack_take``), decodes (
 messages go to the dead-letter topic and table), computes, writes ClickHouse, and only
 then acks: an offset is committed only after ClickHouse acknowledged what it carried.
 
-State lives in changelog-backed Faust tables and survives a crash:
-- ``prices``, ``pods``, ``namespaces`` (global tables: every worker sees every key,
-  because a node's metrics and its pods travel on different partitions);
-- ``windows``: each node's open hourly cost windows, co-partitioned with ``metrics``.
-A replay after a crash finds its scrapes in the node's window state (a duplicate), and
-an hour closed twice is written twice with the same content token, which ClickHouse
-skips; so a restart loses nothing and duplicates nothing.
+State:
+- reference data (node prices, pods, namespaces): every worker reads the whole
+  ``prices`` and ``objects`` topics itself (``TopicReader``), because a node's metrics
+  and its pods travel on different partitions;
+- ``windows``: each node's open hourly cost windows, in a changelog-backed Faust table
+  co-partitioned with ``metrics``. A replay after a crash finds its scrapes in the
+  node's window state (a duplicate), and an hour closed twice is written twice with the
+  same content token, which ClickHouse skips; so a restart loses nothing and duplicates
+  nothing. Workers in one group split the ``metrics`` partitions; each closes the
+  windows of the partitions it owns.
 
 Faust cannot write a table from a ``take`` batch (faust-streaming #497: the table needs
 the current event to pick its changelog partition); the seam here sets the current event
@@ -18,19 +21,18 @@ explicitly for each write (``_as_event``).
 """
 
 import asyncio
-import base64
-import json
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import faust
 import polars as pl
+from aiokafka import ConsumerRecord
 from faust.streams import Stream, _current_event
 from faust.types import EventT, StreamT
 from kafka.partitioner.default import murmur2
@@ -55,14 +57,9 @@ from kubeopera.streams.frames import (
     samples_frame,
     scrapes_frame,
 )
-from kubeopera.streams.inventory import Inventory
-from kubeopera.streams.pricing import (
-    DefaultPrices,
-    NodePricing,
-    PricingError,
-    pricing_frame,
-    resolve,
-)
+from kubeopera.streams.pricing import DefaultPrices, pricing_frame
+from kubeopera.streams.reference import Reference, resolve_all
+from kubeopera.streams.topic_reader import TopicReader
 from kubeopera.streams.windows import HourlyWindows
 
 Insert = tuple[str, pl.DataFrame, bool]  # table, rows, deduplicate
@@ -81,6 +78,9 @@ class WorkerOptions:
     objects_partitions: int = 12
     price_wait: timedelta = timedelta(seconds=30)
     sweep_seconds: float = 5.0
+    # How long a deleted pod stays known after the worker's slowest partition passed its
+    # deletion: a partition gained in a rebalance may replay scrapes from that far back.
+    deleted_pod_retention: timedelta = timedelta(hours=6)
 
 
 class Worker:
@@ -96,13 +96,15 @@ class Worker:
     ) -> None:
         self.options = options
         self.store = store
-        self.catalogue = catalogue
         self.defaults = defaults or DefaultPrices()
-        self.price_sheet = price_sheet
+        self.reference = Reference(catalogue, self.defaults, price_sheet, options.team_label)
+        self.reader = TopicReader(
+            options.bootstrap, [Topic.PRICES.value, Topic.OBJECTS.value], self._apply_reference
+        )
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
         self._watermarks: dict[int, datetime] = {}  # metrics partition -> latest window end
         self._open_since: dict[str, datetime] = {}
-        self._indexed = False
+        self._indexed_for: frozenset[int] = frozenset()  # metrics partitions indexed
         self._partition_events: dict[int, EventT[bytes]] = {}
         options.data_dir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
@@ -119,12 +121,9 @@ class Worker:
             topic_replication_factor=1,
         )
         self.app = app
-        self.prices = app.GlobalTable("kubeopera-prices", partitions=3)
-        self.pods = app.GlobalTable("kubeopera-pods", partitions=options.objects_partitions)
-        self.namespaces = app.GlobalTable(
-            "kubeopera-namespaces", partitions=options.objects_partitions
+        self.windows = app.Table(
+            "kubeopera-windows", partitions=options.metrics_partitions, value_type=bytes
         )
-        self.windows = app.Table("kubeopera-windows", partitions=options.metrics_partitions)
         topic = {
             t: app.topic(t.value, key_serializer="raw", value_serializer="raw")
             for t in (Topic.PRICES, Topic.OBJECTS, Topic.EVENTS, Topic.METRICS)
@@ -137,30 +136,27 @@ class Worker:
         app.agent(topic[Topic.EVENTS], name="events")(self._events_agent)
         app.agent(topic[Topic.METRICS], name="metrics")(self._metrics_agent)
         app.timer(interval=options.sweep_seconds)(self._sweep)
+        app.task(self._read_reference)
 
     def changelog_topics(self) -> dict[str, int]:
         """Changelog topic -> partitions. Created before the worker starts: Faust declares
         them itself, but an agent can write its table before the new topic's metadata
         arrives, and Faust then refuses the write (PartitionsMismatch)."""
-        tables = [self.prices, self.pods, self.namespaces, self.windows]
-        return {table.changelog_topic.get_topic_name(): table.partitions or 1 for table in tables}
+        topic = self.windows.changelog_topic.get_topic_name()
+        return {topic: self.windows.partitions or 1}
 
     # -- agents ---------------------------------------------------------------------
 
     async def _prices_agent(self, stream: StreamT[bytes]) -> None:
+        """Resolved prices into ``node_prices``; the reference reader keeps them as state."""
         async for events in self._batches(stream):
             messages, letters = _decode_events(events)
-            resolved = []
-            for event, price in messages:
-                assert isinstance(price, NodePrice)
-                try:
-                    pricing = resolve(price, self.catalogue, self.defaults, self.price_sheet)
-                except PricingError as error:
-                    letters.append(_rejected(event, str(error)))
-                    continue
-                resolved.append(pricing)
-                with _as_event(event):
-                    self.prices[price.key()] = _pricing_json(pricing)
+            by_price = {id(price): event for event, price in messages}
+            prices = [price for _, price in messages if isinstance(price, NodePrice)]
+            resolved, rejected = resolve_all(
+                prices, self.reference.catalogue, self.defaults, self.reference.price_sheet
+            )
+            letters += [_rejected(by_price[id(price)], reason) for price, reason in rejected]
             await self._finish(
                 stream, events, [("node_prices", pricing_frame(resolved), False)], letters
             )
@@ -168,14 +164,7 @@ class Worker:
     async def _objects_agent(self, stream: StreamT[bytes]) -> None:
         async for events in self._batches(stream):
             messages, letters = _decode_events(events)
-            changes = []
-            for event, change in messages:
-                assert isinstance(change, ObjectChange)
-                changes.append(change)
-                table = {"Pod": self.pods, "Namespace": self.namespaces}.get(change.kind)
-                if table is not None:
-                    with _as_event(event):
-                        table[f"{change.cluster}/{change.uid}"] = event.value
+            changes = [change for _, change in messages if isinstance(change, ObjectChange)]
             await self._finish(
                 stream, events, [("raw_objects", objects_frame(changes), False)], letters
             )
@@ -195,9 +184,10 @@ class Worker:
             for event, batch in messages:
                 assert isinstance(batch, MetricBatch)
                 by_node.setdefault(batch.key(), []).append((event, batch))
-            await self._await_prices({m.key() for _, m in messages if isinstance(m, MetricBatch)})
-            pricing = self._pricing()
-            containers = self._inventory().containers()
+            await self.reader.caught_up()
+            await self._await_prices({(m.cluster, m.node) for _, m in messages})
+            pricing = self.reference.pricing()
+            containers = self.reference.containers()
             usable: list[MetricBatch] = []
             closed: list[pl.DataFrame] = []
             states: list[tuple[EventT[bytes], str, bytes]] = []
@@ -208,7 +198,9 @@ class Worker:
                 windows = self._windows_of(key)
                 fresh = []
                 for event, batch in node_batches:
-                    use, reason = windows.screen(batch, key in self.prices)
+                    use, reason = windows.screen(
+                        batch, self.reference.priced(batch.cluster, batch.node)
+                    )
                     if reason:
                         letters.append(_rejected(event, reason))
                     if use:
@@ -237,8 +229,9 @@ class Worker:
             await self._write(inserts, letters)
             for event, key, state in states:  # after ClickHouse has the rows
                 with _as_event(event):
-                    self.windows[key] = base64.b64encode(state)  # Faust's recovery wants text
+                    self.windows[key] = state
             await self._ack(stream, events)
+            self._forget_deleted_pods()
 
     # -- shared steps ---------------------------------------------------------------
 
@@ -274,7 +267,7 @@ class Worker:
     def _windows_of(self, key: str) -> HourlyWindows:
         saved = self.windows.get(key)
         if saved:
-            return HourlyWindows.from_bytes(base64.b64decode(saved), self.options.allowed_lateness)
+            return HourlyWindows.from_bytes(saved, self.options.allowed_lateness)
         return HourlyWindows(self.options.allowed_lateness)
 
     def _note_open(self, key: str, windows: HourlyWindows) -> None:
@@ -304,15 +297,29 @@ class Worker:
                 yield key, event, self._windows_of(key)
 
     def _index_open_windows(self) -> None:
-        """After a start, learn once which nodes have open windows (from the table)."""
-        if not self._indexed:
-            for key, saved in self.windows.items():
-                windows = HourlyWindows.from_bytes(
-                    base64.b64decode(saved), self.options.allowed_lateness
-                )
+        """Learn which nodes of the owned partitions have open windows: after a start, and
+        again after each rebalance for the partitions gained. Partitions lost are
+        forgotten; the table's standby copies of them are another worker's to close."""
+        owned = frozenset(
+            tp.partition
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic == Topic.METRICS.value
+        )
+        if owned == self._indexed_for:
+            return
+        gained = owned - self._indexed_for
+        self._open_since = {
+            k: t for k, t in self._open_since.items() if self._partition_of(k) in owned
+        }
+        self._watermarks = {p: w for p, w in self._watermarks.items() if p in owned}
+        self._partition_events = {p: e for p, e in self._partition_events.items() if p in owned}
+        for key, saved in self.windows.items():
+            partition = self._partition_of(key)
+            if partition in gained:
+                windows = HourlyWindows.from_bytes(saved, self.options.allowed_lateness)
                 self._note_open(key, windows)
-                self._advance(self._partition_of(key), windows.watermark)
-            self._indexed = True
+                self._advance(partition, windows.watermark)
+        self._indexed_for = owned
 
     def _advance(self, partition: int, watermark: datetime | None) -> None:
         """A partition's watermark is the latest window end of any of its nodes."""
@@ -345,12 +352,12 @@ class Worker:
         hashed: int = murmur2(key.encode())
         return (hashed & 0x7FFFFFFF) % self.options.metrics_partitions
 
-    async def _await_prices(self, nodes: set[str]) -> None:
+    async def _await_prices(self, nodes: set[tuple[str, str]]) -> None:
         """Hold a batch until its nodes are priced: prices and metrics arrive on separate
-        topics, and a scrape read before its node's price would be dead-lettered for
-        nothing. After ``price_wait`` the batch goes on (unpriced nodes are dead-lettered)."""
+        topics, and a node's first scrapes may overtake its price facts. After
+        ``price_wait`` the batch goes on (unpriced nodes are dead-lettered)."""
         deadline = asyncio.get_running_loop().time() + self.options.price_wait.total_seconds()
-        while any(node not in self.prices for node in nodes):
+        while not all(self.reference.priced(*node) for node in nodes):
             if asyncio.get_running_loop().time() > deadline:
                 return
             await asyncio.sleep(0.2)
@@ -367,16 +374,28 @@ class Worker:
         for table, rows, deduplicate in inserts:
             self.store.insert(table, rows, deduplicate=deduplicate)
 
-    def _pricing(self) -> pl.DataFrame:
-        return pricing_frame([_pricing_from_json(v) for _, v in sorted(self.prices.items())])
+    # -- reference data ---------------------------------------------------------------
 
-    def _inventory(self) -> Inventory:
-        inventory = Inventory(self.options.team_label)
-        inventory.apply(
-            ObjectChange.model_validate_json(v) for _, v in sorted(self.namespaces.items())
-        )
-        inventory.apply(ObjectChange.model_validate_json(v) for _, v in sorted(self.pods.items()))
-        return inventory
+    async def _read_reference(self) -> None:
+        await self.reader.run()
+
+    def _apply_reference(self, records: list[ConsumerRecord]) -> None:
+        """Prices, pods and namespaces into the reference; what cannot be read is skipped
+        here (the group's agents dead-letter it), as are objects the costs do not need."""
+        decoded = [
+            decode(RawMessage(topic=r.topic, value=r.value or b""))
+            for r in records
+            if r.topic != Topic.OBJECTS.value or _object_kind(r.key) in ("Pod", "Namespace")
+        ]
+        self.reference.apply_prices(m for m in decoded if isinstance(m, NodePrice))
+        self.reference.apply_changes(m for m in decoded if isinstance(m, ObjectChange))
+
+    def _forget_deleted_pods(self) -> None:
+        if self._watermarks:
+            slowest = min(self._watermarks.values())
+            self.reference.forget_deleted(
+                slowest - self.options.allowed_lateness - self.options.deleted_pod_retention
+            )
 
 
 def _decode_events(
@@ -413,13 +432,10 @@ def _hour_node_blocks(costs: pl.DataFrame) -> Iterator[pl.DataFrame]:
         yield from costs.partition_by(["window_start", "cluster", "node"], maintain_order=True)
 
 
-def _pricing_json(pricing: NodePricing) -> bytes:
-    return json.dumps({**asdict(pricing), "observed_at": pricing.observed_at.isoformat()}).encode()
-
-
-def _pricing_from_json(value: bytes) -> NodePricing:
-    record = json.loads(value)
-    return NodePricing(**{**record, "observed_at": datetime.fromisoformat(record["observed_at"])})
+def _object_kind(key: bytes | None) -> str:
+    """The kind in an ``objects`` key (cluster/kind/namespace/name), without decoding."""
+    parts = (key or b"").split(b"/", 2)
+    return parts[1].decode("utf-8", errors="replace") if len(parts) > 2 else ""
 
 
 @contextmanager

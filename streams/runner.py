@@ -35,14 +35,8 @@ from kubeopera.streams.frames import (
     samples_frame,
     scrapes_frame,
 )
-from kubeopera.streams.inventory import Inventory
-from kubeopera.streams.pricing import (
-    DefaultPrices,
-    NodePricing,
-    PricingError,
-    pricing_frame,
-    resolve,
-)
+from kubeopera.streams.pricing import DefaultPrices, pricing_frame
+from kubeopera.streams.reference import Reference
 from kubeopera.streams.windows import HourlyWindows
 
 
@@ -69,14 +63,10 @@ class EmbeddedRunner:
         price_sheet: PriceSheet | None = None,
     ) -> None:
         self.store = store
-        self.catalogue = catalogue
-        self.price_sheet = price_sheet
         self.defaults = defaults or DefaultPrices()
-        self.inventory = Inventory(team_label)
+        self.reference = Reference(catalogue, self.defaults, price_sheet, team_label)
         self.windows = HourlyWindows(allowed_lateness)
         self.stats = RunStats()
-        self._prices: dict[tuple[str, str], NodePricing] = {}
-        self._price_rows: pl.DataFrame | None = None
 
     def run(
         self,
@@ -110,7 +100,7 @@ class EmbeddedRunner:
         metrics = [m for _, m in messages if isinstance(m, MetricBatch)]
 
         self._apply_prices(prices, letters)
-        self.inventory.apply(changes)
+        self.reference.apply_changes(changes)
         self.store.insert("raw_objects", objects_frame(changes))
         self.store.insert("raw_events", events_frame(events))
 
@@ -123,12 +113,16 @@ class EmbeddedRunner:
             self.store.insert("raw_node_metrics", scrapes)
             self.windows.add(
                 allocate_exact(
-                    samples, scrapes, self._pricing(), self.inventory.containers(), self.defaults
+                    samples,
+                    scrapes,
+                    self.reference.pricing(),
+                    self.reference.containers(),
+                    self.defaults,
                 )
             )
         self._write_costs(self.windows.close_due())
         if self.windows.watermark is not None:
-            self.inventory.forget_deleted(self.windows.watermark - self.windows.allowed_lateness)
+            self.reference.forget_deleted(self.windows.watermark - self.windows.allowed_lateness)
         self._write_dead_letters(letters)
 
     def finish(self) -> None:
@@ -136,34 +130,23 @@ class EmbeddedRunner:
         self._write_costs(self.windows.close_all())
 
     def _apply_prices(self, prices: list[NodePrice], letters: list[DeadLetter]) -> None:
-        resolved = []
-        for price in prices:
-            try:
-                pricing = resolve(price, self.catalogue, self.defaults, self.price_sheet)
-            except PricingError as error:
-                letters.append(_rejected(Topic.PRICES, price, str(error)))
-                continue
-            self._prices[(price.cluster, price.node)] = pricing
-            resolved.append(pricing)
+        resolved, rejected = self.reference.apply_prices(prices)
+        letters += [_rejected(Topic.PRICES, price, reason) for price, reason in rejected]
         if resolved:
-            self._price_rows = None
             self.store.insert("node_prices", pricing_frame(resolved))
 
     def _admit(self, metrics: list[MetricBatch], letters: list[DeadLetter]) -> list[MetricBatch]:
         usable = []
         for batch in metrics:
-            use, reason = self.windows.screen(batch, (batch.cluster, batch.node) in self._prices)
+            use, reason = self.windows.screen(
+                batch, self.reference.priced(batch.cluster, batch.node)
+            )
             if reason:
                 letters.append(_rejected(Topic.METRICS, batch, reason))
             if use:
                 usable.append(batch)
         self.stats.duplicates = self.windows.duplicates
         return usable
-
-    def _pricing(self) -> pl.DataFrame:
-        if self._price_rows is None:
-            self._price_rows = pricing_frame([self._prices[k] for k in sorted(self._prices)])
-        return self._price_rows
 
     def _write_costs(self, rows: pl.DataFrame) -> None:
         """One block per closed hour, deduplicated by content: a replay of the same input

@@ -21,7 +21,7 @@ from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
-from kubeopera.models import Topic
+from kubeopera.models import MetricBatch, Topic
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.runner import EmbeddedRunner
@@ -33,6 +33,14 @@ SPEC = FleetSpec(
     start=START,
     duration=timedelta(hours=4),
     resolution=timedelta(minutes=2),
+    seed=21,
+)
+FLEET = FleetSpec(  # a longer stream: time to kill a worker mid-run, or to join one
+    clusters=3,
+    pods_per_cluster=40,
+    start=START,
+    duration=timedelta(hours=4),
+    resolution=timedelta(minutes=1),
     seed=21,
 )
 CLOSED = START + timedelta(hours=3)  # the newest hour stays open until later data arrives
@@ -52,22 +60,32 @@ GARBAGE = [
 ]
 
 
-def loaded_broker(state: Path, spec: FleetSpec) -> Broker:
+def loaded_broker(state: Path, spec: FleetSpec, metrics_until: datetime | None = None) -> Broker:
     """A broker of its own (other tests' messages must not reach these workers), holding
-    the fleet's streams and some garbage."""
+    the fleet's inventory, some garbage and its metrics (those before ``metrics_until``)."""
     broker = Broker(state=state, port=free_port())
     broker.up()
     ensure_topics(broker.bootstrap)
     messages = [m for step in simulate(spec) for m in step]
     with Publisher(broker.bootstrap) as publisher:  # inventory first, as a live fleet has it
         publisher.publish_all(m for m in messages if m[0] != Topic.METRICS)
-        publisher.publish_all(m for m in messages if m[0] == Topic.METRICS)
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
     for topic, value in GARBAGE:
         producer.send(topic.value, key=b"garbage", value=value)
     producer.flush()
     producer.close()
+    publish_metrics(broker, spec, START, metrics_until or spec.start + spec.duration)
     return broker
+
+
+def publish_metrics(broker: Broker, spec: FleetSpec, since: datetime, until: datetime) -> None:
+    with Publisher(broker.bootstrap) as publisher:
+        publisher.publish_all(
+            (topic, m)
+            for step in simulate(spec)
+            for topic, m in step
+            if isinstance(m, MetricBatch) and since <= m.window_start < until
+        )
 
 
 def embedded_costs(folder: Path, spec: FleetSpec) -> pl.DataFrame:
@@ -88,6 +106,18 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     return embedded_costs(tmp_path_factory.mktemp("embedded"), SPEC)
 
 
+@pytest.fixture(scope="module")
+def fleet_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    broker = loaded_broker(tmp_path_factory.mktemp("kafka"), FLEET)
+    yield broker
+    broker.down()
+
+
+@pytest.fixture(scope="module")
+def fleet_embedded(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+    return embedded_costs(tmp_path_factory.mktemp("embedded"), FLEET)
+
+
 def start_worker(broker: Broker, store: Path, app_id: str, data: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -104,41 +134,55 @@ def start_worker(broker: Broker, store: Path, app_id: str, data: Path) -> subpro
     )
 
 
-def drained(broker: Broker, app_id: str) -> bool:
-    """Every message of every input topic is committed by the group."""
+def progress(broker: Broker, app_id: str) -> tuple[int, int]:
+    """(committed, end) offsets summed over every partition of the input topics."""
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap)
     try:
         try:
             committed = admin.list_group_offsets(app_id).get(app_id, {})
         except KafkaError:  # the group's coordinator is not there yet
-            return False
+            committed = {}
         inputs = [t.value for t in (Topic.PRICES, Topic.OBJECTS, Topic.EVENTS, Topic.METRICS)]
         partitions = [
             TopicPartition(t, p) for t in inputs for p in consumer.partitions_for_topic(t) or []
         ]
         ends = consumer.end_offsets(partitions)
-        return all(
-            ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp])
-            for tp in partitions
-        )
+        done = sum(min(committed[tp].offset, ends[tp]) for tp in partitions if tp in committed)
+        return done, sum(ends.values())
     finally:
         admin.close()
         consumer.close()
 
 
+def drained(broker: Broker, app_id: str) -> bool:
+    """Every message of every input topic is committed by the group."""
+    done, end = progress(broker, app_id)
+    return done == end
+
+
+def wait_until_drained(broker: Broker, app_id: str, *workers: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 240
+    while not drained(broker, app_id):
+        for worker in workers:
+            assert worker.poll() is None, f"a worker exited: see {app_id}.log"
+        assert time.monotonic() < deadline, "the workers did not drain the topics"
+        time.sleep(1)
+    time.sleep(2)  # the last acked batch is in ClickHouse before its offset commit
+
+
+def stop(*workers: subprocess.Popen[bytes]) -> None:
+    for worker in workers:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+
+
 def run_until_drained(broker: Broker, store: Path, app_id: str, data: Path) -> None:
     worker = start_worker(broker, store, app_id, data)
     try:
-        deadline = time.monotonic() + 240
-        while not drained(broker, app_id):
-            assert worker.poll() is None, f"the worker exited: see {data.parent / app_id}.log"
-            assert time.monotonic() < deadline, "the worker did not drain the topics"
-            time.sleep(1)
-        time.sleep(2)  # the last acked batch is in ClickHouse before its offset commit
+        wait_until_drained(broker, app_id, worker)
     finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+        stop(worker)
 
 
 def stored(store: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -173,32 +217,64 @@ def test_worker_tables_equal_the_embedded_runner(
     assert len(dead) == len(GARBAGE)
 
 
-def test_killed_again_and_again_the_worker_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_killed_again_and_again_the_worker_loses_and_duplicates_nothing(
+    fleet_broker: Broker, fleet_embedded: pl.DataFrame, tmp_path: Path
+) -> None:
     """kill -9 at five random points of a run, restart each time: the final tables equal
     the embedded runner's, garbage is dead-lettered once, and the rollups fed by
     materialized views did not count a replayed hour twice."""
-    spec = FleetSpec(
-        clusters=3,
-        pods_per_cluster=40,
-        start=START,
-        duration=timedelta(hours=4),
-        resolution=timedelta(minutes=1),
-        seed=21,
-    )
-    broker = loaded_broker(tmp_path / "kafka", spec)
-    try:
-        store, data, app_id = tmp_path / "store", tmp_path / "worker", "crashy"
-        chance = random.Random(7)
-        for _ in range(5):
-            worker = start_worker(broker, store, app_id, data)
-            time.sleep(chance.uniform(7, 12))  # start-up and recovery take ~5 s; then mid-stream
-            worker.send_signal(signal.SIGKILL)
-            worker.wait()
-        run_until_drained(broker, store, app_id, data)
-    finally:
-        broker.down()
+    store, data, app_id = tmp_path / "store", tmp_path / "worker", "crashy"
+    chance = random.Random(7)
+    for _ in range(5):
+        worker = start_worker(fleet_broker, store, app_id, data)
+        time.sleep(chance.uniform(7, 12))  # start-up and recovery take ~5 s; then mid-stream
+        stop(worker)
+    run_until_drained(fleet_broker, store, app_id, data)
     costs, letters = stored(store)
-    assert costs.equals(embedded_costs(tmp_path / "embedded", spec))
+    assert costs.equals(fleet_embedded)
     assert letters.height == len(GARBAGE)
     rollup, hourly = rollup_and_hourly_totals(store)
     assert rollup == pytest.approx(hourly, rel=1e-12)
+
+
+def members(broker: Broker, app_id: str) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        group = admin.describe_groups([app_id])[app_id]
+        return len(group["members"]) if group["group_state"] == "Stable" else 0
+    finally:
+        admin.close()
+
+
+def test_a_second_worker_joining_mid_run_splits_the_work_and_the_totals_hold(
+    embedded: pl.DataFrame, tmp_path: Path
+) -> None:
+    """Two workers in one group, the second joining mid-stream: the first takes the
+    first two hours alone, the second joins, then the last two hours arrive. The
+    partitions are split (both write cost rows) and together the workers write exactly
+    the embedded runner's table. Each worker has its own chDB store (no ClickHouse
+    server that runs the schema exists here), so the union of the two stores stands for
+    the shared ReplacingMergeTree table: an hour closed by both across the rebalance
+    must be the identical row, which that table (and ``unique`` here) keeps once."""
+    app_id, half = "pair", START + timedelta(hours=2)
+    broker = loaded_broker(tmp_path / "kafka", SPEC, metrics_until=half)
+    workers = [start_worker(broker, tmp_path / "store-1", app_id, tmp_path / "worker-1")]
+    try:
+        wait_until_drained(broker, app_id, *workers)
+        workers.append(start_worker(broker, tmp_path / "store-2", app_id, tmp_path / "worker-2"))
+        deadline = time.monotonic() + 120
+        while members(broker, app_id) < 2:
+            assert time.monotonic() < deadline, "the second worker did not join"
+            time.sleep(0.5)
+        publish_metrics(broker, SPEC, half, SPEC.start + SPEC.duration)
+        wait_until_drained(broker, app_id, *workers)
+    finally:
+        stop(*workers)
+        broker.down()
+    one, letters_one = stored(tmp_path / "store-1")
+    two, letters_two = stored(tmp_path / "store-2")
+    assert one.height > 0 and two.height > 0
+    union = pl.concat([one, two]).unique()
+    assert union.sort(union.columns).equals(embedded.sort(embedded.columns))
+    letters = pl.concat([letters_one, letters_two]).unique()  # a shared table's FINAL
+    assert sorted(letters["source_topic"]) == sorted(t.value for t, _ in GARBAGE)
