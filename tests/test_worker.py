@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -118,16 +119,24 @@ def fleet_embedded(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     return embedded_costs(tmp_path_factory.mktemp("embedded"), FLEET)
 
 
-def start_worker(broker: Broker, store: Path, app_id: str, data: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    broker: Broker, store: Path, app_id: str, data: Path, outage: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``kubeopera worker``; with ``outage``, one whose ClickHouse is away while that
+    file exists (see outage_worker.py)."""
     env = {
         **os.environ,
         "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
         "KUBEOPERA_STORAGE__PATH": str(store),
         "KUBEOPERA_STORAGE__RAW_RETENTION_DAYS": "0",
     }
+    command = ["kubeopera"]
+    if outage is not None:
+        env["OUTAGE_FLAG"] = str(outage)
+        command = [sys.executable, str(Path(__file__).with_name("outage_worker.py"))]
     log = (data.parent / f"{app_id}.log").open("ab")
     return subprocess.Popen(
-        ["kubeopera", "worker", "--app-id", app_id, "--data-dir", str(data)],
+        [*command, "worker", "--app-id", app_id, "--data-dir", str(data)],
         env=env,
         stdout=log,
         stderr=log,
@@ -153,6 +162,16 @@ def progress(broker: Broker, app_id: str) -> tuple[int, int]:
     finally:
         admin.close()
         consumer.close()
+
+
+def committed(broker: Broker, app_id: str, topic: Topic) -> dict[int, int]:
+    """The group's committed offsets of ``topic``, by partition."""
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        offsets = admin.list_group_offsets(app_id).get(app_id, {})
+        return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+    finally:
+        admin.close()
 
 
 def drained(broker: Broker, app_id: str) -> bool:
@@ -235,6 +254,40 @@ def test_killed_again_and_again_the_worker_loses_and_duplicates_nothing(
     assert letters.height == len(GARBAGE)
     rollup, hourly = rollup_and_hourly_totals(store)
     assert rollup == pytest.approx(hourly, rel=1e-12)
+
+
+def test_clickhouse_away_the_worker_pauses_then_resumes_and_loses_nothing(
+    embedded: pl.DataFrame, tmp_path: Path
+) -> None:
+    """ClickHouse goes away once the worker runs, and then the metrics arrive: the
+    worker retries, commits no offset of what it could not write, stays in its group,
+    and once ClickHouse is back it writes exactly the embedded runner's table."""
+    app_id, outage = "outage", tmp_path / "outage"
+    broker = loaded_broker(tmp_path / "kafka", SPEC, metrics_until=START)  # no metrics yet
+    worker = start_worker(broker, tmp_path / "store", app_id, tmp_path / "worker", outage)
+    try:
+        wait_until_drained(broker, app_id, worker)  # the inventory is in
+        outage.touch()  # ClickHouse goes away
+        before = committed(broker, app_id, Topic.METRICS)  # the garbage scrape was written
+        publish_metrics(broker, SPEC, START, SPEC.start + SPEC.duration)
+        refused = outage.with_suffix(".refused")
+        deadline = time.monotonic() + 60
+        while "raw_metrics" not in (refused.read_text() if refused.exists() else ""):
+            assert worker.poll() is None and time.monotonic() < deadline, "no insert tried"
+            time.sleep(0.5)
+        time.sleep(10)  # retrying meanwhile
+        assert worker.poll() is None
+        assert members(broker, app_id) == 1  # heartbeats went on: still in its group
+        assert committed(broker, app_id, Topic.METRICS) == before  # nothing written, no commit
+        outage.unlink()  # ClickHouse is back
+        wait_until_drained(broker, app_id, worker)
+    finally:
+        stop(worker)
+        broker.down()
+    assert refused.read_text().split().count("raw_metrics") >= 2  # it did retry
+    costs, letters = stored(tmp_path / "store")
+    assert costs.equals(embedded)
+    assert letters.height == len(GARBAGE)
 
 
 def members(broker: Broker, app_id: str) -> int:
