@@ -14,7 +14,7 @@ from kubeopera.streams.frames import LABEL_TYPE, TIME
 def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
         applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
-        assert applied["version"].to_list() == [m.version for m in MIGRATIONS] == [1, 2, 3, 4, 5]
+        assert applied["version"].to_list() == [m.version for m in MIGRATIONS] == [1, 2, 3, 4, 5, 6]
         store.query("SELECT 1")  # the store answers
         frame = pl.DataFrame(
             {
@@ -30,7 +30,7 @@ def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
         )
         store.insert("deadletter", frame)
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as reopened:
-        assert reopened.query("SELECT count() FROM schema_migrations").item() == 5
+        assert reopened.query("SELECT count() FROM schema_migrations").item() == 6
         assert reopened.query("SELECT offset, error FROM deadletter").rows() == [(7, "bad")]
         assert migrate(reopened.backend) == []
 
@@ -93,7 +93,7 @@ def test_label_lists_insert_as_maps_and_reset_empties_tables(store: Store) -> No
     ).rows() == [("payments", "web")]
     assert "raw_objects" in store.reset()
     assert store.query("SELECT count() FROM raw_objects").item() == 0
-    assert store.query("SELECT count() FROM schema_migrations").item() == 5
+    assert store.query("SELECT count() FROM schema_migrations").item() == len(MIGRATIONS)
 
 
 def test_sql_errors_carry_clickhouse_message(store: Store) -> None:
@@ -119,3 +119,20 @@ def test_a_replayed_block_counts_once_in_table_and_rollups(store: Store) -> None
     )
     store.insert("cost_allocation_hourly", changed, deduplicate=True)
     assert store.query("SELECT count() FROM cost_allocation_hourly").item() == 24 * 7 + 1
+
+
+def test_each_scrape_row_records_when_it_was_written(store: Store) -> None:
+    """``raw_node_metrics.ingested_at`` is ClickHouse's clock at insert: the freshness and
+    publish-to-row latency figures come from it."""
+    from builders import scrape
+
+    from kubeopera.streams.frames import scrapes_frame
+
+    before = datetime.now(UTC)
+    store.insert(
+        "raw_node_metrics",
+        scrapes_frame([scrape("c", "n", before, 1, (2.0, 8.0), {("ns", "p"): (0.5, 1.0)})]),
+    )
+    after = datetime.now(UTC)
+    written = store.query("SELECT ingested_at FROM raw_node_metrics").item()
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= written <= after
