@@ -22,7 +22,7 @@ explicitly for each write (``_as_event``).
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,7 +48,7 @@ from kubeopera.models import (
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.sinks.clickhouse import Store
-from kubeopera.streams.cost import allocate_exact, empty_costs, hour_of
+from kubeopera.streams.cost import allocate_exact, hour_of
 from kubeopera.streams.decode import RawMessage, dead_letter, decode
 from kubeopera.streams.frames import (
     deadletters_frame,
@@ -180,58 +180,64 @@ class Worker:
     async def _metrics_agent(self, stream: StreamT[bytes]) -> None:
         async for events in self._batches(stream):
             messages, letters = _decode_events(events)
-            by_node: dict[str, list[tuple[EventT[bytes], MetricBatch]]] = {}
-            for event, batch in messages:
-                assert isinstance(batch, MetricBatch)
-                by_node.setdefault(batch.key(), []).append((event, batch))
-            await self.reader.caught_up()
-            await self._await_prices({(m.cluster, m.node) for _, m in messages})
-            pricing = self.reference.pricing()
-            containers = self.reference.containers()
-            usable: list[MetricBatch] = []
-            closed: list[pl.DataFrame] = []
-            states: list[tuple[EventT[bytes], str, bytes]] = []
             for event in events:
                 self._partition_events[event.message.partition] = event
+            await self.reader.caught_up()  # the pods and prices published before
+            await self._await_prices({(m.cluster, m.node) for _, m in messages})
             self._index_open_windows()
-            for key, node_batches in by_node.items():
-                windows = self._windows_of(key)
-                fresh = []
-                for event, batch in node_batches:
-                    use, reason = windows.screen(
-                        batch, self.reference.priced(batch.cluster, batch.node)
-                    )
-                    if reason:
-                        letters.append(_rejected(event, reason))
-                    if use:
-                        fresh.append(batch)
-                if fresh:
-                    windows.add(allocate_exact(
-                        samples_frame(fresh), scrapes_frame(fresh), pricing, containers,
-                        self.defaults,
-                    ))  # fmt: skip
-                    usable += fresh
-                partition = self._partition_of(key)
-                self._advance(partition, windows.watermark)
-                closed.append(windows.close_due(self._watermarks.get(partition)))
-                states.append((node_batches[-1][0], key, windows.to_bytes()))
-                self._note_open(key, windows)
-            for key, event, windows in self._stale_windows(set(by_node)):
-                closed.append(windows.close_due(self._watermarks[self._partition_of(key)]))
-                states.append((event, key, windows.to_bytes()))
-                self._note_open(key, windows)
-            costs = pl.concat(closed) if closed else empty_costs()
+            touched, usable = self._screen(messages, letters)
+            samples, scrapes = samples_frame(usable), scrapes_frame(usable)
+            if usable:
+                allocated = allocate_exact(
+                    samples,
+                    scrapes,
+                    self.reference.pricing(),
+                    self.reference.containers(),
+                    self.defaults,
+                )
+                for (cluster, node), rows in allocated.partition_by(
+                    ["cluster", "node"], as_dict=True
+                ).items():
+                    touched[f"{cluster}/{node}"][1].add(rows)
+            touched.update(self._stale_windows(set(touched)))
+            closed = [(key, *self._close(key, windows)) for key, (_, windows) in touched.items()]
             inserts: list[Insert] = [
-                ("raw_metrics", samples_frame(usable), False),
-                ("raw_node_metrics", scrapes_frame(usable), False),
-                *[("cost_allocation_hourly", block, True) for block in _hour_node_blocks(costs)],
+                ("raw_metrics", samples, False),
+                ("raw_node_metrics", scrapes, False),
+                *_cost_inserts(rows for _, rows, _ in closed),
             ]
             await self._write(inserts, letters)
-            for event, key, state in states:  # after ClickHouse has the rows
-                with _as_event(event):
+            for key, _, state in closed:  # after ClickHouse has the rows
+                with _as_event(touched[key][0]):
                     self.windows[key] = state
             await self._ack(stream, events)
             self._forget_deleted_pods()
+
+    def _screen(
+        self, messages: list[tuple[EventT[bytes], Any]], letters: list[DeadLetter]
+    ) -> tuple[dict[str, tuple[EventT[bytes], HourlyWindows]], list[MetricBatch]]:
+        """Each node's windows (with the node's latest event, under which its state is
+        written) and the scrapes to allocate; late or unpriced ones become dead letters."""
+        touched: dict[str, tuple[EventT[bytes], HourlyWindows]] = {}
+        usable: list[MetricBatch] = []
+        for event, batch in messages:
+            assert isinstance(batch, MetricBatch)
+            key = batch.key()
+            windows = touched[key][1] if key in touched else self._windows_of(key)
+            touched[key] = (event, windows)
+            use, reason = windows.screen(batch, self.reference.priced(batch.cluster, batch.node))
+            if reason:
+                letters.append(_rejected(event, reason))
+            if use:
+                usable.append(batch)
+            self._advance(self._partition_of(key), windows.watermark)
+        return touched, usable
+
+    def _close(self, key: str, windows: HourlyWindows) -> tuple[pl.DataFrame, bytes]:
+        """The node's hours its partition's watermark has passed, and its state after."""
+        rows = windows.close_due(self._watermarks.get(self._partition_of(key)))
+        self._note_open(key, windows)
+        return rows, windows.to_bytes()
 
     # -- shared steps ---------------------------------------------------------------
 
@@ -279,7 +285,7 @@ class Worker:
 
     def _stale_windows(
         self, active: set[str]
-    ) -> Iterator[tuple[str, EventT[bytes], HourlyWindows]]:
+    ) -> Iterator[tuple[str, tuple[EventT[bytes], HourlyWindows]]]:
         """Windows of nodes absent from this batch whose hours their partition's watermark
         has passed: a node that stopped reporting must not keep its last hour open forever.
         (A partition's scrapes arrive in time order; partitions do not keep pace with
@@ -294,7 +300,7 @@ class Worker:
             if key in active or watermark is None or event is None:
                 continue
             if earliest < hour_of(watermark - self.options.allowed_lateness):
-                yield key, event, self._windows_of(key)
+                yield key, (event, self._windows_of(key))
 
     def _index_open_windows(self) -> None:
         """Learn which nodes of the owned partitions have open windows: after a start, and
@@ -343,9 +349,7 @@ class Worker:
                 closed.append(self._windows_of(key).close_due(watermark))
                 del self._open_since[key]
         if closed:
-            costs = pl.concat(closed)
-            blocks = [("cost_allocation_hourly", b, True) for b in _hour_node_blocks(costs)]
-            await self._write(blocks, [])
+            await self._write(list(_cost_inserts(closed)), [])
 
     def _partition_of(self, key: str) -> int:
         """The metrics partition of a node key (Kafka's default murmur2 partitioner)."""
@@ -426,10 +430,13 @@ def _rejected(event: EventT[bytes], reason: str) -> DeadLetter:
     return dead_letter(_raw(event), reason)
 
 
-def _hour_node_blocks(costs: pl.DataFrame) -> Iterator[pl.DataFrame]:
-    """One block per node-hour: the unit a replay re-emits identically."""
-    if costs.height:
-        yield from costs.partition_by(["window_start", "cluster", "node"], maintain_order=True)
+def _cost_inserts(closed: Iterable[pl.DataFrame]) -> Iterator[Insert]:
+    """One deduplicated block per node-hour (each frame is one node's closed hours): the
+    unit a replay re-emits identically."""
+    for frame in closed:
+        if frame.height:
+            for block in frame.partition_by("window_start", maintain_order=True):
+                yield "cost_allocation_hourly", block, True
 
 
 def _object_kind(key: bytes | None) -> str:
