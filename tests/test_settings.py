@@ -44,7 +44,8 @@ def test_runner_gets_catalogue_price_sheet_and_lateness(
     monkeypatch.setenv("KUBEOPERA_COST__ALLOWED_LATENESS_MINUTES", "30")
     settings = load_settings()
     runner = settings.runner(store, settings.catalogue())
-    assert runner.price_sheet is not None
-    assert runner.price_sheet.node_price("n", "", "m5.large") == 0.05
+    sheet_read = runner.reference.price_sheet
+    assert sheet_read is not None
+    assert sheet_read.node_price("n", "", "m5.large") == 0.05
     assert runner.windows.allowed_lateness.total_seconds() == 1800
-    assert len(runner.catalogue) == 110  # the built-in table
+    assert len(runner.reference.catalogue) == 110  # the built-in table
