@@ -34,6 +34,9 @@ class TopicReader:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id="kubeopera-reference",
+            # A broker answers a connection's requests in order: an idle long-poll fetch
+            # would hold ``caught_up``'s offsets request for up to its wait.
+            fetch_max_wait_ms=50,
         )
         await consumer.start()
         try:
