@@ -92,6 +92,19 @@ class KafkaSettings(_Section):
                 options[name] = str(getattr(self, name))
         return options
 
+    def aiokafka_options(self) -> dict[str, Any]:
+        """The same options for aiokafka (the worker): TLS files become an SSL context."""
+        from aiokafka.helpers import create_ssl_context
+
+        options = {k: v for k, v in self.client_options().items() if not k.startswith("ssl_")}
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(
+                cafile=_text(self.ssl_cafile),
+                certfile=_text(self.ssl_certfile),
+                keyfile=_text(self.ssl_keyfile),
+            )
+        return options
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -188,3 +201,7 @@ def load_settings(path: Path | None = None) -> Settings:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise SettingsError(f"config error at {where}: {first['msg']}") from error
+
+
+def _text(path: Path | None) -> str | None:
+    return str(path) if path is not None else None

@@ -21,6 +21,7 @@ def run_worker(settings: Settings, app_id: str, data_dir: Path) -> None:
         allowed_lateness=timedelta(minutes=settings.cost.allowed_lateness_minutes),
         team_label=settings.cost.team_label,
         data_dir=data_dir,
+        security=kafka.aiokafka_options(),
         metrics_partitions=TOPIC_SETTINGS[Topic.METRICS].partitions,
         objects_partitions=TOPIC_SETTINGS[Topic.OBJECTS].partitions,
     )

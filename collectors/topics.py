@@ -5,7 +5,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from kubeopera.models import TOPIC_SETTINGS
 
@@ -18,7 +18,7 @@ def ensure_topics(
 
     ``partitions`` overrides every topic's count (small development brokers and tests).
     """
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kubeopera-admin", **security)
+    admin = admin_client(bootstrap, **security)
     try:
         existing = set(admin.list_topics())
         wanted = [
@@ -41,7 +41,7 @@ def ensure_topics(
 
 def ensure_changelogs(bootstrap: str, topics: dict[str, int], **security: Any) -> list[str]:
     """Create compacted changelog topics (name -> partitions) that do not exist yet."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kubeopera-admin", **security)
+    admin = admin_client(bootstrap, **security)
     try:
         existing = set(admin.list_topics())
         wanted = [
@@ -55,3 +55,24 @@ def ensure_changelogs(bootstrap: str, topics: dict[str, int], **security: Any) -
         return [t.name for t in wanted]
     finally:
         admin.close()
+
+
+class KafkaUnreachableError(KafkaError):  # type: ignore[misc]  # kafka-python is untyped
+    """No broker answered: wrong address, broker down, or refused credentials."""
+
+    def __str__(self) -> str:  # kafka-python prefixes the class name
+        return str(self.args[0])
+
+
+def admin_client(bootstrap: str, **security: Any) -> KafkaAdminClient:
+    try:
+        return KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="kubeopera-admin", **security
+        )
+    except KafkaError as error:
+        protocol = security.get("security_protocol", "PLAINTEXT")
+        raise KafkaUnreachableError(
+            f"cannot reach Kafka at {bootstrap} over {protocol} ({type(error).__name__}): "
+            "check kafka.bootstrap_servers, that the broker runs, and the security "
+            "protocol and credentials"
+        ) from error

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -35,6 +35,7 @@ import polars as pl
 from aiokafka import ConsumerRecord
 from faust.streams import Stream, _current_event
 from faust.types import EventT, StreamT
+from faust.types.auth import CredentialsT
 from kafka.partitioner.default import murmur2
 
 from kubeopera.models import (
@@ -69,6 +70,7 @@ Insert = tuple[str, pl.DataFrame, bool]  # table, rows, deduplicate
 class WorkerOptions:
     bootstrap: str
     app_id: str = "kubeopera-worker"
+    security: dict[str, Any] = field(default_factory=dict)  # aiokafka's security options
     batch_size: int = 2_000
     batch_seconds: float = 1.0
     allowed_lateness: timedelta = timedelta(minutes=10)
@@ -99,7 +101,10 @@ class Worker:
         self.defaults = defaults or DefaultPrices()
         self.reference = Reference(catalogue, self.defaults, price_sheet, options.team_label)
         self.reader = TopicReader(
-            options.bootstrap, [Topic.PRICES.value, Topic.OBJECTS.value], self._apply_reference
+            options.bootstrap,
+            [Topic.PRICES.value, Topic.OBJECTS.value],
+            self._apply_reference,
+            **options.security,
         )
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
         self._watermarks: dict[int, datetime] = {}  # metrics partition -> latest window end
@@ -110,6 +115,7 @@ class Worker:
         app = faust.App(
             options.app_id,
             broker=f"kafka://{options.bootstrap}",
+            broker_credentials=_credentials(options.security),
             store="memory://",
             datadir=str(options.data_dir),
             key_serializer="raw",
@@ -437,6 +443,21 @@ def _cost_inserts(closed: Iterable[pl.DataFrame]) -> Iterator[Insert]:
         if frame.height:
             for block in frame.partition_by("window_start", maintain_order=True):
                 yield "cost_allocation_hourly", block, True
+
+
+def _credentials(security: dict[str, Any]) -> CredentialsT | None:
+    """aiokafka's security options as Faust's credentials (which it maps back)."""
+    protocol = security.get("security_protocol", "PLAINTEXT")
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=security.get("sasl_plain_username"),
+            password=security.get("sasl_plain_password"),
+            mechanism=security.get("sasl_mechanism"),
+            ssl_context=security.get("ssl_context"),
+        )
+    if protocol == "SSL":
+        return faust.SSLCredentials(security["ssl_context"])
+    return None
 
 
 def _object_kind(key: bytes | None) -> str:

@@ -10,6 +10,7 @@ model, has no such gap; the compacted topics are their own changelog.
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
@@ -19,10 +20,11 @@ Apply = Callable[[list[ConsumerRecord]], None]
 class TopicReader:
     """Reads ``topics`` from the beginning and hands each fetched batch to ``apply``."""
 
-    def __init__(self, bootstrap: str, topics: list[str], apply: Apply) -> None:
+    def __init__(self, bootstrap: str, topics: list[str], apply: Apply, **security: Any) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
         self.apply = apply
+        self.security = security  # aiokafka's security_protocol, sasl_*, ssl_context
         self._consumer: AIOKafkaConsumer | None = None
         self._ready = asyncio.Event()
 
@@ -37,6 +39,7 @@ class TopicReader:
             # A broker answers a connection's requests in order: an idle long-poll fetch
             # would hold ``caught_up``'s offsets request for up to its wait.
             fetch_max_wait_ms=50,
+            **self.security,
         )
         await consumer.start()
         try:

@@ -61,10 +61,16 @@ GARBAGE = [
 ]
 
 
-def loaded_broker(state: Path, spec: FleetSpec, metrics_until: datetime | None = None) -> Broker:
+def loaded_broker(
+    state: Path,
+    spec: FleetSpec,
+    metrics_until: datetime | None = None,
+    sasl_users: dict[str, str] | None = None,
+) -> Broker:
     """A broker of its own (other tests' messages must not reach these workers), holding
-    the fleet's inventory, some garbage and its metrics (those before ``metrics_until``)."""
-    broker = Broker(state=state, port=free_port())
+    the fleet's inventory, some garbage and its metrics (those before ``metrics_until``).
+    With ``sasl_users`` it also has a SASL listener for them."""
+    broker = Broker(state=state, port=free_port(), sasl_users=sasl_users or {})
     broker.up()
     ensure_topics(broker.bootstrap)
     messages = [m for step in simulate(spec) for m in step]
@@ -95,9 +101,12 @@ def embedded_costs(folder: Path, spec: FleetSpec) -> pl.DataFrame:
         return store.query(COST)
 
 
+SASL_USER = ("worker", "s3cret-for-tests")
+
+
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    broker = loaded_broker(tmp_path_factory.mktemp("kafka"), SPEC)
+    broker = loaded_broker(tmp_path_factory.mktemp("kafka"), SPEC, sasl_users=dict([SASL_USER]))
     yield broker
     broker.down()
 
@@ -120,16 +129,23 @@ def fleet_embedded(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
 
 
 def start_worker(
-    broker: Broker, store: Path, app_id: str, data: Path, outage: Path | None = None
+    broker: Broker,
+    store: Path,
+    app_id: str,
+    data: Path,
+    outage: Path | None = None,
+    sasl: tuple[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """``kubeopera worker``; with ``outage``, one whose ClickHouse is away while that
-    file exists (see outage_worker.py)."""
+    file exists (see outage_worker.py); with ``sasl``, one that logs in as that user."""
     env = {
         **os.environ,
         "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
         "KUBEOPERA_STORAGE__PATH": str(store),
         "KUBEOPERA_STORAGE__RAW_RETENTION_DAYS": "0",
     }
+    if sasl is not None:
+        env |= sasl_env(broker, *sasl)
     command = ["kubeopera"]
     if outage is not None:
         env["OUTAGE_FLAG"] = str(outage)
@@ -174,6 +190,16 @@ def committed(broker: Broker, app_id: str, topic: Topic) -> dict[int, int]:
         admin.close()
 
 
+def sasl_env(broker: Broker, user: str, password: str) -> dict[str, str]:
+    return {
+        "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": broker.sasl_bootstrap,
+        "KUBEOPERA_KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KUBEOPERA_KAFKA__SASL_MECHANISM": "PLAIN",
+        "KUBEOPERA_KAFKA__SASL_USERNAME": user,
+        "KUBEOPERA_KAFKA__SASL_PASSWORD": password,
+    }
+
+
 def drained(broker: Broker, app_id: str) -> bool:
     """Every message of every input topic is committed by the group."""
     done, end = progress(broker, app_id)
@@ -196,8 +222,10 @@ def stop(*workers: subprocess.Popen[bytes]) -> None:
         worker.wait()
 
 
-def run_until_drained(broker: Broker, store: Path, app_id: str, data: Path) -> None:
-    worker = start_worker(broker, store, app_id, data)
+def run_until_drained(
+    broker: Broker, store: Path, app_id: str, data: Path, sasl: tuple[str, str] | None = None
+) -> None:
+    worker = start_worker(broker, store, app_id, data, sasl=sasl)
     try:
         wait_until_drained(broker, app_id, worker)
     finally:
@@ -222,7 +250,10 @@ def rollup_and_hourly_totals(store: Path) -> tuple[float, float]:
 def test_worker_tables_equal_the_embedded_runner(
     broker: Broker, embedded: pl.DataFrame, tmp_path: Path
 ) -> None:
-    run_until_drained(broker, tmp_path / "store", "equivalence", tmp_path / "worker")
+    """Through the broker's SASL listener (PLAIN), as a secured production Kafka has it."""
+    run_until_drained(
+        broker, tmp_path / "store", "equivalence", tmp_path / "worker", sasl=SASL_USER
+    )
     costs, letters = stored(tmp_path / "store")
     assert costs.height == embedded.height > 0
     assert costs.equals(embedded)
@@ -234,6 +265,26 @@ def test_worker_tables_equal_the_embedded_runner(
     assert "Input should be an object" in reasons[Topic.EVENTS.value]
     dead = read_all(broker.bootstrap, Topic.DEADLETTER.value)
     assert len(dead) == len(GARBAGE)
+
+
+def test_a_wrong_kafka_password_is_one_clear_line(broker: Broker, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        **sasl_env(broker, SASL_USER[0], "wrong"),
+        "KUBEOPERA_STORAGE__PATH": str(tmp_path / "store"),
+    }
+    result = subprocess.run(
+        ["kubeopera", "worker", "--data-dir", str(tmp_path / "worker")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"kubeopera: error: cannot reach Kafka at {broker.sasl_bootstrap}")
+    assert "over SASL_PLAINTEXT" in line and "credentials" in line
 
 
 def test_killed_again_and_again_the_worker_loses_and_duplicates_nothing(

@@ -68,11 +68,19 @@ class Broker:
     controller_port: int = 0
     cache: Path = DEFAULT_CACHE
     heap: str = "512m"
+    # user -> password: a second listener, SASL_PLAINTEXT with PLAIN, for these users
+    sasl_users: dict[str, str] = field(default_factory=dict, repr=False)
+    sasl_port: int = 0
     _libs: Path | None = field(default=None, repr=False)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        """The SASL listener (``sasl_users`` given): clients authenticate with PLAIN."""
+        return f"127.0.0.1:{self.sasl_port}"
 
     @classmethod
     def at(cls, state: Path, port: int | None = None) -> "Broker":
@@ -191,16 +199,29 @@ class Broker:
             self.controller_port = free_port()
         data = self.state / "data"
         config = self.state / "server.properties"
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        sasl = []
+        if self.sasl_users:
+            self.sasl_port = self.sasl_port or free_port()
+            listeners.append(f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}")
+            users = " ".join(f'user_{u}="{p}"' for u, p in sorted(self.sasl_users.items()))
+            sasl = [
+                "sasl.enabled.mechanisms=PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+            ]
         config.write_text(
             "\n".join([
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                f"listeners={','.join(listeners)},CONTROLLER://127.0.0.1:{self.controller_port}",
+                f"advertised.listeners={','.join(listeners)}",
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "listener.security.protocol.map="
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+                *sasl,
                 f"log.dirs={data}",
                 "auto.create.topics.enable=false",
                 "offsets.topic.replication.factor=1",
