@@ -22,7 +22,7 @@ explicitly for each write (``_as_event``).
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -210,7 +210,7 @@ class Worker:
             inserts: list[Insert] = [
                 ("raw_metrics", samples, False),
                 ("raw_node_metrics", scrapes, False),
-                *_cost_inserts(rows for _, rows, _ in closed),
+                *self._cost_inserts({key: rows for key, rows, _ in closed}),
             ]
             await self._write(inserts, letters)
             for key, _, state in closed:  # after ClickHouse has the rows
@@ -223,21 +223,35 @@ class Worker:
         self, messages: list[tuple[EventT[bytes], Any]], letters: list[DeadLetter]
     ) -> tuple[dict[str, tuple[EventT[bytes], HourlyWindows]], list[MetricBatch]]:
         """Each node's windows (with the node's latest event, under which its state is
-        written) and the scrapes to allocate; late or unpriced ones become dead letters."""
+        written) and the scrapes to allocate; late or unpriced ones become dead letters.
+
+        A scrape is late once its partition's watermark, as of the message before it in
+        partition order, has closed its hour, whatever node it is from and however the
+        partition was cut into batches; so an hour closes for all of a partition's nodes
+        together, as one block that a replay reproduces."""
         touched: dict[str, tuple[EventT[bytes], HourlyWindows]] = {}
         usable: list[MetricBatch] = []
         for event, batch in messages:
             assert isinstance(batch, MetricBatch)
-            key = batch.key()
+            key, partition = batch.key(), self._partition_of(batch.key())
             windows = touched[key][1] if key in touched else self._windows_of(key)
             touched[key] = (event, windows)
-            use, reason = windows.screen(batch, self.reference.priced(batch.cluster, batch.node))
+            use, reason = windows.screen(
+                batch,
+                self.reference.priced(batch.cluster, batch.node),
+                self._closed_until(partition),
+            )
             if reason:
                 letters.append(_rejected(event, reason))
             if use:
                 usable.append(batch)
-            self._advance(self._partition_of(key), windows.watermark)
+            self._advance(partition, windows.watermark)
         return touched, usable
+
+    def _closed_until(self, partition: int) -> datetime | None:
+        """The hours before this are closed for every node of the partition."""
+        watermark = self._watermarks.get(partition)
+        return hour_of(watermark - self.options.allowed_lateness) if watermark else None
 
     def _close(self, key: str, windows: HourlyWindows) -> tuple[pl.DataFrame, bytes]:
         """The node's hours its partition's watermark has passed, and its state after."""
@@ -348,14 +362,29 @@ class Worker:
         if not self.app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             return  # the windows table is not restored yet
         self._index_open_windows()
-        closed = []
+        closed = {}
         for key, earliest in sorted(self._open_since.items()):
             watermark = self._watermarks.get(self._partition_of(key))
             if watermark and earliest < hour_of(watermark - self.options.allowed_lateness):
-                closed.append(self._windows_of(key).close_due(watermark))
+                closed[key] = self._windows_of(key).close_due(watermark)
                 del self._open_since[key]
         if closed:
-            await self._write(list(_cost_inserts(closed)), [])
+            await self._write(list(self._cost_inserts(closed)), [])
+
+    def _cost_inserts(self, closed: dict[str, pl.DataFrame]) -> Iterator[Insert]:
+        """One deduplicated block per partition-hour (``closed`` maps node keys to their
+        closed rows): an hour closes for all of a partition's nodes in one batch, so a
+        replay re-emits the same block, with the same content token, which ClickHouse
+        skips. A few blocks per hour, not one per node: ClickHouse wants few, large
+        inserts."""
+        by_partition: dict[int, list[pl.DataFrame]] = {}
+        for key in sorted(closed):
+            if closed[key].height:
+                by_partition.setdefault(self._partition_of(key), []).append(closed[key])
+        for partition in sorted(by_partition):
+            rows = pl.concat(by_partition[partition])
+            for block in rows.partition_by("window_start", maintain_order=True):
+                yield "cost_allocation_hourly", block, True
 
     def _partition_of(self, key: str) -> int:
         """The metrics partition of a node key (Kafka's default murmur2 partitioner)."""
@@ -434,15 +463,6 @@ def _raw(event: EventT[bytes]) -> RawMessage:
 
 def _rejected(event: EventT[bytes], reason: str) -> DeadLetter:
     return dead_letter(_raw(event), reason)
-
-
-def _cost_inserts(closed: Iterable[pl.DataFrame]) -> Iterator[Insert]:
-    """One deduplicated block per node-hour (each frame is one node's closed hours): the
-    unit a replay re-emits identically."""
-    for frame in closed:
-        if frame.height:
-            for block in frame.partition_by("window_start", maintain_order=True):
-                yield "cost_allocation_hourly", block, True
 
 
 def _credentials(security: dict[str, Any]) -> CredentialsT | None:

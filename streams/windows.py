@@ -35,36 +35,45 @@ class HourlyWindows:
         self._open = empty_costs(exact=True)
         self._seen: set[tuple[str, str, datetime]] = set()
 
-    def admit(self, batch: MetricBatch) -> Admission:
-        """Whether the scrape is used, was seen already, or came after its hour closed."""
+    def admit(self, batch: MetricBatch, closed_until: datetime | None = None) -> Admission:
+        """Whether the scrape is used, was seen already, or came after its hour closed
+        (here, or by the wider clock's ``closed_until``)."""
         key = (batch.cluster, batch.node, batch.window_start)
         if key in self._seen:
             self.duplicates += 1
             return "duplicate"
-        if self.closed_until is not None and batch.window_start < self.closed_until:
+        closed = self._closed(closed_until)
+        if closed is not None and batch.window_start < closed:
             return "late"
         self._seen.add(key)
         if self.watermark is None or batch.window_end > self.watermark:
             self.watermark = batch.window_end
         return "new"
 
-    def screen(self, batch: MetricBatch, priced: bool) -> tuple[bool, str | None]:
+    def screen(
+        self, batch: MetricBatch, priced: bool, closed_until: datetime | None = None
+    ) -> tuple[bool, str | None]:
         """Whether to allocate the scrape, and the reason to dead-letter it if it must be
-        (a duplicate is neither used nor rejected). Both engines decide through here."""
+        (a duplicate is neither used nor rejected). Both engines decide through here;
+        ``closed_until`` is the hour a wider clock (the worker's partition) has closed."""
         if not priced:
             return False, unpriced_reason(batch)
-        verdict = self.admit(batch)
+        verdict = self.admit(batch, closed_until)
         if verdict == "late":
-            return False, self.late_reason(batch)
+            return False, self.late_reason(batch, closed_until)
         return verdict == "new", None
 
-    def late_reason(self, batch: MetricBatch) -> str:
+    def late_reason(self, batch: MetricBatch, closed_until: datetime | None = None) -> str:
+        closed = self._closed(closed_until)
         return (
             f"late scrape: window {batch.window_start.isoformat()} of node "
             f"{batch.cluster}/{batch.node} belongs to an hour closed at "
-            f"{self.closed_until.isoformat() if self.closed_until else '-'} "
+            f"{closed.isoformat() if closed else '-'} "
             f"(allowed lateness {self.allowed_lateness})"
         )
+
+    def _closed(self, closed_until: datetime | None) -> datetime | None:
+        return max((c for c in (self.closed_until, closed_until) if c is not None), default=None)
 
     def add(self, rows: pl.DataFrame) -> None:
         """Add exact rows (``cost.allocate_exact``) to their open hours."""

@@ -131,3 +131,20 @@ def test_window_state_survives_serialisation(store: Store) -> None:
     assert restored.to_bytes() == runner.windows.to_bytes()
     assert restored.admit(first) == "duplicate"
     assert restored.close_all().equals(runner.windows.close_all())
+
+
+def test_a_wider_clock_makes_a_lagging_nodes_scrape_late_but_not_a_replay() -> None:
+    """The worker closes an hour for all nodes of a partition at once: a node whose own
+    windows never saw that hour is still late for it, while a scrape it has seen stays a
+    duplicate (a replay after a restart is never mistaken for late data)."""
+    windows = HourlyWindows(timedelta(minutes=10))
+    seen = scrape("c1", "slow", START, 1, (2, 8), {("shop", "p1"): (0.5, 1)})
+    assert windows.screen(seen, priced=True) == (True, None)
+    closed = START + timedelta(hours=1)  # another node of the partition moved past it
+    assert windows.screen(seen, priced=True, closed_until=closed) == (False, None)
+    lagging = scrape("c1", "slow", START + timedelta(minutes=30), 1, (2, 8), {})
+    use, reason = windows.screen(lagging, priced=True, closed_until=closed)
+    assert not use and reason is not None
+    assert f"belongs to an hour closed at {closed.isoformat()}" in reason
+    next_hour = scrape("c1", "slow", closed, 1, (2, 8), {})
+    assert windows.screen(next_hour, priced=True, closed_until=closed) == (True, None)
