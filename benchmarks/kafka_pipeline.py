@@ -10,6 +10,11 @@
    rate (default 10k samples/s) for a while. Every second the group's lag (messages not
    yet committed) is sampled; afterwards each scrape's publish time is joined with the
    time its row was written: latency p50/p95/p99/max.
+3. ClickHouse away. The same steady load; after 20 s ClickHouse goes away for a while
+   (the worker of tests/outage_worker.py: every insert fails as a down server's would)
+   while metrics keep arriving. Prints the worker's RSS before and during, the lag it
+   built up, how long it took to drain once ClickHouse was back, and whether every
+   scrape was written.
 
     python benchmarks/kafka_pipeline.py                  # 3 clusters, 8 h; 10k/s for 60 s
     python benchmarks/kafka_pipeline.py --duration 4h --rate 20000 --seconds 30
@@ -20,10 +25,11 @@ import asyncio
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,15 +78,24 @@ def fresh_broker(folder: Path) -> Broker:
     return broker
 
 
-def start_worker(broker: Broker, folder: Path, app_id: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    broker: Broker, folder: Path, app_id: str, outage: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``kubeopera worker``; with ``outage``, one whose ClickHouse is away while that file
+    exists."""
     env = {
         **os.environ,
         "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
         "KUBEOPERA_STORAGE__PATH": str(folder / "store"),
         "KUBEOPERA_STORAGE__RAW_RETENTION_DAYS": "0",
     }
+    command = ["kubeopera"]
+    if outage is not None:
+        env["OUTAGE_FLAG"] = str(outage)
+        tests = Path(__file__).resolve().parents[1] / "tests"
+        command = [sys.executable, str(tests / "outage_worker.py")]
     log = (folder / f"{app_id}.log").open("ab")
-    command = ["kubeopera", "worker", "--app-id", app_id, "--data-dir", str(folder / "worker")]
+    command += ["worker", "--app-id", app_id, "--data-dir", str(folder / "worker")]
     return subprocess.Popen(command, env=env, stdout=log, stderr=log)
 
 
@@ -97,8 +112,16 @@ def stop(worker: subprocess.Popen[bytes]) -> int:
 
 
 def peak_rss_mib(pid: int) -> int:
+    return _status_mib(pid, "VmHWM:")
+
+
+def rss_mib(pid: int) -> int:
+    return _status_mib(pid, "VmRSS:")
+
+
+def _status_mib(pid: int, field_name: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field_name):
             return int(line.split()[1]) // 1024
     return 0
 
@@ -220,52 +243,107 @@ def throughput(folder: Path, clusters: int, duration: timedelta) -> None:
 # -- 2. steady load ------------------------------------------------------------------
 
 
-def steady(folder: Path, clusters: int, rate: int, seconds: float) -> None:
-    simulated = fleet(clusters, timedelta(days=30))  # far more than the run publishes
-    broker = fresh_broker(folder / "kafka")
-    app_id = "bench-steady"
-    try:
-        with Publisher(broker.bootstrap) as publisher:
-            publisher.publish_all(simulated.inventory)
-        worker = start_worker(broker, folder, app_id)
-        wait_for(lambda: group_stable(broker, app_id), "the worker's group")
-        wait_for(lambda: lag(broker, app_id, Topic.OBJECTS) == 0, "the inventory")
-        published: dict[tuple[str, str, datetime], float] = {}
-        lags: list[int] = []
-        sent = 0
-        began = next_lag = time.monotonic()
-        with Publisher(broker.bootstrap) as publisher:
+@dataclass
+class SteadyLoad:
+    """Metric batches published at a steady rate, remembering when each went out."""
+
+    broker: Broker
+    metrics: Iterator[Message]
+    rate: int  # container samples per second
+    published: dict[tuple[str, str, datetime], float] = field(default_factory=dict)
+    sent: int = 0  # samples
+
+    def run(self, seconds: float, every_second: Callable[[], None]) -> float:
+        """Publish for ``seconds``, calling ``every_second``; returns the time taken."""
+        began = next_tick = time.monotonic()
+        quota = self.sent
+        with Publisher(self.broker.bootstrap) as publisher:
             while (now := time.monotonic()) - began < seconds:
-                while sent < rate * (now - began):  # catch up to the steady rate
-                    topic, message = next(simulated.metrics)
+                while self.sent - quota < self.rate * (now - began):
+                    topic, message = next(self.metrics)
                     assert isinstance(message, MetricBatch)
                     publisher.publish(topic, message)
-                    published[(message.cluster, message.node, message.window_start)] = time.time()
-                    sent += samples_of((topic, message))
+                    key = (message.cluster, message.node, message.window_start)
+                    self.published[key] = time.time()
+                    self.sent += samples_of((topic, message))
                 publisher.flush()
-                if now >= next_lag:
-                    lags.append(lag(broker, app_id, Topic.METRICS))
-                    next_lag += 1.0
+                if now >= next_tick:
+                    every_second()
+                    next_tick += 1.0
                 time.sleep(0.02)
-        elapsed = time.monotonic() - began
+        return time.monotonic() - began
+
+
+def ready_worker(
+    folder: Path, clusters: int, app_id: str, outage: Path | None = None
+) -> tuple[Broker, subprocess.Popen[bytes], Iterator[Message]]:
+    """A fresh broker holding a fleet's inventory, and a worker that has read it."""
+    simulated = fleet(clusters, timedelta(days=30))  # far more than a run publishes
+    broker = fresh_broker(folder / "kafka")
+    with Publisher(broker.bootstrap) as publisher:
+        publisher.publish_all(simulated.inventory)
+    worker = start_worker(broker, folder, app_id, outage)
+    wait_for(lambda: group_stable(broker, app_id), "the worker's group")
+    wait_for(lambda: lag(broker, app_id, Topic.OBJECTS) == 0, "the inventory")
+    return broker, worker, simulated.metrics
+
+
+def steady(folder: Path, clusters: int, rate: int, seconds: float) -> None:
+    app_id = "bench-steady"
+    broker, worker, metrics = ready_worker(folder, clusters, app_id)
+    try:
+        load = SteadyLoad(broker, metrics, rate)
+        lags: list[int] = []
+        elapsed = load.run(seconds, lambda: lags.append(lag(broker, app_id, Topic.METRICS)))
         wait_for(lambda: lag(broker, app_id, Topic.METRICS) == 0, "the drain")
         peak = stop(worker)
     finally:
         broker.down()
     rows = written_scrapes(folder / "store")
     latencies = sorted(
-        at.timestamp() - published[(cluster, node, start.replace(tzinfo=UTC))]
+        at.timestamp() - load.published[(cluster, node, start.replace(tzinfo=UTC))]
         for cluster, node, start, at in rows.iter_rows()
     )
     q = statistics.quantiles(latencies, n=100)
     print(
-        f"steady {sent / elapsed:,.0f} samples/s for {elapsed:.0f} s "
-        f"({len(published):,} scrapes, all {len(latencies):,} written)"
+        f"steady {load.sent / elapsed:,.0f} samples/s for {elapsed:.0f} s "
+        f"({len(load.published):,} scrapes published, {len(latencies):,} written)"
     )
     print(
         f"consumer lag (messages): mean {statistics.fmean(lags):.0f}, max {max(lags)}; "
         f"publish -> row latency: p50 {q[49]:.2f} s, p95 {q[94]:.2f} s, "
         f"p99 {q[98]:.2f} s, max {latencies[-1]:.2f} s; worker peak RSS {peak} MiB"
+    )
+
+
+# -- 3. ClickHouse away --------------------------------------------------------------
+
+
+def outage(folder: Path, clusters: int, rate: int, seconds: float) -> None:
+    app_id, flag = "bench-outage", folder / "outage"
+    broker, worker, metrics = ready_worker(folder, clusters, app_id, outage=flag)
+    try:
+        load = SteadyLoad(broker, metrics, rate)
+        before: list[int] = []
+        load.run(20, lambda: before.append(rss_mib(worker.pid)))
+        flag.touch()
+        during: list[int] = []
+        load.run(seconds, lambda: during.append(rss_mib(worker.pid)))
+        backlog = lag(broker, app_id, Topic.METRICS)
+        flag.unlink()
+        back = time.monotonic()
+        wait_for(lambda: lag(broker, app_id, Topic.METRICS) == 0, "the drain")
+        recovered = time.monotonic() - back
+        stop(worker)
+    finally:
+        broker.down()
+    written = written_scrapes(folder / "store").height
+    print(
+        f"ClickHouse away {seconds:.0f} s under {rate:,} samples/s: worker RSS "
+        f"{max(before)} MiB before, {min(during)}-{max(during)} MiB while away "
+        f"(first/last second {during[0]}/{during[-1]} MiB); lag {backlog:,} messages when "
+        f"it came back, drained {recovered:.1f} s later; "
+        f"{written:,} of {len(load.published):,} scrapes written"
     )
 
 
@@ -275,11 +353,14 @@ def main() -> None:
     parser.add_argument("--duration", default="8h", help="simulated span for the throughput run")
     parser.add_argument("--rate", type=int, default=10_000, help="steady samples/s")
     parser.add_argument("--seconds", type=float, default=60, help="length of the steady run")
+    parser.add_argument("--outage", type=float, default=60, help="seconds ClickHouse is away")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         throughput(Path(folder), args.clusters, parse_duration(args.duration))
     with tempfile.TemporaryDirectory() as folder:
         steady(Path(folder), args.clusters, args.rate, args.seconds)
+    with tempfile.TemporaryDirectory() as folder:
+        outage(Path(folder), args.clusters, args.rate, args.outage)
 
 
 if __name__ == "__main__":
