@@ -79,7 +79,7 @@ def worker(ctx: click.Context, app_id: str, data_dir: Path) -> None:
     run_worker(_settings(ctx), app_id, data_dir)
 
 
-@cli.group(short_help="Development services: a local Kafka broker.")
+@cli.group(short_help="Development services: a local Kafka broker and Kubernetes API.")
 def dev() -> None:
     """Services for development and tests, on this machine only."""
 
@@ -108,6 +108,32 @@ def kafka(action: str, port: int | None, state: Path) -> None:
         click.echo("Kafka is down")
     else:
         click.echo(broker.status())
+
+
+@dev.command(short_help="Start, stop or show a local Kubernetes API server.")
+@click.argument("action", type=click.Choice(["up", "down", "status"]))
+@click.option("--port", type=click.IntRange(1, 65535), help="Default: its last port, else 6443.")
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".kubeopera/cluster"),
+    show_default=True,
+)
+def cluster(action: str, port: int | None, state: Path) -> None:
+    """A real kube-apiserver with embedded etcd on 127.0.0.1 (built with Go on first use,
+    ~5 minutes), with RBAC and an admin kubeconfig. No kubelet: create objects through
+    the API. Every `up` starts an empty cluster."""
+    from kubeopera.deploy.testcluster import LocalCluster
+
+    local = LocalCluster.at(state, port)
+    if action == "up":
+        local.up()
+        click.echo(f"Kubernetes API is up: export KUBECONFIG={local.kubeconfig.resolve()}")
+    elif action == "down":
+        local.down()
+        click.echo("the Kubernetes API server is down")
+    else:
+        click.echo(local.status())
 
 
 @cli.command(short_help="Run analyst SQL on the store (table, csv, json, parquet).")
@@ -203,6 +229,7 @@ def main() -> None:
 
     from kubeopera.cli.settings import SettingsError
     from kubeopera.deploy.kafka import BrokerError
+    from kubeopera.deploy.testcluster import ClusterError
     from kubeopera.models.catalogue import CatalogueError
     from kubeopera.sinks.clickhouse import ClickHouseError
 
@@ -226,6 +253,7 @@ def main() -> None:
         CatalogueError,
         ClickHouseError,
         BrokerError,
+        ClusterError,
         KafkaError,
         ValueError,
         OSError,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubeopera.deploy.kafka import Broker, free_port
+from kubeopera.deploy.testcluster import LocalCluster
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -100,3 +101,12 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     broker.up()
     yield broker
     broker.down()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real kube-apiserver with embedded etcd on a free loopback port (built with Go)."""
+    cluster = LocalCluster(state=tmp_path_factory.mktemp("cluster"), port=free_port())
+    cluster.up()
+    yield cluster
+    cluster.down()

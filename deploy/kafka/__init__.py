@@ -12,7 +12,6 @@ stop, so a restarted broker keeps its topics and messages.
 import base64
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -20,6 +19,8 @@ import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from kubeopera.deploy.processes import running_pid, stop
 
 KAFKA_VERSION = "4.1.1"
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubeopera"
@@ -100,12 +101,7 @@ class Broker:
 
     def pid(self) -> int | None:
         """The running broker's pid, or None (a stale pid file is ignored)."""
-        try:
-            pid = int(self.pid_file.read_text())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return None
-        return pid
+        return running_pid(self.pid_file)
 
     def status(self) -> str:
         pid = self.pid()
@@ -162,17 +158,7 @@ class Broker:
 
     def down(self, timeout: float = 30) -> None:
         """Stop the broker cleanly (SIGTERM), killing it only if it hangs."""
-        pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.2)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
+        stop(self.pid_file, timeout)
 
     def answers(self) -> bool:
         """True when the broker serves a metadata request (not merely an open port)."""
@@ -240,17 +226,3 @@ class Broker:
             "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
         )
         return config
-
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True

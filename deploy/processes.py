@@ -1,0 +1,45 @@
+"""Detached development servers (the Kafka broker, the test API server): their pid files
+and a clean stop."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid in ``pid_file`` if that process runs (a stale file is ignored)."""
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def stop(pid_file: Path, timeout: float = 30) -> None:
+    """SIGTERM the process of ``pid_file``, SIGKILL it only if it hangs; forget the file."""
+    pid = running_pid(pid_file)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and alive(pid):
+            time.sleep(0.2)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs; reaps it first if it is our exited child (else a zombie)."""
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
