@@ -1,0 +1,188 @@
+"""Kubernetes objects to object changes: real pods, owner chains, field managers, and
+redaction of everything that looks like a credential."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from conftest import SHARED_DATA
+
+from kubeopera.collectors.kubernetes.changes import Owners, last_manager, to_change
+from kubeopera.collectors.kubernetes.redact import LAST_APPLIED, marker
+from kubeopera.collectors.kubernetes.resources import RESOURCES, Resource
+from kubeopera.models import ChangeType
+
+PODS = SHARED_DATA / "k8s-samples" / "honeycomb-kubernetes-agent" / "testdata" / "pods.json"
+AT = datetime(2026, 3, 2, tzinfo=UTC)
+KIND = {r.kind: r for r in RESOURCES}
+
+
+def test_real_pods_parse_to_their_requests_and_limits() -> None:
+    if not PODS.exists():
+        pytest.skip(f"{PODS} is not there")
+    pods = {p["metadata"]["name"]: p for p in json.loads(PODS.read_text())["items"]}
+    speaker = to_change("c", KIND["Pod"], pods["speaker-cpxhz"], ChangeType.ADDED, AT, Owners())
+    assert speaker.pod is not None and speaker.pod.node == "duckboat-01"
+    (container,) = speaker.pod.containers
+    assert container.cpu_request_cores == 0.1 and container.cpu_limit_cores == 0.1
+    assert container.memory_request_bytes == 100 * 2**20 == container.memory_limit_bytes
+    assert [(o.kind, o.name) for o in speaker.owner_chain] == [("DaemonSet", "speaker")]
+    calico = to_change("c", KIND["Pod"], pods["calico-node-h2bjp"], ChangeType.ADDED, AT, Owners())
+    assert calico.pod is not None
+    assert calico.pod.containers[0].cpu_request_cores == 0.25
+    assert calico.pod.containers[0].memory_limit_bytes is None
+    grafana = to_change(
+        "c", KIND["Pod"], pods["grafana-7db5dff8ff-vwrnf"], ChangeType.ADDED, AT, Owners()
+    )
+    assert grafana.pod is not None
+    assert [c.name for c in grafana.pod.containers] == ["grafana-sc-dashboard", "grafana"]
+    assert all(c.cpu_request_cores == 0 for c in grafana.pod.containers)
+
+
+def meta(
+    kind: str, name: str, uid: str, owner: tuple[str, str, str] | None = None
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": "shop", "uid": uid}
+    if owner:
+        metadata["ownerReferences"] = [
+            {"kind": "Other", "name": "x", "uid": "u-x"},
+            {"kind": owner[0], "name": owner[1], "uid": owner[2], "controller": True},
+        ]
+    return metadata
+
+
+def test_the_owner_chain_runs_from_the_controller_up_to_the_top() -> None:
+    owners = Owners()
+    owners.remember("Deployment", meta("Deployment", "web", "u-d"))
+    owners.remember(
+        "ReplicaSet", meta("ReplicaSet", "web-7f", "u-rs", ("Deployment", "web", "u-d"))
+    )
+    pod = {
+        "metadata": meta("Pod", "web-7f-abc", "u-p", ("ReplicaSet", "web-7f", "u-rs")),
+        "spec": {},
+    }
+    change = to_change("c", KIND["Pod"], pod, ChangeType.ADDED, AT, owners)
+    assert [(o.kind, o.name, o.uid) for o in change.owner_chain] == [
+        ("ReplicaSet", "web-7f", "u-rs"),
+        ("Deployment", "web", "u-d"),
+    ]
+    assert change.controller is not None and change.controller.kind == "Deployment"
+    owners.forget("u-rs")  # an owner not seen (yet): the chain stops at what is known
+    unknown = to_change("c", KIND["Pod"], pod, ChangeType.ADDED, AT, owners)
+    assert [o.kind for o in unknown.owner_chain] == ["ReplicaSet"]
+
+
+def test_the_last_manager_is_the_latest_writer_and_managed_fields_are_dropped() -> None:
+    managed = [
+        {
+            "manager": "kubectl-client-side-apply",
+            "operation": "Update",
+            "time": "2026-03-02T10:00:00Z",
+        },
+        {
+            "manager": "kube-controller-manager",
+            "operation": "Update",
+            "time": "2026-03-02T11:00:00Z",
+        },
+        {"manager": "kubectl-edit", "operation": "Update", "time": "2026-03-02T11:00:00Z"},
+        {"manager": "helm", "operation": "Apply", "time": "2026-03-02T09:00:00Z"},
+    ]
+    assert last_manager({"managedFields": managed}) == "kubectl-edit"
+    assert last_manager({}) is None
+    service = {"metadata": {**meta("Service", "web", "u-s"), "managedFields": managed}}
+    change = to_change("c", KIND["Service"], service, ChangeType.MODIFIED, AT, Owners())
+    assert change.last_manager == "kubectl-edit"
+    assert "managedFields" not in change.object["metadata"]
+
+
+SECRETS = {
+    "password": "hunter2-but-longer",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJl",
+    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "url": "postgres://app:s3cr3t@db:5432/shop",
+    "pem": "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+    "config": "feature_flags=on",
+    "applied": '{"kind":"Secret","data":{"password":"aHVudGVyMg=="}}',
+}
+
+
+def container(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": "shop:1",
+        "env": [
+            {"name": "DB_PASSWORD", "value": SECRETS["password"]},
+            {"name": "UPSTREAM", "value": SECRETS["jwt"]},
+            {"name": "AWS_ID", "value": SECRETS["aws"]},
+            {"name": "DATABASE_URL", "value": SECRETS["url"]},
+            {"name": "LOG_LEVEL", "value": "info"},
+            {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}},
+        ],
+    }
+
+
+def test_credentials_are_redacted_wherever_they_hide() -> None:
+    annotations = {
+        LAST_APPLIED: SECRETS["applied"],
+        "vault.io/token": SECRETS["jwt"],
+        "team": "shop",
+    }
+    deployment = {
+        "metadata": {**meta("Deployment", "web", "u-d"), "annotations": annotations},
+        "spec": {
+            "template": {
+                "spec": {"containers": [container("app")], "initContainers": [container("init")]}
+            }
+        },
+    }
+    cronjob = {
+        "metadata": meta("CronJob", "nightly", "u-c"),
+        "spec": {
+            "jobTemplate": {"spec": {"template": {"spec": {"containers": [container("job")]}}}}
+        },
+    }
+    configmap = {
+        "metadata": meta("ConfigMap", "cfg", "u-m"),
+        "data": {"app.ini": SECRETS["config"], "key.pem": SECRETS["pem"]},
+    }
+    secret = {
+        "metadata": meta("Secret", "db", "u-s"),
+        "data": {"pw": "aHVudGVyMg=="},
+        "stringData": {"pw": SECRETS["password"]},
+    }
+    changes = [
+        to_change("c", KIND[k], o, ChangeType.ADDED, AT, Owners())
+        for k, o in (
+            ("Deployment", deployment),
+            ("CronJob", cronjob),
+            ("ConfigMap", configmap),
+            ("Secret", secret),
+        )
+    ]
+    published = "".join(c.model_dump_json() for c in changes)
+    for name, value in SECRETS.items():
+        assert json.dumps(value)[1:-1] not in published, name
+    assert "aHVudGVyMg==" not in published
+    env = changes[0].object["spec"]["template"]["spec"]["containers"][0]["env"]
+    values = {v["name"]: v.get("value") for v in env}
+    assert values["DB_PASSWORD"] == marker(SECRETS["password"])  # same value, same marker
+    assert values["LOG_LEVEL"] == "info"  # what is not a credential stays
+    assert changes[0].annotations["team"] == "shop"
+    assert changes[0].annotations[LAST_APPLIED] == marker(SECRETS["applied"])
+    assert changes[2].object["data"] == {
+        "app.ini": marker(SECRETS["config"]),
+        "key.pem": marker(SECRETS["pem"]),
+    }
+    assert set(changes[3].object) == {"apiVersion", "kind", "metadata"}
+
+
+def test_custom_resources_are_named_group_version_kind_plural() -> None:
+    app = Resource.parse("argoproj.io/v1alpha1/Application/applications")
+    assert app.path == "/apis/argoproj.io/v1alpha1/applications" and app.namespaced
+    assert app.api_version == "argoproj.io/v1alpha1"
+    assert not Resource.parse("example.com/v1/Widget/widgets/cluster").namespaced
+    with pytest.raises(ValueError, match="expected group/version/Kind/plural"):
+        Resource.parse("argoproj.io/Application")
+    assert KIND["Pod"].path == "/api/v1/pods"
+    assert KIND["Deployment"].path == "/apis/apps/v1/deployments"
