@@ -63,6 +63,7 @@ class LocalCluster:
     state: Path = Path(".kubeopera/cluster")
     port: int = 6443
     cache: Path = DEFAULT_CACHE
+    apiserver_args: tuple[str, ...] = ()  # extra kube-apiserver flags
 
     @classmethod
     def at(cls, state: Path, port: int | None = None) -> "LocalCluster":
@@ -104,7 +105,8 @@ class LocalCluster:
         self.log_file.unlink(missing_ok=True)
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
-                [str(binary), "-dir", str(self.state / "run"), "-port", str(self.port)],
+                [str(binary), "-dir", str(self.state / "run"), "-port", str(self.port),
+                 "--", *self.apiserver_args],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         self.pid_file.write_text(str(process.pid))
