@@ -9,9 +9,11 @@ import pytest
 from conftest import SHARED_DATA
 
 from kubeopera.collectors.kubernetes.changes import Owners, last_manager, to_change
+from kubeopera.collectors.kubernetes.events import to_event
+from kubeopera.collectors.kubernetes.prices import node_price
 from kubeopera.collectors.kubernetes.redact import LAST_APPLIED, marker
 from kubeopera.collectors.kubernetes.resources import RESOURCES, Resource
-from kubeopera.models import ChangeType
+from kubeopera.models import CapacityType, ChangeType
 
 PODS = SHARED_DATA / "k8s-samples" / "honeycomb-kubernetes-agent" / "testdata" / "pods.json"
 AT = datetime(2026, 3, 2, tzinfo=UTC)
@@ -186,3 +188,61 @@ def test_custom_resources_are_named_group_version_kind_plural() -> None:
         Resource.parse("argoproj.io/Application")
     assert KIND["Pod"].path == "/api/v1/pods"
     assert KIND["Deployment"].path == "/apis/apps/v1/deployments"
+
+
+SONOBUOY = SHARED_DATA / "k8s-samples" / "sonobuoy-results-0.10" / "resources" / "ns"
+NODES = PODS.with_name("nodes.json")
+
+
+def test_real_event_lists_load_without_a_single_rejection() -> None:
+    files = sorted(SONOBUOY.glob("*/Events.json"))
+    if not files:
+        pytest.skip(f"{SONOBUOY} is not there")
+    events = [to_event("c", raw, AT) for path in files for raw in json.loads(path.read_text())]
+    assert len(events) == 135 + 23 + 56  # every Event of the three namespaces
+    mounted = next(e for e in events if e.name == "calico-etcd-xzvc8.14ffe92c771c737f")
+    assert (mounted.namespace, mounted.reason, mounted.type) == (
+        "kube-system",
+        "SuccessfulMountVolume",
+        "Normal",
+    )
+    assert (mounted.involved.kind, mounted.involved.name) == ("Pod", "calico-etcd-xzvc8")
+    assert mounted.involved.uid == "001a4a98-e027-11e7-8132-0254a9767590"
+    assert mounted.source.component == "kubelet"
+    assert mounted.count == 1
+    assert mounted.last_time == datetime(2017, 12, 13, 16, 59, 37, tzinfo=UTC)
+    assert mounted.key() == "c/kube-system/001a4a98-e027-11e7-8132-0254a9767590"
+
+
+def test_new_style_events_take_event_time_and_series() -> None:
+    event = {
+        "metadata": {"name": "e", "namespace": "shop", "creationTimestamp": "2026-03-02T10:00:00Z"},
+        "regarding": {"kind": "Pod", "name": "web-1", "uid": "u1"},
+        "reason": "BackOff",
+        "note": "Back-off restarting failed container",
+        "type": "Warning",
+        "eventTime": "2026-03-02T10:00:01.000000Z",
+        "series": {"count": 7, "lastObservedTime": "2026-03-02T10:05:00.000000Z"},
+        "reportingComponent": "kubelet",
+    }
+    converted = to_event("c", event, AT)
+    assert converted.count == 7 and converted.message.startswith("Back-off")
+    assert converted.last_time == datetime(2026, 3, 2, 10, 5, tzinfo=UTC)
+    assert converted.first_time == datetime(2026, 3, 2, 10, 0, 1, tzinfo=UTC)
+    assert converted.involved.name == "web-1" and converted.source.component == "kubelet"
+
+
+def test_node_price_facts_come_from_the_well_known_labels() -> None:
+    if not NODES.exists():
+        pytest.skip(f"{NODES} is not there")
+    node = json.loads(NODES.read_text())["items"][0]
+    price = node_price("c", node, AT)
+    assert (price.node, price.instance_type, price.region, price.zone) == (
+        "duckboat-01",
+        "m6gd.2xlarge",
+        "us-east-1",
+        "us-east-1a",
+    )
+    assert price.capacity_type == CapacityType.ON_DEMAND and price.usd_per_hour is None
+    spot = {"metadata": {"name": "n2", "labels": {"karpenter.sh/capacity-type": "spot"}}}
+    assert node_price("c", spot, AT).capacity_type == CapacityType.SPOT

@@ -40,16 +40,16 @@ def _core(kind: str, plural: str, namespaced: bool = True) -> Resource:
     return Resource("", "v1", kind, plural, namespaced)
 
 
-RESOURCES: tuple[Resource, ...] = (
+RESOURCES: tuple[Resource, ...] = (  # owners before what they own: chains resolve on list
     _core("Namespace", "namespaces", namespaced=False),
     _core("Node", "nodes", namespaced=False),
-    _core("Pod", "pods"),
+    Resource("batch", "v1", "CronJob", "cronjobs"),
     Resource("apps", "v1", "Deployment", "deployments"),
-    Resource("apps", "v1", "ReplicaSet", "replicasets"),
     Resource("apps", "v1", "StatefulSet", "statefulsets"),
     Resource("apps", "v1", "DaemonSet", "daemonsets"),
     Resource("batch", "v1", "Job", "jobs"),
-    Resource("batch", "v1", "CronJob", "cronjobs"),
+    Resource("apps", "v1", "ReplicaSet", "replicasets"),
+    _core("Pod", "pods"),
     _core("Service", "services"),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     Resource("networking.k8s.io", "v1", "Ingress", "ingresses"),
@@ -67,4 +67,10 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
     _core("ServiceAccount", "serviceaccounts"),
 )
-"""Object kinds, published as ``objects`` changes (Events take the ``events`` path)."""
+"""Object kinds, published as ``objects`` changes."""
+
+EVENTS = _core("Event", "events")
+"""Published on the ``events`` topic, not as object changes."""
+
+OWNER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "ReplicaSet"})
+"""Kinds whose objects own others: the collector remembers them to build owner chains."""

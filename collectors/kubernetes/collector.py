@@ -1,0 +1,70 @@
+"""The collector: watches one cluster and turns what it sees into the pipeline's messages
+(object changes, Events, node price facts), handed to a sink in batches."""
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from kubernetes.client import ApiClient
+
+from kubeopera.collectors.kubernetes.changes import Owners, to_change
+from kubeopera.collectors.kubernetes.events import to_event
+from kubeopera.collectors.kubernetes.prices import node_price
+from kubeopera.collectors.kubernetes.resources import EVENTS, OWNER_KINDS, RESOURCES, Resource
+from kubeopera.collectors.kubernetes.watch import Changes, Watcher, start
+from kubeopera.models import ChangeType, Message, Topic
+
+Sink = Callable[[list[Message]], None]
+
+
+class Collector:
+    def __init__(
+        self,
+        api: ApiClient,
+        cluster: str,
+        sink: Sink,
+        resources: Sequence[Resource] = (*RESOURCES, EVENTS),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.cluster = cluster
+        self.sink = sink
+        self.clock = clock
+        self.owners = Owners()
+        self.counts: Counter[str] = Counter()  # messages by kind
+        self._lock = threading.Lock()  # watchers report from their own threads
+        self.watchers = [Watcher(api, resource, self._on_changes) for resource in resources]
+
+    def run(self, stop: threading.Event) -> None:
+        """List every kind (owners first, in order), then watch them all until ``stop``."""
+        for watcher in self.watchers:
+            watcher.list_all()
+        threads = start(self.watchers, stop)
+        stop.wait()
+        for thread in threads:
+            thread.join(timeout=5)
+
+    def _on_changes(self, resource: Resource, changes: Changes) -> None:
+        with self._lock:
+            messages = self._messages(resource, changes)
+            self.counts[resource.kind] += len(changes)
+        self.sink(messages)
+
+    def _messages(self, resource: Resource, changes: Changes) -> list[Message]:
+        now = self.clock()
+        if resource == EVENTS:
+            return [(Topic.EVENTS, to_event(self.cluster, obj, now)) for _, obj in changes]
+        messages: list[Message] = []
+        for change, obj in changes:
+            metadata = obj["metadata"]
+            if resource.kind in OWNER_KINDS:
+                if change == ChangeType.DELETED:
+                    self.owners.forget(metadata["uid"])
+                else:
+                    self.owners.remember(resource.kind, metadata)
+            messages.append(
+                (Topic.OBJECTS, to_change(self.cluster, resource, obj, change, now, self.owners))
+            )
+            if resource.kind == "Node" and change != ChangeType.DELETED:
+                messages.append((Topic.PRICES, node_price(self.cluster, obj, now)))
+        return messages
