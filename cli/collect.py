@@ -1,6 +1,11 @@
-"""``kubeopera collect --simulate``: a simulated fleet's streams, published to Kafka."""
+"""``kubeopera collect``: a cluster's (or a simulated fleet's) streams, to Kafka or the
+embedded pipeline."""
 
+import signal
+import threading
 import time
+from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -9,6 +14,7 @@ from kubeopera.cli.settings import Settings
 from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.simulator import FleetSpec
 from kubeopera.collectors.topics import ensure_topics
+from kubeopera.models import Message
 
 
 def publish_fleet(settings: Settings, spec: FleetSpec) -> None:
@@ -31,3 +37,71 @@ def publish_fleet(settings: Settings, spec: FleetSpec) -> None:
     )
     if stats.failed:
         raise click.ClickException(f"{stats.failed} messages could not be delivered")
+
+
+def collect_cluster(
+    settings: Settings,
+    cluster_name: str,
+    kubeconfig: Path | None,
+    context: str | None,
+    embedded: bool,
+    custom: list[str],
+    stop_after: float | None,
+) -> None:
+    """Watch the cluster until SIGTERM, Ctrl-C or ``stop_after`` seconds."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    from kubeopera.collectors.kubernetes.collector import Collector
+    from kubeopera.collectors.kubernetes.resources import EVENTS, RESOURCES, Resource
+
+    try:
+        resources = [*RESOURCES, *(Resource.parse(text) for text in custom), EVENTS]
+        if kubeconfig is None:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            api = client.ApiClient()
+        else:
+            api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=str(kubeconfig), context=context
+            )
+    except (ConfigException, ValueError) as error:
+        raise click.ClickException(f"cannot use the cluster: {error}") from error
+    stop = threading.Event()
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if stop_after is not None:
+        threading.Timer(stop_after, stop.set).start()
+    began = time.perf_counter()
+    if embedded:
+        with settings.open_store() as store:
+            runner = settings.runner(store, settings.catalogue())
+            lock = threading.Lock()
+
+            def process(messages: list[Message]) -> None:
+                with lock:
+                    runner.process(messages)
+
+            collector = Collector(api, cluster_name, process, resources)
+            collector.run(stop)
+            runner.finish()
+            where = store.describe()
+    else:
+        kafka = settings.kafka
+        ensure_topics(kafka.bootstrap_servers, **kafka.client_options())
+        with Publisher(
+            kafka.bootstrap_servers, max_in_flight=kafka.max_in_flight, **kafka.client_options()
+        ) as publisher:
+            collector = Collector(api, cluster_name, publisher.publish_all, resources)
+            collector.run(stop)
+        where = kafka.bootstrap_servers
+    for kind, reason in sorted(collector.errors.items()):
+        click.echo(f"{kind}: first list failed ({reason}); retried while watching", err=True)
+    total = sum(collector.counts.values())
+    click.echo(
+        f"collected {total:,} changes of {len(collector.counts)} kinds from {cluster_name} "
+        f"into {where} in {time.perf_counter() - began:.0f} s"
+    )

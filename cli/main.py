@@ -47,20 +47,55 @@ def demo(ctx: click.Context, /, keep: bool, **fleet: Any) -> None:
     run_demo(settings, fleet_spec(settings.catalogue(), **fleet), keep)
 
 
-@cli.command(short_help="Publish a fleet's streams to Kafka (--simulate for now).")
+@cli.command(short_help="Watch a cluster (or simulate a fleet); publish its streams.")
 @click.option("--simulate", is_flag=True, help="Publish the fleet simulator's streams.")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Watch the cluster of this kubeconfig.",
+)
+@click.option("--context", help="The kubeconfig context (default: its current one).")
+@click.option("--in-cluster", is_flag=True, help="Watch the cluster this pod runs in.")
+@click.option("--cluster-name", help="The cluster's name in every message and report.")
+@click.option("--embedded", is_flag=True, help="Feed the embedded pipeline, not Kafka.")
+@click.option(
+    "--watch",
+    "custom",
+    multiple=True,
+    metavar="GROUP/VERSION/KIND/PLURAL",
+    help="Also watch this custom resource (repeatable), e.g. "
+    "argoproj.io/v1alpha1/Application/applications.",
+)
+@click.option("--stop-after", type=click.FloatRange(min=0), help="Seconds to watch, then stop.")
 @fleet_options
 @click.pass_context
-def collect(ctx: click.Context, /, simulate: bool, **fleet: Any) -> None:
-    """Publish object changes, events, metrics and prices to Kafka (kafka.bootstrap_servers)."""
-    from kubeopera.cli.collect import publish_fleet
+def collect(
+    ctx: click.Context,
+    /,
+    simulate: bool,
+    kubeconfig: Path | None,
+    context: str | None,
+    in_cluster: bool,
+    cluster_name: str | None,
+    embedded: bool,
+    custom: tuple[str, ...],
+    stop_after: float | None,
+    **fleet: Any,
+) -> None:
+    """Publish object changes, events and prices to Kafka (kafka.bootstrap_servers):
+    from a cluster (--kubeconfig or --in-cluster, with --cluster-name) or from the
+    fleet simulator (--simulate)."""
+    from kubeopera.cli.collect import collect_cluster, publish_fleet
 
-    if not simulate:
-        raise click.UsageError(
-            "the Kubernetes collector is not built yet; use --simulate to publish a simulated fleet"
-        )
     settings = _settings(ctx)
-    publish_fleet(settings, fleet_spec(settings.catalogue(), **fleet))
+    if simulate:
+        publish_fleet(settings, fleet_spec(settings.catalogue(), **fleet))
+        return
+    if (kubeconfig is None) == (not in_cluster):
+        raise click.UsageError("give --kubeconfig PATH or --in-cluster (or --simulate)")
+    if not cluster_name:
+        raise click.UsageError("--cluster-name is required when watching a cluster")
+    collect_cluster(settings, cluster_name, kubeconfig, context, embedded, list(custom), stop_after)
 
 
 @cli.command(short_help="Consume Kafka with the stream processors; write ClickHouse.")

@@ -2,11 +2,14 @@
 (object changes, Events, node price facts), handed to a sink in batches."""
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from kubeopera.collectors.kubernetes.changes import Owners, to_change
 from kubeopera.collectors.kubernetes.events import to_event
@@ -32,17 +35,26 @@ class Collector:
         self.clock = clock
         self.owners = Owners()
         self.counts: Counter[str] = Counter()  # messages by kind
+        self.errors: dict[str, str] = {}  # kind -> why its first list failed
         self._lock = threading.Lock()  # watchers report from their own threads
         self.watchers = [Watcher(api, resource, self._on_changes) for resource in resources]
 
     def run(self, stop: threading.Event) -> None:
-        """List every kind (owners first, in order), then watch them all until ``stop``."""
+        """List every kind (owners first, in order), then watch them all until ``stop``.
+        A kind that cannot be listed now (a CRD not installed yet, a broken connection)
+        is listed again by its watcher, with backoff."""
         for watcher in self.watchers:
-            watcher.list_all()
+            try:
+                watcher.list_all()
+            except (ApiException, HTTPError, OSError) as error:
+                self.errors[watcher.resource.kind] = str(error).splitlines()[0]
         threads = start(self.watchers, stop)
         stop.wait()
+        for watcher in self.watchers:
+            watcher.interrupt()
+        deadline = time.monotonic() + 5
         for thread in threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _on_changes(self, resource: Resource, changes: Changes) -> None:
         with self._lock:

@@ -48,6 +48,7 @@ class Watcher:
         self.relists = 0
         # uid -> (version, metadata stub): enough to diff a relist and report a deletion
         self._known: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._stream: Any = None  # the open watch response
 
     def run(self, stop: threading.Event) -> None:
         """List, then watch until ``stop`` is set; relist on 410; back off on errors."""
@@ -100,6 +101,7 @@ class Watcher:
             ("timeoutSeconds", self.watch_seconds),
         ]
         response = self._get(query, collection=False, timeout=self.watch_seconds + 10)
+        self._stream = response.response
         try:
             for event in _events(response.response):
                 if stop.is_set():
@@ -113,7 +115,14 @@ class Watcher:
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     self._remember([(ChangeType(kind), obj)])
         finally:
+            self._stream = None
             response.response.release_conn()
+
+    def interrupt(self) -> None:
+        """End the open watch now (from another thread), instead of at its timeout."""
+        stream = self._stream
+        if stream is not None:
+            getattr(stream, "shutdown", stream.close)()  # shutdown: urllib3 2.3+
 
     def _remember(self, changes: Changes) -> None:
         for change, obj in changes:

@@ -1,0 +1,173 @@
+"""``kubeopera collect --kubeconfig`` against a real API server, publishing to a real
+Kafka broker: object changes in order with owner chain and field manager, node price
+facts, Events, and no planted secret anywhere in what was published."""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from kafka_tools import read_all
+from kubernetes import client, config
+
+from kubeopera.deploy.kafka import Broker
+from kubeopera.deploy.testcluster import LocalCluster
+from kubeopera.models import ChangeType, KubeEvent, NodePrice, ObjectChange, Topic
+
+SECRET = "hunter2-planted-in-env"
+
+
+def meta(
+    name: str, owner: client.V1ObjectMeta | None = None, kind: str = ""
+) -> client.V1ObjectMeta:
+    refs = None
+    if owner is not None:
+        refs = [
+            client.V1OwnerReference(
+                api_version="apps/v1", kind=kind, name=owner.name, uid=owner.uid, controller=True
+            )
+        ]
+    return client.V1ObjectMeta(name=name, labels={"app": "web"}, owner_references=refs)
+
+
+def pod_spec() -> client.V1PodSpec:
+    return client.V1PodSpec(
+        containers=[
+            client.V1Container(
+                name="app",
+                image="web:1",
+                env=[client.V1EnvVar(name="DB_PASSWORD", value=SECRET)],
+                resources=client.V1ResourceRequirements(requests={"cpu": "250m", "memory": "64Mi"}),
+            )
+        ]
+    )
+
+
+def plant(api: client.ApiClient) -> None:
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="collected")))
+    template = client.V1PodTemplateSpec(metadata=meta("web"), spec=pod_spec())
+    selector = client.V1LabelSelector(match_labels={"app": "web"})
+    deployment = apps.create_namespaced_deployment(
+        "collected",
+        client.V1Deployment(
+            metadata=meta("web"),
+            spec=client.V1DeploymentSpec(selector=selector, template=template),
+        ),
+        field_manager="helm",
+    )
+    replicaset = apps.create_namespaced_replica_set(
+        "collected",
+        client.V1ReplicaSet(
+            metadata=meta("web-7f", deployment.metadata, "Deployment"),
+            spec=client.V1ReplicaSetSpec(selector=selector, template=template),
+        ),
+    )
+    pod = core.create_namespaced_pod(
+        "collected",
+        client.V1Pod(metadata=meta("web-7f-a", replicaset.metadata, "ReplicaSet"), spec=pod_spec()),
+    )
+    core.create_namespaced_config_map(
+        "collected", client.V1ConfigMap(metadata=meta("settings"), data={"dsn": SECRET})
+    )
+    core.create_node(
+        client.V1Node(
+            metadata=client.V1ObjectMeta(
+                name="node-1",
+                labels={
+                    "node.kubernetes.io/instance-type": "m5.large",
+                    "topology.kubernetes.io/region": "us-east-1",
+                    "topology.kubernetes.io/zone": "us-east-1a",
+                    "karpenter.sh/capacity-type": "spot",
+                },
+            )
+        )
+    )
+    core.create_namespaced_event(
+        "collected",
+        client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name="web-7f-a.backoff"),
+            involved_object=client.V1ObjectReference(
+                kind="Pod", namespace="collected", name="web-7f-a", uid=pod.metadata.uid
+            ),
+            reason="BackOff",
+            message="Back-off restarting failed container",
+            type="Warning",
+            count=3,
+            last_timestamp="2026-03-02T10:00:00Z",
+            first_timestamp="2026-03-02T09:55:00Z",
+            source=client.V1EventSource(component="kubelet", host="node-1"),
+        ),
+    )
+
+
+def test_the_collector_publishes_a_clusters_changes(
+    kube_cluster: LocalCluster, kafka: Broker, tmp_path: Path
+) -> None:
+    with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
+        plant(admin)
+        env = {**os.environ, "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap}
+        command = ["kubeopera", "collect", "--kubeconfig", str(kube_cluster.kubeconfig)]
+        collector = subprocess.Popen(
+            [*command, "--cluster-name", "it", "--stop-after", "12"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(6)  # listed and watching
+        core = client.CoreV1Api(admin)
+        core.patch_namespaced_pod(
+            "web-7f-a", "collected", {"metadata": {"labels": {"tier": "front"}}},
+            field_manager="kubectl-edit",
+        )  # fmt: skip
+        core.delete_namespaced_config_map("settings", "collected")
+        out, err = collector.communicate(timeout=60)
+    assert collector.returncode == 0, err
+    assert "collected" in out and "from it" in out
+
+    objects = [
+        ObjectChange.model_validate_json(r.value)
+        for r in read_all(kafka.bootstrap, Topic.OBJECTS.value)
+    ]
+    mine = [o for o in objects if o.cluster == "it" and o.namespace == "collected"]
+    pod = [o for o in mine if o.kind == "Pod"]
+    assert [o.change for o in pod] == [ChangeType.ADDED, ChangeType.MODIFIED]
+    assert [(r.kind, r.name) for r in pod[0].owner_chain] == [
+        ("ReplicaSet", "web-7f"),
+        ("Deployment", "web"),
+    ]
+    assert pod[1].last_manager == "kubectl-edit" and pod[1].labels["tier"] == "front"
+    assert pod[0].pod is not None and pod[0].pod.containers[0].cpu_request_cores == 0.25
+    assert pod[0].pod.containers[0].memory_request_bytes == 64 * 2**20
+    (deployment,) = [o for o in mine if o.kind == "Deployment"]
+    assert deployment.last_manager == "helm" and deployment.owner_chain == []
+    assert [o.change for o in mine if o.kind == "ConfigMap"] == [
+        ChangeType.ADDED,
+        ChangeType.DELETED,
+    ]
+
+    prices = [
+        NodePrice.model_validate_json(r.value)
+        for r in read_all(kafka.bootstrap, Topic.PRICES.value)
+    ]
+    (node,) = [p for p in prices if p.cluster == "it"]
+    assert (node.node, node.instance_type, node.zone, node.capacity_type.value) == (
+        "node-1", "m5.large", "us-east-1a", "spot",
+    )  # fmt: skip
+
+    events = [
+        KubeEvent.model_validate_json(r.value)
+        for r in read_all(kafka.bootstrap, Topic.EVENTS.value)
+    ]
+    (backoff,) = [e for e in events if e.cluster == "it" and e.reason == "BackOff"]
+    assert (backoff.involved.name, backoff.count, backoff.type) == ("web-7f-a", 3, "Warning")
+
+    published = b"".join(
+        r.value
+        for topic in (Topic.OBJECTS, Topic.EVENTS)
+        for r in read_all(kafka.bootstrap, topic.value)
+    )
+    assert SECRET.encode() not in published
+    assert json.dumps(SECRET).encode() not in published
