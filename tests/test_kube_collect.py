@@ -171,3 +171,34 @@ def test_the_collector_publishes_a_clusters_changes(
     )
     assert SECRET.encode() not in published
     assert json.dumps(SECRET).encode() not in published
+
+
+def test_embedded_collection_stores_the_changes_and_no_secret(
+    kube_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """``--embedded``: the same changes into ClickHouse (chDB), where no planted secret
+    is found in any column of any table the collector fed."""
+    from kubeopera.sinks.clickhouse import ChdbBackend, Store
+
+    with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
+        core = client.CoreV1Api(admin)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="stored")))
+        core.create_namespaced_pod(
+            "stored", client.V1Pod(metadata=client.V1ObjectMeta(name="api-1"), spec=pod_spec())
+        )
+    env = {**os.environ, "KUBEOPERA_STORAGE__PATH": str(tmp_path / "store")}
+    result = subprocess.run(
+        ["kubeopera", "collect", "--kubeconfig", str(kube_cluster.kubeconfig),
+         "--cluster-name", "stored-it", "--embedded", "--stop-after", "4"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with Store(ChdbBackend(tmp_path / "store"), 0) as store:
+        pods = store.query(
+            "SELECT name, change, owner_chain FROM raw_objects "
+            "WHERE cluster = 'stored-it' AND kind = 'Pod' AND namespace = 'stored'"
+        )
+        assert pods.rows() == [("api-1", "ADDED", "[]")]
+        for table in ("raw_objects", "raw_events", "node_prices", "deadletter"):
+            dump = store.query(f"SELECT * FROM {table}")
+            assert SECRET not in str(dump.rows()), table
