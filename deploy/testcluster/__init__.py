@@ -6,7 +6,8 @@ an embedded etcd, with its own CA, TLS, RBAC authorization and an admin kubeconf
 No kubelet, scheduler or controllers run: tests create objects through the API and
 write their status themselves. ``build`` compiles it once per source version into the
 cache (a cold build takes ~5 minutes on two cores); ``LocalCluster`` starts it detached,
-waits until it is ready and stops it. Every start is a fresh, empty cluster.
+waits until it is ready and stops it. A start is a fresh, empty cluster unless it is
+asked to come back as it was (``up(fresh=False)``).
 
     python -m kubeopera.deploy.testcluster up --port 6443   # also: down, status, build
 """
@@ -95,14 +96,17 @@ class LocalCluster:
             return f"stopped (state in {self.state})"
         return f"running, pid {pid}, https://127.0.0.1:{self.port}, kubeconfig {self.kubeconfig}"
 
-    def up(self, timeout: float = 180) -> None:
-        """Start a fresh cluster unless one runs; return once it serves requests."""
+    def up(self, timeout: float = 180, fresh: bool = True) -> None:
+        """Start a cluster unless one runs; return once it serves requests. ``fresh``
+        empties it first; otherwise it comes back with its objects, certificates and
+        tokens (a restart: clients reconnect with the same kubeconfig)."""
         if self.pid() is not None:
             return
         binary = build(self.cache)
-        shutil.rmtree(self.state / "run", ignore_errors=True)
+        if fresh:
+            shutil.rmtree(self.state / "run", ignore_errors=True)
         self.state.mkdir(parents=True, exist_ok=True)
-        self.log_file.unlink(missing_ok=True)
+        self.log_file.write_bytes(b"")
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
                 [str(binary), "-dir", str(self.state / "run"), "-port", str(self.port),
@@ -123,8 +127,9 @@ class LocalCluster:
         self.down()
         raise ClusterError(f"not ready within {timeout:.0f} s: {self._log_tail()}")
 
-    def down(self, timeout: float = 30) -> None:
-        """Stop it (SIGTERM: kube-apiserver shuts down cleanly), killing it only if it hangs."""
+    def down(self, timeout: float = 10) -> None:
+        """Stop it (SIGTERM: kube-apiserver shuts down cleanly, though open watches can keep
+        it draining), killing it after ``timeout``; etcd's data is safe either way."""
         stop(self.pid_file, timeout)
 
     def _log_tail(self) -> str:

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -121,74 +122,19 @@ func main() {
 	}
 	peerPort := freePort()
 
-	// ---- certificates and keys ----
-	ca := newCert(&x509.Certificate{
-		Subject:               pkix.Name{CommonName: "testcluster-ca"},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}, nil)
-	caCrt, _ := ca.write(pki, "ca")
-	serving := newCert(&x509.Certificate{
-		Subject:     pkix.Name{CommonName: "kube-apiserver"},
-		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")},
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}, ca)
-	servingCrt, servingKey := serving.write(pki, "apiserver")
-	admin := newCert(&x509.Certificate{
-		Subject:     pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, ca)
-	adminCrt, adminKey := admin.write(pki, "admin")
-
-	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	must(err)
-	saKeyPath := filepath.Join(pki, "sa.key")
-	saPubPath := filepath.Join(pki, "sa.pub")
-	writePEM(saKeyPath, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(saKey))
-	pubDER, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
-	must(err)
-	writePEM(saPubPath, "PUBLIC KEY", pubDER)
-
-	tokBytes := make([]byte, 16)
-	_, err = rand.Read(tokBytes)
-	must(err)
-	token := hex.EncodeToString(tokBytes)
-	tokenFile := filepath.Join(pki, "tokens.csv")
-	must(os.WriteFile(tokenFile, []byte(token+",admin,admin-uid,\"system:masters\"\n"), 0o600))
-
-	// ---- kubeconfig (admin: client cert + token) ----
+	// ---- certificates and keys (made once per dir) ----
 	server := fmt.Sprintf("https://127.0.0.1:%d", *port)
+	caCrt := filepath.Join(pki, "ca.crt")
+	tokenFile := filepath.Join(pki, "tokens.csv")
+	if _, err := os.Stat(tokenFile); err != nil {
+		credentials(*dir, pki, *port)
+	}
 	kubeconfig := filepath.Join(*dir, "kubeconfig")
-	must(os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: testcluster
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: admin
-  user:
-    client-certificate-data: %s
-    client-key-data: %s
-- name: admin-token
-  user:
-    token: %s
-contexts:
-- name: testcluster
-  context:
-    cluster: testcluster
-    user: admin
-- name: testcluster-token
-  context:
-    cluster: testcluster
-    user: admin-token
-current-context: testcluster
-`, server, b64file(caCrt), b64file(adminCrt), b64file(adminKey), token)), 0o600))
+	tokenLine, err := os.ReadFile(tokenFile)
+	must(err)
+	token := strings.SplitN(string(tokenLine), ",", 2)[0]
+	servingCrt, servingKey := filepath.Join(pki, "apiserver.crt"), filepath.Join(pki, "apiserver.key")
+	saKeyPath, saPubPath := filepath.Join(pki, "sa.key"), filepath.Join(pki, "sa.pub")
 
 	// ---- embedded etcd ----
 	t0 := time.Now()
@@ -241,7 +187,9 @@ current-context: testcluster
 
 	// ---- wait for /readyz ----
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	caPEM, err := os.ReadFile(caCrt)
+	must(err)
+	pool.AppendCertsFromPEM(caPEM)
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	ready := false
 	deadline := time.Now().Add(3 * time.Minute)
@@ -280,4 +228,78 @@ current-context: testcluster
 		fmt.Fprintln(os.Stderr, "testcluster: kube-apiserver:", err)
 		os.Exit(1)
 	}
+}
+
+// credentials makes the CA, serving and admin certificates, the service-account key,
+// the admin token and the kubeconfig, all under dir. They are kept across restarts
+// of the same dir, so clients keep working when the server comes back.
+func credentials(dir, pki string, port int) {
+	ca := newCert(&x509.Certificate{
+		Subject:               pkix.Name{CommonName: "testcluster-ca"},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}, nil)
+	caCrt, _ := ca.write(pki, "ca")
+	serving := newCert(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, ca)
+	serving.write(pki, "apiserver")
+	admin := newCert(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca)
+	adminCrt, adminKey := admin.write(pki, "admin")
+
+	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	must(err)
+	saKeyPath := filepath.Join(pki, "sa.key")
+	saPubPath := filepath.Join(pki, "sa.pub")
+	writePEM(saKeyPath, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(saKey))
+	pubDER, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+	must(err)
+	writePEM(saPubPath, "PUBLIC KEY", pubDER)
+
+	tokBytes := make([]byte, 16)
+	_, err = rand.Read(tokBytes)
+	must(err)
+	token := hex.EncodeToString(tokBytes)
+	tokenFile := filepath.Join(pki, "tokens.csv")
+	must(os.WriteFile(tokenFile, []byte(token+",admin,admin-uid,\"system:masters\"\n"), 0o600))
+
+	// ---- kubeconfig (admin: client cert + token) ----
+	server := fmt.Sprintf("https://127.0.0.1:%d", port)
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	must(os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: testcluster
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: admin
+  user:
+    client-certificate-data: %s
+    client-key-data: %s
+- name: admin-token
+  user:
+    token: %s
+contexts:
+- name: testcluster
+  context:
+    cluster: testcluster
+    user: admin
+- name: testcluster-token
+  context:
+    cluster: testcluster
+    user: admin-token
+current-context: testcluster
+`, server, b64file(caCrt), b64file(adminCrt), b64file(adminKey), token)), 0o600))
+
 }
