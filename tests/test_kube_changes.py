@@ -2,7 +2,7 @@
 redaction of everything that looks like a credential."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +13,9 @@ from kubeopera.collectors.kubernetes.events import to_event
 from kubeopera.collectors.kubernetes.prices import node_price
 from kubeopera.collectors.kubernetes.redact import LAST_APPLIED, marker
 from kubeopera.collectors.kubernetes.resources import RESOURCES, Resource
+from kubeopera.collectors.kubernetes.usage import summary_batch
 from kubeopera.models import CapacityType, ChangeType
+from kubeopera.models.metrics import NodeCapacity
 
 PODS = SHARED_DATA / "k8s-samples" / "honeycomb-kubernetes-agent" / "testdata" / "pods.json"
 AT = datetime(2026, 3, 2, tzinfo=UTC)
@@ -246,3 +248,32 @@ def test_node_price_facts_come_from_the_well_known_labels() -> None:
     assert price.capacity_type == CapacityType.ON_DEMAND and price.usd_per_hour is None
     spot = {"metadata": {"name": "n2", "labels": {"karpenter.sh/capacity-type": "spot"}}}
     assert node_price("c", spot, AT).capacity_type == CapacityType.SPOT
+
+
+SUMMARY = PODS.with_name("stats-summary.json")
+
+
+def test_a_real_kubelet_summary_parses_to_its_per_container_numbers() -> None:
+    if not SUMMARY.exists():
+        pytest.skip(f"{SUMMARY} is not there")
+    summary = json.loads(SUMMARY.read_text())
+    capacity = NodeCapacity(cpu_cores=8, memory_bytes=32 * 2**30)
+    end = datetime(2020, 9, 16, 3, 31, tzinfo=UTC)
+    batch = summary_batch("c", summary, capacity, end - timedelta(minutes=1), end)
+    assert batch.node == "duckboat-01"
+    assert batch.node_usage.cpu_cores == pytest.approx(0.388954406)
+    assert batch.node_usage.memory_bytes == 2127441920
+    containers = batch.containers
+    row = containers.pod.index("phpmyadmin-54c7cdbdc7-8qnbr")
+    assert (containers.namespace[row], containers.container[row]) == ("mysql", "phpmyadmin")
+    assert containers.pod_uid[row] == "7208f2cd-7532-40c4-bc4c-d2473d3749bd"
+    assert containers.cpu_cores[row] == pytest.approx(0.01981685)
+    assert containers.memory_working_set_bytes[row] == 2079113216
+    assert containers.memory_rss_bytes[row] == 23146496
+    expected = sum(len(p["containers"]) for p in summary["pods"])
+    assert len(containers) == expected  # every container of the 11 pods
+    grafana = [i for i, p in enumerate(containers.pod) if p.startswith("grafana-")]
+    assert sorted(containers.container[i] for i in grafana) == ["grafana", "grafana-sc-dashboard"]
+    assert len(batch.pvcs.name) == sum(
+        1 for p in summary["pods"] for v in p.get("volume") or [] if v.get("pvcRef")
+    )
