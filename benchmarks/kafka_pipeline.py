@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaConsumer
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from kubeopera.cli.reports import parse_duration
+from kubeopera.cli.durations import parse_duration
 from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.collectors.topics import ensure_topics

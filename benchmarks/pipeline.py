@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kubeopera.cli.reports import parse_duration
+from kubeopera.cli.durations import parse_duration
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models import Message
 from kubeopera.models.catalogue import Catalogue

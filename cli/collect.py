@@ -6,18 +6,21 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from kubeopera.cli.fleet import simulated
 from kubeopera.cli.settings import Settings
 from kubeopera.collectors.publisher import Publisher
-from kubeopera.collectors.simulator import FleetSpec
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.models import Message
 
+if TYPE_CHECKING:
+    from kubeopera.collectors.simulator import FleetSpec
 
-def publish_fleet(settings: Settings, spec: FleetSpec) -> None:
+
+def publish_fleet(settings: Settings, spec: "FleetSpec") -> None:
     kafka = settings.kafka
     created = ensure_topics(kafka.bootstrap_servers, **kafka.client_options())
     if created:
@@ -77,6 +80,9 @@ def collect_cluster(
         threading.Timer(stop_after, stop.set).start()
     began = time.perf_counter()
     if embedded:
+        from kubeopera.streams.runner import tune_gc_for_batches
+
+        tune_gc_for_batches()
         with settings.open_store() as store:
             runner = settings.runner(store, settings.catalogue())
             lock = threading.Lock()

@@ -6,13 +6,14 @@ import polars as pl
 from rich.console import Console
 
 from kubeopera.cli import render
+from kubeopera.cli.durations import format_duration
 from kubeopera.cli.fleet import simulated
-from kubeopera.cli.reports import cost_report, format_duration
+from kubeopera.cli.reports import cost_report
 from kubeopera.cli.settings import Settings
 from kubeopera.collectors.simulator import FleetSpec
 from kubeopera.streams.aggregate import Sharing
 from kubeopera.streams.cost import IDLE
-from kubeopera.streams.runner import RunStats
+from kubeopera.streams.runner import RunStats, tune_gc_for_batches
 
 EXAMPLE_SQL = (
     "SELECT team, round(sum(total_cost), 2) AS usd FROM v_cost_by_team_daily "
@@ -21,6 +22,7 @@ EXAMPLE_SQL = (
 
 
 def run_demo(settings: Settings, spec: FleetSpec, keep: bool) -> RunStats:
+    tune_gc_for_batches()
     start = spec.start
     out = render.console()
     with settings.open_store() as store:

@@ -3,15 +3,16 @@
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from kubeopera.cli.reports import parse_duration
-from kubeopera.collectors.simulator import FleetSpec, simulate
+from kubeopera.cli.durations import parse_duration
 from kubeopera.models import Message
-from kubeopera.models.catalogue import Catalogue
+
+if TYPE_CHECKING:  # the simulator and the catalogue load numpy and polars: only when used
+    from kubeopera.collectors.simulator import FleetSpec
+    from kubeopera.models.catalogue import Catalogue
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -52,15 +53,17 @@ def fleet_options(command: Command) -> Command:
 
 
 def fleet_spec(
-    catalogue: Catalogue,
+    catalogue: "Catalogue",
     clusters: int,
     pods_per_cluster: int,
     duration: timedelta,
     resolution: timedelta,
     seed: int,
     start: datetime | None,
-) -> FleetSpec:
+) -> "FleetSpec":
     """The spec for the options; without a start, the span ends at today's midnight UTC."""
+    from kubeopera.collectors.simulator import FleetSpec
+
     if start is None:
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         start = midnight - -(-duration // resolution) * resolution
@@ -75,8 +78,18 @@ def fleet_spec(
     )
 
 
-def simulated(spec: FleetSpec, doing: str) -> Iterator[list[Message]]:
+def simulated(spec: "FleetSpec", doing: str) -> Iterator[list[Message]]:
     """The simulator's steps, with a progress bar on a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from kubeopera.collectors.simulator import simulate
+
     with Progress(
         TextColumn(doing),
         BarColumn(),

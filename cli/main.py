@@ -10,10 +10,9 @@ from typing import Any
 import click
 
 from kubeopera.cli import render
+from kubeopera.cli.durations import format_duration
 from kubeopera.cli.fleet import duration_option, fleet_options, fleet_spec
-from kubeopera.cli.reports import cost_report, format_duration
 from kubeopera.cli.settings import Settings, load_settings
-from kubeopera.streams.runner import tune_gc_for_batches
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -235,6 +234,8 @@ def cost(
         )
     sharing = replace(settings.sharing(), **{k: v for k, v in overrides.items() if v is not None})
     with settings.open_store() as store:
+        from kubeopera.cli.reports import cost_report
+
         report = cost_report(store, by, datetime.now(UTC) - window, sharing=sharing)
     if fmt == "table":
         out = render.console()
@@ -260,15 +261,6 @@ def main() -> None:
 
     ``KUBEOPERA_DEBUG=1`` shows the traceback instead.
     """
-    from kafka.errors import KafkaError
-
-    from kubeopera.cli.settings import SettingsError
-    from kubeopera.deploy.kafka import BrokerError
-    from kubeopera.deploy.testcluster import ClusterError
-    from kubeopera.models.catalogue import CatalogueError
-    from kubeopera.sinks.clickhouse import ClickHouseError
-
-    tune_gc_for_batches()
     try:
         code = cli.main(standalone_mode=False, prog_name="kubeopera")
     except click.exceptions.Abort:
@@ -283,7 +275,29 @@ def main() -> None:
     except click.ClickException as error:
         click.echo(f"kubeopera: error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)
-    except (
+    except Exception as error:
+        if not isinstance(error, _user_errors()) or os.environ.get("KUBEOPERA_DEBUG"):
+            raise
+        click.echo(
+            f"kubeopera: error: {_first_line(error)}",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean the user must change something: one line, no traceback. Imported
+    only once one happened: they live in modules a light command never loads."""
+    from kafka.errors import KafkaError
+
+    from kubeopera.cli.settings import SettingsError
+    from kubeopera.deploy.kafka import BrokerError
+    from kubeopera.deploy.testcluster import ClusterError
+    from kubeopera.models.catalogue import CatalogueError
+    from kubeopera.sinks.clickhouse import ClickHouseError
+
+    return (
         SettingsError,
         CatalogueError,
         ClickHouseError,
@@ -292,15 +306,7 @@ def main() -> None:
         KafkaError,
         ValueError,
         OSError,
-    ) as error:
-        if os.environ.get("KUBEOPERA_DEBUG"):
-            raise
-        click.echo(
-            f"kubeopera: error: {_first_line(error)}",
-            err=True,
-        )
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+    )
 
 
 def _first_line(error: Exception) -> str:

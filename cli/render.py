@@ -3,11 +3,13 @@
 import io
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import polars as pl
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:  # frames come from the commands that load polars
+    import polars as pl
 
 Format = Literal["table", "csv", "json", "parquet"]
 FORMATS: tuple[Format, ...] = ("table", "csv", "json", "parquet")
@@ -37,7 +39,7 @@ def _cell(column: str, value: object) -> str:
     return str(value)
 
 
-def table(frame: pl.DataFrame, title: str | None = None, limit: int | None = None) -> Table:
+def table(frame: "pl.DataFrame", title: str | None = None, limit: int | None = None) -> Table:
     shown = frame.head(limit) if limit else frame
     out = Table(title=title, title_justify="left", title_style="bold")
     for column, dtype in frame.schema.items():
@@ -49,7 +51,7 @@ def table(frame: pl.DataFrame, title: str | None = None, limit: int | None = Non
     return out
 
 
-def write(frame: pl.DataFrame, fmt: Format, output: Path | None = None) -> None:
+def write(frame: "pl.DataFrame", fmt: Format, output: Path | None = None) -> None:
     """Write ``frame`` to ``output`` (or stdout) in ``fmt``."""
     if fmt == "parquet":
         if output is None:

@@ -8,7 +8,7 @@ Environment variables win over the file; nested fields use ``__``, e.g.
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -18,12 +18,14 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from kubeopera.models.catalogue import Catalogue
-from kubeopera.models.price_sheet import PriceSheet
-from kubeopera.sinks.clickhouse import Backend, ChdbBackend, ServerBackend, Store
-from kubeopera.streams.aggregate import Sharing
-from kubeopera.streams.pricing import DefaultPrices
-from kubeopera.streams.runner import EmbeddedRunner
+from kubeopera.streams.default_prices import DefaultPrices
+
+if TYPE_CHECKING:  # the engines load polars, pyarrow and chDB: only commands that use them
+    from kubeopera.models.catalogue import Catalogue
+    from kubeopera.models.price_sheet import PriceSheet
+    from kubeopera.sinks.clickhouse import Backend, Store
+    from kubeopera.streams.aggregate import Sharing
+    from kubeopera.streams.runner import EmbeddedRunner
 
 
 class SettingsError(ValueError):
@@ -127,7 +129,9 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return env_settings, init_settings  # the YAML file arrives as init values
 
-    def backend(self) -> Backend:
+    def backend(self) -> "Backend":
+        from kubeopera.sinks.clickhouse import ChdbBackend, ServerBackend
+
         s = self.storage
         if s.backend == "server":
             return ServerBackend(
@@ -140,14 +144,20 @@ class Settings(BaseSettings):
             )
         return ChdbBackend(s.path, s.database)
 
-    def open_store(self) -> Store:
+    def open_store(self) -> "Store":
+        from kubeopera.sinks.clickhouse import Store
+
         return Store(self.backend(), self.storage.raw_retention_days)
 
-    def catalogue(self) -> Catalogue:
+    def catalogue(self) -> "Catalogue":
+        from kubeopera.models.catalogue import Catalogue
+
         path = self.pricing.catalogue_path
         return Catalogue.from_csv(path) if path else Catalogue.builtin()
 
-    def price_sheet(self) -> PriceSheet | None:
+    def price_sheet(self) -> "PriceSheet | None":
+        from kubeopera.models.price_sheet import PriceSheet
+
         path = self.pricing.price_sheet_path
         return PriceSheet.from_csv(path) if path else None
 
@@ -161,8 +171,10 @@ class Settings(BaseSettings):
             spot_ram=p.spot_ram_usd_per_gib_hour,
         )
 
-    def runner(self, store: Store, catalogue: Catalogue) -> EmbeddedRunner:
+    def runner(self, store: "Store", catalogue: "Catalogue") -> "EmbeddedRunner":
         """The embedded pipeline as these settings describe it."""
+        from kubeopera.streams.runner import EmbeddedRunner
+
         return EmbeddedRunner(
             store,
             catalogue,
@@ -172,7 +184,9 @@ class Settings(BaseSettings):
             self.price_sheet(),
         )
 
-    def sharing(self) -> Sharing:
+    def sharing(self) -> "Sharing":
+        from kubeopera.streams.aggregate import Sharing
+
         c = self.cost
         return Sharing(c.idle, c.idle_by, tuple(c.shared_namespaces), c.shared_split)
 

@@ -9,10 +9,12 @@ from kubeopera.cli.settings import Settings
 from kubeopera.collectors.topics import ensure_changelogs, ensure_topics
 from kubeopera.models import TOPIC_SETTINGS, Topic
 from kubeopera.streams.app import Worker, WorkerOptions
+from kubeopera.streams.runner import tune_gc_for_batches
 
 
 def run_worker(settings: Settings, app_id: str, data_dir: Path) -> None:
     """Run until SIGTERM or Ctrl-C; offsets are committed only after ClickHouse writes."""
+    tune_gc_for_batches()
     kafka = settings.kafka
     ensure_topics(kafka.bootstrap_servers, **kafka.client_options())
     options = WorkerOptions(

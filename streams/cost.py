@@ -12,9 +12,10 @@ from datetime import datetime
 
 import polars as pl
 
+from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.frames import LABEL_TYPE, TIME
 from kubeopera.streams.inventory import POD_SCHEMA
-from kubeopera.streams.pricing import GIB, DefaultPrices, unit_prices
+from kubeopera.streams.pricing import GIB, unit_prices
 
 IDLE = "__idle__"
 

@@ -15,20 +15,10 @@ import polars as pl
 from kubeopera.models import CapacityType, MetricBatch, NodePrice
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.models.price_sheet import PriceSheet
+from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.frames import TIME
 
 GIB = 1024.0**3
-
-
-@dataclass(frozen=True)
-class DefaultPrices:
-    """OpenCost's default unit prices (its ``default.json``), USD per hour."""
-
-    cpu: float = 0.031611
-    ram: float = 0.004237
-    gpu: float = 0.95
-    spot_cpu: float = 0.006655
-    spot_ram: float = 0.000892
 
 
 class PricingError(ValueError):

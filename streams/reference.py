@@ -14,9 +14,9 @@ import polars as pl
 from kubeopera.models import NodePrice, ObjectChange
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.models.price_sheet import PriceSheet
+from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.inventory import Inventory
 from kubeopera.streams.pricing import (
-    DefaultPrices,
     NodePricing,
     PricingError,
     pricing_frame,

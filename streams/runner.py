@@ -28,6 +28,7 @@ from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.cost import allocate_exact
 from kubeopera.streams.decode import RawMessage, dead_letter, decode
+from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.frames import (
     deadletters_frame,
     events_frame,
@@ -35,7 +36,7 @@ from kubeopera.streams.frames import (
     samples_frame,
     scrapes_frame,
 )
-from kubeopera.streams.pricing import DefaultPrices, pricing_frame
+from kubeopera.streams.pricing import pricing_frame
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.windows import HourlyWindows
 

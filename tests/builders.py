@@ -21,9 +21,10 @@ from kubeopera.models import (
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.streams.cost import allocate
+from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.frames import samples_frame, scrapes_frame
 from kubeopera.streams.inventory import Inventory
-from kubeopera.streams.pricing import DefaultPrices, pricing_frame, resolve
+from kubeopera.streams.pricing import pricing_frame, resolve
 
 GIB = 1024**3
 

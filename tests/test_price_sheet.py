@@ -9,7 +9,8 @@ from conftest import SHARED_DATA
 
 from kubeopera.models.catalogue import Catalogue, CatalogueError
 from kubeopera.models.price_sheet import PriceSheet
-from kubeopera.streams.pricing import DefaultPrices, resolve
+from kubeopera.streams.default_prices import DefaultPrices
+from kubeopera.streams.pricing import resolve
 
 AT = datetime(2026, 3, 2, tzinfo=UTC)
 HEADER = (
