@@ -66,30 +66,32 @@ class Watcher:
                 delay = min(delay * 2, self.max_backoff_s)
 
     def list_all(self) -> None:
-        """A full list, reported as its difference from what was reported before."""
-        objects: dict[str, dict[str, Any]] = {}
+        """A full list, reported page by page as its difference from what was reported
+        before (memory holds one page, not the cluster)."""
+        if self.resource_version is not None or self._known:
+            self.relists += 1
+        seen: set[str] = set()
         token, version = None, ""
         while True:
             query = [("limit", self.page_size)] + ([("continue", token)] if token else [])
             page = json.loads(self._get(query, collection=True).read())
-            for item in page.get("items") or []:
-                objects[item["metadata"]["uid"]] = item
+            changes: Changes = []
+            for obj in page.get("items") or []:
+                uid = obj["metadata"]["uid"]
+                seen.add(uid)
+                known = self._known.get(uid)
+                if known is None:
+                    changes.append((ChangeType.ADDED, obj))
+                elif known[0] != obj["metadata"].get("resourceVersion"):
+                    changes.append((ChangeType.MODIFIED, obj))
+            self._remember(changes)
             token = page["metadata"].get("continue")
             version = page["metadata"].get("resourceVersion", version)
             if not token:
                 break
-        changes: Changes = []
-        for uid, obj in objects.items():
-            seen = self._known.get(uid)
-            if seen is None:
-                changes.append((ChangeType.ADDED, obj))
-            elif seen[0] != obj["metadata"].get("resourceVersion"):
-                changes.append((ChangeType.MODIFIED, obj))
-        gone = [(ChangeType.DELETED, o) for u, (_, o) in self._known.items() if u not in objects]
-        changes += gone
-        if self.resource_version is not None or self._known:
-            self.relists += 1
-        self._remember(changes)
+        self._remember(
+            [(ChangeType.DELETED, o) for u, (_, o) in self._known.items() if u not in seen]
+        )
         self.resource_version = version
 
     def watch(self, stop: threading.Event) -> None:
