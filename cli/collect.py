@@ -4,6 +4,7 @@ embedded pipeline."""
 import signal
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -50,6 +51,7 @@ def collect_cluster(
     embedded: bool,
     custom: list[str],
     stop_after: float | None,
+    scrape_seconds: float,
 ) -> None:
     """Watch the cluster until SIGTERM, Ctrl-C or ``stop_after`` seconds."""
     from kubernetes import client, config
@@ -69,6 +71,7 @@ def collect_cluster(
             )
     except (ConfigException, ValueError) as error:
         raise click.ClickException(f"cannot use the cluster: {error}") from error
+    every = timedelta(seconds=scrape_seconds) if scrape_seconds > 0 else None
     stop = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -91,7 +94,7 @@ def collect_cluster(
                 with lock:
                     runner.process(messages)
 
-            collector = Collector(api, cluster_name, process, resources)
+            collector = Collector(api, cluster_name, process, resources, usage_every=every)
             collector.run(stop)
             runner.finish()
             where = store.describe()
@@ -101,7 +104,9 @@ def collect_cluster(
         with Publisher(
             kafka.bootstrap_servers, max_in_flight=kafka.max_in_flight, **kafka.client_options()
         ) as publisher:
-            collector = Collector(api, cluster_name, publisher.publish_all, resources)
+            collector = Collector(
+                api, cluster_name, publisher.publish_all, resources, usage_every=every
+            )
             collector.run(stop)
         where = kafka.bootstrap_servers
     for kind, reason in sorted(collector.errors.items()):

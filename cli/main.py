@@ -66,6 +66,13 @@ def demo(ctx: click.Context, /, keep: bool, **fleet: Any) -> None:
     "argoproj.io/v1alpha1/Application/applications.",
 )
 @click.option("--stop-after", type=click.FloatRange(min=0), help="Seconds to watch, then stop.")
+@click.option(
+    "--scrape-seconds",
+    type=click.FloatRange(min=0),
+    default=60,
+    show_default=True,
+    help="How often each node's kubelet summary is scraped for usage (0: never).",
+)
 @fleet_options
 @click.pass_context
 def collect(
@@ -79,6 +86,7 @@ def collect(
     embedded: bool,
     custom: tuple[str, ...],
     stop_after: float | None,
+    scrape_seconds: float,
     **fleet: Any,
 ) -> None:
     """Publish object changes, events and prices to Kafka (kafka.bootstrap_servers):
@@ -94,7 +102,16 @@ def collect(
         raise click.UsageError("give --kubeconfig PATH or --in-cluster (or --simulate)")
     if not cluster_name:
         raise click.UsageError("--cluster-name is required when watching a cluster")
-    collect_cluster(settings, cluster_name, kubeconfig, context, embedded, list(custom), stop_after)
+    collect_cluster(
+        settings,
+        cluster_name,
+        kubeconfig,
+        context,
+        embedded,
+        list(custom),
+        stop_after,
+        scrape_seconds,
+    )
 
 
 @cli.command(short_help="Consume Kafka with the stream processors; write ClickHouse.")

@@ -2,18 +2,26 @@
 Kafka broker: object changes in order with owner chain and field manager, node price
 facts, Events, and no planted secret anywhere in what was published."""
 
+import itertools
 import json
 import os
+import shutil
+import socket
+import ssl
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+from conftest import SHARED_DATA
 from kafka_tools import read_all
 from kubernetes import client, config
 
 from kubeopera.deploy.kafka import Broker
 from kubeopera.deploy.testcluster import LocalCluster
-from kubeopera.models import ChangeType, KubeEvent, NodePrice, ObjectChange, Topic
+from kubeopera.models import ChangeType, KubeEvent, MetricBatch, NodePrice, ObjectChange, Topic
 
 SECRET = "hunter2-planted-in-env"
 
@@ -202,3 +210,98 @@ def test_embedded_collection_stores_the_changes_and_no_secret(
         for table in ("raw_objects", "raw_events", "node_prices", "deadletter"):
             dump = store.query(f"SELECT * FROM {table}")
             assert SECRET not in str(dump.rows()), table
+
+
+SUMMARY = (
+    SHARED_DATA / "k8s-samples" / "honeycomb-kubernetes-agent" / "testdata" / "stats-summary.json"
+)
+
+
+def host_address() -> str | None:
+    """A non-loopback address of this machine: the API server refuses to proxy to loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # a UDP connect sends nothing
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+class Kubelet:
+    """A kubelet's summary endpoint over TLS (a real kubelet cannot run here): it answers
+    ``/stats/summary`` with a real kubelet's response and records every request."""
+
+    def __init__(self, address: str, summary: bytes, folder: Path) -> None:
+        self.requests: list[str] = []
+        recorded = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                recorded.append(self.path)
+                status, body = (200, summary) if self.path == "/stats/summary" else (404, b"")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((address, 0), Handler)
+        key, cert = folder / "kubelet.key", folder / "kubelet.crt"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=kubelet", "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_usage_comes_from_the_kubelet_summary_through_the_node_proxy(
+    kube_cluster: LocalCluster, kafka: Broker, tmp_path: Path
+) -> None:
+    address = host_address()
+    if address is None or not SUMMARY.exists() or shutil.which("openssl") is None:
+        pytest.skip("needs a non-loopback address, openssl and the kubelet sample")
+    kubelet = Kubelet(address, SUMMARY.read_bytes(), tmp_path)
+    with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
+        core = client.CoreV1Api(admin)
+        core.create_node(client.V1Node(metadata=client.V1ObjectMeta(name="duckboat-01")))
+        core.patch_node_status(
+            "duckboat-01",
+            {
+                "status": {
+                    "capacity": {"cpu": "8", "memory": "32Gi"},
+                    "addresses": [{"type": "InternalIP", "address": address}],
+                    "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet.port}},
+                }
+            },
+        )
+    env = {**os.environ, "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap}
+    result = subprocess.run(
+        ["kubeopera", "collect", "--kubeconfig", str(kube_cluster.kubeconfig),
+         "--cluster-name", "usage-it", "--scrape-seconds", "2", "--stop-after", "7"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert kubelet.requests, (result.stdout, result.stderr)
+    assert set(kubelet.requests) == {"/stats/summary"}
+    batches = [
+        MetricBatch.model_validate_json(r.value)
+        for r in read_all(kafka.bootstrap, Topic.METRICS.value)
+    ]
+    mine = [b for b in batches if b.cluster == "usage-it" and b.node == "duckboat-01"]
+    assert len(mine) >= 2  # one scrape every 2 s for ~5 s
+    assert all(a.window_end == b.window_start for a, b in itertools.pairwise(mine))
+    first = mine[0]
+    assert first.node_capacity.cpu_cores == 8 and first.node_capacity.memory_bytes == 32 * 2**30
+    row = first.containers.pod.index("phpmyadmin-54c7cdbdc7-8qnbr")
+    assert first.containers.cpu_cores[row] == pytest.approx(0.01981685)
+    assert first.containers.memory_working_set_bytes[row] == 2079113216
+    assert first.node_usage.cpu_cores == pytest.approx(0.388954406)

@@ -1,11 +1,12 @@
 """The collector: watches one cluster and turns what it sees into the pipeline's messages
-(object changes, Events, node price facts), handed to a sink in batches."""
+(object changes, Events, node price facts, and each node's usage from its kubelet),
+handed to a sink in batches."""
 
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
@@ -15,6 +16,7 @@ from kubeopera.collectors.kubernetes.changes import Owners, to_change
 from kubeopera.collectors.kubernetes.events import to_event
 from kubeopera.collectors.kubernetes.prices import node_price
 from kubeopera.collectors.kubernetes.resources import EVENTS, OWNER_KINDS, RESOURCES, Resource
+from kubeopera.collectors.kubernetes.usage import UsagePoller
 from kubeopera.collectors.kubernetes.watch import Changes, Watcher, start
 from kubeopera.models import ChangeType, Message, Topic
 
@@ -29,6 +31,7 @@ class Collector:
         sink: Sink,
         resources: Sequence[Resource] = (*RESOURCES, EVENTS),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        usage_every: timedelta | None = timedelta(minutes=1),
     ) -> None:
         self.cluster = cluster
         self.sink = sink
@@ -38,6 +41,7 @@ class Collector:
         self.errors: dict[str, str] = {}  # kind -> why its first list failed
         self._lock = threading.Lock()  # watchers report from their own threads
         self.watchers = [Watcher(api, resource, self._on_changes) for resource in resources]
+        self.usage = UsagePoller(api, cluster, sink, usage_every, clock) if usage_every else None
 
     def run(self, stop: threading.Event) -> None:
         """List every kind (owners first, in order), then watch them all until ``stop``.
@@ -49,6 +53,11 @@ class Collector:
             except (ApiException, HTTPError, OSError) as error:
                 self.errors[watcher.resource.kind] = str(error).splitlines()[0]
         threads = start(self.watchers, stop)
+        if self.usage is not None:
+            poller = threading.Thread(target=self.usage.run, args=(stop,), name="usage")
+            poller.daemon = True
+            poller.start()
+            threads.append(poller)
         stop.wait()
         for watcher in self.watchers:
             watcher.interrupt()
@@ -69,6 +78,8 @@ class Collector:
         messages: list[Message] = []
         for change, obj in changes:
             metadata = obj["metadata"]
+            if self.usage is not None and resource.kind in ("Node", "Pod"):
+                self.usage.observe(resource.kind, obj, change == ChangeType.DELETED)
             if resource.kind in OWNER_KINDS:
                 if change == ChangeType.DELETED:
                     self.owners.forget(metadata["uid"])

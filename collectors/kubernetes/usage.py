@@ -5,11 +5,22 @@ The summary reports instantaneous CPU (nanocores) and memory (working set, RSS) 
 container and for the node, and used/capacity of each PVC-backed volume.
 """
 
-from datetime import datetime
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubeopera.models import MetricBatch
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from kubeopera.collectors.kubernetes.api import get
+from kubeopera.collectors.kubernetes.changes import GPU_RESOURCES
+from kubeopera.models import Message, MetricBatch, Topic
 from kubeopera.models.metrics import ContainerSamples, NodeCapacity, NodeUsage, PvcSamples
+from kubeopera.models.quantity import parse_quantity
 
 NANO = 1e-9
 
@@ -65,3 +76,88 @@ def summary_batch(
 
 def _cores(cpu: dict[str, Any] | None) -> float:
     return float((cpu or {}).get("usageNanoCores", 0)) * NANO
+
+
+class UsagePoller:
+    """Scrapes every known node's kubelet summary through the API server's node proxy
+    (``/api/v1/nodes/NAME/proxy/stats/summary``, RBAC ``nodes/proxy get``) each
+    ``interval``; a scrape's window runs from the node's previous scrape to this one."""
+
+    def __init__(
+        self,
+        api: ApiClient,
+        cluster: str,
+        sink: Callable[[list[Message]], None],
+        interval: timedelta = timedelta(minutes=1),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.api = api
+        self.cluster = cluster
+        self.sink = sink
+        self.interval = interval
+        self.clock = clock
+        self.failures: Counter[str] = Counter()  # node -> scrapes that failed
+        self._capacity: dict[str, NodeCapacity] = {}
+        self._restarts: dict[tuple[str, str], int] = {}
+        self._last: dict[str, datetime] = {}
+        self._lock = threading.Lock()  # the collector's watchers update, the poller reads
+
+    def observe(self, kind: str, obj: dict[str, Any], deleted: bool) -> None:
+        """Node capacities and container restart counts, from the watched objects."""
+        metadata = obj.get("metadata") or {}
+        with self._lock:
+            if kind == "Node":
+                capacity = _capacity(obj)
+                if deleted or capacity is None:
+                    self._capacity.pop(metadata.get("name", ""), None)
+                else:
+                    self._capacity[metadata["name"]] = capacity
+            elif kind == "Pod":
+                for status in (obj.get("status") or {}).get("containerStatuses") or []:
+                    key = (metadata.get("uid", ""), status.get("name", ""))
+                    if deleted:
+                        self._restarts.pop(key, None)
+                    else:
+                        self._restarts[key] = int(status.get("restartCount", 0))
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval.total_seconds()):
+            batches = self.scrape()
+            if batches:
+                self.sink(batches)
+
+    def scrape(self) -> list[Message]:
+        with self._lock:
+            nodes, restarts = dict(self._capacity), dict(self._restarts)
+        messages: list[Message] = []
+        for node, capacity in sorted(nodes.items()):
+            now = self.clock().replace(microsecond=0)
+            start = self._last.get(node, now - self.interval)
+            if now <= start:
+                continue
+            try:
+                summary = self._summary(node)
+                batch = summary_batch(self.cluster, summary, capacity, start, now, restarts)
+            except (ApiException, HTTPError, OSError, ValueError, KeyError):
+                self.failures[node] += 1
+                continue
+            self._last[node] = now
+            messages.append((Topic.METRICS, batch))
+        return messages
+
+    def _summary(self, node: str) -> dict[str, Any]:
+        response = get(self.api, f"/api/v1/nodes/{node}/proxy/stats/summary", timeout=30)
+        summary: dict[str, Any] = json.loads(response.read())
+        return summary
+
+
+def _capacity(node: dict[str, Any]) -> NodeCapacity | None:
+    capacity = (node.get("status") or {}).get("capacity") or {}
+    if not capacity.get("cpu") or not capacity.get("memory"):
+        return None  # not reported yet
+    gpus = sum(parse_quantity(capacity.get(g, 0)) for g in GPU_RESOURCES)
+    return NodeCapacity(
+        cpu_cores=parse_quantity(capacity["cpu"]),
+        memory_bytes=parse_quantity(capacity["memory"]),
+        gpus=gpus,
+    )

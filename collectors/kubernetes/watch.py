@@ -17,6 +17,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from kubeopera.collectors.kubernetes.api import get
 from kubeopera.collectors.kubernetes.resources import Resource
 from kubeopera.models import ChangeType
 
@@ -142,17 +143,7 @@ class Watcher:
         accept = "application/json"
         if self.resource.metadata_only:
             accept = METADATA_ONLY.format(list="List" if collection else "") + "," + accept
-        method, url, headers, body, post = self.api.param_serialize(
-            "GET",
-            self.resource.path,
-            query_params=query,
-            header_params={"Accept": accept},
-            auth_settings=["BearerToken"],
-        )
-        response = self.api.call_api(method, url, headers, body, post, _request_timeout=timeout)
-        if response.status >= 400:
-            raise ApiException(status=response.status, reason=response.reason)
-        return response
+        return get(self.api, self.resource.path, query, accept, timeout)
 
 
 def _events(response: Any) -> Iterator[dict[str, Any]]:
