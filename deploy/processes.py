@@ -5,6 +5,26 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import ClassVar
+
+
+class Detached:
+    """A server started detached: its pid file and log live in ``state``."""
+
+    state: Path
+    process_name: ClassVar[str]
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state / f"{self.process_name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state / f"{self.process_name}.log"
+
+    def pid(self) -> int | None:
+        """The running server's pid, or None (a stale pid file is ignored)."""
+        return running_pid(self.pid_file)
 
 
 def running_pid(pid_file: Path) -> int | None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kube_tools import as_service_account
 from kubernetes import client, config, utils
 from kubernetes.client.rest import ApiException
 
@@ -30,16 +31,7 @@ def as_collector(kube_cluster: LocalCluster) -> Iterator[client.ApiClient]:
                 string_data={"password": "only-ever-in-the-secret-data"},
             ),
         )
-        token = core.create_namespaced_service_account_token(
-            "kubeopera-collector",
-            "kubeopera",
-            client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[])),
-        ).status.token
-        settings = client.Configuration()
-        settings.host = admin.configuration.host
-        settings.ssl_ca_cert = admin.configuration.ssl_ca_cert
-        settings.api_key = {"authorization": f"Bearer {token}"}
-        with client.ApiClient(settings) as api:
+        with as_service_account(admin, "kubeopera", "kubeopera-collector") as api:
             yield api
 
 

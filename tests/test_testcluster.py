@@ -6,6 +6,7 @@ a read-only ClusterRole may read them and is refused any write."""
 from collections.abc import Iterator
 
 import pytest
+from kube_tools import as_service_account
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -66,16 +67,7 @@ def test_a_read_only_service_account_reads_and_is_refused_writes(
             ],
         )
     )
-    token = core.create_namespaced_service_account_token(
-        "reader",
-        "audit",
-        client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[])),
-    ).status.token
-    settings = client.Configuration()
-    settings.host = admin.configuration.host
-    settings.ssl_ca_cert = admin.configuration.ssl_ca_cert
-    settings.api_key = {"authorization": f"Bearer {token}"}
-    with client.ApiClient(settings) as as_reader:
+    with as_service_account(admin, "audit", "reader") as as_reader:
         reader = client.CoreV1Api(as_reader)
         assert [p.metadata.name for p in reader.list_namespaced_pod("audit").items] == ["api-1"]
         with pytest.raises(ApiException) as refused:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from kubeopera.deploy.processes import running_pid, stop
+from kubeopera.deploy.processes import Detached, stop
 
 KAFKA_VERSION = "4.1.1"
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubeopera"
@@ -61,8 +61,10 @@ def free_port() -> int:
 
 
 @dataclass
-class Broker:
+class Broker(Detached):
     """One broker: ``state`` holds its config, data, log and pid file."""
+
+    process_name = "broker"
 
     state: Path = Path(".kubeopera/kafka")
     port: int = 9092
@@ -90,18 +92,6 @@ class Broker:
         if port is None:
             port = int(saved.read_text()) if saved.exists() else 9092
         return cls(state=state, port=port)
-
-    @property
-    def pid_file(self) -> Path:
-        return self.state / "broker.pid"
-
-    @property
-    def log_file(self) -> Path:
-        return self.state / "broker.log"
-
-    def pid(self) -> int | None:
-        """The running broker's pid, or None (a stale pid file is ignored)."""
-        return running_pid(self.pid_file)
 
     def status(self) -> str:
         pid = self.pid()

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from kubeopera.deploy.kafka import DEFAULT_CACHE
-from kubeopera.deploy.processes import running_pid, stop
+from kubeopera.deploy.processes import Detached, stop
 
 SOURCES = ("main.go", "go.mod", "go.sum")
 
@@ -58,8 +58,10 @@ def build(cache: Path = DEFAULT_CACHE) -> Path:
 
 
 @dataclass
-class LocalCluster:
+class LocalCluster(Detached):
     """One API server: ``state`` holds its certificates, etcd data, kubeconfig and log."""
+
+    process_name = "apiserver"
 
     state: Path = Path(".kubeopera/cluster")
     port: int = 6443
@@ -78,17 +80,6 @@ class LocalCluster:
     def kubeconfig(self) -> Path:
         """Admin kubeconfig (client certificate; context ``testcluster-token``: a token)."""
         return self.state / "run" / "kubeconfig"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.state / "apiserver.pid"
-
-    @property
-    def log_file(self) -> Path:
-        return self.state / "apiserver.log"
-
-    def pid(self) -> int | None:
-        return running_pid(self.pid_file)
 
     def status(self) -> str:
         pid = self.pid()
