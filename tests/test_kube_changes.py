@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from conftest import SHARED_DATA
 
+from kubeopera.collectors.kubernetes.api import RateLimiter
 from kubeopera.collectors.kubernetes.changes import Owners, last_manager, to_change
 from kubeopera.collectors.kubernetes.events import to_event
 from kubeopera.collectors.kubernetes.prices import node_price
@@ -277,3 +278,24 @@ def test_a_real_kubelet_summary_parses_to_its_per_container_numbers() -> None:
     assert len(batch.pvcs.name) == sum(
         1 for p in summary["pods"] for v in p.get("volume") or [] if v.get("pvcRef")
     )
+
+
+def test_the_rate_limiter_lets_a_burst_through_then_paces_at_qps() -> None:
+    """40 requests at 10 per second with a burst of 5, all at once: the first 5 pass,
+    the other 35 wait 0.1 s each in turn (3.5 s in all), as a token bucket does."""
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    limiter = RateLimiter(qps=10, burst=5, clock=lambda: now[0], sleep=sleep)
+    for _ in range(40):
+        limiter.acquire()
+    assert len(waits) == 35
+    assert waits == pytest.approx([0.1 * k for k in range(1, 36)])  # queued behind the debt
+    now[0] = 100.0  # a long quiet spell refills only up to the burst
+    waits.clear()
+    for _ in range(5):
+        limiter.acquire()
+    assert waits == []

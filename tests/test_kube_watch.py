@@ -182,3 +182,28 @@ def test_the_api_server_restarted_mid_watch_the_watcher_reconnects_and_catches_u
     finally:
         stop.set()
         cluster.down(timeout=5)
+
+
+def test_a_resync_reports_every_object_again_and_the_watch_goes_on(
+    admin: client.ApiClient,
+) -> None:
+    core = client.CoreV1Api(admin)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="resynced")))
+    core.create_namespaced_config_map("resynced", configmap("steady", "1"))
+    recorder, stop = Recorder(), threading.Event()
+    watcher = Watcher(admin, CONFIGMAPS, recorder, watch_seconds=30)
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: recorder.of("resynced") == [(ChangeType.ADDED, "steady")])
+        watcher.request_resync()  # interrupts the open watch
+        wait_for(lambda: len(recorder.of("resynced")) == 2)
+        assert recorder.of("resynced")[1] == (ChangeType.RESYNC, "steady")
+        core.create_namespaced_config_map("resynced", configmap("later", "1"))
+        wait_for(lambda: len(recorder.of("resynced")) == 3)
+        assert recorder.of("resynced")[2] == (ChangeType.ADDED, "later")
+        assert watcher.relists == 0  # a resync is not a relist after an expiry
+    finally:
+        stop.set()
+        watcher.interrupt()
+        thread.join(timeout=15)

@@ -12,6 +12,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from kubeopera.collectors.kubernetes.api import RateLimiter
 from kubeopera.collectors.kubernetes.changes import Owners, to_change
 from kubeopera.collectors.kubernetes.events import to_event
 from kubeopera.collectors.kubernetes.prices import node_price
@@ -32,6 +33,8 @@ class Collector:
         resources: Sequence[Resource] = (*RESOURCES, EVENTS),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         usage_every: timedelta | None = timedelta(minutes=1),
+        resync_every: timedelta | None = timedelta(hours=6),
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.cluster = cluster
         self.sink = sink
@@ -40,8 +43,14 @@ class Collector:
         self.counts: Counter[str] = Counter()  # messages by kind
         self.errors: dict[str, str] = {}  # kind -> why its first list failed
         self._lock = threading.Lock()  # watchers report from their own threads
-        self.watchers = [Watcher(api, resource, self._on_changes) for resource in resources]
-        self.usage = UsagePoller(api, cluster, sink, usage_every, clock) if usage_every else None
+        self.resync_every = resync_every
+        limiter = limiter or RateLimiter()
+        self.watchers = [
+            Watcher(api, resource, self._on_changes, limiter=limiter) for resource in resources
+        ]
+        self.usage = (
+            UsagePoller(api, cluster, sink, usage_every, clock, limiter) if usage_every else None
+        )
 
     def run(self, stop: threading.Event) -> None:
         """List every kind (owners first, in order), then watch them all until ``stop``.
@@ -53,17 +62,28 @@ class Collector:
             except (ApiException, HTTPError, OSError) as error:
                 self.errors[watcher.resource.kind] = str(error).splitlines()[0]
         threads = start(self.watchers, stop)
-        if self.usage is not None:
-            poller = threading.Thread(target=self.usage.run, args=(stop,), name="usage")
-            poller.daemon = True
-            poller.start()
-            threads.append(poller)
+        helpers = [self.usage.run] if self.usage is not None else []
+        if self.resync_every is not None:
+            helpers.append(self._resync)
+        for target in helpers:
+            thread = threading.Thread(target=target, args=(stop,), daemon=True)
+            thread.start()
+            threads.append(thread)
         stop.wait()
         for watcher in self.watchers:
             watcher.interrupt()
         deadline = time.monotonic() + 5
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _resync(self, stop: threading.Event) -> None:
+        """Every object again now and then: the ``objects`` topic deletes what has not
+        changed within its retention, and the workers rebuild their inventory from it."""
+        assert self.resync_every is not None
+        while not stop.wait(self.resync_every.total_seconds()):
+            for watcher in self.watchers:
+                if watcher.resource != EVENTS:
+                    watcher.request_resync()
 
     def _on_changes(self, resource: Resource, changes: Changes) -> None:
         with self._lock:

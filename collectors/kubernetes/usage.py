@@ -16,7 +16,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from kubeopera.collectors.kubernetes.api import get
+from kubeopera.collectors.kubernetes.api import RateLimiter, get
 from kubeopera.collectors.kubernetes.changes import GPU_RESOURCES
 from kubeopera.models import Message, MetricBatch, Topic
 from kubeopera.models.metrics import ContainerSamples, NodeCapacity, NodeUsage, PvcSamples
@@ -90,8 +90,10 @@ class UsagePoller:
         sink: Callable[[list[Message]], None],
         interval: timedelta = timedelta(minutes=1),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.api = api
+        self.limiter = limiter
         self.cluster = cluster
         self.sink = sink
         self.interval = interval
@@ -146,7 +148,8 @@ class UsagePoller:
         return messages
 
     def _summary(self, node: str) -> dict[str, Any]:
-        response = get(self.api, f"/api/v1/nodes/{node}/proxy/stats/summary", timeout=30)
+        path = f"/api/v1/nodes/{node}/proxy/stats/summary"
+        response = get(self.api, path, timeout=30, limiter=self.limiter)
         summary: dict[str, Any] = json.loads(response.read())
         return summary
 

@@ -17,7 +17,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from kubeopera.collectors.kubernetes.api import get
+from kubeopera.collectors.kubernetes.api import RateLimiter, get
 from kubeopera.collectors.kubernetes.resources import Resource
 from kubeopera.models import ChangeType
 
@@ -38,6 +38,7 @@ class Watcher:
         page_size: int = 500,
         watch_seconds: int = 300,
         max_backoff_s: float = 30.0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.api = api
         self.resource = resource
@@ -45,6 +46,8 @@ class Watcher:
         self.page_size = page_size
         self.watch_seconds = watch_seconds
         self.max_backoff_s = max_backoff_s
+        self.limiter = limiter
+        self._resync_due = False
         self.resource_version: str | None = None
         self.relists = 0
         # uid -> (version, metadata stub): enough to diff a relist and report a deletion
@@ -56,8 +59,9 @@ class Watcher:
         delay = 0.5
         while not stop.is_set():
             try:
-                if self.resource_version is None:
-                    self.list_all()
+                if self.resource_version is None or self._resync_due:
+                    self.list_all(resync=self._resync_due)
+                    self._resync_due = False
                 self.watch(stop)
                 delay = 0.5
             except ExpiredError:
@@ -66,10 +70,17 @@ class Watcher:
                 stop.wait(delay)
                 delay = min(delay * 2, self.max_backoff_s)
 
-    def list_all(self) -> None:
+    def request_resync(self) -> None:
+        """Report every object again (RESYNC) at the next opportunity: a compacted topic
+        with retention forgets objects that have not changed for long."""
+        self._resync_due = True
+        self.interrupt()
+
+    def list_all(self, resync: bool = False) -> None:
         """A full list, reported page by page as its difference from what was reported
-        before (memory holds one page, not the cluster)."""
-        if self.resource_version is not None or self._known:
+        before (memory holds one page, not the cluster); with ``resync``, unchanged
+        objects are reported too, as RESYNC."""
+        if (self.resource_version is not None or self._known) and not resync:
             self.relists += 1
         seen: set[str] = set()
         token, version = None, ""
@@ -85,6 +96,8 @@ class Watcher:
                     changes.append((ChangeType.ADDED, obj))
                 elif known[0] != obj["metadata"].get("resourceVersion"):
                     changes.append((ChangeType.MODIFIED, obj))
+                elif resync:
+                    changes.append((ChangeType.RESYNC, obj))
             self._remember(changes)
             token = page["metadata"].get("continue")
             version = page["metadata"].get("resourceVersion", version)
@@ -143,7 +156,7 @@ class Watcher:
         accept = "application/json"
         if self.resource.metadata_only:
             accept = METADATA_ONLY.format(list="List" if collection else "") + "," + accept
-        return get(self.api, self.resource.path, query, accept, timeout)
+        return get(self.api, self.resource.path, query, accept, timeout, self.limiter)
 
 
 def _events(response: Any) -> Iterator[dict[str, Any]]:
