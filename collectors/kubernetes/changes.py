@@ -47,8 +47,9 @@ def controller_ref(metadata: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def last_manager(metadata: dict[str, Any]) -> str | None:
-    """The field manager that wrote the object last (latest ``time``; later entries win a
-    tie, as the API server appends)."""
+    """The field manager that wrote the object last: the entry with the latest ``time``.
+    Those times have one-second resolution; on a tie the later entry wins, which may
+    name either of two managers that wrote within the same second."""
     latest: tuple[str, str] | None = None
     for entry in metadata.get("managedFields") or []:
         at = entry.get("time") or ""
