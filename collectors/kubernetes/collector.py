@@ -60,7 +60,7 @@ class Collector:
             try:
                 watcher.list_all()
             except (ApiException, HTTPError, OSError) as error:
-                self.errors[watcher.resource.kind] = str(error).splitlines()[0]
+                self.errors[watcher.resource.kind] = repr(error).splitlines()[0]
         threads = start(self.watchers, stop)
         helpers = [self.usage.run] if self.usage is not None else []
         if self.resync_every is not None:

@@ -60,8 +60,8 @@ class Watcher:
         while not stop.is_set():
             try:
                 if self.resource_version is None or self._resync_due:
-                    self.list_all(resync=self._resync_due)
-                    self._resync_due = False
+                    resync, self._resync_due = self._resync_due, False  # a request during
+                    self.list_all(resync=resync)  # the list is served by the next one
                 self.watch(stop)
                 delay = 0.5
             except ExpiredError:
