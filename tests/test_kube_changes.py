@@ -78,6 +78,43 @@ def test_the_owner_chain_runs_from_the_controller_up_to_the_top() -> None:
     assert [o.kind for o in unknown.owner_chain] == ["ReplicaSet"]
 
 
+def test_an_owner_not_seen_yet_is_looked_up_and_a_missing_one_only_once() -> None:
+    """Each kind has its own watch: a Pod may come before its new ReplicaSet."""
+    api = {  # what the API server holds, by name
+        "web-7f": meta("ReplicaSet", "web-7f", "u-rs", ("Deployment", "web", "u-d")),
+        "web": meta("Deployment", "web", "u-d"),
+        "old-1": meta("ReplicaSet", "old-1", "u-new"),  # a namesake of a deleted owner
+    }
+    asked: list[str] = []
+    flaky = {"down": True}
+
+    def lookup(ref: dict[str, Any], namespace: str) -> dict[str, Any] | None:
+        asked.append(f"{namespace}/{ref['kind']}/{ref['name']}")
+        if ref["name"] == "flaky" and flaky["down"]:
+            raise OSError("connection refused")
+        return api.get(ref["name"])
+
+    owners = Owners(lookup)
+    pod = meta("Pod", "web-7f-abc", "u-p", ("ReplicaSet", "web-7f", "u-rs"))
+    assert [(o.kind, o.uid) for o in owners.chain(pod)] == [
+        ("ReplicaSet", "u-rs"),
+        ("Deployment", "u-d"),
+    ]
+    assert asked == ["shop/ReplicaSet/web-7f", "shop/Deployment/web"]
+    owners.chain(pod)
+    assert len(asked) == 2  # remembered
+    orphan = meta("Pod", "o", "u-o", ("ReplicaSet", "old-1", "u-old"))
+    for _ in range(3):
+        assert [o.uid for o in owners.chain(orphan)] == ["u-old"]
+    assert asked[2:] == ["shop/ReplicaSet/old-1"]  # not there (a namesake): asked once
+    waiting = meta("Pod", "w", "u-w", ("ReplicaSet", "flaky", "u-rs2"))
+    assert [o.uid for o in owners.chain(waiting)] == ["u-rs2"]
+    flaky["down"] = False
+    api["flaky"] = meta("ReplicaSet", "flaky", "u-rs2", ("Deployment", "web", "u-d"))
+    assert [o.uid for o in owners.chain(waiting)] == ["u-rs2", "u-d"]  # asked again
+    assert asked[3:] == ["shop/ReplicaSet/flaky", "shop/ReplicaSet/flaky"]
+
+
 def test_the_last_manager_is_the_latest_writer_and_managed_fields_are_dropped() -> None:
     managed = [
         {

@@ -217,6 +217,66 @@ SUMMARY = (
 )
 
 
+def test_owners_whose_watch_lags_are_read_from_the_api(kube_cluster: LocalCluster) -> None:
+    """A collector that watches Pods only has seen no ReplicaSet or Deployment, as when
+    a rollout's new ReplicaSet and its first Pod arrive on two watches in the wrong
+    order: the Pod's chain still reaches the Deployment, read from the API server."""
+    from kubeopera.collectors.kubernetes.collector import Collector
+    from kubeopera.collectors.kubernetes.resources import RESOURCES
+
+    pods = [r for r in RESOURCES if r.kind == "Pod"]
+    changes: list[ObjectChange] = []
+    with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
+        core, apps = client.CoreV1Api(admin), client.AppsV1Api(admin)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="lagging")))
+        template = client.V1PodTemplateSpec(metadata=meta("web"), spec=pod_spec())
+        selector = client.V1LabelSelector(match_labels={"app": "web"})
+        deployment = apps.create_namespaced_deployment(
+            "lagging",
+            client.V1Deployment(
+                metadata=meta("web"),
+                spec=client.V1DeploymentSpec(selector=selector, template=template),
+            ),
+        ).metadata
+        replicaset = apps.create_namespaced_replica_set(
+            "lagging",
+            client.V1ReplicaSet(
+                metadata=meta("web-7f", deployment, "Deployment"),
+                spec=client.V1ReplicaSetSpec(selector=selector, template=template),
+            ),
+        ).metadata
+        gone = client.V1ObjectMeta(name="web-0ld", uid="0b5c8a2e-0000-4000-8000-000000000000")
+        for name, owner in (("web-7f-a", replicaset), ("web-0ld-b", gone)):
+            core.create_namespaced_pod(
+                "lagging",
+                client.V1Pod(metadata=meta(name, owner, "ReplicaSet"), spec=pod_spec()),
+            )
+        stop = threading.Event()
+        collector = Collector(
+            admin, "c", lambda batch: changes.extend(m for _, m in batch), pods, usage_every=None
+        )
+        thread = threading.Thread(target=collector.run, args=(stop,), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while len([c for c in changes if c.namespace == "lagging"]) < 2:
+            assert time.monotonic() < deadline, "the pods were not reported"
+            time.sleep(0.1)
+        stop.set()
+        thread.join(timeout=10)
+    chains = {
+        c.name: [(o.kind, o.name, o.uid) for o in c.owner_chain]
+        for c in changes
+        if c.namespace == "lagging"
+    }
+    assert chains == {
+        "web-7f-a": [
+            ("ReplicaSet", "web-7f", replicaset.uid),
+            ("Deployment", "web", deployment.uid),
+        ],
+        "web-0ld-b": [("ReplicaSet", "web-0ld", gone.uid)],  # deleted long ago: ends there
+    }
+
+
 def host_address() -> str | None:
     """A non-loopback address of this machine: the API server refuses to proxy to loopback."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:

@@ -1,6 +1,7 @@
-"""Raw GETs on the Kubernetes API: JSON as it comes (no model objects per item), and a
-response that can be streamed (watches); paced by a client-side rate limit."""
+"""Raw calls to the Kubernetes API: JSON as it comes (no model objects per item), a
+response that can be streamed (watches), paced by a client-side rate limit."""
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -48,13 +49,46 @@ def get(
     limiter: RateLimiter | None = None,
 ) -> Any:
     """The response (``.read()`` for the body, ``.response`` to stream); raises on 4xx/5xx."""
+    return request(api, "GET", path, query, accept=accept, timeout=timeout, limiter=limiter)
+
+
+def send(
+    api: ApiClient,
+    method: str,
+    path: str,
+    query: list[tuple[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    content_type: str = "application/json",
+) -> dict[str, Any]:
+    """A write (POST, PATCH, PUT, DELETE) with a JSON body; returns the decoded answer."""
+    response = request(api, method, path, query, body, content_type)
+    decoded: dict[str, Any] = json.loads(response.read())
+    return decoded
+
+
+def request(
+    api: ApiClient,
+    method: str,
+    path: str,
+    query: list[tuple[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    content_type: str | None = None,
+    accept: str = "application/json",
+    timeout: float = 60,
+    limiter: RateLimiter | None = None,
+) -> Any:
+    """One call; raises ``ApiException`` with the server's message on 4xx/5xx."""
     if limiter is not None:
         limiter.acquire()
-    method, url, headers, body, post = api.param_serialize(
-        "GET", path, query_params=query or [], header_params={"Accept": accept},
+    headers = {"Accept": accept}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    method, url, headers, payload, post = api.param_serialize(
+        method, path, query_params=query or [], header_params=headers, body=body,
         auth_settings=["BearerToken"],
     )  # fmt: skip
-    response = api.call_api(method, url, headers, body, post, _request_timeout=timeout)
+    response = api.call_api(method, url, headers, payload, post, _request_timeout=timeout)
     if response.status >= 400:
-        raise ApiException(status=response.status, reason=response.reason)
+        message: bytes = response.read()  # type: ignore[no-untyped-call]
+        raise ApiException(response.status, response.reason, body=message.decode(errors="replace"))
     return response

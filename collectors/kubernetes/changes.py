@@ -1,6 +1,7 @@
 """Kubernetes objects (API JSON) to ``ObjectChange`` messages: redacted, with the owner
 chain up to the top controller and the last field manager."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,12 +13,27 @@ from kubeopera.models.quantity import parse_quantity
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 
 
+OwnerLookup = Callable[[dict[str, Any], str], dict[str, Any] | None]
+"""Reads an owner (its ownerReference, the dependent's namespace) from the API: its
+metadata, or None when it does not exist; raises OSError when it cannot tell now."""
+
+
 class Owners:
     """Every object seen, by uid, with its own owner: enough to walk a Pod up through its
-    ReplicaSet to its Deployment, or a Job to its CronJob."""
+    ReplicaSet to its Deployment, or a Job to its CronJob.
 
-    def __init__(self) -> None:
+    Each kind has its own watch, so a Pod can arrive before the ReplicaSet created a
+    moment earlier; ``lookup`` then reads that owner from the API instead of cutting the
+    chain short. Owners that do not exist are remembered (a bounded few) so an orphan's
+    every update costs no request.
+    """
+
+    GONE_KEPT = 4096
+
+    def __init__(self, lookup: OwnerLookup | None = None) -> None:
         self._by_uid: dict[str, tuple[OwnerRef, dict[str, Any] | None]] = {}
+        self._lookup = lookup
+        self._gone: dict[str, None] = {}  # insertion-ordered: the oldest go first
 
     def remember(self, kind: str, metadata: dict[str, Any]) -> None:
         uid = metadata.get("uid")
@@ -29,15 +45,35 @@ class Owners:
         self._by_uid.pop(uid, None)
 
     def chain(self, metadata: dict[str, Any]) -> list[OwnerRef]:
-        """Direct controller first, top controller last (an owner not seen yet ends it)."""
+        """Direct controller first, top controller last (an owner that cannot be found
+        ends it)."""
         chain: list[OwnerRef] = []
+        namespace = metadata.get("namespace", "")
         owner = controller_ref(metadata)
         while owner is not None and len(chain) < 10:  # ownership is acyclic; bound anyway
             uid = owner.get("uid", "")
             chain.append(OwnerRef(kind=owner.get("kind", ""), name=owner.get("name", ""), uid=uid))
-            known = self._by_uid.get(uid)
+            known = self._by_uid.get(uid) or self._look_up(owner, namespace)
             owner = known[1] if known else None
         return chain
+
+    def _look_up(
+        self, owner: dict[str, Any], namespace: str
+    ) -> tuple[OwnerRef, dict[str, Any] | None] | None:
+        uid = owner.get("uid", "")
+        if self._lookup is None or not uid or uid in self._gone:
+            return None
+        try:
+            found = self._lookup(owner, namespace)
+        except OSError:
+            return None  # unknown for now: the next change of the dependent tries again
+        if found is None or found.get("uid") != uid:  # deleted, or a namesake
+            self._gone[uid] = None
+            if len(self._gone) > self.GONE_KEPT:
+                del self._gone[next(iter(self._gone))]
+            return None
+        self.remember(owner.get("kind", ""), found)
+        return self._by_uid[uid]
 
 
 def controller_ref(metadata: dict[str, Any]) -> dict[str, Any] | None:

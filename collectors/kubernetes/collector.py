@@ -2,21 +2,29 @@
 (object changes, Events, node price facts, and each node's usage from its kubelet),
 handed to a sink in batches."""
 
+import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from kubeopera.collectors.kubernetes.api import RateLimiter
+from kubeopera.collectors.kubernetes.api import RateLimiter, get
 from kubeopera.collectors.kubernetes.changes import Owners, to_change
 from kubeopera.collectors.kubernetes.events import to_event
 from kubeopera.collectors.kubernetes.prices import node_price
-from kubeopera.collectors.kubernetes.resources import EVENTS, OWNER_KINDS, RESOURCES, Resource
+from kubeopera.collectors.kubernetes.resources import (
+    EVENTS,
+    OWNER_KINDS,
+    RESOURCES,
+    Resource,
+    known,
+)
 from kubeopera.collectors.kubernetes.usage import UsagePoller
 from kubeopera.collectors.kubernetes.watch import Changes, Watcher, start
 from kubeopera.models import ChangeType, Message, Topic
@@ -39,12 +47,13 @@ class Collector:
         self.cluster = cluster
         self.sink = sink
         self.clock = clock
-        self.owners = Owners()
+        self.owners = Owners(self._owner)
         self.counts: Counter[str] = Counter()  # messages by kind
         self.errors: dict[str, str] = {}  # kind -> why its first list failed
         self._lock = threading.Lock()  # watchers report from their own threads
         self.resync_every = resync_every
-        limiter = limiter or RateLimiter()
+        limiter = self.limiter = limiter or RateLimiter()
+        self.api = api
         self.watchers = [
             Watcher(api, resource, self._on_changes, limiter=limiter) for resource in resources
         ]
@@ -84,6 +93,24 @@ class Collector:
             for watcher in self.watchers:
                 if watcher.resource != EVENTS:
                     watcher.request_resync()
+
+    def _owner(self, ref: dict[str, Any], namespace: str) -> dict[str, Any] | None:
+        """An owner whose own watch has not reported it yet, read from the API."""
+        resource = known(ref.get("apiVersion", ""), ref.get("kind", ""))
+        if resource is None or resource.kind not in OWNER_KINDS:
+            return None
+        path = resource.object_path(ref.get("name", ""), namespace)
+        try:
+            found: dict[str, Any] = json.loads(
+                get(self.api, path, timeout=10, limiter=self.limiter).read()
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise OSError(f"reading owner {path}: {error.status} {error.reason}") from error
+        except HTTPError as error:
+            raise OSError(f"reading owner {path}: {error}") from error
+        return found.get("metadata") or {}
 
     def _on_changes(self, resource: Resource, changes: Changes) -> None:
         with self._lock:

@@ -19,8 +19,16 @@ class Resource:
     @property
     def path(self) -> str:
         """The cluster-wide collection (all namespaces)."""
-        root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        return f"{root}/{self.plural}"
+        return f"{self._root}/{self.plural}"
+
+    def object_path(self, name: str, namespace: str = "") -> str:
+        """One object's URL path (``namespace`` is ignored for a cluster-scoped kind)."""
+        scope = f"/namespaces/{namespace}" if self.namespaced else ""
+        return f"{self._root}{scope}/{self.plural}/{name}"
+
+    @property
+    def _root(self) -> str:
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
 
     @classmethod
     def parse(cls, text: str) -> "Resource":
@@ -74,3 +82,10 @@ EVENTS = _core("Event", "events")
 
 OWNER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "ReplicaSet"})
 """Kinds whose objects own others: the collector remembers them to build owner chains."""
+
+
+def known(api_version: str, kind: str) -> Resource | None:
+    """The built-in resource (or Events) of that apiVersion and kind, if watched."""
+    return next(
+        (r for r in (*RESOURCES, EVENTS) if (r.api_version, r.kind) == (api_version, kind)), None
+    )
