@@ -6,11 +6,13 @@ import polars as pl
 from rich.console import Console
 
 from kubeopera.cli import render
+from kubeopera.cli.demo_cluster import ClusterOptions, replayed
 from kubeopera.cli.durations import format_duration
 from kubeopera.cli.fleet import simulated
 from kubeopera.cli.reports import cost_report
 from kubeopera.cli.settings import Settings
 from kubeopera.collectors.simulator import FleetSpec
+from kubeopera.models import Topic
 from kubeopera.streams.aggregate import Sharing
 from kubeopera.streams.cost import IDLE
 from kubeopera.streams.runner import RunStats, tune_gc_for_batches
@@ -21,7 +23,11 @@ EXAMPLE_SQL = (
 )
 
 
-def run_demo(settings: Settings, spec: FleetSpec, keep: bool) -> RunStats:
+def run_demo(
+    settings: Settings, spec: FleetSpec, keep: bool, cluster: ClusterOptions | None = None
+) -> RunStats:
+    """``cluster``: replay the simulated cluster into a real API server for the real
+    collector to watch, instead of feeding the simulator's messages straight in."""
     tune_gc_for_batches()
     start = spec.start
     out = render.console()
@@ -30,7 +36,11 @@ def run_demo(settings: Settings, spec: FleetSpec, keep: bool) -> RunStats:
             store.reset()
         runner = settings.runner(store, spec.resolved_catalogue())
         began = time.perf_counter()
-        stats = runner.run(simulated(spec, "simulating and allocating"))
+        if cluster is None:
+            stats = runner.run(simulated(spec, "simulating and allocating"))
+        else:
+            with replayed(spec, cluster) as (stream, replay, url):
+                stats = runner.run(stream)
         seconds = time.perf_counter() - began
         _print_summary(
             out,
@@ -42,6 +52,13 @@ def run_demo(settings: Settings, spec: FleetSpec, keep: bool) -> RunStats:
             stats,
             seconds,
         )
+        if cluster is not None:
+            out.print(
+                f"Through kube-apiserver at {url}: the demo made {replay.writes:,} requests; "
+                f"the collector reported {replay.reported[Topic.OBJECTS]:,} object changes, "
+                f"{replay.reported[Topic.PRICES]:,} node price facts and "
+                f"{replay.reported[Topic.EVENTS]:,} events."
+            )
         until = start + spec.duration
         sharing = Sharing()
         by_team = cost_report(store, "team", start, until, sharing)
@@ -99,8 +116,9 @@ def run_demo(settings: Settings, spec: FleetSpec, keep: bool) -> RunStats:
 def _print_summary(
     out: Console, counts: dict[str, int], spec: FleetSpec, stats: RunStats, seconds: float
 ) -> None:
+    clusters = f"{counts['clusters']} cluster" + ("s" if counts["clusters"] != 1 else "")
     out.print(
-        f"KubeOpera demo: {counts['clusters']} clusters, {counts['pods']:,} pods, "
+        f"KubeOpera demo: {clusters}, {counts['pods']:,} pods, "
         f"{format_duration(spec.duration)} at {format_duration(spec.resolution)} resolution "
         f"(seed {spec.seed})"
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from kubeopera.cli import render
 from kubeopera.cli.durations import format_duration
@@ -37,13 +38,52 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 @cli.command(short_help="Simulate a fleet through the embedded pipeline; print its costs.")
 @fleet_options
 @click.option("--keep", is_flag=True, help="Add to the store instead of emptying it first.")
+@click.option(
+    "--cluster",
+    is_flag=True,
+    help="Write one simulated cluster into a real kube-apiserver started for the demo, "
+    "and let the real collector watch it.",
+)
+@click.option(
+    "--cluster-state",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".kubeopera/demo-cluster"),
+    show_default=True,
+    help="With --cluster: the API server's data and kubeconfig.",
+)
+@click.option(
+    "--leave-cluster-running",
+    is_flag=True,
+    help="With --cluster: keep the API server up afterwards, for kubectl.",
+)
 @click.pass_context
-def demo(ctx: click.Context, /, keep: bool, **fleet: Any) -> None:
-    """Simulate a fleet, run it through the embedded pipeline and print its costs."""
+def demo(
+    ctx: click.Context,
+    /,
+    keep: bool,
+    cluster: bool,
+    cluster_state: Path,
+    leave_cluster_running: bool,
+    **fleet: Any,
+) -> None:
+    """Simulate a fleet, run it through the embedded pipeline and print its costs.
+
+    With --cluster, the simulated cluster is written into a real Kubernetes API server
+    (objects, status, Events) and the collector watches it there, as in production."""
     from kubeopera.cli.demo import run_demo
+    from kubeopera.cli.demo_cluster import ClusterOptions
 
     settings = _settings(ctx)
-    run_demo(settings, fleet_spec(settings.catalogue(), **fleet), keep)
+    options = None
+    if cluster:
+        if ctx.get_parameter_source("clusters") is ParameterSource.DEFAULT:
+            fleet["clusters"] = 1
+        elif fleet["clusters"] != 1:
+            raise click.UsageError("--cluster replays one cluster: drop --clusters or set it to 1")
+        options = ClusterOptions(cluster_state, leave_cluster_running)
+    elif leave_cluster_running:
+        raise click.UsageError("--leave-cluster-running needs --cluster")
+    run_demo(settings, fleet_spec(settings.catalogue(), **fleet), keep, options)
 
 
 @cli.command(short_help="Watch a cluster (or simulate a fleet); publish its streams.")

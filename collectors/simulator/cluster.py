@@ -359,7 +359,7 @@ class Cluster:
 
     def emit_workload(self, out: Out, wl: Workload, change: ChangeType, manager: str) -> None:
         ttl = int(self.spec.resolution.total_seconds())
-        self._change(out.workloads, workload_manifest(wl, change, ttl), change, manager)
+        self._change(out.workloads, workload_manifest(wl, change, ttl, self.t), change, manager)
 
     def emit_rs(self, out: Out, wl: Workload, rs: ReplicaSet, change: ChangeType) -> None:
         obj = replica_set_manifest(wl, rs)

@@ -125,7 +125,9 @@ def pod_template(
     return {"metadata": {"labels": dict(labels)}, "spec": spec}
 
 
-def workload_manifest(wl: Workload, change: ChangeType, job_ttl_seconds: int) -> dict[str, Any]:
+def workload_manifest(
+    wl: Workload, change: ChangeType, job_ttl_seconds: int, now: datetime
+) -> dict[str, Any]:
     annotations = dict(wl.annotations)
     selector = {"matchLabels": {"app": wl.name}}
     running = sum(p.phase == "Running" for p in wl.pods)
@@ -173,8 +175,16 @@ def workload_manifest(wl: Workload, change: ChangeType, job_ttl_seconds: int) ->
         }
         status = {"startTime": stamp(wl.created), "active": running}
         if wl.job_status != "Running" and change is not ChangeType.ADDED:
-            status["conditions"] = [{"type": wl.job_status, "status": "True"}]
-            status["succeeded" if wl.job_status == "Complete" else "failed"] = len(wl.pods)
+            # the Job controller's two conditions, the interim one first (Kubernetes 1.31+)
+            done = wl.job_status == "Complete"
+            interim = "SuccessCriteriaMet" if done else "FailureTarget"
+            status["conditions"] = [
+                {"type": kind, "status": "True", "lastTransitionTime": stamp(now)}
+                for kind in (interim, wl.job_status)
+            ]
+            status["succeeded" if done else "failed"] = len(wl.pods)
+            if done:
+                status["completionTime"] = stamp(now)
     return {
         "apiVersion": wl.api_version,
         "kind": wl.kind,
@@ -198,7 +208,7 @@ def replica_set_manifest(wl: Workload, rs: ReplicaSet) -> dict[str, Any]:
         "deployment.kubernetes.io/revision": str(rs.revision),
         "deployment.kubernetes.io/desired-replicas": str(wl.replicas),
     }
-    ready = sum(p.phase == "Running" and p.owners[0].uid == rs.uid for p in wl.pods)
+    owned = [p for p in wl.pods if p.owners[0].uid == rs.uid]
     return {
         "apiVersion": "apps/v1",
         "kind": "ReplicaSet",
@@ -216,9 +226,9 @@ def replica_set_manifest(wl: Workload, rs: ReplicaSet) -> dict[str, Any]:
             "selector": {"matchLabels": labels},
             "template": pod_template(wl, rs.containers, labels),
         },
-        "status": {
-            "replicas": rs.replicas,
-            "readyReplicas": ready,
+        "status": {  # what runs now: a scaled-down ReplicaSet's pods take a while to go
+            "replicas": len(owned),
+            "readyReplicas": sum(p.phase == "Running" for p in owned),
             "observedGeneration": rs.generation,
         },
     }
