@@ -18,6 +18,8 @@ bottom up:
 - ``inventory``: what a cluster runs when the simulation starts
 - ``changes``: what happens to it over the run
 - ``run``: `simulate`, every cluster in lockstep
+- ``replay``: one simulated cluster written into a real API server for the real
+  collector to watch (``kubeopera demo --cluster``; needs the Kubernetes client)
 """
 
 from kubeopera.collectors.simulator.run import simulate
