@@ -52,6 +52,7 @@ def collect_cluster(
     custom: list[str],
     stop_after: float | None,
     scrape_seconds: float,
+    usage_source: str = "auto",
 ) -> None:
     """Watch the cluster until SIGTERM, Ctrl-C or ``stop_after`` seconds."""
     from kubernetes import client, config
@@ -94,7 +95,9 @@ def collect_cluster(
                 with lock:
                     runner.process(messages)
 
-            collector = Collector(api, cluster_name, process, resources, usage_every=every)
+            collector = Collector(
+                api, cluster_name, process, resources, usage_every=every, usage_source=usage_source
+            )
             collector.run(stop)
             runner.finish()
             where = store.describe()
@@ -105,7 +108,12 @@ def collect_cluster(
             kafka.bootstrap_servers, max_in_flight=kafka.max_in_flight, **kafka.client_options()
         ) as publisher:
             collector = Collector(
-                api, cluster_name, publisher.publish_all, resources, usage_every=every
+                api,
+                cluster_name,
+                publisher.publish_all,
+                resources,
+                usage_every=every,
+                usage_source=usage_source,
             )
             collector.run(stop)
         where = kafka.bootstrap_servers

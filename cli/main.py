@@ -111,7 +111,16 @@ def demo(
     type=click.FloatRange(min=0),
     default=60,
     show_default=True,
-    help="How often each node's kubelet summary is scraped for usage (0: never).",
+    help="How often usage is scraped (0: never).",
+)
+@click.option(
+    "--usage-source",
+    type=click.Choice(["auto", "metrics-api", "summary"]),
+    default="auto",
+    show_default=True,
+    help="metrics-api: metrics.k8s.io (two requests per scrape); summary: each node's "
+    "kubelet summary through the node proxy (adds RSS and volume usage); auto: "
+    "metrics.k8s.io when the cluster serves it.",
 )
 @fleet_options
 @click.pass_context
@@ -127,6 +136,7 @@ def collect(
     custom: tuple[str, ...],
     stop_after: float | None,
     scrape_seconds: float,
+    usage_source: str,
     **fleet: Any,
 ) -> None:
     """Publish object changes, events and prices to Kafka (kafka.bootstrap_servers):
@@ -151,6 +161,7 @@ def collect(
         list(custom),
         stop_after,
         scrape_seconds,
+        usage_source,
     )
 
 

@@ -46,7 +46,7 @@ class ContainerSamples(BaseModel):
     container: list[str] = Field(default_factory=list)
     cpu_cores: list[NonNegative] = Field(default_factory=list)
     memory_working_set_bytes: list[NonNegative] = Field(default_factory=list)
-    memory_rss_bytes: list[NonNegative] = Field(default_factory=list)
+    memory_rss_bytes: list[NonNegative | None] = Field(default_factory=list)  # None: unknown
     restarts: list[int] = Field(default_factory=list)
     cpu_throttled_ratio: list[NonNegative | None] = Field(default_factory=list)
 

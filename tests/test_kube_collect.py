@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -288,32 +289,33 @@ def host_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-class Kubelet:
-    """A kubelet's summary endpoint over TLS (a real kubelet cannot run here): it answers
-    ``/stats/summary`` with a real kubelet's response and records every request."""
+class TlsEndpoint:
+    """An HTTPS endpoint on this machine that answers GETs from ``answers`` (path -> JSON
+    body; anything else 404) and records every path asked for: a kubelet's or a
+    metrics-server's API, neither of which can run here."""
 
-    def __init__(self, address: str, summary: bytes, folder: Path) -> None:
+    def __init__(self, address: str, answers: dict[str, bytes], folder: Path) -> None:
         self.requests: list[str] = []
         recorded = self.requests
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 recorded.append(self.path)
-                status, body = (200, summary) if self.path == "/stats/summary" else (404, b"")
-                self.send_response(status)
+                body = answers.get(self.path.split("?")[0])
+                self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(body or b"")))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(body or b"")
 
             def log_message(self, *args: object) -> None:
                 pass
 
         self.server = ThreadingHTTPServer((address, 0), Handler)
-        key, cert = folder / "kubelet.key", folder / "kubelet.crt"
+        key, cert = folder / "endpoint.key", folder / "endpoint.crt"
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-             "-subj", "/CN=kubelet", "-keyout", str(key), "-out", str(cert)],
+             "-subj", "/CN=endpoint", "-keyout", str(key), "-out", str(cert)],
             check=True, capture_output=True,
         )  # fmt: skip
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -329,7 +331,7 @@ def test_usage_comes_from_the_kubelet_summary_through_the_node_proxy(
     address = host_address()
     if address is None or not SUMMARY.exists() or shutil.which("openssl") is None:
         pytest.skip("needs a non-loopback address, openssl and the kubelet sample")
-    kubelet = Kubelet(address, SUMMARY.read_bytes(), tmp_path)
+    kubelet = TlsEndpoint(address, {"/stats/summary": SUMMARY.read_bytes()}, tmp_path)
     with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
         core = client.CoreV1Api(admin)
         core.create_node(client.V1Node(metadata=client.V1ObjectMeta(name="duckboat-01")))
@@ -365,3 +367,156 @@ def test_usage_comes_from_the_kubelet_summary_through_the_node_proxy(
     assert first.containers.cpu_cores[row] == pytest.approx(0.01981685)
     assert first.containers.memory_working_set_bytes[row] == 2079113216
     assert first.node_usage.cpu_cores == pytest.approx(0.388954406)
+
+
+def metrics_list(kind: str, items: list[dict[str, object]]) -> bytes:
+    return json.dumps(
+        {"kind": kind, "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": items}
+    ).encode()
+
+
+METRICS_API = "/apis/metrics.k8s.io/v1beta1"
+METRICS_SERVER = {  # what metrics-server answers (k8s.io/metrics v1beta1 types)
+    METRICS_API: json.dumps(
+        {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": "metrics.k8s.io/v1beta1",
+            "resources": [
+                {"name": name, "namespaced": scoped, "kind": kind, "verbs": ["get", "list"]}
+                for name, scoped, kind in (
+                    ("nodes", False, "NodeMetrics"),
+                    ("pods", True, "PodMetrics"),
+                )
+            ],
+        }
+    ).encode(),
+    f"{METRICS_API}/nodes": metrics_list(
+        "NodeMetricsList",
+        [
+            {"metadata": {"name": name}, "timestamp": "2026-11-26T10:00:00Z", "window": "20s",
+             "usage": {"cpu": cpu, "memory": memory}}
+            for name, cpu, memory in (("mx-node-1", "1500m", "3Gi"), ("not-watched", "1", "1Gi"))
+        ],
+    ),
+    f"{METRICS_API}/pods": metrics_list(
+        "PodMetricsList",
+        [
+            {"metadata": {"name": "web-1", "namespace": "metered"},
+             "timestamp": "2026-11-26T10:00:00Z", "window": "20s",
+             "containers": [
+                 {"name": "app", "usage": {"cpu": "250m", "memory": "64Mi"}},
+                 {"name": "sidecar", "usage": {"cpu": "12345678n", "memory": "1000Ki"}},
+             ]},
+            {"metadata": {"name": "ghost", "namespace": "metered"},
+             "timestamp": "2026-11-26T10:00:00Z", "window": "20s",
+             "containers": [{"name": "app", "usage": {"cpu": "1", "memory": "1Gi"}}]},
+        ],
+    ),
+}  # fmt: skip
+
+
+def register_metrics_api(admin: client.ApiClient, address: str, port: int) -> None:
+    """metrics-server's registration: a Service without selector, its endpoints by hand
+    (no controllers run), and the APIService the aggregator routes by."""
+    core = client.CoreV1Api(admin)
+    core.create_namespaced_service(
+        "kube-system",
+        {"metadata": {"name": "metrics-server"},
+         "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]}},
+    )  # fmt: skip
+    core.create_namespaced_endpoints(
+        "kube-system",
+        {"metadata": {"name": "metrics-server"},
+         "subsets": [{"addresses": [{"ip": address}], "ports": [{"name": "https", "port": port}]}]},
+    )  # fmt: skip
+    client.DiscoveryV1Api(admin).create_namespaced_endpoint_slice(
+        "kube-system",
+        {"metadata": {"name": "metrics-server-1",
+                      "labels": {"kubernetes.io/service-name": "metrics-server"}},
+         "addressType": "IPv4", "endpoints": [{"addresses": [address]}],
+         "ports": [{"name": "https", "port": port}]},
+    )  # fmt: skip
+    client.ApiregistrationV1Api(admin).create_api_service(
+        {"metadata": {"name": "v1beta1.metrics.k8s.io"},
+         "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": True,
+                  "service": {"namespace": "kube-system", "name": "metrics-server", "port": 443},
+                  "groupPriorityMinimum": 100, "versionPriority": 100}},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:  # until the aggregator finds it available
+        response = admin.call_api(*admin.param_serialize("GET", METRICS_API)[:5])
+        if response.status == 200:
+            return
+        assert time.monotonic() < deadline, "metrics.k8s.io never became available"
+        time.sleep(0.5)
+
+
+def test_usage_comes_from_metrics_k8s_io_when_the_cluster_serves_it(
+    kube_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """The real aggregator proxies metrics.k8s.io to a TLS endpoint answering as
+    metrics-server does; the collector (usage source ``auto``) takes it, names each pod
+    by the uid and node its Pod watch saw, and stores no RSS (the API has none)."""
+    from kubeopera.sinks.clickhouse import ChdbBackend, Store
+
+    address = host_address()
+    if address is None or shutil.which("openssl") is None:
+        pytest.skip("needs a non-loopback address and openssl")
+    server = TlsEndpoint(address, METRICS_SERVER, tmp_path)
+    with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
+        core = client.CoreV1Api(admin)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="metered")))
+        labels = {"node.kubernetes.io/instance-type": "m5.large"}
+        node = client.V1ObjectMeta(name="mx-node-1", labels=labels)
+        core.create_node(client.V1Node(metadata=node))
+        core.patch_node_status(
+            "mx-node-1", {"status": {"capacity": {"cpu": "8", "memory": "32Gi"}}}
+        )
+        spec = client.V1PodSpec(
+            node_name="mx-node-1",
+            containers=[client.V1Container(name=n, image="web:1") for n in ("app", "sidecar")],
+        )
+        pod = core.create_namespaced_pod(
+            "metered", client.V1Pod(metadata=client.V1ObjectMeta(name="web-1"), spec=spec)
+        )
+        statuses = [
+            {"name": n, "restartCount": r, "ready": True, "image": "web:1", "imageID": "",
+             "state": {"running": {}}}
+            for n, r in (("app", 4), ("sidecar", 0))
+        ]  # fmt: skip
+        core.patch_namespaced_pod_status(
+            "web-1", "metered", {"status": {"containerStatuses": statuses}}
+        )
+        register_metrics_api(admin, address, server.port)
+        try:
+            env = {**os.environ, "KUBEOPERA_STORAGE__PATH": str(tmp_path / "store")}
+            result = subprocess.run(
+                ["kubeopera", "collect", "--kubeconfig", str(kube_cluster.kubeconfig),
+                 "--cluster-name", "mx", "--embedded", "--scrape-seconds", "2",
+                 "--stop-after", "7"],
+                env=env, capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+        finally:
+            client.ApiregistrationV1Api(admin).delete_api_service("v1beta1.metrics.k8s.io")
+    assert result.returncode == 0, result.stderr
+    # the aggregator itself asks for /apis and /openapi; the collector for the lists only
+    asked = Counter(p.split("?")[0] for p in server.requests if p.startswith(f"{METRICS_API}/"))
+    assert set(asked) == {f"{METRICS_API}/nodes", f"{METRICS_API}/pods"}
+    assert asked[f"{METRICS_API}/nodes"] == asked[f"{METRICS_API}/pods"] >= 2
+    with Store(ChdbBackend(tmp_path / "store")) as store:
+        rows = store.query(
+            "SELECT container, pod_uid, cpu_cores, memory_working_set_bytes, memory_rss_bytes, "
+            "restarts FROM raw_metrics WHERE cluster = 'mx' ORDER BY window_start, container"
+        )
+        nodes = store.query(
+            "SELECT node, usage_cpu, usage_memory_bytes, capacity_cpu FROM raw_node_metrics "
+            "WHERE cluster = 'mx'"
+        )
+    assert rows.height >= 4 and rows.height % 2 == 0  # both containers in every scrape
+    uid = pod.metadata.uid
+    assert set(rows.head(2).rows()) == {
+        ("app", uid, 0.25, 64 * 2**20, None, 4),
+        ("sidecar", uid, 0.012345678, 1000 * 1024, None, 0),
+    }
+    assert set(nodes.rows()) == {("mx-node-1", 1.5, 3 * 2**30, 8.0)}

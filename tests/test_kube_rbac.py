@@ -54,6 +54,31 @@ def test_the_role_lists_every_watched_kind_and_secrets_arrive_without_data(
     assert base64.b64encode(planted).decode() not in str(seen)  # as the API encodes data
 
 
+@pytest.mark.parametrize(
+    ("verb", "group", "resource", "subresource"),
+    [
+        ("get", "", "nodes", "proxy"),  # the kubelet summary API
+        ("list", "metrics.k8s.io", "nodes", ""),
+        ("list", "metrics.k8s.io", "pods", ""),
+        ("get", "apps", "replicasets", ""),  # an owner its watch has not reported yet
+        ("get", "batch", "jobs", ""),
+    ],
+)
+def test_the_role_may_read_usage_and_owners(
+    as_collector: client.ApiClient, verb: str, group: str, resource: str, subresource: str
+) -> None:
+    review = client.AuthorizationV1Api(as_collector).create_self_subject_access_review(
+        client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=client.V1ResourceAttributes(
+                    verb=verb, group=group, resource=resource, subresource=subresource
+                )
+            )
+        )
+    )
+    assert review.status.allowed
+
+
 def test_every_write_is_refused(as_collector: client.ApiClient) -> None:
     core, apps = client.CoreV1Api(as_collector), client.AppsV1Api(as_collector)
     writes = [

@@ -14,7 +14,9 @@ from kubeopera.streams.frames import LABEL_TYPE, TIME
 def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
         applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
-        assert applied["version"].to_list() == [m.version for m in MIGRATIONS] == [1, 2, 3, 4, 5, 6]
+        assert (
+            applied["version"].to_list() == [m.version for m in MIGRATIONS] == [1, 2, 3, 4, 5, 6, 7]
+        )
         store.query("SELECT 1")  # the store answers
         frame = pl.DataFrame(
             {
@@ -30,7 +32,7 @@ def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
         )
         store.insert("deadletter", frame)
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as reopened:
-        assert reopened.query("SELECT count() FROM schema_migrations").item() == 6
+        assert reopened.query("SELECT count() FROM schema_migrations").item() == len(MIGRATIONS)
         assert reopened.query("SELECT offset, error FROM deadletter").rows() == [(7, "bad")]
         assert migrate(reopened.backend) == []
 

@@ -43,6 +43,7 @@ class Collector:
         usage_every: timedelta | None = timedelta(minutes=1),
         resync_every: timedelta | None = timedelta(hours=6),
         limiter: RateLimiter | None = None,
+        usage_source: str = "auto",
     ) -> None:
         self.cluster = cluster
         self.sink = sink
@@ -58,7 +59,9 @@ class Collector:
             Watcher(api, resource, self._on_changes, limiter=limiter) for resource in resources
         ]
         self.usage = (
-            UsagePoller(api, cluster, sink, usage_every, clock, limiter) if usage_every else None
+            UsagePoller(api, cluster, sink, usage_every, clock, limiter, usage_source)
+            if usage_every
+            else None
         )
 
     def run(self, stop: threading.Event) -> None:

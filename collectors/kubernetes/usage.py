@@ -1,8 +1,13 @@
-"""Usage from the kubelet summary API (``/stats/summary``, reached through the API
-server's node proxy) as one ``MetricBatch`` per node scrape.
+"""Each node's usage as one ``MetricBatch`` per scrape, from one of two sources.
 
-The summary reports instantaneous CPU (nanocores) and memory (working set, RSS) per
-container and for the node, and used/capacity of each PVC-backed volume.
+- ``metrics.k8s.io`` (metrics-server, or any adapter serving it): the whole cluster in
+  two requests; CPU and working-set memory per container and per node, no RSS and no
+  volumes. Pods are named there, not numbered: the collector's Pod watch supplies
+  their uids and nodes.
+- The kubelet summary API (``/stats/summary``) through the API server's node proxy:
+  one request per node; adds RSS and each PVC-backed volume's used/capacity bytes.
+
+``auto`` takes metrics.k8s.io when the cluster serves it, the summaries otherwise.
 """
 
 import json
@@ -74,14 +79,74 @@ def summary_batch(
     )
 
 
+def metrics_api_batches(
+    cluster: str,
+    node_metrics: dict[str, Any],
+    pod_metrics: dict[str, Any],
+    pods: dict[tuple[str, str], tuple[str, str]],
+    capacity: dict[str, NodeCapacity],
+    windows: dict[str, tuple[datetime, datetime]],
+    restarts: dict[tuple[str, str], int] | None = None,
+) -> list[MetricBatch]:
+    """One batch per node that has a window and a capacity, from a NodeMetricsList and a
+    PodMetricsList. ``pods`` maps (namespace, name) to (uid, node): a pod the collector
+    has not seen yet is left for the next scrape."""
+    columns: dict[str, dict[str, list[Any]]] = {}
+    for item in pod_metrics.get("items") or []:
+        meta = item.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        uid, node = pods.get((namespace, name), ("", ""))
+        if node not in windows:
+            continue
+        into = columns.setdefault(node, {n: [] for n in ContainerSamples.model_fields})
+        for container in item.get("containers") or []:
+            usage = container.get("usage") or {}
+            into["namespace"].append(namespace)
+            into["pod"].append(name)
+            into["pod_uid"].append(uid)
+            into["container"].append(container.get("name", ""))
+            into["cpu_cores"].append(parse_quantity(usage.get("cpu", 0)))
+            into["memory_working_set_bytes"].append(parse_quantity(usage.get("memory", 0)))
+            into["memory_rss_bytes"].append(None)  # not in metrics.k8s.io
+            into["restarts"].append((restarts or {}).get((uid, container.get("name", "")), 0))
+            into["cpu_throttled_ratio"].append(None)
+    batches = []
+    for item in node_metrics.get("items") or []:
+        node = (item.get("metadata") or {}).get("name", "")
+        if node not in windows or node not in capacity:
+            continue
+        usage = item.get("usage") or {}
+        start, end = windows[node]
+        empty: dict[str, list[Any]] = {}
+        batches.append(
+            MetricBatch(
+                cluster=cluster,
+                node=node,
+                window_start=start,
+                window_end=end,
+                node_usage=NodeUsage(
+                    cpu_cores=parse_quantity(usage.get("cpu", 0)),
+                    memory_bytes=parse_quantity(usage.get("memory", 0)),
+                ),
+                node_capacity=capacity[node],
+                containers=ContainerSamples(**columns.get(node, empty)),
+            )
+        )
+    return batches
+
+
 def _cores(cpu: dict[str, Any] | None) -> float:
     return float((cpu or {}).get("usageNanoCores", 0)) * NANO
 
 
+METRICS_API = "/apis/metrics.k8s.io/v1beta1"
+SOURCES = ("auto", "metrics-api", "summary")
+
+
 class UsagePoller:
-    """Scrapes every known node's kubelet summary through the API server's node proxy
-    (``/api/v1/nodes/NAME/proxy/stats/summary``, RBAC ``nodes/proxy get``) each
-    ``interval``; a scrape's window runs from the node's previous scrape to this one."""
+    """Scrapes every known node each ``interval``; a node's window runs from its previous
+    scrape to this one. ``source``: ``metrics-api``, ``summary`` (RBAC ``nodes/proxy
+    get``) or ``auto``, which asks every ``recheck`` whether metrics.k8s.io is served."""
 
     def __init__(
         self,
@@ -91,21 +156,29 @@ class UsagePoller:
         interval: timedelta = timedelta(minutes=1),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         limiter: RateLimiter | None = None,
+        source: str = "auto",
+        recheck: timedelta = timedelta(minutes=10),
     ) -> None:
+        if source not in SOURCES:
+            raise ValueError(f"usage source {source!r}: expected one of {', '.join(SOURCES)}")
         self.api = api
         self.limiter = limiter
         self.cluster = cluster
         self.sink = sink
         self.interval = interval
         self.clock = clock
-        self.failures: Counter[str] = Counter()  # node -> scrapes that failed
+        self.source = source
+        self.recheck = recheck
+        self.failures: Counter[str] = Counter()  # node (or metrics.k8s.io) -> failed scrapes
+        self._served: tuple[datetime, bool] | None = None  # when auto last asked, and the answer
         self._capacity: dict[str, NodeCapacity] = {}
         self._restarts: dict[tuple[str, str], int] = {}
+        self._pods: dict[tuple[str, str], tuple[str, str]] = {}  # (ns, name) -> (uid, node)
         self._last: dict[str, datetime] = {}
         self._lock = threading.Lock()  # the collector's watchers update, the poller reads
 
     def observe(self, kind: str, obj: dict[str, Any], deleted: bool) -> None:
-        """Node capacities and container restart counts, from the watched objects."""
+        """Node capacities, and each pod's uid, node and restart counts, from the watch."""
         metadata = obj.get("metadata") or {}
         with self._lock:
             if kind == "Node":
@@ -115,8 +188,14 @@ class UsagePoller:
                 else:
                     self._capacity[metadata["name"]] = capacity
             elif kind == "Pod":
+                uid = metadata.get("uid", "")
+                place = (metadata.get("namespace", ""), metadata.get("name", ""))
+                if deleted:
+                    self._pods.pop(place, None)
+                else:
+                    self._pods[place] = (uid, (obj.get("spec") or {}).get("nodeName") or "")
                 for status in (obj.get("status") or {}).get("containerStatuses") or []:
-                    key = (metadata.get("uid", ""), status.get("name", ""))
+                    key = (uid, status.get("name", ""))
                     if deleted:
                         self._restarts.pop(key, None)
                     else:
@@ -130,16 +209,48 @@ class UsagePoller:
 
     def scrape(self) -> list[Message]:
         with self._lock:
-            nodes, restarts = dict(self._capacity), dict(self._restarts)
+            nodes, restarts, pods = dict(self._capacity), dict(self._restarts), dict(self._pods)
+        if self._metrics_api_served():
+            return self._from_metrics_api(nodes, pods, restarts)
+        return self._from_summaries(nodes, restarts)
+
+    def _window(self, node: str, now: datetime) -> tuple[datetime, datetime] | None:
+        start = self._last.get(node, now - self.interval)
+        return (start, now) if now > start else None
+
+    def _from_metrics_api(
+        self,
+        nodes: dict[str, NodeCapacity],
+        pods: dict[tuple[str, str], tuple[str, str]],
+        restarts: dict[tuple[str, str], int],
+    ) -> list[Message]:
+        now = self.clock().replace(microsecond=0)
+        windows = {n: w for n in nodes if (w := self._window(n, now)) is not None}
+        try:
+            node_metrics = self._get(f"{METRICS_API}/nodes")
+            pod_metrics = self._get(f"{METRICS_API}/pods")
+            batches = metrics_api_batches(
+                self.cluster, node_metrics, pod_metrics, pods, nodes, windows, restarts
+            )
+        except (ApiException, HTTPError, OSError, ValueError, KeyError):
+            self.failures["metrics.k8s.io"] += 1
+            return []
+        for batch in batches:
+            self._last[batch.node] = now
+        return [(Topic.METRICS, batch) for batch in batches]
+
+    def _from_summaries(
+        self, nodes: dict[str, NodeCapacity], restarts: dict[tuple[str, str], int]
+    ) -> list[Message]:
         messages: list[Message] = []
         for node, capacity in sorted(nodes.items()):
             now = self.clock().replace(microsecond=0)
-            start = self._last.get(node, now - self.interval)
-            if now <= start:
+            window = self._window(node, now)
+            if window is None:
                 continue
             try:
-                summary = self._summary(node)
-                batch = summary_batch(self.cluster, summary, capacity, start, now, restarts)
+                summary = self._get(f"/api/v1/nodes/{node}/proxy/stats/summary")
+                batch = summary_batch(self.cluster, summary, capacity, *window, restarts)
             except (ApiException, HTTPError, OSError, ValueError, KeyError):
                 self.failures[node] += 1
                 continue
@@ -147,11 +258,23 @@ class UsagePoller:
             messages.append((Topic.METRICS, batch))
         return messages
 
-    def _summary(self, node: str) -> dict[str, Any]:
-        path = f"/api/v1/nodes/{node}/proxy/stats/summary"
+    def _metrics_api_served(self) -> bool:
+        if self.source != "auto":
+            return self.source == "metrics-api"
+        now = self.clock()
+        if self._served is None or now - self._served[0] >= self.recheck:
+            try:
+                self._get(METRICS_API)
+                served = True
+            except (ApiException, HTTPError, OSError, ValueError):
+                served = False  # 404: not registered; 503: registered, not answering
+            self._served = (now, served)
+        return self._served[1]
+
+    def _get(self, path: str) -> dict[str, Any]:
         response = get(self.api, path, timeout=30, limiter=self.limiter)
-        summary: dict[str, Any] = json.loads(response.read())
-        return summary
+        found: dict[str, Any] = json.loads(response.read())
+        return found
 
 
 def _capacity(node: dict[str, Any]) -> NodeCapacity | None:

@@ -66,7 +66,9 @@ class LocalCluster(Detached):
     state: Path = Path(".kubeopera/cluster")
     port: int = 6443
     cache: Path = DEFAULT_CACHE
-    apiserver_args: tuple[str, ...] = ()  # extra kube-apiserver flags
+    # extra kube-apiserver flags; no kube-proxy runs, so aggregated APIs (metrics.k8s.io)
+    # are reached at their Service's endpoints rather than its cluster IP
+    apiserver_args: tuple[str, ...] = ("--enable-aggregator-routing=true",)
 
     @classmethod
     def at(cls, state: Path, port: int | None = None) -> "LocalCluster":
