@@ -5,6 +5,7 @@ import signal
 import threading
 import time
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from kubeopera.collectors.topics import ensure_topics
 from kubeopera.models import Message
 
 if TYPE_CHECKING:
+    from kubeopera.collectors.kubernetes.redact import Redactor
     from kubeopera.collectors.simulator import FleetSpec
 
 
@@ -72,7 +74,15 @@ def collect_cluster(
             )
     except (ConfigException, ValueError) as error:
         raise click.ClickException(f"cannot use the cluster: {error}") from error
-    every = timedelta(seconds=scrape_seconds) if scrape_seconds > 0 else None
+    watching = partial(
+        Collector,
+        api,
+        cluster_name,
+        resources=resources,
+        usage_every=timedelta(seconds=scrape_seconds) if scrape_seconds > 0 else None,
+        usage_source=usage_source,
+        redactor=_redactor(settings),
+    )
     stop = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -95,9 +105,7 @@ def collect_cluster(
                 with lock:
                     runner.process(messages)
 
-            collector = Collector(
-                api, cluster_name, process, resources, usage_every=every, usage_source=usage_source
-            )
+            collector = watching(sink=process)
             collector.run(stop)
             runner.finish()
             where = store.describe()
@@ -107,14 +115,7 @@ def collect_cluster(
         with Publisher(
             kafka.bootstrap_servers, max_in_flight=kafka.max_in_flight, **kafka.client_options()
         ) as publisher:
-            collector = Collector(
-                api,
-                cluster_name,
-                publisher.publish_all,
-                resources,
-                usage_every=every,
-                usage_source=usage_source,
-            )
+            collector = watching(sink=publisher.publish_all)
             collector.run(stop)
         where = kafka.bootstrap_servers
     for kind, reason in sorted(collector.errors.items()):
@@ -124,3 +125,17 @@ def collect_cluster(
         f"collected {total:,} changes of {len(collector.counts)} kinds from {cluster_name} "
         f"into {where} in {time.perf_counter() - began:.0f} s"
     )
+
+
+def _redactor(settings: Settings) -> "Redactor":
+    from kubeopera.collectors.kubernetes.redact import Redactor
+
+    key = settings.collector.redaction_key
+    if key is None:
+        click.echo(
+            "warning: no collector.redaction_key: redaction markers are plain SHA-256 hashes, "
+            "which a short secret can be guessed from; set KUBEOPERA_COLLECTOR__REDACTION_KEY",
+            err=True,
+        )
+        return Redactor()
+    return Redactor(key.get_secret_value().encode())

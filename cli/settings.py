@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -108,6 +108,21 @@ class KafkaSettings(_Section):
         return options
 
 
+class CollectorSettings(_Section):
+    redaction_key: SecretStr | None = Field(
+        None, description="this cluster's HMAC key for redaction markers (mount it from a Secret)"
+    )
+
+    @field_validator("redaction_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < 16:
+            raise ValueError(
+                "too short to resist guessing: use 16+ characters (openssl rand -hex 32)"
+            )
+        return key
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KUBEOPERA_", env_nested_delimiter="__", extra="forbid"
@@ -117,6 +132,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,6 +1,8 @@
 """Kubernetes objects to object changes: real pods, owner chains, field managers, and
 redaction of everything that looks like a credential."""
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +14,7 @@ from kubeopera.collectors.kubernetes.api import RateLimiter
 from kubeopera.collectors.kubernetes.changes import Owners, last_manager, to_change
 from kubeopera.collectors.kubernetes.events import to_event
 from kubeopera.collectors.kubernetes.prices import node_price
-from kubeopera.collectors.kubernetes.redact import LAST_APPLIED, marker
+from kubeopera.collectors.kubernetes.redact import LAST_APPLIED, Redactor
 from kubeopera.collectors.kubernetes.resources import RESOURCES, Resource
 from kubeopera.collectors.kubernetes.usage import summary_batch
 from kubeopera.models import CapacityType, ChangeType
@@ -164,7 +166,15 @@ def container(name: str) -> dict[str, Any]:
     }
 
 
-def test_credentials_are_redacted_wherever_they_hide() -> None:
+@pytest.mark.parametrize("key", [None, b"a-clusters-own-32-byte-hmac-key!"])
+def test_credentials_are_redacted_wherever_they_hide(key: bytes | None) -> None:
+    redactor = Redactor(key)
+
+    def marker(value: str) -> str:  # worked out here, not by the code under test
+        if key is None:
+            return f"<redacted sha256:{hashlib.sha256(value.encode()).hexdigest()[:16]}>"
+        return f"<redacted hmac-sha256:{hmac.new(key, value.encode(), 'sha256').hexdigest()[:16]}>"
+
     annotations = {
         LAST_APPLIED: SECRETS["applied"],
         "vault.io/token": SECRETS["jwt"],
@@ -194,7 +204,7 @@ def test_credentials_are_redacted_wherever_they_hide() -> None:
         "stringData": {"pw": SECRETS["password"]},
     }
     changes = [
-        to_change("c", KIND[k], o, ChangeType.ADDED, AT, Owners())
+        to_change("c", KIND[k], o, ChangeType.ADDED, AT, Owners(), redactor)
         for k, o in (
             ("Deployment", deployment),
             ("CronJob", cronjob),
@@ -217,6 +227,9 @@ def test_credentials_are_redacted_wherever_they_hide() -> None:
         "key.pem": marker(SECRETS["pem"]),
     }
     assert set(changes[3].object) == {"apiVersion", "kind", "metadata"}
+    if key is not None:  # nothing a guess could be checked against without the key
+        for value in SECRETS.values():
+            assert hashlib.sha256(value.encode()).hexdigest()[:16] not in published
 
 
 def test_custom_resources_are_named_group_version_kind_plural() -> None:

@@ -2,6 +2,8 @@
 Kafka broker: object changes in order with owner chain and field manager, node price
 facts, Events, and no planted secret anywhere in what was published."""
 
+import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -135,6 +137,7 @@ def test_the_collector_publishes_a_clusters_changes(
         out, err = collector.communicate(timeout=60)
     assert collector.returncode == 0, err
     assert "collected" in out and "from it" in out
+    assert err.startswith("warning: no collector.redaction_key: redaction markers are plain")
 
     objects = [
         ObjectChange.model_validate_json(r.value)
@@ -186,7 +189,8 @@ def test_embedded_collection_stores_the_changes_and_no_secret(
     kube_cluster: LocalCluster, tmp_path: Path
 ) -> None:
     """``--embedded``: the same changes into ClickHouse (chDB), where no planted secret
-    is found in any column of any table the collector fed."""
+    is found in any column of any table the collector fed, nor its plain SHA-256: with
+    the cluster's redaction key the marker is an HMAC only the key's holder can test."""
     from kubeopera.sinks.clickhouse import ChdbBackend, Store
 
     with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
@@ -195,22 +199,32 @@ def test_embedded_collection_stores_the_changes_and_no_secret(
         core.create_namespaced_pod(
             "stored", client.V1Pod(metadata=client.V1ObjectMeta(name="api-1"), spec=pod_spec())
         )
-    env = {**os.environ, "KUBEOPERA_STORAGE__PATH": str(tmp_path / "store")}
+    key = "0123456789abcdef-stored-it"
+    env = {
+        **os.environ,
+        "KUBEOPERA_STORAGE__PATH": str(tmp_path / "store"),
+        "KUBEOPERA_COLLECTOR__REDACTION_KEY": key,
+    }
     result = subprocess.run(
         ["kubeopera", "collect", "--kubeconfig", str(kube_cluster.kubeconfig),
          "--cluster-name", "stored-it", "--embedded", "--stop-after", "4"],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "redaction_key" not in result.stderr  # no warning: a key was given
+    keyed = hmac.new(key.encode(), SECRET.encode(), hashlib.sha256).hexdigest()[:16]
+    plain = hashlib.sha256(SECRET.encode()).hexdigest()[:16]
     with Store(ChdbBackend(tmp_path / "store"), 0) as store:
         pods = store.query(
-            "SELECT name, change, owner_chain FROM raw_objects "
+            "SELECT name, change, owner_chain, object FROM raw_objects "
             "WHERE cluster = 'stored-it' AND kind = 'Pod' AND namespace = 'stored'"
         )
-        assert pods.rows() == [("api-1", "ADDED", "[]")]
+        assert [row[:3] for row in pods.rows()] == [("api-1", "ADDED", "[]")]
+        (env_var,) = json.loads(pods["object"][0])["spec"]["containers"][0]["env"]
+        assert env_var == {"name": "DB_PASSWORD", "value": f"<redacted hmac-sha256:{keyed}>"}
         for table in ("raw_objects", "raw_events", "node_prices", "deadletter"):
-            dump = store.query(f"SELECT * FROM {table}")
-            assert SECRET not in str(dump.rows()), table
+            dump = str(store.query(f"SELECT * FROM {table}").rows())
+            assert SECRET not in dump and plain not in dump, table
 
 
 SUMMARY = (

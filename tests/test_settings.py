@@ -1,5 +1,7 @@
 """Settings: YAML file, environment overrides, and what they wire together."""
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,17 @@ def test_runner_gets_catalogue_price_sheet_and_lateness(
     assert sheet_read.node_price("n", "", "m5.large") == 0.05
     assert runner.windows.allowed_lateness.total_seconds() == 1800
     assert len(runner.reference.catalogue) == 110  # the built-in table
+
+
+def test_a_short_redaction_key_is_refused_in_one_line() -> None:
+    result = subprocess.run(
+        ["kubeopera", "collect", "--simulate"],
+        env={**os.environ, "KUBEOPERA_COLLECTOR__REDACTION_KEY": "hunter2"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "kubeopera: error: config error at collector.redaction_key: Value error, too short to "
+        "resist guessing: use 16+ characters (openssl rand -hex 32)"
+    ]
+    assert "hunter2" not in result.stderr

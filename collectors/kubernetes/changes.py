@@ -5,11 +5,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from kubeopera.collectors.kubernetes.redact import redact
+from kubeopera.collectors.kubernetes.redact import Redactor
 from kubeopera.collectors.kubernetes.resources import Resource
 from kubeopera.models import ChangeType, ContainerResources, ObjectChange, OwnerRef, PodSummary
 from kubeopera.models.quantity import parse_quantity
 
+UNKEYED = Redactor()
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 
 
@@ -125,9 +126,10 @@ def to_change(
     change: ChangeType,
     observed_at: datetime,
     owners: Owners,
+    redactor: Redactor = UNKEYED,
 ) -> ObjectChange:
     metadata = obj.get("metadata") or {}
-    cleaned = redact(resource.kind, obj)
+    cleaned = redactor.redact(resource.kind, obj)
     return ObjectChange(
         cluster=cluster,
         api_version=resource.api_version,

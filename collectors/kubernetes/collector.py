@@ -15,9 +15,10 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from kubeopera.collectors.kubernetes.api import RateLimiter, get
-from kubeopera.collectors.kubernetes.changes import Owners, to_change
+from kubeopera.collectors.kubernetes.changes import UNKEYED, Owners, to_change
 from kubeopera.collectors.kubernetes.events import to_event
 from kubeopera.collectors.kubernetes.prices import node_price
+from kubeopera.collectors.kubernetes.redact import Redactor
 from kubeopera.collectors.kubernetes.resources import (
     EVENTS,
     OWNER_KINDS,
@@ -44,11 +45,13 @@ class Collector:
         resync_every: timedelta | None = timedelta(hours=6),
         limiter: RateLimiter | None = None,
         usage_source: str = "auto",
+        redactor: Redactor = UNKEYED,
     ) -> None:
         self.cluster = cluster
         self.sink = sink
         self.clock = clock
         self.owners = Owners(self._owner)
+        self.redactor = redactor
         self.counts: Counter[str] = Counter()  # messages by kind
         self.errors: dict[str, str] = {}  # kind -> why its first list failed
         self._lock = threading.Lock()  # watchers report from their own threads
@@ -136,7 +139,10 @@ class Collector:
                 else:
                     self.owners.remember(resource.kind, metadata)
             messages.append(
-                (Topic.OBJECTS, to_change(self.cluster, resource, obj, change, now, self.owners))
+                (
+                    Topic.OBJECTS,
+                    to_change(self.cluster, resource, obj, change, now, self.owners, self.redactor),
+                )
             )
             if resource.kind == "Node" and change != ChangeType.DELETED:
                 messages.append((Topic.PRICES, node_price(self.cluster, obj, now)))

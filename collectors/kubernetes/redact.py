@@ -5,11 +5,17 @@ this strips what may still carry one: ConfigMap values (kept as hashes, so a cha
 still a change), env values whose name or value looks like a credential, such
 annotations, and ``kubectl.kubernetes.io/last-applied-configuration``, which holds a
 whole manifest (a Secret's data included). Each is replaced by a marker with a hash of
-the value: equal values stay equal, nothing is recoverable from a long secret.
+the value, so equal values stay equal and a change is still seen.
+
+With a per-cluster key the hash is an HMAC: without the key nobody can test guesses
+against a marker, which a plain hash of a short password would allow. Without one it is
+a plain SHA-256, and the collector says so when it starts.
 """
 
 import hashlib
+import hmac
 import re
+from dataclasses import dataclass
 from typing import Any
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -28,58 +34,60 @@ _SECRET_VALUE = re.compile(
 )
 
 
-def marker(value: str) -> str:
-    return f"<redacted sha256:{hashlib.sha256(value.encode()).hexdigest()[:16]}>"
-
-
 def looks_secret(name: str, value: str) -> bool:
     return bool(_SECRET_NAME.search(name) or _SECRET_VALUE.search(value))
 
 
-def redact(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """A redacted copy of ``obj`` (a Kubernetes object as JSON) without managedFields."""
-    metadata = dict(obj.get("metadata") or {})
-    metadata.pop("managedFields", None)
-    metadata["annotations"] = redact_annotations(metadata.get("annotations") or {})
-    if kind == "Secret":  # metadata only; ``data`` is never fetched, dropped if ever present
-        return {"apiVersion": obj.get("apiVersion", "v1"), "kind": kind, "metadata": metadata}
-    cleaned = {key: _redact_env(value) for key, value in obj.items() if key != "metadata"}
-    cleaned["metadata"] = metadata
-    if kind == "ConfigMap":
-        for field in ("data", "binaryData"):
-            if isinstance(cleaned.get(field), dict):
-                cleaned[field] = {k: marker(str(v)) for k, v in cleaned[field].items()}
-    return cleaned
+@dataclass(frozen=True)
+class Redactor:
+    key: bytes | None = None  # the cluster's HMAC key; None: plain SHA-256
 
+    def marker(self, value: str) -> str:
+        if self.key is None:
+            return f"<redacted sha256:{hashlib.sha256(value.encode()).hexdigest()[:16]}>"
+        keyed = hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()[:16]
+        return f"<redacted hmac-sha256:{keyed}>"
 
-def redact_annotations(annotations: dict[str, str]) -> dict[str, str]:
-    return {
-        key: marker(value) if key == LAST_APPLIED or looks_secret(key, value) else value
-        for key, value in annotations.items()
-    }
+    def redact(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """A redacted copy of ``obj`` (a Kubernetes object as JSON) without managedFields."""
+        metadata = dict(obj.get("metadata") or {})
+        metadata.pop("managedFields", None)
+        metadata["annotations"] = self.annotations(metadata.get("annotations") or {})
+        if kind == "Secret":  # metadata only; ``data`` is never fetched, dropped if ever present
+            return {"apiVersion": obj.get("apiVersion", "v1"), "kind": kind, "metadata": metadata}
+        cleaned = {key: self._env(value) for key, value in obj.items() if key != "metadata"}
+        cleaned["metadata"] = metadata
+        if kind == "ConfigMap":
+            for field in ("data", "binaryData"):
+                if isinstance(cleaned.get(field), dict):
+                    cleaned[field] = {k: self.marker(str(v)) for k, v in cleaned[field].items()}
+        return cleaned
 
-
-def _redact_env(node: Any) -> Any:
-    """Every ``env`` list anywhere (containers, init containers, pod templates)."""
-    if isinstance(node, dict):
+    def annotations(self, annotations: dict[str, str]) -> dict[str, str]:
         return {
-            key: _redact_env_list(value) if key == "env" else _redact_env(value)
-            for key, value in node.items()
+            key: self.marker(value) if key == LAST_APPLIED or looks_secret(key, value) else value
+            for key, value in annotations.items()
         }
-    if isinstance(node, list):
-        return [_redact_env(item) for item in node]
-    return node
 
+    def _env(self, node: Any) -> Any:
+        """Every ``env`` list anywhere (containers, init containers, pod templates)."""
+        if isinstance(node, dict):
+            return {
+                key: self._env_list(value) if key == "env" else self._env(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [self._env(item) for item in node]
+        return node
 
-def _redact_env_list(env: Any) -> Any:
-    if not isinstance(env, list):
-        return env
-    return [_redact_variable(variable) for variable in env]
+    def _env_list(self, env: Any) -> Any:
+        if not isinstance(env, list):
+            return env
+        return [self._variable(variable) for variable in env]
 
-
-def _redact_variable(variable: Any) -> Any:
-    if isinstance(variable, dict) and isinstance(variable.get("value"), str):
-        name, value = str(variable.get("name", "")), variable["value"]
-        if looks_secret(name, value):
-            return {**variable, "value": marker(value)}
-    return variable
+    def _variable(self, variable: Any) -> Any:
+        if isinstance(variable, dict) and isinstance(variable.get("value"), str):
+            name, value = str(variable.get("name", "")), variable["value"]
+            if looks_secret(name, value):
+                return {**variable, "value": self.marker(value)}
+        return variable
