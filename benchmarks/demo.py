@@ -1,6 +1,7 @@
 """Wall time and peak RSS of the default `kubeopera demo` (3 clusters, ~500 pods, 24 h at 1 min).
 
 python benchmarks/demo.py [extra demo options]
+python benchmarks/demo.py --cluster    # one cluster through a real kube-apiserver
 """
 
 import os
@@ -24,7 +25,9 @@ def main() -> None:
         )
         wall = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(result.stdout.splitlines()[1])
+    for line in result.stdout.splitlines():
+        if line.startswith(("Processed", "Through")):
+            print(line)
     print(f"demo wall time {wall:.1f} s, peak RSS {peak:.0f} MiB")
 
 

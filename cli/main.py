@@ -360,6 +360,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from kafka.errors import KafkaError
 
     from kubeopera.cli.settings import SettingsError
+    from kubeopera.collectors.simulator.replay import ReplayError
     from kubeopera.deploy.kafka import BrokerError
     from kubeopera.deploy.testcluster import ClusterError
     from kubeopera.models.catalogue import CatalogueError
@@ -371,6 +372,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
         ClickHouseError,
         BrokerError,
         ClusterError,
+        ReplayError,
         KafkaError,
         ValueError,
         OSError,
