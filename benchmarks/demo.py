@@ -26,7 +26,7 @@ def main() -> None:
         wall = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     for line in result.stdout.splitlines():
-        if line.startswith(("Processed", "Through")):
+        if line.startswith(("Processed", "Through", "collector reported")):
             print(line)
     print(f"demo wall time {wall:.1f} s, peak RSS {peak:.0f} MiB")
 

@@ -53,10 +53,10 @@ def run_demo(
             seconds,
         )
         if cluster is not None:
+            out.print(f"Through kube-apiserver at {url} ({replay.writes:,} requests): the")
             out.print(
-                f"Through kube-apiserver at {url}: the demo made {replay.writes:,} requests; "
-                f"the collector reported {replay.reported[Topic.OBJECTS]:,} object changes, "
-                f"{replay.reported[Topic.PRICES]:,} node price facts and "
+                f"collector reported {replay.reported[Topic.OBJECTS]:,} object changes, "
+                f"{replay.reported[Topic.PRICES]:,} price facts, "
                 f"{replay.reported[Topic.EVENTS]:,} events."
             )
         until = start + spec.duration
