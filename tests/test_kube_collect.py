@@ -55,29 +55,39 @@ def pod_spec() -> client.V1PodSpec:
     )
 
 
-def plant(api: client.ApiClient) -> None:
+def rollout(
+    api: client.ApiClient, namespace: str, manager: str | None = None
+) -> tuple[client.V1ObjectMeta, client.V1ObjectMeta]:
+    """A new namespace with Deployment ``web`` and its ReplicaSet ``web-7f`` (created
+    here, since no controller runs): their metadata."""
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="collected")))
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     template = client.V1PodTemplateSpec(metadata=meta("web"), spec=pod_spec())
     selector = client.V1LabelSelector(match_labels={"app": "web"})
     deployment = apps.create_namespaced_deployment(
-        "collected",
+        namespace,
         client.V1Deployment(
             metadata=meta("web"),
             spec=client.V1DeploymentSpec(selector=selector, template=template),
         ),
-        field_manager="helm",
-    )
+        field_manager=manager,
+    ).metadata
     replicaset = apps.create_namespaced_replica_set(
-        "collected",
+        namespace,
         client.V1ReplicaSet(
-            metadata=meta("web-7f", deployment.metadata, "Deployment"),
+            metadata=meta("web-7f", deployment, "Deployment"),
             spec=client.V1ReplicaSetSpec(selector=selector, template=template),
         ),
-    )
+    ).metadata
+    return deployment, replicaset
+
+
+def plant(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    _, replicaset = rollout(api, "collected", manager="helm")
     pod = core.create_namespaced_pod(
         "collected",
-        client.V1Pod(metadata=meta("web-7f-a", replicaset.metadata, "ReplicaSet"), spec=pod_spec()),
+        client.V1Pod(metadata=meta("web-7f-a", replicaset, "ReplicaSet"), spec=pod_spec()),
     )
     core.create_namespaced_config_map(
         "collected", client.V1ConfigMap(metadata=meta("settings"), data={"dsn": SECRET})
@@ -242,24 +252,8 @@ def test_owners_whose_watch_lags_are_read_from_the_api(kube_cluster: LocalCluste
     pods = [r for r in RESOURCES if r.kind == "Pod"]
     changes: list[ObjectChange] = []
     with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
-        core, apps = client.CoreV1Api(admin), client.AppsV1Api(admin)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="lagging")))
-        template = client.V1PodTemplateSpec(metadata=meta("web"), spec=pod_spec())
-        selector = client.V1LabelSelector(match_labels={"app": "web"})
-        deployment = apps.create_namespaced_deployment(
-            "lagging",
-            client.V1Deployment(
-                metadata=meta("web"),
-                spec=client.V1DeploymentSpec(selector=selector, template=template),
-            ),
-        ).metadata
-        replicaset = apps.create_namespaced_replica_set(
-            "lagging",
-            client.V1ReplicaSet(
-                metadata=meta("web-7f", deployment, "Deployment"),
-                spec=client.V1ReplicaSetSpec(selector=selector, template=template),
-            ),
-        ).metadata
+        core = client.CoreV1Api(admin)
+        deployment, replicaset = rollout(admin, "lagging")
         gone = client.V1ObjectMeta(name="web-0ld", uid="0b5c8a2e-0000-4000-8000-000000000000")
         for name, owner in (("web-7f-a", replicaset), ("web-0ld-b", gone)):
             core.create_namespaced_pod(
