@@ -110,6 +110,9 @@ def run_demo(
         )
         out.print(f"Data: {store.describe()}")
         out.print(f'Try:  kubeopera sql "{EXAMPLE_SQL}"')
+        running = cluster.still_running() if cluster is not None else None
+        if running is not None:
+            out.print(running)
     return stats
 
 

@@ -22,6 +22,18 @@ class ClusterOptions:
     state: Path  # the API server's data, certificates and kubeconfig
     leave_running: bool = False  # for kubectl afterwards
 
+    def still_running(self) -> str | None:
+        """How to reach and stop the API server the demo left running."""
+        from kubeopera.deploy.testcluster import LocalCluster
+
+        if not self.leave_running:
+            return None
+        kubeconfig = LocalCluster(state=self.state).kubeconfig.resolve()
+        return (
+            f"The API server keeps running: export KUBECONFIG={kubeconfig}\n"
+            f"Stop it with: kubeopera dev cluster down --state {self.state}"
+        )
+
 
 @contextmanager
 def replayed(
@@ -55,11 +67,5 @@ def replayed(
     finally:
         if stream is not None:
             stream.close()  # stops the collector if the run ended early
-        if options.leave_running:
-            click.echo(
-                f"The API server keeps running: export KUBECONFIG={local.kubeconfig.resolve()}; "
-                f"stop it with: kubeopera dev cluster down --state {options.state}",
-                err=True,
-            )
-        else:
+        if not options.leave_running:
             local.down()

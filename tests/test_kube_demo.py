@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from kubernetes import client, config
 
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.deploy.processes import running_pid
@@ -161,3 +162,35 @@ def test_cluster_options_that_make_no_sense_get_one_line(args: list[str], messag
     assert result.stderr.splitlines() == [
         f"kubeopera: error: {message} (see kubeopera demo --help)"
     ]
+
+
+def test_a_cluster_left_running_holds_the_demo_for_kubectl(tmp_path: Path) -> None:
+    state = tmp_path / "cluster"
+    env = {**os.environ, "KUBEOPERA_STORAGE__PATH": str(tmp_path / "store")}
+    result = subprocess.run(
+        ["kubeopera", "demo", "--cluster", "--cluster-state", str(state), "--pods-per-cluster",
+         "20", "--duration", "1h", "--resolution", "15m", "--leave-cluster-running"],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    try:
+        assert result.returncode == 0, result.stderr
+        kubeconfig = state.resolve() / "run" / "kubeconfig"
+        assert result.stdout.splitlines()[-2:] == [
+            f"The API server keeps running: export KUBECONFIG={kubeconfig}",
+            f"Stop it with: kubeopera dev cluster down --state {state}",
+        ]
+        with config.new_client_from_config(config_file=str(kubeconfig)) as api:
+            pods = client.CoreV1Api(api).list_pod_for_all_namespaces().items
+        with Store(ChdbBackend(tmp_path / "store")) as store:
+            stored = store.query(
+                "SELECT DISTINCT uid FROM raw_objects WHERE kind = 'Pod' AND change != 'DELETED'"
+                " AND uid NOT IN (SELECT uid FROM raw_objects WHERE change = 'DELETED')"
+            )
+        assert len(pods) > 20
+        assert {p.metadata.uid for p in pods} == set(stored["uid"])  # what is left is there
+    finally:
+        down = subprocess.run(
+            ["kubeopera", "dev", "cluster", "down", "--state", str(state)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert down.returncode == 0 and running_pid(state / "apiserver.pid") is None
