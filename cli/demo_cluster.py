@@ -63,7 +63,7 @@ def replayed(
             replay = Replay(api)
             steps = simulated(spec, "replaying into the API server")
             stream = through_api_server(replay, cluster_identity(0)[0], steps)
-            yield stream, replay, f"https://127.0.0.1:{local.port}"
+            yield stream, replay, local.url
     finally:
         if stream is not None:
             stream.close()  # stops the collector if the run ended early

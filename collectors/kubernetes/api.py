@@ -52,6 +52,18 @@ def get(
     return request(api, "GET", path, query, accept=accept, timeout=timeout, limiter=limiter)
 
 
+def get_json(
+    api: ApiClient,
+    path: str,
+    query: list[tuple[str, Any]] | None = None,
+    accept: str = "application/json",
+    timeout: float = 60,
+    limiter: RateLimiter | None = None,
+) -> dict[str, Any]:
+    """A GET's decoded body."""
+    return _decoded(get(api, path, query, accept, timeout, limiter))
+
+
 def send(
     api: ApiClient,
     method: str,
@@ -61,7 +73,10 @@ def send(
     content_type: str = "application/json",
 ) -> dict[str, Any]:
     """A write (POST, PATCH, PUT, DELETE) with a JSON body; returns the decoded answer."""
-    response = request(api, method, path, query, body, content_type)
+    return _decoded(request(api, method, path, query, body, content_type))
+
+
+def _decoded(response: Any) -> dict[str, Any]:
     decoded: dict[str, Any] = json.loads(response.read())
     return decoded
 

@@ -5,12 +5,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from kubeopera.collectors.kubernetes.redact import Redactor
+from kubeopera.collectors.kubernetes.redact import UNKEYED, Redactor
 from kubeopera.collectors.kubernetes.resources import Resource
 from kubeopera.models import ChangeType, ContainerResources, ObjectChange, OwnerRef, PodSummary
 from kubeopera.models.quantity import parse_quantity
 
-UNKEYED = Redactor()
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 
 

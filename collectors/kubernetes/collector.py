@@ -2,7 +2,6 @@
 (object changes, Events, node price facts, and each node's usage from its kubelet),
 handed to a sink in batches."""
 
-import json
 import threading
 import time
 from collections import Counter
@@ -14,11 +13,11 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from kubeopera.collectors.kubernetes.api import RateLimiter, get
-from kubeopera.collectors.kubernetes.changes import UNKEYED, Owners, to_change
+from kubeopera.collectors.kubernetes.api import RateLimiter, get_json
+from kubeopera.collectors.kubernetes.changes import Owners, to_change
 from kubeopera.collectors.kubernetes.events import to_event
 from kubeopera.collectors.kubernetes.prices import node_price
-from kubeopera.collectors.kubernetes.redact import Redactor
+from kubeopera.collectors.kubernetes.redact import UNKEYED, Redactor
 from kubeopera.collectors.kubernetes.resources import (
     EVENTS,
     OWNER_KINDS,
@@ -107,9 +106,7 @@ class Collector:
             return None
         path = resource.object_path(ref.get("name", ""), namespace)
         try:
-            found: dict[str, Any] = json.loads(
-                get(self.api, path, timeout=10, limiter=self.limiter).read()
-            )
+            found = get_json(self.api, path, timeout=10, limiter=self.limiter)
         except ApiException as error:
             if error.status == 404:
                 return None

@@ -91,3 +91,6 @@ class Redactor:
             if looks_secret(name, value):
                 return {**variable, "value": self.marker(value)}
         return variable
+
+
+UNKEYED = Redactor()

@@ -10,7 +10,6 @@
 ``auto`` takes metrics.k8s.io when the cluster serves it, the summaries otherwise.
 """
 
-import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -19,9 +18,10 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+from pydantic import BaseModel
 from urllib3.exceptions import HTTPError
 
-from kubeopera.collectors.kubernetes.api import RateLimiter, get
+from kubeopera.collectors.kubernetes.api import RateLimiter, get_json
 from kubeopera.collectors.kubernetes.changes import GPU_RESOURCES
 from kubeopera.models import Message, MetricBatch, Topic
 from kubeopera.models.metrics import ContainerSamples, NodeCapacity, NodeUsage, PvcSamples
@@ -41,22 +41,20 @@ def summary_batch(
     """One node's scrape over [window_start, window_end). ``restarts`` maps (pod uid,
     container) to the restart count the Pod's status reports (the summary has none)."""
     node = summary["node"]
-    columns: dict[str, list[Any]] = {name: [] for name in ContainerSamples.model_fields}
-    pvcs: dict[str, list[Any]] = {name: [] for name in PvcSamples.model_fields}
+    columns = _columns(ContainerSamples)
+    pvcs = _columns(PvcSamples)
     for pod in summary.get("pods") or []:
         ref = pod["podRef"]
         for container in pod.get("containers") or []:
             memory = container.get("memory") or {}
-            columns["namespace"].append(ref["namespace"])
-            columns["pod"].append(ref["name"])
-            columns["pod_uid"].append(ref.get("uid", ""))
-            columns["container"].append(container["name"])
-            columns["cpu_cores"].append(_cores(container.get("cpu")))
-            columns["memory_working_set_bytes"].append(float(memory.get("workingSetBytes", 0)))
-            columns["memory_rss_bytes"].append(float(memory.get("rssBytes", 0)))
-            key = (ref.get("uid", ""), container["name"])
-            columns["restarts"].append((restarts or {}).get(key, 0))
-            columns["cpu_throttled_ratio"].append(None)  # not in the summary
+            _add_container(
+                columns,
+                (ref["namespace"], ref["name"], ref.get("uid", ""), container["name"]),
+                cpu_cores=_cores(container.get("cpu")),
+                working_set=float(memory.get("workingSetBytes", 0)),
+                rss=float(memory.get("rssBytes", 0)),
+                restarts=restarts,
+            )
         for volume in pod.get("volume") or []:
             claim = volume.get("pvcRef")
             if claim:
@@ -98,18 +96,17 @@ def metrics_api_batches(
         uid, node = pods.get((namespace, name), ("", ""))
         if node not in windows:
             continue
-        into = columns.setdefault(node, {n: [] for n in ContainerSamples.model_fields})
+        into = columns.setdefault(node, _columns(ContainerSamples))
         for container in item.get("containers") or []:
             usage = container.get("usage") or {}
-            into["namespace"].append(namespace)
-            into["pod"].append(name)
-            into["pod_uid"].append(uid)
-            into["container"].append(container.get("name", ""))
-            into["cpu_cores"].append(parse_quantity(usage.get("cpu", 0)))
-            into["memory_working_set_bytes"].append(parse_quantity(usage.get("memory", 0)))
-            into["memory_rss_bytes"].append(None)  # not in metrics.k8s.io
-            into["restarts"].append((restarts or {}).get((uid, container.get("name", "")), 0))
-            into["cpu_throttled_ratio"].append(None)
+            _add_container(
+                into,
+                (namespace, name, uid, container.get("name", "")),
+                cpu_cores=parse_quantity(usage.get("cpu", 0)),
+                working_set=parse_quantity(usage.get("memory", 0)),
+                rss=None,  # not in metrics.k8s.io
+                restarts=restarts,
+            )
     batches = []
     for item in node_metrics.get("items") or []:
         node = (item.get("metadata") or {}).get("name", "")
@@ -117,7 +114,6 @@ def metrics_api_batches(
             continue
         usage = item.get("usage") or {}
         start, end = windows[node]
-        empty: dict[str, list[Any]] = {}
         batches.append(
             MetricBatch(
                 cluster=cluster,
@@ -129,10 +125,40 @@ def metrics_api_batches(
                     memory_bytes=parse_quantity(usage.get("memory", 0)),
                 ),
                 node_capacity=capacity[node],
-                containers=ContainerSamples(**columns.get(node, empty)),
+                containers=ContainerSamples(**columns.get(node, _columns(ContainerSamples))),
             )
         )
     return batches
+
+
+def _columns(model: type[BaseModel]) -> dict[str, list[Any]]:
+    return {name: [] for name in model.model_fields}
+
+
+def _add_container(
+    columns: dict[str, list[Any]],
+    container: tuple[str, str, str, str],  # namespace, pod, pod uid, container
+    cpu_cores: float,
+    working_set: float,
+    rss: float | None,
+    restarts: dict[tuple[str, str], int] | None,
+) -> None:
+    """One container's row; its restart count comes from the Pod's status (no usage
+    source reports it), and neither source reports CPU throttling."""
+    namespace, pod, uid, name = container
+    row = {
+        "namespace": namespace,
+        "pod": pod,
+        "pod_uid": uid,
+        "container": name,
+        "cpu_cores": cpu_cores,
+        "memory_working_set_bytes": working_set,
+        "memory_rss_bytes": rss,
+        "restarts": (restarts or {}).get((uid, name), 0),
+        "cpu_throttled_ratio": None,
+    }
+    for column, value in row.items():
+        columns[column].append(value)
 
 
 def _cores(cpu: dict[str, Any] | None) -> float:
@@ -272,9 +298,7 @@ class UsagePoller:
         return self._served[1]
 
     def _get(self, path: str) -> dict[str, Any]:
-        response = get(self.api, path, timeout=30, limiter=self.limiter)
-        found: dict[str, Any] = json.loads(response.read())
-        return found
+        return get_json(self.api, path, timeout=30, limiter=self.limiter)
 
 
 def _capacity(node: dict[str, Any]) -> NodeCapacity | None:

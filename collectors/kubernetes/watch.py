@@ -17,7 +17,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from kubeopera.collectors.kubernetes.api import RateLimiter, get
+from kubeopera.collectors.kubernetes.api import RateLimiter, get, get_json
 from kubeopera.collectors.kubernetes.resources import Resource
 from kubeopera.models import ChangeType
 
@@ -86,7 +86,9 @@ class Watcher:
         token, version = None, ""
         while True:
             query = [("limit", self.page_size)] + ([("continue", token)] if token else [])
-            page = json.loads(self._get(query, collection=True).read())
+            page = get_json(
+                self.api, self.resource.path, query, self._accept(collection=True), 60, self.limiter
+            )
             changes: Changes = []
             for obj in page.get("items") or []:
                 uid = obj["metadata"]["uid"]
@@ -116,7 +118,10 @@ class Watcher:
             ("resourceVersion", self.resource_version or ""),
             ("timeoutSeconds", self.watch_seconds),
         ]
-        response = self._get(query, collection=False, timeout=self.watch_seconds + 10)
+        response = get(
+            self.api, self.resource.path, query, self._accept(collection=False),
+            self.watch_seconds + 10, self.limiter,
+        )  # fmt: skip
         self._stream = response.response
         try:
             for event in _events(response.response):
@@ -152,11 +157,10 @@ class Watcher:
         if changes:
             self.emit(self.resource, changes)
 
-    def _get(self, query: list[tuple[str, Any]], collection: bool, timeout: float = 60) -> Any:
-        accept = "application/json"
+    def _accept(self, collection: bool) -> str:
         if self.resource.metadata_only:
-            accept = METADATA_ONLY.format(list="List" if collection else "") + "," + accept
-        return get(self.api, self.resource.path, query, accept, timeout, self.limiter)
+            return METADATA_ONLY.format(list="List" if collection else "") + ",application/json"
+        return "application/json"
 
 
 def _events(response: Any) -> Iterator[dict[str, Any]]:

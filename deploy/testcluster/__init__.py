@@ -83,11 +83,15 @@ class LocalCluster(Detached):
         """Admin kubeconfig (client certificate; context ``testcluster-token``: a token)."""
         return self.state / "run" / "kubeconfig"
 
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
     def status(self) -> str:
         pid = self.pid()
         if pid is None:
             return f"stopped (state in {self.state})"
-        return f"running, pid {pid}, https://127.0.0.1:{self.port}, kubeconfig {self.kubeconfig}"
+        return f"running, pid {pid}, {self.url}, kubeconfig {self.kubeconfig}"
 
     def up(self, timeout: float = 180, fresh: bool = True) -> None:
         """Start a cluster unless one runs; return once it serves requests. ``fresh``
