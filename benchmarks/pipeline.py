@@ -23,7 +23,6 @@ from pathlib import Path
 from kubeopera.cli.durations import parse_duration
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models import Message
-from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.runner import EmbeddedRunner, tune_gc_for_batches
 
@@ -46,7 +45,7 @@ def measure(clusters: int, pods: int, duration: timedelta) -> dict[str, float]:
             yield messages
 
     with tempfile.TemporaryDirectory() as folder, Store(ChdbBackend(Path(folder)), 0) as store:
-        runner = EmbeddedRunner(store, Catalogue.builtin())
+        runner = EmbeddedRunner(store)
         began = time.perf_counter()
         stats = runner.run(timed_source())
         total = time.perf_counter() - began

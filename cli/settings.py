@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the engines load polars, pyarrow and chDB: only commands th
     from kubeopera.models.price_sheet import PriceSheet
     from kubeopera.sinks.clickhouse import Backend, Store
     from kubeopera.streams.aggregate import Sharing
+    from kubeopera.streams.pricing import Pricer
     from kubeopera.streams.runner import EmbeddedRunner
 
 
@@ -56,6 +57,11 @@ class PricingSettings(_Section):
     gpu_usd_per_hour: float = Field(DefaultPrices.gpu, ge=0)
     spot_cpu_usd_per_core_hour: float = Field(DefaultPrices.spot_cpu, gt=0)
     spot_ram_usd_per_gib_hour: float = Field(DefaultPrices.spot_ram, gt=0)
+    spot_fallback: Literal["on-demand", "estimate"] = Field(
+        "on-demand",
+        description="a spot node without a market price: its on-demand catalogue price "
+        "(OpenCost's AWS provider) or that times the default spot/on-demand CPU ratio",
+    )
 
 
 class CostSettings(_Section):
@@ -65,6 +71,7 @@ class CostSettings(_Section):
     idle_by: Literal["cluster", "node"] = "cluster"
     shared_namespaces: list[str] = Field(default_factory=list)
     shared_split: Literal["even", "weighted"] = "weighted"
+    shared_over: Literal["all", "cluster"] = "all"
 
 
 class KafkaSettings(_Section):
@@ -187,24 +194,34 @@ class Settings(BaseSettings):
             spot_ram=p.spot_ram_usd_per_gib_hour,
         )
 
-    def runner(self, store: "Store", catalogue: "Catalogue") -> "EmbeddedRunner":
+    def pricer(self, catalogue: "Catalogue | None" = None) -> "Pricer":
+        """How nodes are priced: ``catalogue`` (default: the configured one), the price
+        sheet, the default prices and the spot fallback."""
+        from kubeopera.streams.pricing import Pricer
+
+        return Pricer(
+            catalogue or self.catalogue(),
+            self.default_prices(),
+            self.price_sheet(),
+            self.pricing.spot_fallback,
+        )
+
+    def runner(self, store: "Store", catalogue: "Catalogue | None" = None) -> "EmbeddedRunner":
         """The embedded pipeline as these settings describe it."""
         from kubeopera.streams.runner import EmbeddedRunner
 
         return EmbeddedRunner(
             store,
-            catalogue,
-            self.default_prices(),
+            self.pricer(catalogue),
             timedelta(minutes=self.cost.allowed_lateness_minutes),
             self.cost.team_label,
-            self.price_sheet(),
         )
 
     def sharing(self) -> "Sharing":
         from kubeopera.streams.aggregate import Sharing
 
         c = self.cost
-        return Sharing(c.idle, c.idle_by, tuple(c.shared_namespaces), c.shared_split)
+        return Sharing(c.idle, c.idle_by, tuple(c.shared_namespaces), c.shared_split, c.shared_over)
 
 
 def load_settings(path: Path | None = None) -> Settings:

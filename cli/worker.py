@@ -28,9 +28,7 @@ def run_worker(settings: Settings, app_id: str, data_dir: Path) -> None:
         objects_partitions=TOPIC_SETTINGS[Topic.OBJECTS].partitions,
     )
     with settings.open_store() as store:
-        worker = Worker(
-            options, store, settings.catalogue(), settings.default_prices(), settings.price_sheet()
-        )
+        worker = Worker(options, store, settings.pricer())
         ensure_changelogs(
             kafka.bootstrap_servers, worker.changelog_topics(), **kafka.client_options()
         )

@@ -1,11 +1,14 @@
 """Allocation reports: cost rows grouped by any key, with idle and shared costs spread.
 
-OpenCost's sharing model, per cluster:
+OpenCost's sharing model (``core/pkg/opencost/allocation.go``, ``AggregateBy``):
 - idle ``none`` keeps idle as its own ``__idle__`` group; ``weighted`` hands each
   group the cluster's (or node's) idle CPU, RAM and GPU cost in proportion to the
-  group's own CPU, RAM and GPU cost.
-- shared namespaces (say ``kube-system``) are spread over the other groups of their
-  cluster ``even``ly or ``weighted`` by the groups' cost.
+  group's own CPU, RAM and GPU cost (``computeIdleCoeffs``). Idle may be negative (an
+  overcommitted node): each group's share is then negative, never more than its cost.
+- shared namespaces (say ``kube-system``) are spread over the other groups of the
+  whole report, across clusters as OpenCost does (``over="all"``), or of their own
+  cluster (``over="cluster"``): ``even``ly, or ``weighted`` by each group's cost
+  before idle (``computeShareCoeffs`` weighs before idle is shared).
 Whatever is spread, the report's total equals the node cost of the rows it was given.
 """
 
@@ -50,6 +53,7 @@ class Sharing:
     idle_by: Literal["cluster", "node"] = "cluster"
     shared_namespaces: tuple[str, ...] = ()
     shared_split: Literal["even", "weighted"] = "weighted"
+    shared_over: Literal["all", "cluster"] = "all"
 
 
 def key_columns(by: str) -> list[str]:
@@ -85,6 +89,7 @@ def aggregate(rows: pl.DataFrame, by: str, sharing: Sharing = Sharing()) -> pl.D
         rows = _spread_idle(rows, scope)
     else:
         rows = rows.with_columns(idle_cost=pl.lit(0.0))
+    spread_over = ["cluster"] if sharing.shared_over == "cluster" else []
     groups = (
         rows.with_columns(
             # Idle keeps its cluster, so a per-cluster report shows each cluster's idle.
@@ -95,13 +100,16 @@ def aggregate(rows: pl.DataFrame, by: str, sharing: Sharing = Sharing()) -> pl.D
             for k in keys
             if k != "cluster"
         )
-        .group_by(["cluster", "kind", *[k for k in keys if k != "cluster"]])
+        .group_by(list(dict.fromkeys([*spread_over, "kind", *keys])))
         .agg(pl.col(*USAGE, *COSTS, "idle_cost").sum())
-        .with_columns(own_cost=pl.sum_horizontal(*COSTS) + pl.col("idle_cost"))
+        .with_columns(
+            cost=pl.sum_horizontal(*COSTS),
+            own_cost=pl.sum_horizontal(*COSTS) + pl.col("idle_cost"),
+        )
     )
     if sharing.idle == "weighted":
-        groups = groups.filter((pl.col("kind") != "idle") | (pl.col("own_cost") > 0))
-    groups = _spread_shared(groups, sharing.shared_split)
+        groups = groups.filter((pl.col("kind") != "idle") | (pl.col("own_cost") != 0))
+    groups = _spread_shared(groups, sharing.shared_split, spread_over)
     report = (
         groups.group_by(keys)
         .agg(pl.col(*USAGE, *COSTS, "idle_cost", "shared_cost").sum())
@@ -140,16 +148,21 @@ def _spread_idle(rows: pl.DataFrame, scope: list[str]) -> pl.DataFrame:
     return rows
 
 
-def _spread_shared(groups: pl.DataFrame, split: str) -> pl.DataFrame:
-    """Move each cluster's shared-namespace cost onto its own groups."""
+def _spread_shared(groups: pl.DataFrame, split: str, over: list[str]) -> pl.DataFrame:
+    """Move the shared namespaces' cost (with its share of idle) onto the other groups
+    of the scope ``over`` (no column: the whole report), evenly or by cost before idle."""
+
+    def in_scope(expr: pl.Expr) -> pl.Expr:
+        return expr.over(over) if over else expr
+
     own = pl.col("kind") == "own"
-    shared_total = pl.col("own_cost").filter(pl.col("kind") == "shared").sum().over("cluster")
-    owners = own.sum().over("cluster")
-    owned_cost = pl.col("own_cost").filter(own).sum().over("cluster")
+    shared_total = in_scope(pl.col("own_cost").filter(pl.col("kind") == "shared").sum())
+    owners = in_scope(own.sum())
+    owned_cost = in_scope(pl.col("cost").filter(own).sum())
     weight = (
         pl.lit(1.0) / owners
         if split == "even"
-        else pl.when(owned_cost > 0).then(pl.col("own_cost") / owned_cost).otherwise(1.0 / owners)
+        else pl.when(owned_cost > 0).then(pl.col("cost") / owned_cost).otherwise(1.0 / owners)
     )
     groups = groups.with_columns(
         shared_cost=pl.when(own & (owners > 0)).then(shared_total * weight).otherwise(0.0),

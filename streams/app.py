@@ -46,12 +46,9 @@ from kubeopera.models import (
     ObjectChange,
     Topic,
 )
-from kubeopera.models.catalogue import Catalogue
-from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.cost import allocate_exact, hour_of
 from kubeopera.streams.decode import RawMessage, dead_letter, decode
-from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.frames import (
     deadletters_frame,
     events_frame,
@@ -59,8 +56,8 @@ from kubeopera.streams.frames import (
     samples_frame,
     scrapes_frame,
 )
-from kubeopera.streams.pricing import pricing_frame
-from kubeopera.streams.reference import Reference, resolve_all
+from kubeopera.streams.pricing import Pricer, pricing_frame
+from kubeopera.streams.reference import Reference
 from kubeopera.streams.topic_reader import TopicReader
 from kubeopera.streams.windows import HourlyWindows
 
@@ -81,9 +78,10 @@ class WorkerOptions:
     objects_partitions: int = 12
     price_wait: timedelta = timedelta(seconds=30)
     sweep_seconds: float = 5.0
-    # How long a deleted pod stays known after the worker's slowest partition passed its
-    # deletion: a partition gained in a rebalance may replay scrapes from that far back.
-    deleted_pod_retention: timedelta = timedelta(hours=6)
+    # How long superseded reference data (pod versions, deleted pods, node prices) stays
+    # known after the worker's slowest partition closed its hours: a partition gained in
+    # a rebalance may replay scrapes from that far back.
+    reference_retention: timedelta = timedelta(hours=6)
 
 
 class Worker:
@@ -93,14 +91,12 @@ class Worker:
         self,
         options: WorkerOptions,
         store: Store,
-        catalogue: Catalogue,
-        defaults: DefaultPrices | None = None,
-        price_sheet: PriceSheet | None = None,
+        pricer: Pricer | None = None,
     ) -> None:
         self.options = options
         self.store = store
-        self.defaults = defaults or DefaultPrices()
-        self.reference = Reference(catalogue, self.defaults, price_sheet, options.team_label)
+        self.pricer = pricer or Pricer()
+        self.reference = Reference(self.pricer, options.team_label)
         self.reader = TopicReader(
             options.bootstrap,
             [Topic.PRICES.value, Topic.OBJECTS.value],
@@ -158,12 +154,7 @@ class Worker:
         """Resolved prices into ``node_prices``; the reference reader keeps them as state."""
         async for events in self._batches(stream):
             messages, letters = _decode_events(events)
-            by_price = {id(price): event for event, price in messages}
-            prices = [price for _, price in messages if isinstance(price, NodePrice)]
-            resolved, rejected = resolve_all(
-                prices, self.reference.catalogue, self.defaults, self.reference.price_sheet
-            )
-            letters += [_rejected(by_price[id(price)], reason) for price, reason in rejected]
+            resolved = [self.pricer.resolve(m) for _, m in messages if isinstance(m, NodePrice)]
             await self._finish(
                 stream, events, [("node_prices", pricing_frame(resolved), False)], letters
             )
@@ -199,8 +190,8 @@ class Worker:
                     samples,
                     scrapes,
                     self.reference.pricing(),
-                    self.reference.containers(),
-                    self.defaults,
+                    self.reference.versions(),
+                    self.pricer.defaults,
                 )
                 for (cluster, node), rows in allocated.partition_by(
                     ["cluster", "node"], as_dict=True
@@ -218,13 +209,13 @@ class Worker:
                 with _as_event(touched[key][0]):
                     self.windows[key] = state
             await self._ack(stream, events)
-            self._forget_deleted_pods()
+            self._forget_reference()
 
     def _screen(
         self, messages: list[tuple[EventT[bytes], Any]], letters: list[DeadLetter]
     ) -> tuple[dict[str, tuple[EventT[bytes], HourlyWindows]], list[MetricBatch]]:
         """Each node's windows (with the node's latest event, under which its state is
-        written) and the scrapes to allocate; late or unpriced ones become dead letters.
+        written) and the scrapes to allocate; late ones become dead letters.
 
         A scrape is late once its partition's watermark, as of the message before it in
         partition order, has closed its hour, whatever node it is from and however the
@@ -237,11 +228,7 @@ class Worker:
             key, partition = batch.key(), self._partition_of(batch.key())
             windows = touched[key][1] if key in touched else self._windows_of(key)
             touched[key] = (event, windows)
-            use, reason = windows.screen(
-                batch,
-                self.reference.priced(batch.cluster, batch.node),
-                self._closed_until(partition),
-            )
+            use, reason = windows.screen(batch, self._closed_until(partition))
             if reason:
                 letters.append(_rejected(event, reason))
             if use:
@@ -395,7 +382,8 @@ class Worker:
     async def _await_prices(self, nodes: set[tuple[str, str]]) -> None:
         """Hold a batch until its nodes are priced: prices and metrics arrive on separate
         topics, and a node's first scrapes may overtake its price facts. After
-        ``price_wait`` the batch goes on (unpriced nodes are dead-lettered)."""
+        ``price_wait`` the batch goes on: a node no fact prices costs OpenCost's default
+        unit prices."""
         deadline = asyncio.get_running_loop().time() + self.options.price_wait.total_seconds()
         while not all(self.reference.priced(*node) for node in nodes):
             if asyncio.get_running_loop().time() > deadline:
@@ -430,12 +418,13 @@ class Worker:
         self.reference.apply_prices(m for m in decoded if isinstance(m, NodePrice))
         self.reference.apply_changes(m for m in decoded if isinstance(m, ObjectChange))
 
-    def _forget_deleted_pods(self) -> None:
+    def _forget_reference(self) -> None:
+        """Reference data older than the slowest owned partition's closed hours, less the
+        retention a rebalance may replay from, is pruned."""
         if self._watermarks:
             slowest = min(self._watermarks.values())
-            self.reference.forget_deleted(
-                slowest - self.options.allowed_lateness - self.options.deleted_pod_retention
-            )
+            closed = hour_of(slowest - self.options.allowed_lateness)
+            self.reference.forget_before(closed - self.options.reference_retention)
 
 
 def _decode_events(

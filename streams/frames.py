@@ -69,7 +69,26 @@ def samples_frame(batches: list[MetricBatch]) -> pl.DataFrame:
         )
         for name, dtype in _SAMPLE_COLUMNS.items()
     }
-    return scrape_columns[repeats].with_columns(**samples)
+    return _one_sample_per_container(scrape_columns[repeats].with_columns(**samples))
+
+
+SAMPLE_KEY = ["cluster", "node", "window_start", "pod_uid", "container"]
+
+
+def _one_sample_per_container(samples: pl.DataFrame) -> pl.DataFrame:
+    """A container listed twice in one scrape (cAdvisor lists a restarted container's
+    old and new instance until the old one is collected) counts once, with the larger
+    of each of its measures, whatever order they were listed in: summing would charge
+    it twice. (OpenCost averages duplicate series; the old instance uses next to
+    nothing, so the average would halve the running one.)"""
+    if not samples.select(pl.struct(SAMPLE_KEY).is_duplicated().any()).item():
+        return samples
+    measures = [c for c in _SAMPLE_COLUMNS if _SAMPLE_COLUMNS[c].is_numeric()]
+    return (
+        samples.group_by(SAMPLE_KEY, maintain_order=True)
+        .agg(pl.exclude(*SAMPLE_KEY, *measures).first(), pl.col(measures).max())
+        .select(samples.columns)
+    )
 
 
 def scrapes_frame(batches: list[MetricBatch]) -> pl.DataFrame:

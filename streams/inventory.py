@@ -1,25 +1,39 @@
-"""The pod inventory: what cost allocation must know of each running container.
+"""The pod inventory: what cost allocation must know of each container, over time.
 
-It is the processors' state from the ``objects`` stream: pods (node, requests,
-controller, labels) and namespace labels. Deleted pods stay until the allowed
-lateness has passed, because their last metric windows may still arrive.
+It is the processors' state from the ``objects`` stream: every version of every pod
+(node, phase, requests, controller, labels) and of every namespace's labels, each from
+the time the cluster observed it (``observed_at``). A scrape is costed with the version
+valid at its time, so how the input was batched never changes which requests it is
+charged. Versions that no admissible scrape can reach any more are pruned
+(``forget_before``), so memory is bounded by the live pods and their recent changes.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
 from kubeopera.models import ChangeType, ContainerResources, ObjectChange
-from kubeopera.streams.frames import LABEL_TYPE, map_series
+from kubeopera.streams.frames import LABEL_TYPE, TIME, map_series
+from kubeopera.streams.timeline import Timeline, as_of, prune, record
 
-POD_SCHEMA = pl.Schema(
+BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
+END = datetime(9999, 12, 31, tzinfo=UTC)
+
+VERSION_SCHEMA = pl.Schema(
     {
         "cluster": pl.String(),
         "pod_uid": pl.String(),
         "container": pl.String(),
+        "valid_from": TIME,
+        "valid_to": TIME,
+        "sample_from": TIME,
+        "node": pl.String(),
+        "running": pl.Boolean(),
+        "namespace": pl.String(),
+        "pod": pl.String(),
         "cpu_request_cores": pl.Float64(),
         "memory_request_bytes": pl.Float64(),
         "gpu_request": pl.Float64(),
@@ -30,45 +44,54 @@ POD_SCHEMA = pl.Schema(
         "annotations": LABEL_TYPE,
     }
 )
+"""One row per container and pod version, valid over [valid_from, valid_to).
+
+``sample_from`` is ``valid_from`` except for a pod's first known version, which also
+prices the samples that precede it (a scrape may list a pod a moment before the watch
+reports it): BEGINNING there."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Pod:
-    """What the view needs of a pod; the manifest itself is not kept."""
+    """One version of a pod: what the costs need of it; the manifest itself is not kept."""
 
     namespace: str
+    name: str
     labels: dict[str, str]
     annotations: dict[str, str]
     controller_kind: str
     controller_name: str
+    node: str
+    running: bool
     containers: list[ContainerResources]
-    deleted_at: datetime | None = None
+    deleted: bool = False
 
     @classmethod
     def of(cls, change: ObjectChange) -> "_Pod":
         controller = change.controller
+        summary = change.pod
         return cls(
             namespace=change.namespace,
+            name=change.name,
             labels=change.labels,
             annotations=change.annotations,
             controller_kind=controller.kind if controller else "",
             controller_name=controller.name if controller else "",
-            containers=change.pod.containers if change.pod else [],
+            node=(summary.node or "") if summary else "",
+            running=summary is not None and summary.phase == "Running" and bool(summary.node),
+            containers=summary.containers if summary else [],
         )
 
 
 class Inventory:
-    """Latest pods and namespace labels per cluster, with a per-container frame view.
-
-    The frame is updated incrementally: only pods changed since the last view are
-    rebuilt, so a batch with a few rollouts does not rebuild a fleet's worth of rows.
-    """
+    """Every pod's versions and every namespace's labels per cluster, with a frame view
+    (``versions``) rebuilt incrementally: only pods changed since the last view are."""
 
     def __init__(self, team_label: str = "team") -> None:
         self.team_label = team_label
-        self._pods: dict[tuple[str, str], _Pod] = {}
-        self._namespace_labels: dict[tuple[str, str], dict[str, str]] = {}
-        self._frame = pl.DataFrame(schema=POD_SCHEMA)
+        self._pods: dict[tuple[str, str], Timeline[_Pod]] = {}
+        self._namespace_labels: dict[tuple[str, str], Timeline[dict[str, str]]] = {}
+        self._frame = pl.DataFrame(schema=VERSION_SCHEMA)
         self._dirty: set[tuple[str, str]] = set()
 
     def apply(self, changes: Iterable[ObjectChange]) -> None:
@@ -76,41 +99,51 @@ class Inventory:
             if change.kind == "Namespace":
                 self._apply_namespace(change)
             elif change.kind == "Pod":
-                key = (change.cluster, change.uid)
-                previous = self._pods.get(key)
-                if change.change != ChangeType.DELETED:
-                    self._pods[key] = _Pod.of(change)
-                    self._dirty.add(key)
-                elif previous is None:  # deleted before we saw it: still bill its last windows
-                    self._pods[key] = _Pod.of(change)
-                    self._pods[key].deleted_at = change.observed_at
-                    self._dirty.add(key)
-                else:
-                    previous.deleted_at = change.observed_at
+                self._apply_pod(change)
+
+    def _apply_pod(self, change: ObjectChange) -> None:
+        key = (change.cluster, change.uid)
+        timeline = self._pods.setdefault(key, [])
+        version = _Pod.of(change)
+        if change.change == ChangeType.DELETED:
+            # Gone from then on; its last version still prices the windows before.
+            before = as_of(timeline, change.observed_at) if timeline else version
+            version = replace(before, running=False, deleted=True)
+        if record(timeline, change.observed_at, version):
+            self._dirty.add(key)
 
     def _apply_namespace(self, change: ObjectChange) -> None:
         namespace = (change.cluster, change.name)
-        if self._namespace_labels.get(namespace) == change.labels:
-            return
-        self._namespace_labels[namespace] = dict(change.labels)
-        self._dirty.update(
-            key for key, entry in self._pods.items() if (key[0], entry.namespace) == namespace
-        )
+        timeline = self._namespace_labels.setdefault(namespace, [])
+        if record(timeline, change.observed_at, dict(change.labels)):
+            self._dirty.update(
+                key
+                for key, versions in self._pods.items()
+                if (key[0], versions[-1][1].namespace) == namespace
+            )
 
-    def forget_deleted(self, before: datetime) -> None:
-        """Drop pods deleted before ``before`` (the watermark minus the allowed lateness)."""
-        stale = [
-            k for k, p in self._pods.items() if p.deleted_at is not None and p.deleted_at < before
-        ]
-        for key in stale:
-            del self._pods[key]
-        self._dirty.update(stale)
+    def forget_before(self, horizon: datetime) -> None:
+        """Drop what no scrape from ``horizon`` on can need: versions superseded before
+        it, and pods deleted before it."""
+        for key in list(self._pods):
+            timeline = self._pods[key]
+            before = len(timeline)
+            prune(timeline, horizon)
+            last_at, last = timeline[-1]
+            if len(timeline) == 1 and last.deleted and last_at < horizon:
+                del self._pods[key]
+                self._dirty.add(key)
+            elif len(timeline) != before:
+                self._dirty.add(key)
+        for labels in self._namespace_labels.values():
+            prune(labels, horizon)
 
     def __len__(self) -> int:
         return len(self._pods)
 
-    def containers(self) -> pl.DataFrame:
-        """One row per known container: requests, controller, team and merged labels."""
+    def versions(self) -> pl.DataFrame:
+        """One row per container and version (``VERSION_SCHEMA``): requests, node,
+        whether it runs there, controller, team and merged labels."""
         if self._dirty:
             dirty = sorted(self._dirty)
             changed = pl.DataFrame(dirty, schema=["cluster", "pod_uid"], orient="row")
@@ -120,33 +153,58 @@ class Inventory:
             self._dirty.clear()
         return self._frame
 
+    def _spans(self, key: tuple[str, str]) -> list[tuple[datetime, _Pod, dict[str, str]]]:
+        """The pod's versions merged with its namespace's label changes: each span's
+        start, pod version and labels (the namespace's, overridden by the pod's own),
+        consecutive equal spans merged."""
+        timeline = self._pods[key]
+        namespace_labels = self._namespace_labels.get((key[0], timeline[-1][1].namespace), [])
+        first = timeline[0][0]
+        starts = sorted(
+            {at for at, _ in timeline} | {at for at, _ in namespace_labels if at > first}
+        )
+        spans: list[tuple[datetime, _Pod, dict[str, str]]] = []
+        for at in starts:
+            pod = as_of(timeline, at)
+            inherited: dict[str, str] = as_of(namespace_labels, at) if namespace_labels else {}
+            labels = {**inherited, **pod.labels}
+            if not spans or spans[-1][1:] != (pod, labels):
+                spans.append((at, pod, labels))
+        return spans
+
     def _frame_of(self, keys: list[tuple[str, str]]) -> pl.DataFrame:
-        columns: dict[str, list[Any]] = {name: [] for name in POD_SCHEMA}
+        columns: dict[str, list[Any]] = {name: [] for name in VERSION_SCHEMA}
         labels: list[dict[str, str]] = []
         annotations: list[dict[str, str]] = []
         for cluster, uid in keys:
-            pod = self._pods[(cluster, uid)]
-            merged = {**self._namespace_labels.get((cluster, pod.namespace), {}), **pod.labels}
-            for container in pod.containers:
-                columns["cluster"].append(cluster)
-                columns["pod_uid"].append(uid)
-                columns["container"].append(container.name)
-                columns["cpu_request_cores"].append(container.cpu_request_cores)
-                columns["memory_request_bytes"].append(container.memory_request_bytes)
-                columns["gpu_request"].append(container.gpu_request)
-                columns["controller_kind"].append(pod.controller_kind)
-                columns["controller_name"].append(pod.controller_name)
-                columns["team"].append(merged.get(self.team_label, ""))
-                labels.append(merged)
-                annotations.append(pod.annotations)
-        frame = pl.DataFrame(
-            {
-                name: values
-                for name, values in columns.items()
-                if name not in ("labels", "annotations")
-            },
-            schema={n: t for n, t in POD_SCHEMA.items() if n not in ("labels", "annotations")},
-        )
+            spans = self._spans((cluster, uid))
+            for index, (at, pod, merged) in enumerate(spans):
+                until = spans[index + 1][0] if index + 1 < len(spans) else END
+                for container in pod.containers:
+                    row = {
+                        "cluster": cluster,
+                        "pod_uid": uid,
+                        "container": container.name,
+                        "valid_from": at,
+                        "valid_to": until,
+                        "sample_from": BEGINNING if index == 0 else at,
+                        "node": pod.node,
+                        "running": pod.running,
+                        "namespace": pod.namespace,
+                        "pod": pod.name,
+                        "cpu_request_cores": container.cpu_request_cores,
+                        "memory_request_bytes": container.memory_request_bytes,
+                        "gpu_request": container.gpu_request,
+                        "controller_kind": pod.controller_kind,
+                        "controller_name": pod.controller_name,
+                        "team": merged.get(self.team_label, ""),
+                    }
+                    for name, value in row.items():
+                        columns[name].append(value)
+                    labels.append(merged)
+                    annotations.append(pod.annotations)
+        plain = {n: t for n, t in VERSION_SCHEMA.items() if n not in ("labels", "annotations")}
+        frame = pl.DataFrame({name: columns[name] for name in plain}, schema=plain)
         return frame.with_columns(
             map_series("labels", labels), map_series("annotations", annotations)
         )

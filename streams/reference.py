@@ -1,4 +1,5 @@
-"""The reference data every metric batch is costed against: node prices and the pods.
+"""The reference data every metric batch is costed against: node prices and the pods,
+each as a timeline, so a scrape is costed with the facts valid at its time.
 
 Both engines keep one: the embedded runner feeds it from its batches, each Faust worker
 from its own full read of the ``prices`` and ``objects`` topics (a node's metrics and
@@ -7,82 +8,70 @@ worker both).
 """
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 import polars as pl
 
 from kubeopera.models import NodePrice, ObjectChange
-from kubeopera.models.catalogue import Catalogue
-from kubeopera.models.price_sheet import PriceSheet
-from kubeopera.streams.default_prices import DefaultPrices
-from kubeopera.streams.inventory import Inventory
-from kubeopera.streams.pricing import (
-    NodePricing,
-    PricingError,
-    pricing_frame,
-    resolve,
-)
+from kubeopera.streams.inventory import BEGINNING, Inventory
+from kubeopera.streams.pricing import NodePricing, Pricer, pricing_frame
+from kubeopera.streams.timeline import Timeline, prune, record
 
 
-def resolve_all(
-    prices: Iterable[NodePrice],
-    catalogue: Catalogue,
-    defaults: DefaultPrices,
-    sheet: PriceSheet | None = None,
-) -> tuple[list[NodePricing], list[tuple[NodePrice, str]]]:
-    """Resolved prices, and the price facts that cannot be priced with the reason."""
-    resolved, rejected = [], []
-    for price in prices:
-        try:
-            resolved.append(resolve(price, catalogue, defaults, sheet))
-        except PricingError as error:
-            rejected.append((price, str(error)))
-    return resolved, rejected
+def _same_price(a: NodePricing, b: NodePricing) -> bool:
+    """Equal but for the time observed: a repeated fact changes nothing."""
+    return replace(a, observed_at=b.observed_at) == b
 
 
 class Reference:
-    """Latest resolved price per node and the pod inventory, with cached frame views."""
+    """Every node's price timeline and the pod inventory, with cached frame views."""
 
-    def __init__(
-        self,
-        catalogue: Catalogue,
-        defaults: DefaultPrices,
-        price_sheet: PriceSheet | None = None,
-        team_label: str = "team",
-    ) -> None:
-        self.catalogue = catalogue
-        self.defaults = defaults
-        self.price_sheet = price_sheet
+    def __init__(self, pricer: Pricer, team_label: str = "team") -> None:
+        self.pricer = pricer
         self.inventory = Inventory(team_label)
-        self._prices: dict[tuple[str, str], NodePricing] = {}
+        self._prices: dict[tuple[str, str], Timeline[NodePricing]] = {}
         self._pricing: pl.DataFrame | None = None
 
-    def apply_prices(
-        self, prices: Iterable[NodePrice]
-    ) -> tuple[list[NodePricing], list[tuple[NodePrice, str]]]:
-        """Resolve and keep; returns what ``resolve_all`` does."""
-        resolved, rejected = resolve_all(prices, self.catalogue, self.defaults, self.price_sheet)
+    def apply_prices(self, prices: Iterable[NodePrice]) -> list[NodePricing]:
+        """Resolve and keep each fact from its time; returns them resolved."""
+        resolved = [self.pricer.resolve(price) for price in prices]
         for pricing in resolved:
-            self._prices[(pricing.cluster, pricing.node)] = pricing
-        if resolved:
-            self._pricing = None
-        return resolved, rejected
+            timeline = self._prices.setdefault((pricing.cluster, pricing.node), [])
+            if record(timeline, pricing.observed_at, pricing, _same_price):
+                self._pricing = None
+        return resolved
 
     def apply_changes(self, changes: Iterable[ObjectChange]) -> None:
         self.inventory.apply(changes)
 
     def priced(self, cluster: str, node: str) -> bool:
+        """Whether any price fact of the node has arrived."""
         return (cluster, node) in self._prices
 
     def pricing(self) -> pl.DataFrame:
-        """Every known node price, one row per node (rebuilt only after a change)."""
+        """Every node's price facts (``pricing_frame`` columns), with ``applies_from``:
+        a fact's time, except that a node's first fact also prices what precedes it
+        (BEGINNING). Rebuilt only after a change."""
         if self._pricing is None:
-            self._pricing = pricing_frame([self._prices[k] for k in sorted(self._prices)])
+            facts = [
+                (BEGINNING if index == 0 else at, pricing)
+                for key in sorted(self._prices)
+                for index, (at, pricing) in enumerate(self._prices[key])
+            ]
+            self._pricing = pricing_frame([p for _, p in facts]).with_columns(
+                applies_from=pl.Series([at for at, _ in facts], dtype=pl.Datetime("ms", "UTC"))
+            )
         return self._pricing
 
-    def containers(self) -> pl.DataFrame:
-        return self.inventory.containers()
+    def versions(self) -> pl.DataFrame:
+        return self.inventory.versions()
 
-    def forget_deleted(self, before: datetime) -> None:
-        """Pods deleted before ``before`` can receive no more admissible scrapes."""
-        self.inventory.forget_deleted(before)
+    def forget_before(self, horizon: datetime) -> None:
+        """Scrapes before ``horizon`` are no longer admissible: drop what only they need."""
+        self.inventory.forget_before(horizon)
+        for timeline in self._prices.values():
+            before = len(timeline)
+            prune(timeline, horizon)
+            if len(timeline) != before:
+                self._pricing = None

@@ -23,12 +23,9 @@ from kubeopera.models import (
     Topic,
     message_key,
 )
-from kubeopera.models.catalogue import Catalogue
-from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.cost import allocate_exact
 from kubeopera.streams.decode import RawMessage, dead_letter, decode
-from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.frames import (
     deadletters_frame,
     events_frame,
@@ -36,7 +33,7 @@ from kubeopera.streams.frames import (
     samples_frame,
     scrapes_frame,
 )
-from kubeopera.streams.pricing import pricing_frame
+from kubeopera.streams.pricing import Pricer, pricing_frame
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.windows import HourlyWindows
 
@@ -57,15 +54,13 @@ class EmbeddedRunner:
     def __init__(
         self,
         store: Store,
-        catalogue: Catalogue,
-        defaults: DefaultPrices | None = None,
+        pricer: Pricer | None = None,
         allowed_lateness: timedelta = timedelta(minutes=10),
         team_label: str = "team",
-        price_sheet: PriceSheet | None = None,
     ) -> None:
         self.store = store
-        self.defaults = defaults or DefaultPrices()
-        self.reference = Reference(catalogue, self.defaults, price_sheet, team_label)
+        self.pricer = pricer or Pricer()
+        self.reference = Reference(self.pricer, team_label)
         self.windows = HourlyWindows(allowed_lateness)
         self.stats = RunStats()
 
@@ -100,7 +95,7 @@ class EmbeddedRunner:
         events = [m for _, m in messages if isinstance(m, KubeEvent)]
         metrics = [m for _, m in messages if isinstance(m, MetricBatch)]
 
-        self._apply_prices(prices, letters)
+        self._apply_prices(prices)
         self.reference.apply_changes(changes)
         self.store.insert("raw_objects", objects_frame(changes))
         self.store.insert("raw_events", events_frame(events))
@@ -117,31 +112,26 @@ class EmbeddedRunner:
                     samples,
                     scrapes,
                     self.reference.pricing(),
-                    self.reference.containers(),
-                    self.defaults,
+                    self.reference.versions(),
+                    self.pricer.defaults,
                 )
             )
         self._write_costs(self.windows.close_due())
-        if self.windows.watermark is not None:
-            self.reference.forget_deleted(self.windows.watermark - self.windows.allowed_lateness)
+        if self.windows.closed_until is not None:
+            self.reference.forget_before(self.windows.closed_until)
         self._write_dead_letters(letters)
 
     def finish(self) -> None:
         """End of input: every open hour is final."""
         self._write_costs(self.windows.close_all())
 
-    def _apply_prices(self, prices: list[NodePrice], letters: list[DeadLetter]) -> None:
-        resolved, rejected = self.reference.apply_prices(prices)
-        letters += [_rejected(Topic.PRICES, price, reason) for price, reason in rejected]
-        if resolved:
-            self.store.insert("node_prices", pricing_frame(resolved))
+    def _apply_prices(self, prices: list[NodePrice]) -> None:
+        self.store.insert("node_prices", pricing_frame(self.reference.apply_prices(prices)))
 
     def _admit(self, metrics: list[MetricBatch], letters: list[DeadLetter]) -> list[MetricBatch]:
         usable = []
         for batch in metrics:
-            use, reason = self.windows.screen(
-                batch, self.reference.priced(batch.cluster, batch.node)
-            )
+            use, reason = self.windows.screen(batch)
             if reason:
                 letters.append(_rejected(Topic.METRICS, batch, reason))
             if use:

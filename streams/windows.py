@@ -20,7 +20,6 @@ import polars as pl
 
 from kubeopera.models import MetricBatch
 from kubeopera.streams.cost import empty_costs, hour_of, sum_by_hour, to_float
-from kubeopera.streams.pricing import unpriced_reason
 
 HOUR = timedelta(hours=1)
 Admission = Literal["new", "duplicate", "late"]
@@ -51,13 +50,11 @@ class HourlyWindows:
         return "new"
 
     def screen(
-        self, batch: MetricBatch, priced: bool, closed_until: datetime | None = None
+        self, batch: MetricBatch, closed_until: datetime | None = None
     ) -> tuple[bool, str | None]:
         """Whether to allocate the scrape, and the reason to dead-letter it if it must be
         (a duplicate is neither used nor rejected). Both engines decide through here;
         ``closed_until`` is the hour a wider clock (the worker's partition) has closed."""
-        if not priced:
-            return False, unpriced_reason(batch)
         verdict = self.admit(batch, closed_until)
         if verdict == "late":
             return False, self.late_reason(batch, closed_until)

@@ -21,10 +21,9 @@ from kubeopera.models import (
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.streams.cost import allocate
-from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.frames import samples_frame, scrapes_frame
-from kubeopera.streams.inventory import Inventory
-from kubeopera.streams.pricing import pricing_frame, resolve
+from kubeopera.streams.pricing import Pricer
+from kubeopera.streams.reference import Reference
 
 GIB = 1024**3
 
@@ -153,15 +152,14 @@ def allocate_messages(
 ) -> pl.DataFrame:
     """Cost rows of a message list, straight through the pure processors (no runner)."""
     messages = list(messages)
-    defaults = DefaultPrices()
-    prices = [resolve(m, catalogue, defaults, sheet) for m in messages if isinstance(m, NodePrice)]
-    inventory = Inventory()
-    inventory.apply([m for m in messages if isinstance(m, ObjectChange)])
+    reference = Reference(Pricer(catalogue, sheet=sheet))
+    reference.apply_prices(m for m in messages if isinstance(m, NodePrice))
+    reference.apply_changes(m for m in messages if isinstance(m, ObjectChange))
     batches = [m for m in messages if isinstance(m, MetricBatch)]
     return allocate(
         samples_frame(batches),
         scrapes_frame(batches),
-        pricing_frame(prices),
-        inventory.containers(),
-        defaults,
+        reference.pricing(),
+        reference.versions(),
+        reference.pricer.defaults,
     )

@@ -67,28 +67,41 @@ def test_weighted_idle_goes_by_each_resource_share() -> None:
     assert report["total_cost"].sum() == pytest.approx(20)
 
 
-def test_shared_namespace_spread_by_weight_and_evenly() -> None:
-    weighted = aggregate(
-        rows(), "cluster,namespace", Sharing("weighted", shared_namespaces=("kube-system",))
-    )
+def test_shared_namespace_spread_over_every_cluster_by_cost_before_idle_and_evenly() -> None:
+    """OpenCost spreads a shared namespace over the groups of the whole query, weighted
+    by their cost before idle: (c1, a) 4, (c1, b) 4, (c2, a) 2 of 10 share kube-system's
+    10/3 (its own cost with its idle share) as 4/3, 4/3 and 2/3; evenly 10/9 each."""
+    shared = ("kube-system",)
+    weighted = aggregate(rows(), "cluster,namespace", Sharing("weighted", shared_namespaces=shared))
     got = {(r["cluster"], r["namespace"]): r["total_cost"] for r in weighted.to_dicts()}
     assert got == pytest.approx(
-        {
-            ("c1", "a"): 6.5 + 1.7105263157894737,
-            ("c1", "b"): 37 / 6 + 1.6228070175438596,
-            ("c2", "a"): 4,
-        }
+        {("c1", "a"): 6.5 + 4 / 3, ("c1", "b"): 37 / 6 + 4 / 3, ("c2", "a"): 4 + 2 / 3}
     )
     even = aggregate(
         rows(),
         "cluster,namespace",
-        Sharing("weighted", shared_namespaces=("kube-system",), shared_split="even"),
+        Sharing("weighted", shared_namespaces=shared, shared_split="even"),
     )
     got = {(r["cluster"], r["namespace"]): r["total_cost"] for r in even.to_dicts()}
     assert got == pytest.approx(
-        {("c1", "a"): 6.5 + 5 / 3, ("c1", "b"): 37 / 6 + 5 / 3, ("c2", "a"): 4}
+        {("c1", "a"): 6.5 + 10 / 9, ("c1", "b"): 37 / 6 + 10 / 9, ("c2", "a"): 4 + 10 / 9}
     )
     assert even["shared_cost"].sum() == pytest.approx(10 / 3)
+    by_namespace = aggregate(
+        rows(), "namespace", Sharing(shared_namespaces=shared, shared_split="even")
+    )
+    assert totals(by_namespace, "namespace") == pytest.approx({"a": 6 + 1, "b": 4 + 1, IDLE: 8})
+
+
+def test_shared_namespace_spread_within_its_cluster_when_asked() -> None:
+    """Per cluster, c1's kube-system goes to c1's a and b (cost 4 each: 5/3 each); c2's a
+    gets none."""
+    sharing = Sharing("weighted", shared_namespaces=("kube-system",), shared_over="cluster")
+    report = aggregate(rows(), "cluster,namespace", sharing)
+    got = {(r["cluster"], r["namespace"]): r["total_cost"] for r in report.to_dicts()}
+    assert got == pytest.approx(
+        {("c1", "a"): 6.5 + 5 / 3, ("c1", "b"): 37 / 6 + 5 / 3, ("c2", "a"): 4}
+    )
 
 
 def test_by_team_and_efficiency() -> None:

@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 from test_cost_fixture import EXPECTED, EXPECTED_IDLE, fixture_messages
 
-from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.runner import EmbeddedRunner
 
@@ -38,7 +37,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding the hand-computed fixture (March 2026), closed for the CLI to open."""
     path = tmp_path_factory.mktemp("cli") / "clickhouse"
     with Store(ChdbBackend(path), raw_retention_days=0) as store:
-        EmbeddedRunner(store, Catalogue.builtin()).run([fixture_messages()])
+        EmbeddedRunner(store).run([fixture_messages()])
     return path
 
 

@@ -168,7 +168,7 @@ def test_rows_carry_controller_team_and_capacity_type() -> None:
 
 
 def test_fixture_through_the_embedded_runner_lands_in_clickhouse(store: Store) -> None:
-    runner = EmbeddedRunner(store, Catalogue.builtin(), allowed_lateness=timedelta(0))
+    runner = EmbeddedRunner(store, allowed_lateness=timedelta(0))
     runner.run([fixture_messages()])
     stored = store.query(
         "SELECT pod, sum(total_cost) AS cost FROM v_cost_hourly GROUP BY pod ORDER BY pod"

@@ -7,7 +7,6 @@ import pytest
 from builders import namespace, node_price, pod, scrape
 
 from kubeopera.models import Message, Topic
-from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.decode import RawMessage
 from kubeopera.streams.runner import EmbeddedRunner
@@ -62,7 +61,7 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_is_allocated(sto
             104,
         ),
     ]
-    runner = EmbeddedRunner(store, Catalogue.builtin())
+    runner = EmbeddedRunner(store)
     runner.process_raw(batch)
     runner.finish()
 
@@ -82,25 +81,28 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_is_allocated(sto
     assert "Invalid JSON" in reasons[(Topic.OBJECTS.value, 102)]
     assert "Invalid JSON" in reasons[(Topic.METRICS.value, 103)]
     assert "schema_version: Input should be 1" in reasons[(Topic.PRICES.value, 104)]
-    semantic = [row["error"] for row in letters if row["offset"] < 0]
-    assert any("instance type 'x9.mega' is not in the catalogue" in e for e in semantic)
-    assert any("no price for node c1/ghost" in e for e in semantic)
-    assert any("no price for node c1/x" in e for e in semantic)
-    assert len(letters) == 8
-    assert runner.stats.dead_letters == 8
+    assert len(letters) == 5  # the undecodable ones; every node can be priced
+    assert runner.stats.dead_letters == 5
 
-    # The good scrape was still allocated: p1 allocated 1 core of 2 and 1 GiB of 8.
-    costs = store.query(
-        "SELECT pod, sum(total_cost) AS usd FROM v_cost_hourly GROUP BY pod ORDER BY pod"
+    # Every scrape was allocated. a: one m5.large hour, p1 allocated 1 core of 2 and 1 GiB
+    # of 8. The node of an unknown type (x) and the one nobody sent a price for (ghost):
+    # OpenCost's default unit prices, 4 x 0.031611 + 16 x 0.004237 for the hour.
+    nodes = store.query(
+        "SELECT node, any(price_source) AS source, sum(total_cost) AS usd FROM v_cost_hourly "
+        "GROUP BY node ORDER BY node"
     )
-    assert costs["pod"].to_list() == ["__idle__", "p1"]
-    assert costs["usd"].sum() == pytest.approx(0.096, abs=1e-12)  # one m5.large hour
+    default = 4 * 0.031611 + 16 * 0.004237
+    assert nodes["node"].to_list() == ["a", "ghost", "x"]
+    assert nodes["source"].to_list() == ["catalogue", "default", "default"]
+    assert nodes["usd"].to_list() == pytest.approx([0.096, default, default], abs=1e-12)
+    pods = store.query("SELECT DISTINCT pod FROM v_cost_hourly ORDER BY pod")["pod"].to_list()
+    assert pods == ["__idle__", "p1", "p2"]
     counts = store.query("SELECT sum(messages) AS n FROM v_deadletter_by_reason").item()
-    assert counts == 8
+    assert counts == 5
 
 
 def test_late_scrapes_are_refused_with_a_reason_and_replays_count_once(store: Store) -> None:
-    runner = EmbeddedRunner(store, Catalogue.builtin(), allowed_lateness=timedelta(minutes=5))
+    runner = EmbeddedRunner(store, allowed_lateness=timedelta(minutes=5))
     first = scrape("c1", "a", START, 60, (2, 8), {})
     runner.process(
         [(Topic.PRICES, node_price("c1", "a", "m5.large", START)), (Topic.METRICS, first)]
@@ -122,7 +124,7 @@ def test_late_scrapes_are_refused_with_a_reason_and_replays_count_once(store: St
 
 def test_window_state_survives_serialisation(store: Store) -> None:
     """What a worker keeps in its changelog table resumes exactly where it stopped."""
-    runner = EmbeddedRunner(store, Catalogue.builtin(), allowed_lateness=timedelta(minutes=5))
+    runner = EmbeddedRunner(store, allowed_lateness=timedelta(minutes=5))
     first = scrape("c1", "a", START, 30, (2, 8), {})
     runner.process(
         [(Topic.PRICES, node_price("c1", "a", "m5.large", START)), (Topic.METRICS, first)]
@@ -139,12 +141,12 @@ def test_a_wider_clock_makes_a_lagging_nodes_scrape_late_but_not_a_replay() -> N
     duplicate (a replay after a restart is never mistaken for late data)."""
     windows = HourlyWindows(timedelta(minutes=10))
     seen = scrape("c1", "slow", START, 1, (2, 8), {("shop", "p1"): (0.5, 1)})
-    assert windows.screen(seen, priced=True) == (True, None)
+    assert windows.screen(seen) == (True, None)
     closed = START + timedelta(hours=1)  # another node of the partition moved past it
-    assert windows.screen(seen, priced=True, closed_until=closed) == (False, None)
+    assert windows.screen(seen, closed_until=closed) == (False, None)
     lagging = scrape("c1", "slow", START + timedelta(minutes=30), 1, (2, 8), {})
-    use, reason = windows.screen(lagging, priced=True, closed_until=closed)
+    use, reason = windows.screen(lagging, closed_until=closed)
     assert not use and reason is not None
     assert f"belongs to an hour closed at {closed.isoformat()}" in reason
     next_hour = scrape("c1", "slow", closed, 1, (2, 8), {})
-    assert windows.screen(next_hour, priced=True, closed_until=closed) == (True, None)
+    assert windows.screen(next_hour, closed_until=closed) == (True, None)

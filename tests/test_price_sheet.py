@@ -9,8 +9,7 @@ from conftest import SHARED_DATA
 
 from kubeopera.models.catalogue import Catalogue, CatalogueError
 from kubeopera.models.price_sheet import PriceSheet
-from kubeopera.streams.default_prices import DefaultPrices
-from kubeopera.streams.pricing import resolve
+from kubeopera.streams.pricing import Pricer, PriceSource
 
 AT = datetime(2026, 3, 2, tzinfo=UTC)
 HEADER = (
@@ -51,13 +50,16 @@ def test_most_specific_and_latest_price_wins(tmp_path: Path) -> None:
 
 def test_sheet_beats_facts_and_catalogue_and_prices_unknown_types(tmp_path: Path) -> None:
     prices = sheet(tmp_path, "2026-01-01 00:00:00 UTC,,,node,,x9.mega,1.25,\n")
-    catalogue, defaults = Catalogue.builtin(), DefaultPrices()
+    catalogue = Catalogue.builtin()
+    pricer = Pricer(catalogue, sheet=prices)
     unknown = node_price("c", "n", "x9.mega", AT)
-    assert resolve(unknown, catalogue, defaults, prices).usd_per_hour == 1.25
+    assert pricer.resolve(unknown).usd_per_hour == 1.25
+    assert pricer.resolve(unknown).price_source == PriceSource.PRICE_SHEET
     spot = node_price("c", "n", "x9.mega", AT, spot_usd_per_hour=0.4)
-    assert resolve(spot, catalogue, defaults, prices).usd_per_hour == 1.25
+    assert pricer.resolve(spot).usd_per_hour == 1.25
     on_catalogue = node_price("c", "n", "m5.large", AT)
-    assert resolve(on_catalogue, catalogue, defaults, prices).usd_per_hour == 0.096
+    assert pricer.resolve(on_catalogue).usd_per_hour == 0.096
+    assert pricer.resolve(on_catalogue).price_source == PriceSource.CATALOGUE
 
     rows = allocate_messages([unknown, scrape("c", "n", AT, 60, (8, 32), {})], catalogue, prices)
     assert rows["total_cost"].sum() == pytest.approx(1.25)  # all idle, one hour

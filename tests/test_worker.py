@@ -23,7 +23,6 @@ from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
 from kubeopera.models import MetricBatch, Topic
-from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.runner import EmbeddedRunner
 
@@ -97,7 +96,7 @@ def publish_metrics(broker: Broker, spec: FleetSpec, since: datetime, until: dat
 
 def embedded_costs(folder: Path, spec: FleetSpec) -> pl.DataFrame:
     with Store(ChdbBackend(folder), 0) as store:
-        EmbeddedRunner(store, Catalogue.builtin()).run(simulate(spec))
+        EmbeddedRunner(store).run(simulate(spec))
         return store.query(COST)
 
 
