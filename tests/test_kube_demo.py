@@ -16,7 +16,6 @@ from kubernetes import client, config
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.deploy.processes import running_pid
 from kubeopera.models import KubeEvent, Message, NodePrice, ObjectChange
-from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.runner import EmbeddedRunner
 
@@ -74,7 +73,7 @@ def test_demo_through_the_api_server_costs_what_the_simulator_says(
     result, folder = demo
     assert result.returncode == 0, result.stderr
     with Store(ChdbBackend(tmp_path / "reference"), raw_retention_days=0) as reference:
-        EmbeddedRunner(reference, Catalogue.builtin()).run(as_the_collector_sees_it(SPEC))
+        EmbeddedRunner(reference).run(as_the_collector_sees_it(SPEC))
         expected = costs(reference)
     with Store(ChdbBackend(folder / "store")) as store:
         seen = costs(store)
