@@ -4,6 +4,7 @@ redaction of everything that looks like a credential."""
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,35 @@ def test_real_pods_parse_to_their_requests_and_limits() -> None:
     assert grafana.pod is not None
     assert [c.name for c in grafana.pod.containers] == ["grafana-sc-dashboard", "grafana"]
     assert all(c.cpu_request_cores == 0 for c in grafana.pod.containers)
+
+
+def requests(cpu: str, memory: str) -> dict[str, Any]:
+    return {"resources": {"requests": {"cpu": cpu, "memory": memory}}}
+
+
+def test_native_sidecars_are_charged_and_init_containers_that_finish_are_not() -> None:
+    """istio-proxy as a native sidecar (an init container with restartPolicy Always)
+    runs as long as the app, so its requests are the pod's; ``migrate`` runs to
+    completion before the app starts, so its are not."""
+    pod = {
+        "metadata": meta("Pod", "web-1", "u-p"),
+        "spec": {
+            "initContainers": [
+                {"name": "migrate", "image": "shop:1", **requests("2", "1Gi")},
+                {"name": "istio-proxy", "image": "proxyv2:1", "restartPolicy": "Always",
+                 **requests("500m", "512Mi")},
+            ],
+            "containers": [{"name": "app", "image": "shop:1", **requests("250m", "256Mi")}],
+        },
+    }  # fmt: skip
+    change = to_change("c", KIND["Pod"], pod, ChangeType.ADDED, AT, Owners())
+    assert change.pod is not None
+    assert [
+        (c.name, c.cpu_request_cores, c.memory_request_bytes) for c in change.pod.containers
+    ] == [
+        ("app", 0.25, 256 * 2**20),  # 268435456 bytes
+        ("istio-proxy", 0.5, 512 * 2**20),  # 536870912 bytes
+    ]
 
 
 def meta(
@@ -98,7 +128,7 @@ def test_an_owner_not_seen_yet_is_looked_up_and_a_missing_one_only_once() -> Non
 
     owners = Owners(lookup)
     pod = meta("Pod", "web-7f-abc", "u-p", ("ReplicaSet", "web-7f", "u-rs"))
-    assert [(o.kind, o.uid) for o in owners.chain(pod)] == [
+    assert [(o.kind, o.uid) for o in owners.chain(pod).refs] == [
         ("ReplicaSet", "u-rs"),
         ("Deployment", "u-d"),
     ]
@@ -107,14 +137,111 @@ def test_an_owner_not_seen_yet_is_looked_up_and_a_missing_one_only_once() -> Non
     assert len(asked) == 2  # remembered
     orphan = meta("Pod", "o", "u-o", ("ReplicaSet", "old-1", "u-old"))
     for _ in range(3):
-        assert [o.uid for o in owners.chain(orphan)] == ["u-old"]
+        ended = owners.chain(orphan)  # its owner is gone: ended for good, awaiting nothing
+        assert ([o.uid for o in ended.refs], ended.awaiting) == (["u-old"], None)
     assert asked[2:] == ["shop/ReplicaSet/old-1"]  # not there (a namesake): asked once
     waiting = meta("Pod", "w", "u-w", ("ReplicaSet", "flaky", "u-rs2"))
-    assert [o.uid for o in owners.chain(waiting)] == ["u-rs2"]
+    cut = owners.chain(waiting)  # cut where the API could not tell: awaiting that owner
+    assert ([o.uid for o in cut.refs], cut.awaiting) == (["u-rs2"], "u-rs2")
     flaky["down"] = False
     api["flaky"] = meta("ReplicaSet", "flaky", "u-rs2", ("Deployment", "web", "u-d"))
-    assert [o.uid for o in owners.chain(waiting)] == ["u-rs2", "u-d"]  # asked again
+    whole = owners.chain(waiting)  # asked again
+    assert ([o.uid for o in whole.refs], whole.awaiting) == (["u-rs2", "u-d"], None)
     assert asked[3:] == ["shop/ReplicaSet/flaky", "shop/ReplicaSet/flaky"]
+
+
+def flaky_lookup(
+    api: dict[str, dict[str, Any]], down: set[str]
+) -> Callable[[dict[str, Any], str], dict[str, Any] | None]:
+    """Reads owners by name from ``api``; for the names in ``down`` the API cannot be
+    reached just now (a dropped connection)."""
+
+    def lookup(ref: dict[str, Any], namespace: str) -> dict[str, Any] | None:
+        if ref["name"] in down:
+            raise OSError("connection reset by peer")
+        return api.get(ref["name"])
+
+    return lookup
+
+
+def pod(name: str, owner: tuple[str, str, str] | None) -> dict[str, Any]:
+    return {"metadata": meta("Pod", name, f"u-{name}", owner), "spec": {}}
+
+
+def test_a_chain_a_failed_lookup_cut_is_completed_when_each_missing_owner_arrives() -> None:
+    """Knative's Pod -> ReplicaSet -> Deployment -> Revision, the ReplicaSet not seen
+    yet and its lookup failing: the pod is published with [ReplicaSet] and held. The
+    ReplicaSet arrives while the Deployment's lookup fails: handed back (RESYNC) with
+    [ReplicaSet, Deployment], held again. The Deployment arrives: handed back with the
+    Revision on top. A Deployment without an owner, arriving after its lookup failed,
+    changes nothing: its pod is not published again."""
+    revision = ("Revision", "web-00001", "u-rev")  # read from the API: not there
+    api = {
+        "web-7f": meta("ReplicaSet", "web-7f", "u-rs", ("Deployment", "web", "u-d")),
+        "web": meta("Deployment", "web", "u-d", revision),
+        "api-5c": meta("ReplicaSet", "api-5c", "u-rs2", ("Deployment", "api", "u-d2")),
+        "api": meta("Deployment", "api", "u-d2"),
+    }
+    down = {"web-7f", "web", "api"}
+    owners = Owners(flaky_lookup(api, down))
+    first = to_change(
+        "c", KIND["Pod"], pod("web-7f-a", ("ReplicaSet", "web-7f", "u-rs")), ChangeType.ADDED,
+        AT, owners,
+    )  # fmt: skip
+    assert [o.uid for o in first.owner_chain] == ["u-rs"]
+    assert owners.completed(AT) == []  # nothing has arrived
+    later = AT + timedelta(minutes=1)
+    owners.remember("ReplicaSet", api["web-7f"])  # its watch reports it
+    (again,) = owners.completed(later)
+    assert (again.change, again.observed_at, again.uid) == (ChangeType.RESYNC, later, "u-web-7f-a")
+    assert again.object == first.object and again.resource_version == first.resource_version
+    assert [o.uid for o in again.owner_chain] == ["u-rs", "u-d"]
+    last = AT + timedelta(minutes=2)
+    owners.remember("Deployment", api["web"])
+    (complete,) = owners.completed(last)
+    assert [(o.kind, o.name) for o in complete.owner_chain] == [
+        ("ReplicaSet", "web-7f"),
+        ("Deployment", "web"),
+        ("Revision", "web-00001"),
+    ]
+    assert (complete.change, complete.observed_at) == (ChangeType.RESYNC, last)
+    assert owners.completed(last) == []  # nothing held any more
+
+    owners.remember("ReplicaSet", api["api-5c"])
+    plain = to_change(
+        "c", KIND["Pod"], pod("api-5c-a", ("ReplicaSet", "api-5c", "u-rs2")), ChangeType.ADDED,
+        AT, owners,
+    )  # fmt: skip
+    assert [o.uid for o in plain.owner_chain] == ["u-rs2", "u-d2"]  # cut above the Deployment
+    owners.remember("Deployment", api["api"])
+    assert owners.completed(last) == []  # the published chain was whole after all
+
+
+WEB_7F = meta("ReplicaSet", "web-7f", "u-rs", ("Deployment", "web", "u-d"))
+"""A ReplicaSet whose arrival would complete a chain held at it: [ReplicaSet, Deployment]."""
+
+
+def test_a_held_change_is_dropped_when_its_object_is_deleted_or_its_chain_is_whole() -> None:
+    owners = Owners(flaky_lookup({}, {"web-7f"}))
+    rs = ("ReplicaSet", "web-7f", "u-rs")
+    for change in (ChangeType.ADDED, ChangeType.DELETED):  # deleted while held
+        to_change("c", KIND["Pod"], pod("gone", rs), change, AT, owners)
+    to_change("c", KIND["Pod"], pod("released", rs), ChangeType.ADDED, AT, owners)
+    to_change("c", KIND["Pod"], pod("released", None), ChangeType.MODIFIED, AT, owners)
+    owners.remember("ReplicaSet", WEB_7F)
+    assert owners.completed(AT) == []
+
+
+def test_held_changes_are_bounded_the_oldest_going_first() -> None:
+    owners = Owners(flaky_lookup({}, {"web-7f"}))
+    owners.HELD_KEPT = 3
+    for k in range(5):
+        to_change(
+            "c", KIND["Pod"], pod(f"web-7f-{k}", ("ReplicaSet", "web-7f", "u-rs")),
+            ChangeType.ADDED, AT, owners,
+        )  # fmt: skip
+    owners.remember("ReplicaSet", WEB_7F)
+    assert [c.name for c in owners.completed(AT)] == ["web-7f-2", "web-7f-3", "web-7f-4"]
 
 
 def test_the_last_manager_is_the_latest_writer_and_managed_fields_are_dropped() -> None:
@@ -299,6 +426,41 @@ def test_node_price_facts_come_from_the_well_known_labels() -> None:
     assert price.capacity_type == CapacityType.ON_DEMAND and price.usd_per_hour is None
     spot = {"metadata": {"name": "n2", "labels": {"karpenter.sh/capacity-type": "spot"}}}
     assert node_price("c", spot, AT).capacity_type == CapacityType.SPOT
+
+
+SPOT, ON_DEMAND = CapacityType.SPOT, CapacityType.ON_DEMAND
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "capacity"),
+    [
+        ("lifecycle", "EC2Spot", SPOT),  # OpenCost's AWS provider
+        ("lifecycle", "Ec2Spot", SPOT),  # AWS's EKS workshop node groups
+        ("eks.amazonaws.com/capacityType", "SPOT", SPOT),
+        ("karpenter.sh/capacity-type", "spot", SPOT),
+        ("cloud.google.com/gke-spot", "true", SPOT),
+        ("cloud.google.com/gke-preemptible", "true", SPOT),
+        ("kubernetes.azure.com/scalesetpriority", "spot", SPOT),
+        ("node-lifecycle", "spot", SPOT),  # eksctl
+        ("node.kubernetes.io/lifecycle", "spot", SPOT),  # terraform-aws-modules/eks
+        ("spotinst.io/node-lifecycle", "spot", SPOT),  # Spot.io Ocean
+        ("lifecycle", "OnDemand", ON_DEMAND),
+        ("eks.amazonaws.com/capacityType", "ON_DEMAND", ON_DEMAND),
+        ("eks.amazonaws.com/capacityType", "CAPACITY_BLOCK", ON_DEMAND),
+        ("karpenter.sh/capacity-type", "on-demand", ON_DEMAND),
+        ("karpenter.sh/capacity-type", "reserved", ON_DEMAND),
+        ("cloud.google.com/gke-preemptible", "false", ON_DEMAND),
+        ("node-lifecycle", "on-demand", ON_DEMAND),
+        ("node.kubernetes.io/lifecycle", "normal", ON_DEMAND),
+        ("spotinst.io/node-lifecycle", "od", ON_DEMAND),
+        ("node.kubernetes.io/instance-type", "spot", ON_DEMAND),  # not a capacity label
+    ],
+)
+def test_spot_nodes_are_recognised_by_each_documented_label(
+    label: str, value: str, capacity: CapacityType
+) -> None:
+    node = {"metadata": {"name": "n1", "labels": {label: value}}}
+    assert node_price("c", node, AT).capacity_type == capacity
 
 
 SUMMARY = PODS.with_name("stats-summary.json")

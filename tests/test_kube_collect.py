@@ -14,14 +14,19 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SHARED_DATA
 from kafka_tools import read_all
 from kubernetes import client, config
 
+from kubeopera.collectors.kubernetes.changes import OwnerLookup, Owners
+from kubeopera.collectors.kubernetes.collector import Collector
+from kubeopera.collectors.kubernetes.resources import RESOURCES
 from kubeopera.deploy.kafka import Broker
 from kubeopera.deploy.testcluster import LocalCluster
 from kubeopera.models import ChangeType, KubeEvent, MetricBatch, NodePrice, ObjectChange, Topic
@@ -242,15 +247,36 @@ SUMMARY = (
 )
 
 
+def collecting(admin: client.ApiClient, *kinds: str) -> tuple[Collector, list[ObjectChange]]:
+    """A collector of these kinds only (listed in this order), without usage scrapes,
+    and the list its object changes are published to."""
+    changes: list[ObjectChange] = []
+    resources = [next(r for r in RESOURCES if r.kind == kind) for kind in kinds]
+    collector = Collector(
+        admin, "c", lambda batch: changes.extend(m for _, m in batch), resources, usage_every=None
+    )
+    return collector, changes
+
+
+def run_until(collector: Collector, done: Callable[[], bool]) -> None:
+    """Runs ``collector`` until ``done()`` holds (30 s at most)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=collector.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    try:
+        while not done():
+            assert time.monotonic() < deadline, "the changes were not published"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
 def test_owners_whose_watch_lags_are_read_from_the_api(kube_cluster: LocalCluster) -> None:
     """A collector that watches Pods only has seen no ReplicaSet or Deployment, as when
     a rollout's new ReplicaSet and its first Pod arrive on two watches in the wrong
     order: the Pod's chain still reaches the Deployment, read from the API server."""
-    from kubeopera.collectors.kubernetes.collector import Collector
-    from kubeopera.collectors.kubernetes.resources import RESOURCES
-
-    pods = [r for r in RESOURCES if r.kind == "Pod"]
-    changes: list[ObjectChange] = []
     with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
         core = client.CoreV1Api(admin)
         deployment, replicaset = rollout(admin, "lagging")
@@ -260,18 +286,8 @@ def test_owners_whose_watch_lags_are_read_from_the_api(kube_cluster: LocalCluste
                 "lagging",
                 client.V1Pod(metadata=meta(name, owner, "ReplicaSet"), spec=pod_spec()),
             )
-        stop = threading.Event()
-        collector = Collector(
-            admin, "c", lambda batch: changes.extend(m for _, m in batch), pods, usage_every=None
-        )
-        thread = threading.Thread(target=collector.run, args=(stop,), daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while len([c for c in changes if c.namespace == "lagging"]) < 2:
-            assert time.monotonic() < deadline, "the pods were not reported"
-            time.sleep(0.1)
-        stop.set()
-        thread.join(timeout=10)
+        collector, changes = collecting(admin, "Pod")
+        run_until(collector, lambda: len([c for c in changes if c.namespace == "lagging"]) >= 2)
     chains = {
         c.name: [(o.kind, o.name, o.uid) for o in c.owner_chain]
         for c in changes
@@ -284,6 +300,95 @@ def test_owners_whose_watch_lags_are_read_from_the_api(kube_cluster: LocalCluste
         ],
         "web-0ld-b": [("ReplicaSet", "web-0ld", gone.uid)],  # deleted long ago: ends there
     }
+
+
+def failing_once(namespace: str, lookup: OwnerLookup) -> OwnerLookup:
+    """``lookup``, but its first owner read in ``namespace`` fails, as a dropped
+    connection makes it fail."""
+    failed: list[str] = []
+
+    def flaky(ref: dict[str, Any], in_namespace: str) -> dict[str, Any] | None:
+        if in_namespace == namespace and not failed:
+            failed.append(ref["name"])
+            raise OSError("connection reset by peer")
+        return lookup(ref, in_namespace)
+
+    return flaky
+
+
+def test_a_chain_a_failed_lookup_cut_is_completed_when_the_owner_arrives(
+    kube_cluster: LocalCluster,
+) -> None:
+    """Pods listed before ReplicaSets, and reading the Pod's ReplicaSet from the API
+    fails once: the Pod is published with the chain known then ([ReplicaSet]), and
+    again (RESYNC, the same object) right after its ReplicaSet's own change, with the
+    chain up to the Deployment, which is read from the API then."""
+    with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
+        deployment, replicaset = rollout(admin, "cut")
+        client.CoreV1Api(admin).create_namespaced_pod(
+            "cut",
+            client.V1Pod(metadata=meta("web-7f-a", replicaset, "ReplicaSet"), spec=pod_spec()),
+        )
+        collector, changes = collecting(admin, "Pod", "ReplicaSet")
+        collector.owners = Owners(failing_once("cut", collector._owner))
+        run_until(
+            collector,
+            lambda: any(c.change == ChangeType.RESYNC and c.namespace == "cut" for c in changes),
+        )
+    mine = [c for c in changes if c.namespace == "cut"]
+    assert [(c.kind, c.change) for c in mine] == [
+        ("Pod", ChangeType.ADDED),
+        ("ReplicaSet", ChangeType.ADDED),
+        ("Pod", ChangeType.RESYNC),
+    ]
+    cut, owner, completed = mine
+    assert changes.index(completed) == changes.index(owner) + 1  # right after its owner's
+    assert [(o.kind, o.name, o.uid) for o in cut.owner_chain] == [
+        ("ReplicaSet", "web-7f", replicaset.uid)
+    ]
+    assert [(o.kind, o.name, o.uid) for o in completed.owner_chain] == [
+        ("ReplicaSet", "web-7f", replicaset.uid),
+        ("Deployment", "web", deployment.uid),
+    ]
+    assert (completed.uid, completed.resource_version) == (cut.uid, cut.resource_version)
+    assert completed.object == cut.object and completed.observed_at >= cut.observed_at
+
+
+def test_native_sidecars_are_part_of_the_published_pod(kube_cluster: LocalCluster) -> None:
+    """The API server (native sidecars GA) keeps restartPolicy Always on istio-proxy, an
+    init container that runs beside the app; the published pod charges it and the app,
+    not the init container that ran to completion before them."""
+    with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
+        core = client.CoreV1Api(admin)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="sidecars")))
+
+        def container(name: str, cpu: str, memory: str) -> dict[str, Any]:
+            return {"name": name, "image": "web:1",
+                    "resources": {"requests": {"cpu": cpu, "memory": memory}}}  # fmt: skip
+
+        core.create_namespaced_pod(
+            "sidecars",
+            {
+                "metadata": {"name": "web-1"},
+                "spec": {
+                    "initContainers": [
+                        container("migrate", "2", "1Gi"),
+                        {**container("istio-proxy", "500m", "512Mi"), "restartPolicy": "Always"},
+                    ],
+                    "containers": [container("app", "250m", "256Mi")],
+                },
+            },
+        )
+        collector, changes = collecting(admin, "Pod")
+        run_until(collector, lambda: any(c.namespace == "sidecars" for c in changes))
+    (published,) = [c for c in changes if c.namespace == "sidecars"]
+    assert published.pod is not None
+    assert [
+        (c.name, c.cpu_request_cores, c.memory_request_bytes) for c in published.pod.containers
+    ] == [
+        ("app", 0.25, 268435456),  # 256 x 2**20 bytes
+        ("istio-proxy", 0.5, 536870912),  # 512 x 2**20 bytes
+    ]
 
 
 def host_address() -> str | None:

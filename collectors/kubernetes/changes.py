@@ -1,9 +1,10 @@
 """Kubernetes objects (API JSON) to ``ObjectChange`` messages: redacted, with the owner
 chain up to the top controller and the last field manager."""
 
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubeopera.collectors.kubernetes.redact import UNKEYED, Redactor
 from kubeopera.collectors.kubernetes.resources import Resource
@@ -18,6 +19,14 @@ OwnerLookup = Callable[[dict[str, Any], str], dict[str, Any] | None]
 metadata, or None when it does not exist; raises OSError when it cannot tell now."""
 
 
+class Chain(NamedTuple):
+    refs: list[OwnerRef]
+    """Direct controller first, top controller last."""
+    awaiting: str | None
+    """The uid of the last owner in ``refs`` when a failed lookup left its own owners
+    unknown for now (the chain may go on above it); None when the chain is whole."""
+
+
 class Owners:
     """Every object seen, by uid, with its own owner: enough to walk a Pod up through its
     ReplicaSet to its Deployment, or a Job to its CronJob.
@@ -25,48 +34,94 @@ class Owners:
     Each kind has its own watch, so a Pod can arrive before the ReplicaSet created a
     moment earlier; ``lookup`` then reads that owner from the API instead of cutting the
     chain short. Owners that do not exist are remembered (a bounded few) so an orphan's
-    every update costs no request.
+    every update costs no request. When a lookup fails (a network error), the change is
+    published with the chain known so far and held (a bounded few) until that owner
+    arrives; ``completed`` then hands it back with its chain completed.
     """
 
     GONE_KEPT = 4096
+    HELD_KEPT = 1024  # a pod's change takes about 14 KB in memory: 14 MB at most
 
     def __init__(self, lookup: OwnerLookup | None = None) -> None:
         self._by_uid: dict[str, tuple[OwnerRef, dict[str, Any] | None]] = {}
         self._lookup = lookup
         self._gone: dict[str, None] = {}  # insertion-ordered: the oldest go first
+        self._held: dict[str, tuple[str, ObjectChange]] = {}  # uid -> (awaited, change)
+        self._awaited: dict[str, dict[str, None]] = {}  # owner uid -> uids held for it
+        self._arrived: deque[str] = deque()  # uids of held changes whose owner arrived
 
     def remember(self, kind: str, metadata: dict[str, Any]) -> None:
         uid = metadata.get("uid")
         if uid:
             ref = OwnerRef(kind=kind, name=metadata.get("name", ""), uid=uid)
             self._by_uid[uid] = (ref, controller_ref(metadata))
+            self._arrived.extend(self._awaited.pop(uid, ()))
 
     def forget(self, uid: str) -> None:
         self._by_uid.pop(uid, None)
 
-    def chain(self, metadata: dict[str, Any]) -> list[OwnerRef]:
-        """Direct controller first, top controller last (an owner that cannot be found
-        ends it)."""
-        chain: list[OwnerRef] = []
+    def chain(self, metadata: dict[str, Any]) -> Chain:
+        """The owners above ``metadata``: an owner that does not exist ends the chain; one
+        the API cannot be asked about now cuts it, and the chain awaits that owner."""
+        refs: list[OwnerRef] = []
         namespace = metadata.get("namespace", "")
         owner = controller_ref(metadata)
-        while owner is not None and len(chain) < 10:  # ownership is acyclic; bound anyway
+        while owner is not None and len(refs) < 10:  # ownership is acyclic; bound anyway
             uid = owner.get("uid", "")
-            chain.append(OwnerRef(kind=owner.get("kind", ""), name=owner.get("name", ""), uid=uid))
-            known = self._by_uid.get(uid) or self._look_up(owner, namespace)
+            refs.append(OwnerRef(kind=owner.get("kind", ""), name=owner.get("name", ""), uid=uid))
+            try:
+                known = self._by_uid.get(uid) or self._look_up(owner, namespace)
+            except OSError:
+                return Chain(refs, uid)  # unknown for now: the owner's arrival completes it
             owner = known[1] if known else None
-        return chain
+        return Chain(refs, None)
+
+    def hold(self, change: ObjectChange, awaiting: str | None) -> None:
+        """Keep ``change`` until the owner ``awaiting`` arrives; with None (its chain is
+        whole), or when the object was deleted, drop what was kept for the object."""
+        self._release(change.uid)
+        if awaiting is None or change.change == ChangeType.DELETED:
+            return
+        self._held[change.uid] = (awaiting, change)
+        self._awaited.setdefault(awaiting, {})[change.uid] = None
+        if len(self._held) > self.HELD_KEPT:  # the oldest waits for its next change instead
+            self._release(next(iter(self._held)))
+
+    def completed(self, at: datetime) -> list[ObjectChange]:
+        """The held changes whose awaited owner has arrived since, again as RESYNC at
+        ``at`` with their chain completed; one whose chain comes out as it was published
+        (the owner has no owner of its own) is not published again."""
+        completed: list[ObjectChange] = []
+        while self._arrived:
+            held = self._held.get(self._arrived.popleft())
+            if held is None:  # deleted, or changed again with a whole chain, meanwhile
+                continue
+            change = held[1]
+            chain = self.chain(change.object["metadata"])
+            if chain.refs != change.owner_chain:
+                update = {"change": ChangeType.RESYNC, "observed_at": at, "owner_chain": chain.refs}
+                change = ObjectChange.model_validate(change.model_dump() | update)
+                completed.append(change)
+            self.hold(change, chain.awaiting)
+        return completed
+
+    def _release(self, uid: str) -> None:
+        held = self._held.pop(uid, None)
+        if held is not None:
+            waiting = self._awaited.get(held[0], {})
+            waiting.pop(uid, None)
+            if not waiting:
+                self._awaited.pop(held[0], None)
 
     def _look_up(
         self, owner: dict[str, Any], namespace: str
     ) -> tuple[OwnerRef, dict[str, Any] | None] | None:
+        """The owner read from the API, or None when it is gone; raises OSError when the
+        API cannot tell now."""
         uid = owner.get("uid", "")
         if self._lookup is None or not uid or uid in self._gone:
             return None
-        try:
-            found = self._lookup(owner, namespace)
-        except OSError:
-            return None  # unknown for now: the next change of the dependent tries again
+        found = self._lookup(owner, namespace)
         if found is None or found.get("uid") != uid:  # deleted, or a namesake
             self._gone[uid] = None
             if len(self._gone) > self.GONE_KEPT:
@@ -95,11 +150,18 @@ def last_manager(metadata: dict[str, Any]) -> str | None:
 
 
 def pod_summary(pod: dict[str, Any]) -> PodSummary:
+    """Node, phase and the containers that run for the pod's life: its containers and
+    its native sidecars, init containers with ``restartPolicy: Always`` (Kubernetes
+    1.29+, as Istio and Linkerd inject them), whose requests count like a container's
+    (KEP-753; ``PodRequests`` in k8s.io/component-helpers/resource). Init containers
+    that run to completion before the others start are left out, as OpenCost leaves
+    them out (opencost/opencost issue #3956, pull request #4002)."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
     return PodSummary(
         node=spec.get("nodeName"),
         phase=status.get("phase", "Pending"),
-        containers=[_container(c) for c in spec.get("containers") or []],
+        containers=[_container(c) for c in [*(spec.get("containers") or []), *sidecars]],
     )
 
 
@@ -127,9 +189,12 @@ def to_change(
     owners: Owners,
     redactor: Redactor = UNKEYED,
 ) -> ObjectChange:
+    """The change as published; one whose owner chain a failed lookup cut is also held
+    by ``owners``, to be published again when that owner arrives."""
     metadata = obj.get("metadata") or {}
     cleaned = redactor.redact(resource.kind, obj)
-    return ObjectChange(
+    chain = owners.chain(metadata)
+    published = ObjectChange(
         cluster=cluster,
         api_version=resource.api_version,
         kind=resource.kind,
@@ -143,7 +208,9 @@ def to_change(
         object=cleaned,
         labels=metadata.get("labels") or {},
         annotations=cleaned["metadata"]["annotations"],
-        owner_chain=owners.chain(metadata),
+        owner_chain=chain.refs,
         last_manager=last_manager(metadata),
         pod=pod_summary(obj) if resource.kind == "Pod" else None,
     )
+    owners.hold(published, chain.awaiting)
+    return published

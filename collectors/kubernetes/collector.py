@@ -141,6 +141,9 @@ class Collector:
                     to_change(self.cluster, resource, obj, change, now, self.owners, self.redactor),
                 )
             )
+            # changes a failed owner lookup cut, whose owner this change (or a lookup
+            # its chain made) has just brought: again, with the chain completed
+            messages.extend((Topic.OBJECTS, held) for held in self.owners.completed(now))
             if resource.kind == "Node" and change != ChangeType.DELETED:
                 messages.append((Topic.PRICES, node_price(self.cluster, obj, now)))
         return messages
