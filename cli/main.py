@@ -5,7 +5,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 from click.core import ParameterSource
@@ -163,6 +163,30 @@ def collect(
         scrape_seconds,
         usage_source,
     )
+
+
+@cli.command(short_help="Replay recorded topic messages (JSON lines) into the store.")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Messages per pipeline batch.",
+)
+@click.pass_context
+def replay(ctx: click.Context, file: BinaryIO, batch_size: int) -> None:
+    """Feed recorded messages through the embedded pipeline into the store (added to
+    it, not emptied first), then close every open hour. FILE holds one message a line,
+    as the collectors publish them (- reads standard input):
+
+    \b
+    {"topic": "kubeopera.metrics.v1", "key": "c1/node-a", "value": {...}}
+
+    A line that cannot be read is dead-lettered with its line number; the rest goes on."""
+    from kubeopera.cli.replay import run_replay
+
+    run_replay(_settings(ctx), file, batch_size)
 
 
 @cli.command(short_help="Consume Kafka with the stream processors; write ClickHouse.")
