@@ -9,7 +9,7 @@ from kubeopera.cli import render
 from kubeopera.cli.demo_cluster import ClusterOptions, replayed
 from kubeopera.cli.durations import format_duration
 from kubeopera.cli.fleet import simulated
-from kubeopera.cli.reports import cost_report
+from kubeopera.cli.reports import cost_report, pricing_notes
 from kubeopera.cli.settings import Settings
 from kubeopera.collectors.simulator import FleetSpec
 from kubeopera.models import Topic
@@ -108,6 +108,8 @@ def run_demo(
             f"Total fleet cost: {render.money(total)} "
             f"(allocated {render.money(total - idle_total)}, idle {render.money(idle_total)})"
         )
+        for note in pricing_notes(store, start, until):
+            out.print(note)
         out.print(f"Data: {store.describe()}")
         out.print(f'Try:  kubeopera sql "{EXAMPLE_SQL}"')
         running = cluster.still_running() if cluster is not None else None

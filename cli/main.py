@@ -300,7 +300,13 @@ def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None)
 @click.option(
     "--share-split",
     type=click.Choice(["even", "weighted"]),
-    help="How shared namespaces are spread.",
+    help="How shared namespaces are spread: evenly, or by cost before idle.",
+)
+@click.option(
+    "--share-over",
+    type=click.Choice(["all", "cluster"]),
+    help="Spread shared namespaces over every group of the report (OpenCost) or of "
+    "their own cluster.",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True
@@ -314,26 +320,35 @@ def cost(
     idle: str | None,
     share_namespaces: str | None,
     share_split: str | None,
+    share_over: str | None,
     fmt: render.Format,
     output: Path | None,
 ) -> None:
     """Print a cost-allocation report from the store."""
     settings = _settings(ctx)
-    overrides: dict[str, Any] = {"idle": idle, "shared_split": share_split}
+    overrides: dict[str, Any] = {
+        "idle": idle,
+        "shared_split": share_split,
+        "shared_over": share_over,
+    }
     if share_namespaces is not None:
         overrides["shared_namespaces"] = tuple(
             n.strip() for n in share_namespaces.split(",") if n.strip()
         )
     sharing = replace(settings.sharing(), **{k: v for k, v in overrides.items() if v is not None})
     with settings.open_store() as store:
-        from kubeopera.cli.reports import cost_report
+        from kubeopera.cli.reports import cost_report, pricing_notes
 
-        report = cost_report(store, by, datetime.now(UTC) - window, sharing=sharing)
+        since = datetime.now(UTC) - window
+        report = cost_report(store, by, since, sharing=sharing)
+        notes = pricing_notes(store, since)
     if fmt == "table":
         out = render.console()
         title = f"Cost by {by}, last {format_duration(window)} (idle: {sharing.idle})"
         out.print(render.table(report, title=title))
         out.print(f"Total: {render.money(float(report['total_cost'].sum()))}")
+        for note in notes:
+            out.print(note)
     else:
         render.write(report, fmt, output)
 

@@ -5,7 +5,7 @@ from datetime import datetime
 import polars as pl
 
 from kubeopera.sinks.clickhouse import Store
-from kubeopera.sinks.clickhouse.queries import cost_rows_sql
+from kubeopera.sinks.clickhouse.queries import cost_rows_sql, node_hours_sql
 from kubeopera.streams.aggregate import INPUT_MEASURES, Sharing, aggregate, key_columns
 
 NO_SHARING = Sharing()
@@ -36,3 +36,27 @@ def cost_report(
             schema={**{k: pl.String for k in keys}, **{c: pl.Float64 for c in REPORT_COLUMNS}}
         )
     return aggregate(rows, by, sharing).select(*keys, *REPORT_COLUMNS)
+
+
+def pricing_notes(store: Store, since: datetime, until: datetime | None = None) -> list[str]:
+    """Lines a cost report ends with: how its nodes were priced, and how many
+    node-hours were overcommitted (allocations above capacity: negative idle)."""
+    sources = store.query(node_hours_sql(since, until))
+    if sources.is_empty():
+        return []
+    counts = ", ".join(f"{r['price_source']} {r['nodes']}" for r in sources.to_dicts())
+    lines = [f"Nodes by price source: {counts}."]
+    defaulted = sources.filter(pl.col("price_source") == "default")["nodes"].sum()
+    if defaulted:
+        lines.append(
+            f"{defaulted} node{'s' if defaulted != 1 else ''} priced at OpenCost's default "
+            "unit prices (no price sheet, market price or catalogue entry): set "
+            "pricing.price_sheet_path to price them."
+        )
+    overcommitted = sources["overcommitted_node_hours"].sum()
+    if overcommitted:
+        lines.append(
+            f"{overcommitted} overcommitted node-hours (allocations above capacity, idle "
+            "below zero): SELECT * FROM v_overcommitted_node_hours"
+        )
+    return lines

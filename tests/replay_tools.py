@@ -41,6 +41,14 @@ def replay(
     source: Path | str, data: Path, *options: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``kubeopera replay SOURCE [OPTIONS]`` as a user does, into the store at ``data``."""
+    return run_kubeopera(data, "replay", str(source), *options, stdin=stdin)
+
+
+def run_kubeopera(
+    data: Path, *arguments: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``kubeopera ARGUMENTS`` on the store at ``data`` (settings from the environment,
+    not from a config file)."""
     env = {
         **os.environ,
         "KUBEOPERA_STORAGE__PATH": str(data),
@@ -48,7 +56,7 @@ def replay(
     }
     env.pop("KUBEOPERA_CONFIG", None)
     return subprocess.run(
-        ["kubeopera", "replay", str(source), *options],
+        ["kubeopera", *arguments],
         input=stdin,
         capture_output=True,
         text=True,

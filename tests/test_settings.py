@@ -34,7 +34,7 @@ def test_unknown_keys_are_refused(tmp_path: Path) -> None:
         load_settings(config)
 
 
-def test_runner_gets_catalogue_price_sheet_and_lateness(
+def test_runner_gets_catalogue_price_sheet_spot_fallback_and_lateness(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: Store
 ) -> None:
     sheet = tmp_path / "sheet.csv"
@@ -44,13 +44,15 @@ def test_runner_gets_catalogue_price_sheet_and_lateness(
     )
     monkeypatch.setenv("KUBEOPERA_PRICING__PRICE_SHEET_PATH", str(sheet))
     monkeypatch.setenv("KUBEOPERA_COST__ALLOWED_LATENESS_MINUTES", "30")
+    monkeypatch.setenv("KUBEOPERA_PRICING__SPOT_FALLBACK", "estimate")
     settings = load_settings()
-    runner = settings.runner(store, settings.catalogue())
-    sheet_read = runner.reference.price_sheet
+    runner = settings.runner(store)
+    sheet_read = runner.pricer.sheet
     assert sheet_read is not None
     assert sheet_read.node_price("n", "", "m5.large") == 0.05
     assert runner.windows.allowed_lateness.total_seconds() == 1800
-    assert len(runner.reference.catalogue) == 110  # the built-in table
+    assert len(runner.pricer.catalogue) == 110  # the built-in table
+    assert runner.pricer.spot_fallback == "estimate"
 
 
 def test_a_short_redaction_key_is_refused_in_one_line() -> None:

@@ -9,7 +9,9 @@ Events are about, and in the pods of every metrics scrape.
 
 Each step waits until the collector has reported everything the step wrote, then hands
 on the collector's messages with the step's scrapes: a scrape never arrives before the
-pods it measures, as in a live cluster.
+pods it measures, as in a live cluster. The collector's clock is the simulation's: what
+it observes during a step is observed at that step's time, so the pipeline costs each
+scrape with the pod versions of its time, as it does for a live cluster.
 """
 
 import math
@@ -18,6 +20,7 @@ from collections import Counter
 from collections.abc import Generator, Iterable
 from copy import deepcopy
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -184,12 +187,19 @@ def through_api_server(
     them comes out, followed by the step's scrapes. The simulator's own price facts are
     dropped: the collector derives them from the Nodes' labels."""
     caught = CatchUp()
-    collector = Collector(replay.api, cluster, caught, usage_every=None, resync_every=None)
+    now = [datetime.now(UTC)]  # the simulated time of the step being written
+    collector = Collector(
+        replay.api, cluster, caught, clock=lambda: now[0], usage_every=None, resync_every=None
+    )
     stop = threading.Event()
     watching = threading.Thread(target=collector.run, args=(stop,), daemon=True)
     watching.start()
     try:
         for messages in steps:
+            now[0] = max(
+                (m.observed_at for _, m in messages if isinstance(m, ObjectChange)),
+                default=now[0],
+            )
             awaited: list[Written] = []
             scrapes: list[Message] = []
             for topic, message in messages:

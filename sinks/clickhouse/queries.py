@@ -22,6 +22,24 @@ def _column(key: str) -> str:
     return key
 
 
+def _between(since: datetime, until: datetime | None) -> str:
+    where = f"window_start >= {_time(since)}"
+    if until is not None:
+        where += f" AND window_start < {_time(until)}"
+    return where
+
+
+def node_hours_sql(since: datetime, until: datetime | None = None) -> str:
+    """Per price source: the nodes priced by it and their overcommitted node-hours."""
+    return (
+        "SELECT price_source, uniqExact(cluster, node) AS nodes, "
+        "countIf(cpu_overcommit_core_hours > 0 OR ram_overcommit_gib_hours > 0) "
+        "AS overcommitted_node_hours "
+        f"FROM v_cost_hourly WHERE is_idle AND {_between(since, until)} "
+        "GROUP BY price_source ORDER BY price_source"
+    )
+
+
 def cost_rows_sql(
     keys: list[str], measures: list[str], since: datetime, until: datetime | None = None
 ) -> str:
@@ -29,9 +47,7 @@ def cost_rows_sql(
     for ``streams.aggregate`` (which names the keys and measures it needs)."""
     extra = [k for k in keys if k not in BASE_COLUMNS]
     group = [*BASE_COLUMNS, *[f"`{k}`" if ":" in k else k for k in extra]]
-    where = f"window_start >= {_time(since)}"
-    if until is not None:
-        where += f" AND window_start < {_time(until)}"
+    where = _between(since, until)
     columns = ", ".join(
         [*BASE_COLUMNS, *[_column(k) for k in extra], *[f"sum({m}) AS {m}" for m in measures]]
     )
