@@ -197,12 +197,19 @@ def replay(ctx: click.Context, file: BinaryIO, batch_size: int) -> None:
     default=Path(".kubeopera/worker"),
     show_default=True,
 )
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=2_000,
+    show_default=True,
+    help="Messages taken from a topic at a time (or what arrived within a second).",
+)
 @click.pass_context
-def worker(ctx: click.Context, app_id: str, data_dir: Path) -> None:
+def worker(ctx: click.Context, app_id: str, data_dir: Path, batch_size: int) -> None:
     """Run the Faust worker: the same processors as the demo, on the Kafka topics."""
     from kubeopera.cli.worker import run_worker
 
-    run_worker(_settings(ctx), app_id, data_dir)
+    run_worker(_settings(ctx), app_id, data_dir, batch_size)
 
 
 @cli.group(short_help="Development services: a local Kafka broker and Kubernetes API.")

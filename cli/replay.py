@@ -20,7 +20,7 @@ import click
 from pydantic import BaseModel, ValidationError
 
 from kubeopera.cli.settings import Settings
-from kubeopera.models import DeadLetter, Topic
+from kubeopera.models import DeadLetter, Message, Topic
 from kubeopera.streams.decode import RawMessage, dead_letter, decode, summarize
 from kubeopera.streams.runner import EmbeddedRunner, tune_gc_for_batches
 
@@ -55,19 +55,18 @@ def replay(lines: Iterable[bytes], runner: EmbeddedRunner, batch_size: int) -> i
     messages = (read_line(number, line) for number, line in enumerate(lines, 1) if line.strip())
     read = 0
     while batch := list(islice(messages, batch_size)):
-        runner.process_raw(batch)
+        runner.process(
+            [m for m in batch if not isinstance(m, DeadLetter)],
+            [m for m in batch if isinstance(m, DeadLetter)],
+        )
         read += len(batch)
     runner.finish()
     return read
 
 
-def read_line(number: int, line: bytes) -> RawMessage:
-    """Line ``number`` as the raw message it records, at offset ``number``.
-
-    A line that cannot be read becomes a message on the dead-letter topic carrying the
-    reason, which the runner writes to the ``deadletter`` table like any dead letter it
-    reads: every line is one message of its batch.
-    """
+def read_line(number: int, line: bytes) -> Message | DeadLetter:
+    """Line ``number`` as the message it records, or the dead letter saying why it cannot
+    be read (offset ``number``, the line kept as its raw bytes)."""
     line = line.rstrip(b"\r\n")
     unread = RawMessage(topic="", value=line, offset=number)
     try:
@@ -87,12 +86,9 @@ def read_line(number: int, line: bytes) -> RawMessage:
     decoded = decode(raw)
     if isinstance(decoded, DeadLetter):
         return _rejected(replace(raw, value=line), decoded.error)
-    return raw
+    return Topic(raw.topic), decoded
 
 
-def _rejected(raw: RawMessage, reason: str) -> RawMessage:
-    """The dead letter of ``raw``, its reason naming the line, as a dead-letter message."""
-    letter = dead_letter(raw, f"line {raw.offset}: {reason}")
-    return RawMessage(
-        topic=Topic.DEADLETTER, value=letter.model_dump_json().encode(), key=raw.topic
-    )
+def _rejected(raw: RawMessage, reason: str) -> DeadLetter:
+    """The dead letter of ``raw``, its reason naming the line."""
+    return dead_letter(raw, f"line {raw.offset}: {reason}")

@@ -12,7 +12,7 @@ from kubeopera.streams.app import Worker, WorkerOptions
 from kubeopera.streams.runner import tune_gc_for_batches
 
 
-def run_worker(settings: Settings, app_id: str, data_dir: Path) -> None:
+def run_worker(settings: Settings, app_id: str, data_dir: Path, batch_size: int) -> None:
     """Run until SIGTERM or Ctrl-C; offsets are committed only after ClickHouse writes."""
     tune_gc_for_batches()
     kafka = settings.kafka
@@ -23,6 +23,7 @@ def run_worker(settings: Settings, app_id: str, data_dir: Path) -> None:
         allowed_lateness=timedelta(minutes=settings.cost.allowed_lateness_minutes),
         team_label=settings.cost.team_label,
         data_dir=data_dir,
+        batch_size=batch_size,
         security=kafka.aiokafka_options(),
         metrics_partitions=TOPIC_SETTINGS[Topic.METRICS].partitions,
         objects_partitions=TOPIC_SETTINGS[Topic.OBJECTS].partitions,

@@ -220,7 +220,9 @@ class Worker:
         A scrape is late once its partition's watermark, as of the message before it in
         partition order, has closed its hour, whatever node it is from and however the
         partition was cut into batches; so an hour closes for all of a partition's nodes
-        together, as one block that a replay reproduces."""
+        together, as one block that a replay reproduces. A scrape at or below the offset
+        the node's windows last admitted is a replay after a restart: a duplicate, even
+        when the partition has moved hours past it while catching up."""
         touched: dict[str, tuple[EventT[bytes], HourlyWindows]] = {}
         usable: list[MetricBatch] = []
         for event, batch in messages:
@@ -228,7 +230,7 @@ class Worker:
             key, partition = batch.key(), self._partition_of(batch.key())
             windows = touched[key][1] if key in touched else self._windows_of(key)
             touched[key] = (event, windows)
-            use, reason = windows.screen(batch, self._closed_until(partition))
+            use, reason = windows.screen(batch, self._closed_until(partition), event.message.offset)
             if reason:
                 letters.append(_rejected(event, reason))
             if use:

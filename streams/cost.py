@@ -86,24 +86,22 @@ def allocate_exact(
     ``applies_from``; a node without any is priced at the defaults); ``versions`` is
     ``Inventory.versions`` (``VERSION_SCHEMA``). Rows carry ``ATTRIBUTES_AT``.
     """
-    segments = _segments(scrapes)
-    charged = _charged(samples.lazy(), segments, versions.lazy())
-    totals = charged.group_by(SEGMENT_KEY).agg(
+    segments = _segments(scrapes).collect()
+    charged = _charged(samples, segments, versions).lazy()
+    totals = charged.group_by("segment").agg(
         sum_cpu=exact_sum("cpu_alloc").cast(pl.Float64),
         sum_ram=exact_sum("ram_alloc").cast(pl.Float64),
         sum_gpu=exact_sum("gpu_alloc").cast(pl.Float64),
     )
     nodes = unit_prices(
-        _priced(segments, pricing.lazy(), defaults)
-        .join(totals, on=SEGMENT_KEY, how="left")
+        _priced(segments.lazy(), pricing.lazy(), defaults)
+        .join(totals, on="segment", how="left")
         .with_columns(pl.col("sum_cpu", "sum_ram", "sum_gpu").fill_null(0.0)),
         defaults,
     )
     node_columns = ["hours", "cpu_price", "ram_price", "gpu_price", "price_from"]
     hours = pl.col("hours")
-    allocated = charged.join(
-        nodes.select(*SEGMENT_KEY, *node_columns), on=SEGMENT_KEY
-    ).with_columns(
+    allocated = charged.join(nodes.select("segment", *node_columns), on="segment").with_columns(
         is_idle=pl.lit(False),
         cpu_request_core_hours=pl.col("cpu_request_cores") * hours,
         cpu_usage_core_hours=pl.col("cpu_cores") * hours,
@@ -148,8 +146,9 @@ def allocate_exact(
             pl.len().cast(pl.UInt32).alias("samples"),
             *[exact_sum(c) for c in SUMMED],
             pl.col("start").max().alias(ATTRIBUTES_AT),
-            pl.col("version_from").get(pl.col("start").arg_max()),
-            pl.col("price_from").get(pl.col("start").arg_max()),
+            # The facts valid at the latest start: as-of lookups never go back in time.
+            pl.col("version_from").max(),
+            pl.col("price_from").max(),
         )
     )
     attributes = versions.lazy().select(
@@ -174,8 +173,8 @@ def allocate_exact(
 
 
 def _segments(scrapes: pl.DataFrame) -> pl.LazyFrame:
-    """Each scrape once per hour its window touches: ``hour``, the part's ``start`` and
-    its length in ``hours``."""
+    """Each scrape once per hour its window touches, numbered (``segment``): ``hour``,
+    the part's ``start`` and its length in ``hours``."""
     window_start, window_end = pl.col("window_start"), pl.col("window_end")
     return (
         scrapes.lazy()
@@ -192,27 +191,37 @@ def _segments(scrapes: pl.DataFrame) -> pl.LazyFrame:
             end=pl.min_horizontal(window_end, pl.col("hour") + pl.duration(hours=1)),
         )
         .with_columns(hours=(pl.col("end") - pl.col("start")).dt.total_milliseconds() / HOUR_MS)
+        .with_row_index("segment")
     )
 
 
-def _charged(samples: pl.LazyFrame, segments: pl.LazyFrame, versions: pl.LazyFrame) -> pl.LazyFrame:
+def _charged(samples: pl.DataFrame, segments: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFrame:
     """Every container charged in each segment, with its requests and allocation.
 
     Samples take the requests of their pod's version valid at the segment's start;
     containers Running on the node then without a sample are charged their requests
-    with unknown (null) usage."""
+    with unknown (null) usage. Containers are numbered (``container_id``) so that
+    finding the unsampled ones compares integers, not strings."""
     requests = ["cpu_request_cores", "memory_request_bytes", "gpu_request"]
-    where = segments.select(*SEGMENT_KEY, "start")
-    sampled = samples.select(
-        *SCRAPE_KEY, *HOUR_KEY[3:], "cpu_cores", "memory_working_set_bytes"
-    ).join(where, on=SCRAPE_KEY)
-    costed_samples = sampled.sort("start").join_asof(
-        versions.select(*CONTAINER_KEY, "sample_from", "valid_from", *requests).sort("sample_from"),
-        left_on="start",
-        right_on="sample_from",
-        by=CONTAINER_KEY,
-        strategy="backward",
-        check_sortedness=False,  # sorted by the key above; polars cannot check within groups
+    containers = versions.select(CONTAINER_KEY).unique().with_row_index("container_id")
+    versions = versions.join(containers, on=CONTAINER_KEY)
+    where = segments.select("segment", *SEGMENT_KEY, "start")
+    sampled = (
+        samples.lazy()
+        .select(*SCRAPE_KEY, *HOUR_KEY[3:], "cpu_cores", "memory_working_set_bytes")
+        .join(where.lazy(), on=SCRAPE_KEY)
+        .sort("start")
+        .join_asof(
+            versions.lazy()
+            .select(*CONTAINER_KEY, "container_id", "sample_from", "valid_from", *requests)
+            .sort("sample_from"),
+            left_on="start",
+            right_on="sample_from",
+            by=CONTAINER_KEY,
+            strategy="backward",
+            check_sortedness=False,  # sorted by the key above; polars cannot check in groups
+        )
+        .collect()
     )
     running = versions.filter(pl.col("running")).select(
         "cluster",
@@ -220,19 +229,22 @@ def _charged(samples: pl.LazyFrame, segments: pl.LazyFrame, versions: pl.LazyFra
         "namespace",
         "pod",
         *CONTAINER_KEY[1:],
+        "container_id",
         "valid_from",
         "valid_to",
         *requests,
     )
+    in_segment = pl.col("segment").cast(pl.Int64) * containers.height + pl.col("container_id")
     reserved = (
         where.join(running, on=["cluster", "node"])
         .filter((pl.col("valid_from") <= pl.col("start")) & (pl.col("start") < pl.col("valid_to")))
-        .join(sampled, on=[*SEGMENT_KEY, *CONTAINER_KEY[1:]], how="anti")
+        .filter(~in_segment.is_in(sampled.select(in_segment.drop_nulls()).to_series().implode()))
         .with_columns(
             cpu_cores=pl.lit(None, pl.Float64), memory_working_set_bytes=pl.lit(None, pl.Float64)
         )
     )
     columns = [
+        "segment",
         *SEGMENT_KEY,
         "start",
         *HOUR_KEY[3:],
@@ -242,7 +254,7 @@ def _charged(samples: pl.LazyFrame, segments: pl.LazyFrame, versions: pl.LazyFra
         pl.col("valid_from").alias("version_from"),
     ]
     return (
-        pl.concat([costed_samples.select(columns), reserved.select(columns)])
+        pl.concat([sampled.select(columns), reserved.select(columns)])
         .with_columns(pl.col(requests).fill_null(0.0))
         .with_columns(
             cpu_alloc=pl.max_horizontal("cpu_request_cores", "cpu_cores"),

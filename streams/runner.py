@@ -82,14 +82,17 @@ class EmbeddedRunner:
     def process_raw(self, raws: list[RawMessage]) -> None:
         """Decode raw bytes first: what cannot be read is dead-lettered, the rest runs."""
         decoded = [(raw, decode(raw)) for raw in raws]
-        letters = [d for _, d in decoded if isinstance(d, DeadLetter)]
-        self.process([(Topic(r.topic), m) for r, m in decoded if not isinstance(m, DeadLetter)])
-        self._write_dead_letters(letters)
+        self.process(
+            [(Topic(r.topic), m) for r, m in decoded if not isinstance(m, DeadLetter)],
+            [m for _, m in decoded if isinstance(m, DeadLetter)],
+        )
 
-    def process(self, messages: list[Message]) -> None:
+    def process(self, messages: list[Message], rejected: Iterable[DeadLetter] = ()) -> None:
+        """One batch; ``rejected`` are the batch's messages that could not be read, written
+        to the dead-letter table with the batch's own."""
         self.stats.messages += len(messages)
         self.stats.batches += 1
-        letters: list[DeadLetter] = []
+        letters = list(rejected)
         prices = [m for _, m in messages if isinstance(m, NodePrice)]
         changes = [m for _, m in messages if isinstance(m, ObjectChange)]
         events = [m for _, m in messages if isinstance(m, KubeEvent)]

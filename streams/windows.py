@@ -31,16 +31,24 @@ class HourlyWindows:
         self.watermark: datetime | None = None
         self.closed_until: datetime | None = None
         self.duplicates = 0
+        self.last_offset = -1  # the highest source offset admitted (one partition per node)
         self._open = empty_costs(exact=True)
         self._seen: set[tuple[str, str, datetime]] = set()
 
-    def admit(self, batch: MetricBatch, closed_until: datetime | None = None) -> Admission:
+    def admit(
+        self, batch: MetricBatch, closed_until: datetime | None = None, offset: int = -1
+    ) -> Admission:
         """Whether the scrape is used, was seen already, or came after its hour closed
-        (here, or by the wider clock's ``closed_until``)."""
+        (here, or by the wider clock's ``closed_until``).
+
+        ``offset`` is the scrape's offset in its source partition, when it has one: at or
+        below the highest admitted, it is a replay (a restart resumes from the last
+        committed offset), a duplicate however long ago its hour closed."""
         key = (batch.cluster, batch.node, batch.window_start)
-        if key in self._seen:
+        if key in self._seen or 0 <= offset <= self.last_offset:
             self.duplicates += 1
             return "duplicate"
+        self.last_offset = max(self.last_offset, offset)
         closed = self._closed(closed_until)
         if closed is not None and batch.window_start < closed:
             return "late"
@@ -50,12 +58,12 @@ class HourlyWindows:
         return "new"
 
     def screen(
-        self, batch: MetricBatch, closed_until: datetime | None = None
+        self, batch: MetricBatch, closed_until: datetime | None = None, offset: int = -1
     ) -> tuple[bool, str | None]:
         """Whether to allocate the scrape, and the reason to dead-letter it if it must be
         (a duplicate is neither used nor rejected). Both engines decide through here;
         ``closed_until`` is the hour a wider clock (the worker's partition) has closed."""
-        verdict = self.admit(batch, closed_until)
+        verdict = self.admit(batch, closed_until, offset)
         if verdict == "late":
             return False, self.late_reason(batch, closed_until)
         return verdict == "new", None
@@ -117,6 +125,7 @@ class HourlyWindows:
                 "watermark": _iso(self.watermark),
                 "closed_until": _iso(self.closed_until),
                 "duplicates": self.duplicates,
+                "last_offset": self.last_offset,
                 "seen": sorted([c, n, t.isoformat()] for c, n, t in self._seen),
             }
         ).encode()
@@ -132,6 +141,7 @@ class HourlyWindows:
         windows.watermark = _instant(header["watermark"])
         windows.closed_until = _instant(header["closed_until"])
         windows.duplicates = header["duplicates"]
+        windows.last_offset = header["last_offset"]
         windows._seen = {(c, n, datetime.fromisoformat(t)) for c, n, t in header["seen"]}
         windows._open = pl.read_ipc(io.BytesIO(data[4 + size :]))
         return windows

@@ -150,3 +150,23 @@ def test_a_wider_clock_makes_a_lagging_nodes_scrape_late_but_not_a_replay() -> N
     assert f"belongs to an hour closed at {closed.isoformat()}" in reason
     next_hour = scrape("c1", "slow", closed, 1, (2, 8), {})
     assert windows.screen(next_hour, closed_until=closed) == (True, None)
+
+
+def test_a_replay_from_an_old_committed_offset_is_a_duplicate_not_late() -> None:
+    """A worker catching up can process hours of scrapes between two offset commits; a
+    restart then replays scrapes whose hours closed and were forgotten since. Their
+    offsets say they are replays: duplicates, not late data."""
+    windows = HourlyWindows(timedelta(minutes=10))
+    first = scrape("c1", "n", START, 1, (2, 8), {})
+    assert windows.screen(first, offset=10) == (True, None)
+    for hour in range(1, 4):  # the node's clock moves three hours on
+        later = scrape("c1", "n", START + timedelta(hours=hour), 1, (2, 8), {})
+        assert windows.screen(later, offset=10 + hour) == (True, None)
+        windows.close_due()
+    restored = HourlyWindows.from_bytes(windows.to_bytes(), timedelta(minutes=10))
+    assert restored.screen(first, offset=10) == (False, None)  # a replay: no dead letter
+    assert restored.duplicates == windows.duplicates + 1
+    unseen = scrape("c1", "n", START + timedelta(minutes=30), 1, (2, 8), {})
+    use, reason = restored.screen(unseen, offset=14)  # new data for a closed hour: late
+    assert not use and reason is not None and reason.startswith("late scrape")
+    assert restored.screen(unseen, offset=14) == (False, None)  # and its replay is not

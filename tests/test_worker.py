@@ -4,9 +4,7 @@ duplicated when it is killed again and again."""
 
 import os
 import random
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,9 +12,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
-from kafka_tools import read_all
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka_tools import (
+    read_all,
+    run_until_drained,
+    sasl_env,
+    start_worker,
+    stop,
+    wait_until_drained,
+)
 
 from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.simulator import FleetSpec, simulate
@@ -127,58 +131,6 @@ def fleet_embedded(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     return embedded_costs(tmp_path_factory.mktemp("embedded"), FLEET)
 
 
-def start_worker(
-    broker: Broker,
-    store: Path,
-    app_id: str,
-    data: Path,
-    outage: Path | None = None,
-    sasl: tuple[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    """``kubeopera worker``; with ``outage``, one whose ClickHouse is away while that
-    file exists (see outage_worker.py); with ``sasl``, one that logs in as that user."""
-    env = {
-        **os.environ,
-        "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-        "KUBEOPERA_STORAGE__PATH": str(store),
-        "KUBEOPERA_STORAGE__RAW_RETENTION_DAYS": "0",
-    }
-    if sasl is not None:
-        env |= sasl_env(broker, *sasl)
-    command = ["kubeopera"]
-    if outage is not None:
-        env["OUTAGE_FLAG"] = str(outage)
-        command = [sys.executable, str(Path(__file__).with_name("outage_worker.py"))]
-    log = (data.parent / f"{app_id}.log").open("ab")
-    return subprocess.Popen(
-        [*command, "worker", "--app-id", app_id, "--data-dir", str(data)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-
-
-def progress(broker: Broker, app_id: str) -> tuple[int, int]:
-    """(committed, end) offsets summed over every partition of the input topics."""
-    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap)
-    try:
-        try:
-            committed = admin.list_group_offsets(app_id).get(app_id, {})
-        except KafkaError:  # the group's coordinator is not there yet
-            committed = {}
-        inputs = [t.value for t in (Topic.PRICES, Topic.OBJECTS, Topic.EVENTS, Topic.METRICS)]
-        partitions = [
-            TopicPartition(t, p) for t in inputs for p in consumer.partitions_for_topic(t) or []
-        ]
-        ends = consumer.end_offsets(partitions)
-        done = sum(min(committed[tp].offset, ends[tp]) for tp in partitions if tp in committed)
-        return done, sum(ends.values())
-    finally:
-        admin.close()
-        consumer.close()
-
-
 def committed(broker: Broker, app_id: str, topic: Topic) -> dict[int, int]:
     """The group's committed offsets of ``topic``, by partition."""
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
@@ -187,48 +139,6 @@ def committed(broker: Broker, app_id: str, topic: Topic) -> dict[int, int]:
         return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
     finally:
         admin.close()
-
-
-def sasl_env(broker: Broker, user: str, password: str) -> dict[str, str]:
-    return {
-        "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": broker.sasl_bootstrap,
-        "KUBEOPERA_KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "KUBEOPERA_KAFKA__SASL_MECHANISM": "PLAIN",
-        "KUBEOPERA_KAFKA__SASL_USERNAME": user,
-        "KUBEOPERA_KAFKA__SASL_PASSWORD": password,
-    }
-
-
-def drained(broker: Broker, app_id: str) -> bool:
-    """Every message of every input topic is committed by the group."""
-    done, end = progress(broker, app_id)
-    return done == end
-
-
-def wait_until_drained(broker: Broker, app_id: str, *workers: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 240
-    while not drained(broker, app_id):
-        for worker in workers:
-            assert worker.poll() is None, f"a worker exited: see {app_id}.log"
-        assert time.monotonic() < deadline, "the workers did not drain the topics"
-        time.sleep(1)
-    time.sleep(2)  # the last acked batch is in ClickHouse before its offset commit
-
-
-def stop(*workers: subprocess.Popen[bytes]) -> None:
-    for worker in workers:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-
-
-def run_until_drained(
-    broker: Broker, store: Path, app_id: str, data: Path, sasl: tuple[str, str] | None = None
-) -> None:
-    worker = start_worker(broker, store, app_id, data, sasl=sasl)
-    try:
-        wait_until_drained(broker, app_id, worker)
-    finally:
-        stop(worker)
 
 
 def stored(store: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
