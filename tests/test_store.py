@@ -14,9 +14,8 @@ from kubeopera.streams.frames import LABEL_TYPE, TIME
 def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
         applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
-        assert (
-            applied["version"].to_list() == [m.version for m in MIGRATIONS] == [1, 2, 3, 4, 5, 6, 7, 8]
-        )
+        versions = applied["version"].to_list()
+        assert versions == [m.version for m in MIGRATIONS] == [1, 2, 3, 4, 5, 6, 7, 8]
         store.query("SELECT 1")  # the store answers
         frame = pl.DataFrame(
             {
