@@ -31,6 +31,13 @@ def duration_option(name: str, default: str, help: str) -> Callable[[Command], C
     )
 
 
+def batch_size_option(default: int, help: str) -> Callable[[Command], Command]:
+    """``--batch-size N``, a whole number from 1."""
+    return click.option(
+        "--batch-size", type=click.IntRange(min=1), default=default, show_default=True, help=help
+    )
+
+
 def fleet_options(command: Command) -> Command:
     """The simulator's options, for every command that simulates a fleet."""
     options = [

@@ -12,7 +12,7 @@ from click.core import ParameterSource
 
 from kubeopera.cli import render
 from kubeopera.cli.durations import format_duration
-from kubeopera.cli.fleet import duration_option, fleet_options, fleet_spec
+from kubeopera.cli.fleet import batch_size_option, duration_option, fleet_options, fleet_spec
 from kubeopera.cli.settings import Settings, load_settings
 
 
@@ -167,13 +167,7 @@ def collect(
 
 @cli.command(short_help="Replay recorded topic messages (JSON lines) into the store.")
 @click.argument("file", type=click.File("rb"))
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=10_000,
-    show_default=True,
-    help="Messages per pipeline batch.",
-)
+@batch_size_option(10_000, "Messages per pipeline batch.")
 @click.pass_context
 def replay(ctx: click.Context, file: BinaryIO, batch_size: int) -> None:
     """Feed recorded messages through the embedded pipeline into the store (added to
@@ -197,12 +191,8 @@ def replay(ctx: click.Context, file: BinaryIO, batch_size: int) -> None:
     default=Path(".kubeopera/worker"),
     show_default=True,
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=2_000,
-    show_default=True,
-    help="Messages taken from a topic at a time (or what arrived within a second).",
+@batch_size_option(
+    2_000, "Messages taken from a topic at a time (or what arrived within a second)."
 )
 @click.pass_context
 def worker(ctx: click.Context, app_id: str, data_dir: Path, batch_size: int) -> None:

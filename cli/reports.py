@@ -56,7 +56,8 @@ def pricing_notes(store: Store, since: datetime, until: datetime | None = None) 
     overcommitted = sources["overcommitted_node_hours"].sum()
     if overcommitted:
         lines.append(
-            f"{overcommitted} overcommitted node-hours (allocations above capacity, idle "
-            "below zero): SELECT * FROM v_overcommitted_node_hours"
+            f"{overcommitted} overcommitted node-hour{'s' if overcommitted != 1 else ''} "
+            "(allocations above capacity, idle below zero): "
+            "SELECT * FROM v_overcommitted_node_hours"
         )
     return lines

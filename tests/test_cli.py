@@ -2,12 +2,12 @@
 
 import io
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import polars as pl
 import pytest
+from cli_tools import run_kubeopera
 from test_cost_fixture import EXPECTED, EXPECTED_IDLE, fixture_messages
 
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
@@ -16,20 +16,8 @@ from kubeopera.streams.runner import EmbeddedRunner
 
 def kubeopera(
     *args: str, data: Path, extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    env = {
-        **os.environ,
-        "KUBEOPERA_STORAGE__PATH": str(data),
-        "KUBEOPERA_STORAGE__RAW_RETENTION_DAYS": "0",
-    }
-    env.pop("KUBEOPERA_CONFIG", None)
-    return subprocess.run(
-        ["kubeopera", *args],
-        capture_output=True,
-        env={**env, **(extra_env or {})},
-        timeout=120,
-        check=False,
-    )
+) -> subprocess.CompletedProcess[str]:
+    return run_kubeopera(data, *args, extra_env=extra_env)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +32,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_help_lists_every_command_with_one_line(data: Path) -> None:
     result = kubeopera("--help", data=data)
     assert result.returncode == 0
-    text = result.stdout.decode()
+    text = result.stdout
     for command in ("demo", "sql", "cost", "migrate"):
         line = next(line for line in text.splitlines() if line.strip().startswith(command + " "))
         assert len(line.split(None, 1)) == 2  # the command and its one-line summary
@@ -54,7 +42,7 @@ def test_cost_report_by_namespace_as_json(data: Path) -> None:
     result = kubeopera(
         "cost", "--by", "namespace", "--window", "3000d", "--format", "json", data=data
     )
-    assert result.returncode == 0, result.stderr.decode()
+    assert result.returncode == 0, result.stderr
     report = {row["namespace"]: row["total_cost"] for row in json.loads(result.stdout)}
     assert report == pytest.approx(
         {"shop": sum(EXPECTED.values()), "__idle__": sum(EXPECTED_IDLE.values())}
@@ -74,8 +62,8 @@ def test_cost_report_by_label_with_idle_spread(data: Path) -> None:
         "csv",
         data=data,
     )
-    assert result.returncode == 0, result.stderr.decode()
-    report = pl.read_csv(io.BytesIO(result.stdout))
+    assert result.returncode == 0, result.stderr
+    report = pl.read_csv(io.StringIO(result.stdout))
     assert report["total_cost"].sum() == pytest.approx(2.304 + 1.632)  # both nodes, a full day
     assert "__idle__" not in report["label:team"].to_list()
     assert set(report["label:team"].to_list()) == {"payments", "search"}
@@ -83,8 +71,8 @@ def test_cost_report_by_label_with_idle_spread(data: Path) -> None:
 
 def test_cost_report_table_prints_the_total(data: Path) -> None:
     result = kubeopera("cost", "--by", "team", "--window", "3000d", data=data)
-    assert result.returncode == 0, result.stderr.decode()
-    assert "Total: $3.94" in result.stdout.decode()  # 2.304 + 1.632
+    assert result.returncode == 0, result.stderr
+    assert "Total: $3.94" in result.stdout  # 2.304 + 1.632
 
 
 def test_sql_formats(data: Path, tmp_path: Path) -> None:
@@ -92,15 +80,15 @@ def test_sql_formats(data: Path, tmp_path: Path) -> None:
         "SELECT pod, round(sum(total_cost), 6) AS usd FROM v_cost_hourly GROUP BY pod ORDER BY pod"
     )
     csv = kubeopera("sql", query, "--format", "csv", data=data)
-    assert csv.returncode == 0, csv.stderr.decode()
-    assert csv.stdout.decode().splitlines()[0] == "pod,usd"
-    assert "p4,0.408" in csv.stdout.decode()
+    assert csv.returncode == 0, csv.stderr
+    assert csv.stdout.splitlines()[0] == "pod,usd"
+    assert "p4,0.408" in csv.stdout
     out = tmp_path / "costs.parquet"
     parquet = kubeopera("sql", query, "--format", "parquet", "--output", str(out), data=data)
-    assert parquet.returncode == 0, parquet.stderr.decode()
+    assert parquet.returncode == 0, parquet.stderr
     assert dict(pl.read_parquet(out).iter_rows())["p5"] == pytest.approx(0.816)
     table = kubeopera("sql", query, data=data)
-    assert "p1" in table.stdout.decode() and "usd" in table.stdout.decode()
+    assert "p1" in table.stdout and "usd" in table.stdout
 
 
 @pytest.mark.parametrize(
@@ -117,7 +105,7 @@ def test_sql_formats(data: Path, tmp_path: Path) -> None:
 def test_bad_arguments_print_one_clear_line(data: Path, args: list[str], message: str) -> None:
     result = kubeopera(*args, data=data)
     assert result.returncode != 0
-    lines = result.stderr.decode().strip().splitlines()
+    lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("kubeopera: error:") and message in lines[0]
 
@@ -127,20 +115,20 @@ def test_bad_config_prints_one_clear_line(data: Path, tmp_path: Path) -> None:
     config.write_text("storage:\n  port: seventy\n")
     result = kubeopera("--config", str(config), "migrate", data=data)
     assert result.returncode == 1
-    assert result.stderr.decode().strip() == (
+    assert result.stderr.strip() == (
         "kubeopera: error: config error at storage.port: Input should be a valid integer, "
         "unable to parse string as an integer"
     )
     missing = kubeopera("--config", str(tmp_path / "absent.yaml"), "migrate", data=data)
-    assert missing.stderr.decode().strip().startswith("kubeopera: error: cannot read config file")
+    assert missing.stderr.strip().startswith("kubeopera: error: cannot read config file")
     env = kubeopera("migrate", data=data, extra_env={"KUBEOPERA_STORAGE__BACKEND": "mongo"})
-    assert "config error at storage.backend" in env.stderr.decode()
+    assert "config error at storage.backend" in env.stderr
 
 
 def test_migrate_reports_the_schema(data: Path) -> None:
     from kubeopera.sinks.clickhouse import MIGRATIONS
 
     result = kubeopera("migrate", data=data)
-    assert result.returncode == 0, result.stderr.decode()
+    assert result.returncode == 0, result.stderr
     latest = MIGRATIONS[-1].version
-    assert f"schema at migration {latest} ({len(MIGRATIONS)} applied)" in result.stdout.decode()
+    assert f"schema at migration {latest} ({len(MIGRATIONS)} applied)" in result.stdout

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from cli_tools import run_kubeopera, stored
 from polars.testing import assert_frame_equal
-from replay_tools import replay, run_kubeopera, stored
+from replay_tools import replay
 
 SCENARIOS = Path(__file__).with_name("scenarios")
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -97,6 +98,9 @@ def test_overcommit_is_charged_as_reserved_or_used_and_idle_goes_negative(tmp_pa
     assert cluster_idle == pytest.approx(n1_idle + n2_idle + closing_idle, abs=1e-12)
     total = stored(data, "SELECT sum(total_cost) FROM v_cost_hourly").item()
     assert total == pytest.approx(2 * 0.096 * (1 + 1 / 60), abs=1e-12)
+    report = cost_command(data, "--by", "namespace")
+    assert "1 overcommitted node-hour (allocations above capacity" in report
+    assert "Nodes by price source: catalogue 2." in report
 
 
 def test_a_node_nobody_prices_costs_opencosts_default_unit_prices(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 from builders import namespace, node_price, pod, scrape
+from cli_tools import stored
 from polars.testing import assert_frame_equal
-from replay_tools import replay, stored, write_jsonl
+from replay_tools import replay, write_jsonl
 
 from kubeopera.models import Contract, Topic
 

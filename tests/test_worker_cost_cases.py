@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_tools import stored
 from kafka import KafkaProducer
 from kafka_tools import run_until_drained
 from polars.testing import assert_frame_equal
-from replay_tools import replay, stored
+from replay_tools import replay
 from test_cost_cases import CPU, RAM, SCENARIOS
 
 from kubeopera.collectors.topics import ensure_topics
@@ -30,19 +31,25 @@ until later data arrives)."""
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """A broker of its own holding the cases' messages, published line by line."""
+    """A broker of its own holding the cases' messages, published line by line in the
+    order of their time, as the clusters' collectors would publish them live (the worker
+    closes an hour for all nodes of a partition once its scrapes pass it)."""
     broker = Broker(state=tmp_path_factory.mktemp("kafka"), port=free_port())
     broker.up()
     ensure_topics(broker.bootstrap)
+    records = [
+        json.loads(line)
+        for case in CASES
+        for line in (SCENARIOS / f"{case}.jsonl").read_text().splitlines()
+    ]
+    records.sort(key=lambda r: r["value"].get("observed_at") or r["value"]["window_start"])
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    for case in CASES:
-        for line in (SCENARIOS / f"{case}.jsonl").read_text().splitlines():
-            record = json.loads(line)
-            producer.send(
-                record["topic"],
-                key=record["key"].encode(),
-                value=json.dumps(record["value"]).encode(),
-            )
+    for record in records:
+        producer.send(
+            record["topic"],
+            key=record["key"].encode(),
+            value=json.dumps(record["value"]).encode(),
+        )
     producer.flush()
     producer.close()
     yield broker
