@@ -24,7 +24,7 @@ from kubeopera.cli.durations import parse_duration
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models import Message
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
-from kubeopera.streams.runner import EmbeddedRunner, tune_gc_for_batches
+from kubeopera.streams.embedded import EmbeddedEngine, tune_gc_for_batches
 
 
 def measure(clusters: int, pods: int, duration: timedelta) -> dict[str, float]:
@@ -45,17 +45,17 @@ def measure(clusters: int, pods: int, duration: timedelta) -> dict[str, float]:
             yield messages
 
     with tempfile.TemporaryDirectory() as folder, Store(ChdbBackend(Path(folder)), 0) as store:
-        runner = EmbeddedRunner(store)
+        runner = EmbeddedEngine(store)
         began = time.perf_counter()
         stats = runner.run(timed_source())
         total = time.perf_counter() - began
     return {
         "clusters": clusters,
-        "samples": stats.samples,
+        "samples": stats.counts["samples"],
         "seconds": total,
         "pipeline_seconds": total - simulated,
-        "pipeline_rate": stats.samples / (total - simulated),
-        "end_to_end_rate": stats.samples / total,
+        "pipeline_rate": stats.counts["samples"] / (total - simulated),
+        "end_to_end_rate": stats.counts["samples"] / total,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "dead_letters": stats.dead_letters,
     }

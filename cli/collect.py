@@ -94,11 +94,11 @@ def collect_cluster(
         threading.Timer(stop_after, stop.set).start()
     began = time.perf_counter()
     if embedded:
-        from kubeopera.streams.runner import tune_gc_for_batches
+        from kubeopera.streams.embedded import tune_gc_for_batches
 
         tune_gc_for_batches()
         with settings.open_store() as store:
-            runner = settings.runner(store, settings.catalogue())
+            runner = settings.engine(store, settings.catalogue())
             lock = threading.Lock()
 
             def process(messages: list[Message]) -> None:

@@ -15,7 +15,7 @@ from kubeopera.collectors.simulator import FleetSpec
 from kubeopera.models import Topic
 from kubeopera.streams.aggregate import Sharing
 from kubeopera.streams.cost import IDLE
-from kubeopera.streams.runner import RunStats, tune_gc_for_batches
+from kubeopera.streams.embedded import RunStats, tune_gc_for_batches
 
 EXAMPLE_SQL = (
     "SELECT team, round(sum(total_cost), 2) AS usd FROM v_cost_by_team_daily "
@@ -34,7 +34,7 @@ def run_demo(
     with settings.open_store() as store:
         if not keep:
             store.reset()
-        runner = settings.runner(store, spec.resolved_catalogue())
+        runner = settings.engine(store, spec.resolved_catalogue())
         began = time.perf_counter()
         if cluster is None:
             stats = runner.run(simulated(spec, "simulating and allocating"))
@@ -127,9 +127,9 @@ def _print_summary(
         f"{format_duration(spec.duration)} at {format_duration(spec.resolution)} resolution "
         f"(seed {spec.seed})"
     )
-    rate = stats.samples / seconds if seconds else 0.0
+    rate = stats.counts["samples"] / seconds if seconds else 0.0
     out.print(
-        f"Processed {stats.samples:,} container samples in {seconds:.1f} s "
+        f"Processed {stats.counts['samples']:,} container samples in {seconds:.1f} s "
         f"({rate:,.0f} samples/s); "
-        f"{stats.dead_letters} dead letters, {stats.cost_rows:,} hourly cost rows."
+        f"{stats.dead_letters} dead letters, {stats.counts['cost_rows']:,} hourly cost rows."
     )

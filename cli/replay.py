@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from kubeopera.cli.settings import Settings
 from kubeopera.models import DeadLetter, Message, Topic
 from kubeopera.streams.decode import RawMessage, dead_letter, decode, summarize
-from kubeopera.streams.runner import EmbeddedRunner, tune_gc_for_batches
+from kubeopera.streams.embedded import EmbeddedEngine, tune_gc_for_batches
 
 
 class RecordedMessage(BaseModel):
@@ -38,15 +38,15 @@ def run_replay(settings: Settings, source: BinaryIO, batch_size: int) -> None:
     print a one-line summary."""
     tune_gc_for_batches()
     with settings.open_store() as store:
-        runner = settings.runner(store, settings.catalogue())
+        runner = settings.engine(store, settings.catalogue())
         read = replay(source, runner, batch_size)
         click.echo(
             f"Replayed {read:,} messages ({runner.stats.dead_letters:,} dead letters) "
-            f"into {store.describe()}: {runner.stats.cost_rows:,} cost rows"
+            f"into {store.describe()}: {runner.stats.counts['cost_rows']:,} cost rows"
         )
 
 
-def replay(lines: Iterable[bytes], runner: EmbeddedRunner, batch_size: int) -> int:
+def replay(lines: Iterable[bytes], runner: EmbeddedEngine, batch_size: int) -> int:
     """Feed the lines to ``runner`` in file order, ``batch_size`` messages a batch, then
     close every open window; returns the number of messages read.
 

@@ -6,7 +6,6 @@ Environment variables win over the file; nested fields use ``__``, e.g.
 """
 
 import os
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,14 +18,16 @@ from pydantic_settings import (
 )
 
 from kubeopera.streams.default_prices import DefaultPrices
+from kubeopera.streams.processors.cost_allocation import CostSettings
 
 if TYPE_CHECKING:  # the engines load polars, pyarrow and chDB: only commands that use them
     from kubeopera.models.catalogue import Catalogue
     from kubeopera.models.price_sheet import PriceSheet
     from kubeopera.sinks.clickhouse import Backend, Store
     from kubeopera.streams.aggregate import Sharing
+    from kubeopera.streams.embedded import EmbeddedEngine
     from kubeopera.streams.pricing import Pricer
-    from kubeopera.streams.runner import EmbeddedRunner
+    from kubeopera.streams.processor import Processor
 
 
 class SettingsError(ValueError):
@@ -62,16 +63,6 @@ class PricingSettings(_Section):
         description="a spot node without a market price: its on-demand catalogue price "
         "(OpenCost's AWS provider) or that times the default spot/on-demand CPU ratio",
     )
-
-
-class CostSettings(_Section):
-    team_label: str = "team"
-    allowed_lateness_minutes: float = Field(10, ge=0)
-    idle: Literal["none", "weighted"] = "none"
-    idle_by: Literal["cluster", "node"] = "cluster"
-    shared_namespaces: list[str] = Field(default_factory=list)
-    shared_split: Literal["even", "weighted"] = "weighted"
-    shared_over: Literal["all", "cluster"] = "all"
 
 
 class KafkaSettings(_Section):
@@ -132,7 +123,10 @@ class CollectorSettings(_Section):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="KUBEOPERA_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="KUBEOPERA_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        populate_by_name=True,
     )
 
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -140,6 +134,20 @@ class Settings(BaseSettings):
     cost: CostSettings = Field(default_factory=CostSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
+    processors_enabled: list[str] = Field(
+        default_factory=lambda: ["archive", "cost"],
+        alias="processors",
+        description="the stream processors that run, by registry name",
+    )
+
+    @field_validator("processors_enabled")
+    @classmethod
+    def _registered(cls, names: list[str]) -> list[str]:
+        from kubeopera.streams.registry import settings_model
+
+        for name in names:
+            settings_model(name)  # UnknownProcessor (a ValueError) names the known ones
+        return names
 
     @classmethod
     def settings_customise_sources(
@@ -206,15 +214,18 @@ class Settings(BaseSettings):
             self.pricing.spot_fallback,
         )
 
-    def runner(self, store: "Store", catalogue: "Catalogue | None" = None) -> "EmbeddedRunner":
-        """The embedded pipeline as these settings describe it."""
-        from kubeopera.streams.runner import EmbeddedRunner
+    def processors(self) -> "list[Processor[Any]]":
+        """The processors ``processors:`` lists, each from its section."""
+        from kubeopera.streams.registry import build
 
-        return EmbeddedRunner(
-            store,
-            self.pricer(catalogue),
-            timedelta(minutes=self.cost.allowed_lateness_minutes),
-            self.cost.team_label,
+        return build(self.processors_enabled, {"cost": self.cost})
+
+    def engine(self, store: "Store", catalogue: "Catalogue | None" = None) -> "EmbeddedEngine":
+        """The embedded pipeline as these settings describe it."""
+        from kubeopera.streams.embedded import EmbeddedEngine
+
+        return EmbeddedEngine(
+            store, self.processors(), self.pricer(catalogue), self.cost.team_label
         )
 
     def sharing(self) -> "Sharing":

@@ -1,6 +1,5 @@
 """``kubeopera worker``: the stream processors on Kafka, writing ClickHouse."""
 
-from datetime import timedelta
 from pathlib import Path
 
 import faust
@@ -8,8 +7,8 @@ import faust
 from kubeopera.cli.settings import Settings
 from kubeopera.collectors.topics import ensure_changelogs, ensure_topics
 from kubeopera.models import TOPIC_SETTINGS, Topic
-from kubeopera.streams.app import Worker, WorkerOptions
-from kubeopera.streams.runner import tune_gc_for_batches
+from kubeopera.streams.embedded import tune_gc_for_batches
+from kubeopera.streams.faust_engine import FaustEngine, WorkerOptions
 
 
 def run_worker(settings: Settings, app_id: str, data_dir: Path, batch_size: int) -> None:
@@ -20,16 +19,14 @@ def run_worker(settings: Settings, app_id: str, data_dir: Path, batch_size: int)
     options = WorkerOptions(
         bootstrap=kafka.bootstrap_servers,
         app_id=app_id,
-        allowed_lateness=timedelta(minutes=settings.cost.allowed_lateness_minutes),
         team_label=settings.cost.team_label,
         data_dir=data_dir,
         batch_size=batch_size,
         security=kafka.aiokafka_options(),
-        metrics_partitions=TOPIC_SETTINGS[Topic.METRICS].partitions,
-        objects_partitions=TOPIC_SETTINGS[Topic.OBJECTS].partitions,
+        state_partitions=TOPIC_SETTINGS[Topic.METRICS].partitions,
     )
     with settings.open_store() as store:
-        worker = Worker(options, store, settings.pricer())
+        worker = FaustEngine(options, store, settings.processors(), settings.pricer())
         ensure_changelogs(
             kafka.bootstrap_servers, worker.changelog_topics(), **kafka.client_options()
         )

@@ -27,3 +27,8 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1] = 1
+
+    def event_time(self) -> datetime:
+        """When what the message reports happened (UTC): the instant its partition's
+        watermark advances to. Every topic message defines it."""
+        raise NotImplementedError(f"{type(self).__name__} is not a topic message")

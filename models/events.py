@@ -1,5 +1,7 @@
 """Kubernetes Events as the collector forwards them."""
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from kubeopera.models.base import Contract, UtcDatetime
@@ -31,3 +33,6 @@ class KubeEvent(Contract):
 
     def key(self) -> str:
         return f"{self.cluster}/{self.namespace}/{self.involved.uid or self.involved.name}"
+
+    def event_time(self) -> datetime:
+        return self.last_time

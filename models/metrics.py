@@ -5,6 +5,7 @@ objects: a scrape of a busy node holds hundreds of containers, and columns valid
 and load into a DataFrame an order of magnitude faster than nested objects.
 """
 
+from datetime import datetime
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -95,3 +96,6 @@ class MetricBatch(Contract):
 
     def key(self) -> str:
         return f"{self.cluster}/{self.node}"
+
+    def event_time(self) -> datetime:
+        return self.window_end

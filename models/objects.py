@@ -1,5 +1,6 @@
 """Object changes: what the collector saw happen to one Kubernetes object."""
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -83,6 +84,9 @@ class ObjectChange(Contract):
 
     def key(self) -> str:
         return f"{self.cluster}/{self.kind}/{self.namespace}/{self.name}"
+
+    def event_time(self) -> datetime:
+        return self.observed_at
 
     @property
     def controller(self) -> OwnerRef | None:

@@ -1,5 +1,6 @@
 """Node price facts: what a node is and, where known, what it costs."""
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import Field
@@ -35,3 +36,6 @@ class NodePrice(Contract):
 
     def key(self) -> str:
         return f"{self.cluster}/{self.node}"
+
+    def event_time(self) -> datetime:
+        return self.observed_at

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import polars as pl
 
-from kubeopera.models import NodePrice, ObjectChange
+from kubeopera.models import Contract, MetricBatch, NodePrice, ObjectChange
 from kubeopera.streams.inventory import BEGINNING, Inventory
 from kubeopera.streams.pricing import NodePricing, Pricer, pricing_frame
 from kubeopera.streams.timeline import Timeline, prune, record
@@ -45,9 +45,20 @@ class Reference:
     def apply_changes(self, changes: Iterable[ObjectChange]) -> None:
         self.inventory.apply(changes)
 
-    def priced(self, cluster: str, node: str) -> bool:
-        """Whether any price fact of the node has arrived."""
-        return (cluster, node) in self._prices
+    def apply(self, messages: Iterable[Contract]) -> None:
+        """Keep what messages of the ``prices`` and ``objects`` topics say; others are
+        ignored."""
+        batch = list(messages)
+        self.apply_prices(m for m in batch if isinstance(m, NodePrice))
+        self.apply_changes(m for m in batch if isinstance(m, ObjectChange))
+
+    def ready(self, message: Contract) -> bool:
+        """Whether the reference data ``message`` needs has arrived: a scrape's node
+        has a price fact (prices and metrics travel on separate topics, so a node's
+        first scrapes may overtake its price)."""
+        if isinstance(message, MetricBatch):
+            return (message.cluster, message.node) in self._prices
+        return True
 
     def pricing(self) -> pl.DataFrame:
         """Every node's price facts (``pricing_frame`` columns), with ``applies_from``:

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -23,7 +24,9 @@ from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.streams.cost import allocate
 from kubeopera.streams.frames import samples_frame, scrapes_frame
 from kubeopera.streams.pricing import Pricer
+from kubeopera.streams.processor import Processor
 from kubeopera.streams.reference import Reference
+from kubeopera.streams.registry import build
 
 GIB = 1024**3
 
@@ -163,3 +166,8 @@ def allocate_messages(
         reference.versions(),
         reference.pricer.defaults,
     )
+
+
+def lateness(minutes: float) -> list[Processor[Any]]:
+    """The default processors, the cost processor with ``minutes`` of allowed lateness."""
+    return build(sections={"cost": {"allowed_lateness_minutes": minutes}})

@@ -11,7 +11,7 @@ from cli_tools import run_kubeopera
 from test_cost_fixture import EXPECTED, EXPECTED_IDLE, fixture_messages
 
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
-from kubeopera.streams.runner import EmbeddedRunner
+from kubeopera.streams.embedded import EmbeddedEngine
 
 
 def kubeopera(
@@ -25,7 +25,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding the hand-computed fixture (March 2026), closed for the CLI to open."""
     path = tmp_path_factory.mktemp("cli") / "clickhouse"
     with Store(ChdbBackend(path), raw_retention_days=0) as store:
-        EmbeddedRunner(store).run([fixture_messages()])
+        EmbeddedEngine(store).run([fixture_messages()])
     return path
 
 

@@ -32,7 +32,7 @@ from kubeopera.models import Message, Topic
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.cost import IDLE
-from kubeopera.streams.runner import EmbeddedRunner
+from kubeopera.streams.embedded import EmbeddedEngine
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 EXPECTED = {
@@ -168,7 +168,7 @@ def test_rows_carry_controller_team_and_capacity_type() -> None:
 
 
 def test_fixture_through_the_embedded_runner_lands_in_clickhouse(store: Store) -> None:
-    runner = EmbeddedRunner(store, allowed_lateness=timedelta(0))
+    runner = EmbeddedEngine(store)
     runner.run([fixture_messages()])
     stored = store.query(
         "SELECT pod, sum(total_cost) AS cost FROM v_cost_hourly GROUP BY pod ORDER BY pod"

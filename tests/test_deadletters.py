@@ -4,12 +4,17 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from builders import namespace, node_price, pod, scrape
+from builders import lateness, namespace, node_price, pod, scrape
 
 from kubeopera.models import Message, Topic
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.decode import RawMessage
-from kubeopera.streams.runner import EmbeddedRunner
+from kubeopera.streams.embedded import EmbeddedEngine
+from kubeopera.streams.pricing import Pricer
+from kubeopera.streams.processor import Batch, Envelope
+from kubeopera.streams.processors.cost_allocation import CostAllocation, CostSettings
+from kubeopera.streams.reference import Reference
+from kubeopera.streams.watermark import END_OF_INPUT
 from kubeopera.streams.windows import HourlyWindows
 
 START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
@@ -61,7 +66,7 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_is_allocated(sto
             104,
         ),
     ]
-    runner = EmbeddedRunner(store)
+    runner = EmbeddedEngine(store)
     runner.process_raw(batch)
     runner.finish()
 
@@ -102,7 +107,7 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_is_allocated(sto
 
 
 def test_late_scrapes_are_refused_with_a_reason_and_replays_count_once(store: Store) -> None:
-    runner = EmbeddedRunner(store, allowed_lateness=timedelta(minutes=5))
+    runner = EmbeddedEngine(store, lateness(minutes=5))
     first = scrape("c1", "a", START, 60, (2, 8), {})
     runner.process(
         [(Topic.PRICES, node_price("c1", "a", "m5.large", START)), (Topic.METRICS, first)]
@@ -110,7 +115,7 @@ def test_late_scrapes_are_refused_with_a_reason_and_replays_count_once(store: St
     runner.process([(Topic.METRICS, first)])  # redelivered: counted once
     later = scrape("c1", "a", START + timedelta(hours=1), 60, (2, 8), {})
     runner.process([(Topic.METRICS, later)])  # the watermark passes the first hour + 5 min
-    assert runner.windows.closed_until == START + timedelta(hours=1)
+    assert store.query("SELECT count() FROM cost_allocation_hourly").item() > 0
     runner.process([(Topic.METRICS, first)])  # a replay of a closed hour: still a duplicate
     early = scrape("c1", "a", START - timedelta(hours=1), 60, (2, 8), {})
     runner.process([(Topic.METRICS, early)])  # new data for a closed hour: late
@@ -122,51 +127,34 @@ def test_late_scrapes_are_refused_with_a_reason_and_replays_count_once(store: St
     assert total == pytest.approx(2 * 0.096, abs=1e-12)
 
 
-def test_window_state_survives_serialisation(store: Store) -> None:
+def test_window_state_survives_serialisation() -> None:
     """What a worker keeps in its changelog table resumes exactly where it stopped."""
-    runner = EmbeddedRunner(store, allowed_lateness=timedelta(minutes=5))
-    first = scrape("c1", "a", START, 30, (2, 8), {})
-    runner.process(
-        [(Topic.PRICES, node_price("c1", "a", "m5.large", START)), (Topic.METRICS, first)]
-    )
-    restored = HourlyWindows.from_bytes(runner.windows.to_bytes(), timedelta(minutes=5))
-    assert restored.to_bytes() == runner.windows.to_bytes()
-    assert restored.admit(first) == "duplicate"
-    assert restored.close_all().equals(runner.windows.close_all())
+    cost = CostAllocation(CostSettings(allowed_lateness_minutes=5))
+    reference = Reference(Pricer())
+    reference.apply([node_price("c1", "a", "m5.large", START)])
+    first = scrape("c1", "a", START, 30, (2, 8), {("shop", "p1"): (0.5, 1)})
+    windows = cost.new_state()
+    cost.process(Batch([Envelope(Topic.METRICS, first)]), reference, windows)
+    restored = HourlyWindows.from_bytes(windows.to_bytes(), timedelta(minutes=5))
+    assert restored.to_bytes() == windows.to_bytes()
+    assert restored.admit(first, None) == "duplicate"
+    assert restored.close_due(END_OF_INPUT).equals(windows.close_due(END_OF_INPUT))
+    assert restored.close_due(END_OF_INPUT).height == 0  # each hour is emitted once
 
 
-def test_a_wider_clock_makes_a_lagging_nodes_scrape_late_but_not_a_replay() -> None:
-    """The worker closes an hour for all nodes of a partition at once: a node whose own
-    windows never saw that hour is still late for it, while a scrape it has seen stays a
-    duplicate (a replay after a restart is never mistaken for late data)."""
+def test_a_partition_clock_makes_a_lagging_nodes_scrape_late_but_not_a_replay() -> None:
+    """An hour closes for all nodes of a partition at once: a node whose scrape comes
+    after another node moved the partition's watermark past the hour is late, while a
+    scrape the windows have seen stays a duplicate."""
     windows = HourlyWindows(timedelta(minutes=10))
     seen = scrape("c1", "slow", START, 1, (2, 8), {("shop", "p1"): (0.5, 1)})
-    assert windows.screen(seen) == (True, None)
-    closed = START + timedelta(hours=1)  # another node of the partition moved past it
-    assert windows.screen(seen, closed_until=closed) == (False, None)
+    assert windows.admit(seen, None) == "new"
+    watermark = START + timedelta(hours=1, minutes=10)  # another node moved past the hour
+    assert windows.admit(seen, watermark) == "duplicate"
     lagging = scrape("c1", "slow", START + timedelta(minutes=30), 1, (2, 8), {})
-    use, reason = windows.screen(lagging, closed_until=closed)
-    assert not use and reason is not None
+    assert windows.admit(lagging, watermark) == "late"
+    closed = START + timedelta(hours=1)
+    reason = windows.late_reason(lagging, watermark)
     assert f"belongs to an hour closed at {closed.isoformat()}" in reason
     next_hour = scrape("c1", "slow", closed, 1, (2, 8), {})
-    assert windows.screen(next_hour, closed_until=closed) == (True, None)
-
-
-def test_a_replay_from_an_old_committed_offset_is_a_duplicate_not_late() -> None:
-    """A worker catching up can process hours of scrapes between two offset commits; a
-    restart then replays scrapes whose hours closed and were forgotten since. Their
-    offsets say they are replays: duplicates, not late data."""
-    windows = HourlyWindows(timedelta(minutes=10))
-    first = scrape("c1", "n", START, 1, (2, 8), {})
-    assert windows.screen(first, offset=10) == (True, None)
-    for hour in range(1, 4):  # the node's clock moves three hours on
-        later = scrape("c1", "n", START + timedelta(hours=hour), 1, (2, 8), {})
-        assert windows.screen(later, offset=10 + hour) == (True, None)
-        windows.close_due()
-    restored = HourlyWindows.from_bytes(windows.to_bytes(), timedelta(minutes=10))
-    assert restored.screen(first, offset=10) == (False, None)  # a replay: no dead letter
-    assert restored.duplicates == windows.duplicates + 1
-    unseen = scrape("c1", "n", START + timedelta(minutes=30), 1, (2, 8), {})
-    use, reason = restored.screen(unseen, offset=14)  # new data for a closed hour: late
-    assert not use and reason is not None and reason.startswith("late scrape")
-    assert restored.screen(unseen, offset=14) == (False, None)  # and its replay is not
+    assert windows.admit(next_hour, watermark) == "new"

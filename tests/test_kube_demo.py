@@ -17,7 +17,7 @@ from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.deploy.processes import running_pid
 from kubeopera.models import KubeEvent, Message, NodePrice, ObjectChange
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
-from kubeopera.streams.runner import EmbeddedRunner
+from kubeopera.streams.embedded import EmbeddedEngine
 
 START = (datetime.now(UTC) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
 SPEC = FleetSpec(
@@ -73,7 +73,7 @@ def test_demo_through_the_api_server_costs_what_the_simulator_says(
     result, folder = demo
     assert result.returncode == 0, result.stderr
     with Store(ChdbBackend(tmp_path / "reference"), raw_retention_days=0) as reference:
-        EmbeddedRunner(reference).run(as_the_collector_sees_it(SPEC))
+        EmbeddedEngine(reference).run(as_the_collector_sees_it(SPEC))
         expected = costs(reference)
     with Store(ChdbBackend(folder / "store")) as store:
         seen = costs(store)

@@ -13,8 +13,8 @@ from conftest import SHARED_DATA
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
+from kubeopera.streams.embedded import EmbeddedEngine
 from kubeopera.streams.pricing import Pricer
-from kubeopera.streams.runner import EmbeddedRunner
 
 START = (datetime.now(UTC) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
 FULL_CATALOGUE = SHARED_DATA / "pricing" / "karpenter_instance_types_us-east-1.csv"
@@ -41,7 +41,7 @@ def run_fleet(folder: Path, seed: int) -> dict[str, pl.DataFrame]:
         catalogue=catalogue(),
     )
     with Store(ChdbBackend(folder), raw_retention_days=0) as store:
-        EmbeddedRunner(store, Pricer(spec.catalogue or Catalogue.builtin())).run(
+        EmbeddedEngine(store, pricer=Pricer(spec.catalogue or Catalogue.builtin())).run(
             simulate(spec), batch_samples=5_000
         )
         return {
@@ -75,7 +75,9 @@ def test_cost_of_a_simulated_fleet_equals_its_node_prices(tmp_path: Path) -> Non
         catalogue=catalogue(),
     )
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
-        EmbeddedRunner(store, Pricer(spec.catalogue or Catalogue.builtin())).run(simulate(spec))
+        EmbeddedEngine(store, pricer=Pricer(spec.catalogue or Catalogue.builtin())).run(
+            simulate(spec)
+        )
         expected = store.query(
             "SELECT s.cluster AS cluster, sum(p.usd_per_hour * "
             "dateDiff('millisecond', s.window_start, s.window_end) / 3600000) AS usd "

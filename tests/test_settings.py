@@ -8,6 +8,7 @@ import pytest
 
 from kubeopera.cli.settings import SettingsError, load_settings
 from kubeopera.sinks.clickhouse import Store
+from kubeopera.streams.processors.cost_allocation import CostAllocation
 
 
 def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,13 +47,14 @@ def test_runner_gets_catalogue_price_sheet_spot_fallback_and_lateness(
     monkeypatch.setenv("KUBEOPERA_COST__ALLOWED_LATENESS_MINUTES", "30")
     monkeypatch.setenv("KUBEOPERA_PRICING__SPOT_FALLBACK", "estimate")
     settings = load_settings()
-    runner = settings.runner(store)
-    sheet_read = runner.pricer.sheet
+    runner = settings.engine(store)
+    sheet_read = runner.reference.pricer.sheet
     assert sheet_read is not None
     assert sheet_read.node_price("n", "", "m5.large") == 0.05
-    assert runner.windows.allowed_lateness.total_seconds() == 1800
-    assert len(runner.pricer.catalogue) == 110  # the built-in table
-    assert runner.pricer.spot_fallback == "estimate"
+    cost = next(p for p in runner.pipeline.processors if isinstance(p, CostAllocation))
+    assert cost.settings.allowed_lateness.total_seconds() == 1800
+    assert len(runner.reference.pricer.catalogue) == 110  # the built-in table
+    assert runner.reference.pricer.spot_fallback == "estimate"
 
 
 def test_a_short_redaction_key_is_refused_in_one_line() -> None:

@@ -107,10 +107,10 @@ def test_a_replayed_block_counts_once_in_table_and_rollups(store: Store) -> None
     hourly table and in the daily rollups its materialized views fill; other rows are not."""
     from test_cost_fixture import fixture_messages
 
-    from kubeopera.streams.runner import EmbeddedRunner
+    from kubeopera.streams.embedded import EmbeddedEngine
 
     for _ in range(2):
-        EmbeddedRunner(store).run([fixture_messages()])
+        EmbeddedEngine(store).run([fixture_messages()])
     daily = store.query("SELECT sum(total_cost) FROM v_cost_by_namespace_daily").item()
     assert daily == pytest.approx(2.304 + 1.632)  # one day of both nodes, not two
     assert store.query("SELECT count() FROM cost_allocation_hourly").item() == 24 * 7

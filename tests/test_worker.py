@@ -28,7 +28,7 @@ from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
 from kubeopera.models import MetricBatch, Topic
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
-from kubeopera.streams.runner import EmbeddedRunner
+from kubeopera.streams.embedded import EmbeddedEngine
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 SPEC = FleetSpec(
@@ -100,7 +100,7 @@ def publish_metrics(broker: Broker, spec: FleetSpec, since: datetime, until: dat
 
 def embedded_costs(folder: Path, spec: FleetSpec) -> pl.DataFrame:
     with Store(ChdbBackend(folder), 0) as store:
-        EmbeddedRunner(store).run(simulate(spec))
+        EmbeddedEngine(store).run(simulate(spec))
         return store.query(COST)
 
 

@@ -1,0 +1,269 @@
+"""The Kafka engine: the pipeline as a Faust app on the topics.
+
+One agent per consumed topic takes batches without acking (``noack_take``), runs them
+through ``streams.pipeline``, writes the output through the sink port (in a thread, so
+heartbeats go on), publishes dead letters and findings, saves the slots the batch changed
+to a changelog-backed table, and only then acks: an offset is committed only after the
+sink acknowledged what it carried and the state that reflects it is in its changelog.
+So a restart loses nothing, and a replay is recognised by its offset (the slot's clock)
+and duplicates nothing.
+
+State: each stateful processor's slot of a partition is saved under
+``processor/topic/partition`` in the ``kubeopera-state`` table, written as an event of
+that partition, so its changelog partition is the source partition's and it moves with
+it in a rebalance. Stateful processors therefore consume topics with the table's
+partition count. Reference data (node prices, pods, namespaces): every worker reads the
+whole ``prices`` and ``objects`` topics itself (``TopicReader``), because a node's metrics
+and its pods travel on different partitions.
+
+Faust cannot write a table from a ``take`` batch (faust-streaming #497: the table needs
+the current event to pick its changelog partition); the seam here sets the current event
+explicitly for each write (``_as_event``).
+"""
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+from aiokafka import ConsumerRecord
+from faust.streams import Stream, _current_event
+from faust.types import EventT, StreamT
+from faust.types.auth import CredentialsT
+
+from kubeopera.models import TOPIC_SETTINGS, Topic
+from kubeopera.streams.decode import RawMessage, decode
+from kubeopera.streams.pipeline import Pipeline, decode_all
+from kubeopera.streams.pricing import Pricer
+from kubeopera.streams.processor import Envelope, Output, Processor
+from kubeopera.streams.reference import Reference
+from kubeopera.streams.sink import Sink, write
+from kubeopera.streams.topic_reader import TopicReader
+
+STATE_TABLE = "kubeopera-state"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    bootstrap: str
+    app_id: str = "kubeopera-worker"
+    security: dict[str, Any] = field(default_factory=dict)  # aiokafka's security options
+    batch_size: int = 2_000
+    batch_seconds: float = 1.0
+    team_label: str = "team"
+    data_dir: Path = Path(".kubeopera/worker")
+    state_partitions: int = TOPIC_SETTINGS[Topic.METRICS].partitions
+    reference_wait: timedelta = timedelta(seconds=30)
+    # How long superseded reference data (pod versions, deleted pods, node prices) stays
+    # known past the slowest owned slot's horizon: a partition gained in a rebalance may
+    # replay from that far back.
+    reference_retention: timedelta = timedelta(hours=6)
+
+
+class FaustEngine:
+    """The Faust app, its state table and agents, writing through one sink."""
+
+    def __init__(
+        self,
+        options: WorkerOptions,
+        sink: Sink,
+        processors: Sequence[Processor[Any]],
+        pricer: Pricer | None = None,
+    ) -> None:
+        self.options = options
+        self.sink = sink
+        self.reference = Reference(pricer or Pricer(), options.team_label)
+        self.reader = TopicReader(
+            options.bootstrap,
+            [Topic.PRICES.value, Topic.OBJECTS.value],
+            self._apply_reference,
+            **options.security,
+        )
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sink")
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+        app = faust.App(
+            options.app_id,
+            broker=f"kafka://{options.bootstrap}",
+            broker_credentials=_credentials(options.security),
+            store="memory://",
+            datadir=str(options.data_dir),
+            key_serializer="raw",
+            value_serializer="raw",
+            web_enabled=False,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            processing_guarantee="at_least_once",
+            # A worker that dies (kill -9, a lost node) leaves its partitions to the
+            # others within seconds, not Faust's minute: Kafka's classic 10 s session.
+            # The heartbeats run in the consumer's own thread, so a long batch never
+            # makes a live worker look dead.
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=3.0,
+            topic_replication_factor=1,
+        )
+        self.app = app
+        self.state = app.Table(STATE_TABLE, partitions=options.state_partitions, value_type=bytes)
+        self.pipeline = Pipeline(
+            processors,
+            self.reference,
+            feeds_reference=False,
+            reference_retention=options.reference_retention,
+            restore=self.state.get,
+        )
+        _check_copartitioned(processors, options.state_partitions)
+        self.deadletter_topic = self._topic(Topic.DEADLETTER)
+        self.findings_topic = self._topic(Topic.FINDINGS)
+        for topic in sorted(self.pipeline.topics()):
+            app.agent(self._topic(topic), name=topic.name.lower())(self._agent)
+        app.task(self.reader.run)
+
+    def changelog_topics(self) -> dict[str, int]:
+        """Changelog topic -> partitions. Created before the worker starts: Faust declares
+        them itself, but an agent can write its table before the new topic's metadata
+        arrives, and Faust then refuses the write (PartitionsMismatch)."""
+        return {self.state.changelog_topic.get_topic_name(): self.state.partitions or 1}
+
+    def _topic(self, topic: Topic) -> faust.TopicT:
+        return self.app.topic(topic.value, key_serializer="raw", value_serializer="raw")
+
+    async def _agent(self, stream: StreamT[bytes]) -> None:
+        async for events in self._batches(stream):
+            envelopes, letters = decode_all(_raw(event) for event in events)
+            await self.reader.caught_up()  # the pods and prices published before
+            await self._await_reference(envelopes)
+            self.pipeline.retain(self._owned())
+            output = self.pipeline.run(envelopes, letters)
+            await self._write(output)
+            self._save(events)  # after the sink has the rows
+            await self._ack(stream, events)
+
+    async def _batches(self, stream: StreamT[bytes]) -> AsyncIterator[list[EventT[bytes]]]:
+        """Batches of events, not acked until we ack them (``noack_take`` yields the events
+        themselves, though it is typed as yielding values)."""
+        batches = cast(Stream[bytes], stream).noack_take(
+            self.options.batch_size, self.options.batch_seconds
+        )
+        async for batch in batches:
+            yield cast(list[EventT[bytes]], list(batch))
+
+    async def _await_reference(self, envelopes: list[Envelope]) -> None:
+        """Hold a batch until the reference data its messages need has arrived (a node's
+        first scrapes may overtake its price facts). After ``reference_wait`` the batch
+        goes on: a node no fact prices costs OpenCost's default unit prices."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.reference_wait.total_seconds()
+        while not all(self.reference.ready(e.message) for e in envelopes):
+            if loop.time() > deadline:
+                return
+            await asyncio.sleep(0.2)
+
+    def _owned(self) -> set[tuple[Topic, int]]:
+        consumed = {t.value for t in self.pipeline.topics()}
+        return {
+            (Topic(tp.topic), tp.partition)
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic in consumed
+        }
+
+    async def _write(self, output: Output) -> None:
+        """Dead letters and findings to their topics; everything to the sink, in a thread
+        (retrying while the sink is away) so heartbeats go on."""
+        for letter in output.dead_letters:
+            await self.deadletter_topic.send(
+                key=letter.source_topic.encode(), value=letter.model_dump_json().encode()
+            )
+        for finding in output.findings:
+            await self.findings_topic.send(
+                key=finding.key().encode(), value=finding.model_dump_json().encode()
+            )
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, write, self.sink, output)
+
+    def _save(self, events: list[EventT[bytes]]) -> None:
+        """The stateful slots the batch changed, each written as the latest event of its
+        partition."""
+        latest = {(e.message.topic, e.message.partition): e for e in events}
+        for slot in self.pipeline.touched:
+            if slot.state is not None:
+                with _as_event(latest[(slot.topic.value, slot.partition)]):
+                    self.state[slot.key] = self.pipeline.saved(slot)
+
+    async def _ack(self, stream: StreamT[bytes], events: list[EventT[bytes]]) -> None:
+        """Ack only once the batch's table changes are in their changelogs: Faust may
+        commit an acked offset before its producer has sent the changelog records, and a
+        crash then would lose state that no replay restores."""
+        await self.app.producer.flush()
+        for event in events:
+            await stream.ack(event)
+
+    def _apply_reference(self, records: list[ConsumerRecord]) -> None:
+        """Prices, pods and namespaces into the reference; what cannot be read is skipped
+        here (the agents dead-letter it), as are objects the reference does not keep."""
+        self.reference.apply(
+            decode(RawMessage(topic=r.topic, value=r.value or b""))
+            for r in records
+            if r.topic != Topic.OBJECTS.value or _object_kind(r.key) in ("Pod", "Namespace")
+        )
+
+
+def _check_copartitioned(processors: Sequence[Processor[Any]], partitions: int) -> None:
+    """A stateful processor's slots live in the state table's partition of their source
+    partition: its topics must have as many partitions as the table."""
+    for processor in processors:
+        if processor.new_state() is None:
+            continue
+        for topic in processor.topics:
+            if TOPIC_SETTINGS[topic].partitions != partitions:
+                raise ValueError(
+                    f"processor {processor.name!r} keeps state but consumes {topic} "
+                    f"({TOPIC_SETTINGS[topic].partitions} partitions, the state table "
+                    f"{partitions})"
+                )
+
+
+def _raw(event: EventT[bytes]) -> RawMessage:
+    message = event.message
+    return RawMessage(
+        topic=message.topic,
+        value=bytes(message.value or b""),
+        key=(message.key or b"").decode("utf-8", errors="replace"),
+        partition=message.partition,
+        offset=message.offset,
+    )
+
+
+def _credentials(security: dict[str, Any]) -> CredentialsT | None:
+    """aiokafka's security options as Faust's credentials (which it maps back)."""
+    protocol = security.get("security_protocol", "PLAINTEXT")
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=security.get("sasl_plain_username"),
+            password=security.get("sasl_plain_password"),
+            mechanism=security.get("sasl_mechanism"),
+            ssl_context=security.get("ssl_context"),
+        )
+    if protocol == "SSL":
+        return faust.SSLCredentials(security["ssl_context"])
+    return None
+
+
+def _object_kind(key: bytes | None) -> str:
+    """The kind in an ``objects`` key (cluster/kind/namespace/name), without decoding."""
+    parts = (key or b"").split(b"/", 2)
+    return parts[1].decode("utf-8", errors="replace") if len(parts) > 2 else ""
+
+
+@contextmanager
+def _as_event(event: EventT[bytes]) -> Iterator[None]:
+    """Make ``event`` the current one, so a table write goes to its partition (#497)."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)

@@ -1,0 +1,167 @@
+"""The pipeline, written once: decode -> reference -> processors -> output.
+
+Both engines hand it batches and write what it returns through the sink port
+(``streams.sink``); they only move batches, state and offsets. For each processor and
+source partition it keeps a slot: the partition's clock (``streams.watermark``) and the
+processor's state. A batch's messages are grouped by processor and partition; replays
+(offsets at or below the clock's) are counted as duplicates and skipped; each message
+is given its partition's watermark as of the message before it; the processor computes;
+then it closes what the new watermark has made due.
+
+A slot's state is saved as bytes (``saved``) after the batch's output is written, and
+restored (the ``restore`` callback) the first time its partition is seen again.
+"""
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from kubeopera.models import DeadLetter, Topic
+from kubeopera.streams.decode import RawMessage, decode
+from kubeopera.streams.processor import Batch, Envelope, Output, Processor
+from kubeopera.streams.reference import Reference
+from kubeopera.streams.watermark import END_OF_INPUT, PartitionClock
+
+
+@dataclass
+class Slot:
+    """One processor's clock and state for one source partition."""
+
+    processor: Processor[Any]
+    topic: Topic
+    partition: int
+    clock: PartitionClock
+    state: Any
+
+    @property
+    def key(self) -> str:
+        """Where the slot is saved: ``processor/topic/partition``."""
+        return slot_key(self.processor.name, self.topic, self.partition)
+
+
+def slot_key(processor: str, topic: Topic, partition: int) -> str:
+    return f"{processor}/{topic}/{partition}"
+
+
+def decode_all(raws: Iterable[RawMessage]) -> tuple[list[Envelope], list[DeadLetter]]:
+    """Raw messages as envelopes; what cannot be read as dead letters saying why."""
+    envelopes, letters = [], []
+    for raw in raws:
+        decoded = decode(raw)
+        if isinstance(decoded, DeadLetter):
+            letters.append(decoded)
+        else:
+            envelopes.append(
+                Envelope(Topic(raw.topic), decoded, raw.partition, raw.offset, raw=raw.value)
+            )
+    return envelopes, letters
+
+
+class Pipeline:
+    """The processors over one reference.
+
+    ``feeds_reference``: the batches themselves carry the reference data (the embedded
+    engine); a Faust worker reads it from the whole topics instead, and feeds
+    ``reference`` itself. ``reference_retention``: how long superseded reference data
+    stays known past the slowest slot's horizon (a partition gained in a rebalance may
+    replay from that far back). ``restore``: a slot's saved bytes, if any.
+    """
+
+    def __init__(
+        self,
+        processors: Sequence[Processor[Any]],
+        reference: Reference,
+        feeds_reference: bool = True,
+        reference_retention: timedelta = timedelta(0),
+        restore: Callable[[str], bytes | None] = lambda key: None,
+    ) -> None:
+        self.processors = list(processors)
+        self.reference = reference
+        self.feeds_reference = feeds_reference
+        self.reference_retention = reference_retention
+        self.restore = restore
+        self.slots: dict[str, Slot] = {}
+        self.touched: list[Slot] = []
+
+    def topics(self) -> set[Topic]:
+        """Every topic some processor consumes."""
+        return {topic for p in self.processors for topic in p.topics}
+
+    def run(self, envelopes: Sequence[Envelope], rejected: Iterable[DeadLetter] = ()) -> Output:
+        """One batch (any topics and partitions); ``rejected`` are its messages that
+        could not be decoded. Returns everything to write; ``touched`` lists the slots
+        it changed, to save once the output is written."""
+        if self.feeds_reference:
+            self.reference.apply(e.message for e in envelopes)
+        output = Output(dead_letters=list(rejected))
+        self.touched = []
+        for processor in self.processors:
+            groups: dict[tuple[Topic, int], list[Envelope]] = {}
+            for envelope in envelopes:
+                if envelope.topic in processor.topics:
+                    groups.setdefault((envelope.topic, envelope.partition), []).append(envelope)
+            for (topic, partition), group in groups.items():
+                slot = self.slot(processor, topic, partition)
+                output.extend(self._run_slot(slot, group))
+                self.touched.append(slot)
+        self._forget_reference()
+        return output
+
+    def finish(self) -> Output:
+        """End of a finite input: every slot closes everything."""
+        output = Output()
+        for slot in self.slots.values():
+            output.extend(slot.processor.close(slot.state, END_OF_INPUT))
+        return output
+
+    def slot(self, processor: Processor[Any], topic: Topic, partition: int) -> Slot:
+        key = slot_key(processor.name, topic, partition)
+        if key not in self.slots:
+            saved = self.restore(key)
+            clock, state = PartitionClock(), processor.new_state()
+            if saved:
+                clock, state = _unpack(processor, saved)
+            self.slots[key] = Slot(processor, topic, partition, clock, state)
+        return self.slots[key]
+
+    def saved(self, slot: Slot) -> bytes:
+        """The slot's clock and state as bytes (what ``restore`` must give back)."""
+        header = json.dumps(slot.clock.to_dict()).encode()
+        body = slot.processor.state_to_bytes(slot.state)
+        return len(header).to_bytes(4, "big") + header + body
+
+    def retain(self, owned: set[tuple[Topic, int]]) -> None:
+        """Forget the slots of partitions no longer owned (after a rebalance): when one
+        comes back, its state is restored from where its last owner saved it."""
+        self.slots = {k: s for k, s in self.slots.items() if (s.topic, s.partition) in owned}
+
+    def _run_slot(self, slot: Slot, group: list[Envelope]) -> Output:
+        timed, replays = [], 0
+        for envelope in group:
+            if slot.clock.replayed(envelope.offset):
+                replays += 1
+                continue
+            watermark = slot.clock.observe(envelope.message.event_time(), envelope.offset)
+            timed.append(replace(envelope, watermark=watermark))
+        output = slot.processor.process(Batch(timed), self.reference, slot.state)
+        output.duplicates += replays
+        if slot.clock.watermark is not None:
+            output.extend(slot.processor.close(slot.state, slot.clock.watermark))
+        return output
+
+    def _forget_reference(self) -> None:
+        """Reference data superseded before every slot's horizon (less the retention)
+        is pruned."""
+        horizons = [
+            h for s in self.slots.values() if (h := s.processor.horizon(s.state)) is not None
+        ]
+        if horizons:
+            self.reference.forget_before(min(horizons) - self.reference_retention)
+
+
+def _unpack(processor: Processor[Any], saved: bytes) -> tuple[PartitionClock, Any]:
+    size = int.from_bytes(saved[:4], "big")
+    clock = PartitionClock.from_dict(json.loads(saved[4 : 4 + size]))
+    return clock, processor.state_from_bytes(saved[4 + size :])

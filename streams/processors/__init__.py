@@ -1,0 +1,1 @@
+"""The stream processors, one module each; each registers itself (``streams.registry``)."""

@@ -1,0 +1,69 @@
+"""The archive processor: object changes, Kubernetes events and resolved node prices as
+they arrive, into their raw tables (the change timeline, the event log and the price
+history the analyst views read).
+
+Stateless: a replayed message writes a row whose key the table already holds, and the
+table keeps one.
+"""
+
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from kubeopera.models import KubeEvent, NodePrice, ObjectChange, Topic
+from kubeopera.streams.frames import events_frame, objects_frame
+from kubeopera.streams.pricing import pricing_frame
+from kubeopera.streams.processor import Batch, Output, Table
+from kubeopera.streams.reference import Reference
+from kubeopera.streams.registry import register
+
+RAW_OBJECTS = Table(
+    "raw_objects", ("cluster", "namespace", "kind", "name", "observed_at", "uid", "change")
+)
+RAW_EVENTS = Table(
+    "raw_events",
+    ("cluster", "namespace", "involved_kind", "involved_name", "last_time", "uid", "count"),
+)
+NODE_PRICES = Table("node_prices", ("cluster", "node", "observed_at"))
+
+
+class ArchiveSettings(BaseModel):
+    """The archive has no settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@register
+class Archive:
+    name: ClassVar[str] = "archive"
+    Settings: ClassVar[type[BaseModel]] = ArchiveSettings
+    topics: ClassVar[frozenset[Topic]] = frozenset({Topic.OBJECTS, Topic.EVENTS, Topic.PRICES})
+    tables: ClassVar[tuple[Table, ...]] = (RAW_OBJECTS, RAW_EVENTS, NODE_PRICES)
+
+    def __init__(self, settings: ArchiveSettings | None = None) -> None:
+        self.settings = settings or ArchiveSettings()
+
+    def new_state(self) -> None:
+        return None
+
+    def process(self, batch: Batch, reference: Reference, state: None) -> Output:
+        """Rows of ``raw_objects``, ``raw_events`` and ``node_prices`` (each price
+        resolved as the pricer would cost it: ``pricing.Pricer.resolve``)."""
+        changes = batch.of(ObjectChange)
+        events = batch.of(KubeEvent)
+        prices = [reference.pricer.resolve(m) for m in batch.of(NodePrice)]
+        rows = [(RAW_OBJECTS, objects_frame(changes)), (RAW_EVENTS, events_frame(events))]
+        return Output(rows=[*rows, (NODE_PRICES, pricing_frame(prices))])
+
+    def close(self, state: None, watermark: datetime) -> Output:
+        return Output()
+
+    def horizon(self, state: None) -> datetime | None:
+        return None
+
+    def state_to_bytes(self, state: None) -> bytes:
+        return b""
+
+    def state_from_bytes(self, data: bytes) -> None:
+        return None

@@ -1,0 +1,84 @@
+"""The processor registry: processors by name, built from their settings sections.
+
+A processor module registers its class with ``@register``; ``build`` makes the processors
+a settings file lists (``processors: [archive, cost]``), each from its own section
+(``cost: {allowed_lateness_minutes: 5}``). The built-in modules are imported on first
+use, so a processor defined elsewhere (a test's, a plugin's) registers the same way.
+
+>>> sorted(names())
+['archive', 'cost']
+>>> [p.name for p in build(["cost"], {"cost": {"allowed_lateness_minutes": 5}})]
+['cost']
+>>> build(["costs"])
+Traceback (most recent call last):
+...
+kubeopera.streams.registry.UnknownProcessorError: unknown processor 'costs' (known: archive, cost)
+"""
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from kubeopera.streams.processor import Processor
+
+DEFAULT = ("archive", "cost")
+"""What runs when the settings list no processors."""
+
+_REGISTRY: dict[str, Callable[[Any], Processor[Any]]] = {}
+_SETTINGS: dict[str, type[BaseModel]] = {}
+
+P = TypeVar("P")
+
+
+class UnknownProcessorError(ValueError):
+    """A name no registered processor has."""
+
+
+def register(cls: P) -> P:
+    """Class decorator: make the processor known by its ``name``."""
+    name: str = getattr(cls, "name")  # noqa: B009 (P is any class with a name)
+    _REGISTRY[name] = cls  # type: ignore[assignment]
+    _SETTINGS[name] = getattr(cls, "Settings")  # noqa: B009
+    return cls
+
+
+def _load_builtins() -> None:
+    from kubeopera.streams import processors
+
+    for module in pkgutil.iter_modules(processors.__path__):
+        importlib.import_module(f"{processors.__name__}.{module.name}")
+
+
+def names() -> list[str]:
+    _load_builtins()
+    return list(_REGISTRY)
+
+
+def settings_model(name: str) -> type[BaseModel]:
+    """The pydantic model of a processor's settings section."""
+    _load_builtins()
+    if name not in _SETTINGS:
+        raise UnknownProcessorError(
+            f"unknown processor {name!r} (known: {', '.join(sorted(_SETTINGS))})"
+        )
+    return _SETTINGS[name]
+
+
+def build(
+    selected: Iterable[str] = DEFAULT, sections: Mapping[str, Any] | None = None
+) -> list[Processor[Any]]:
+    """The processors named, in order, each from its section of ``sections`` (a mapping
+    or an instance of its settings model; absent: the defaults).
+
+    Raises ``UnknownProcessorError`` for a name not registered and pydantic's
+    ``ValidationError`` for a section its model refuses."""
+    built = []
+    for name in selected:
+        model = settings_model(name)
+        section = (sections or {}).get(name) or {}
+        settings = section if isinstance(section, model) else model.model_validate(section)
+        built.append(_REGISTRY[name](settings))
+    return built

@@ -1,0 +1,65 @@
+"""The partition clock: one source partition's event-time watermark and offset high-water.
+
+Kafka orders messages within a partition, not across partitions, so event time is kept
+per partition: a partition's watermark is the latest event time (``event_time()``, UTC)
+any of its messages has carried, and a message is judged against the watermark as of
+the message before it, so the verdict never depends on how the partition was cut into
+batches. The clock also remembers the highest offset processed: a restart resumes from
+the last committed offset, so a message at or below it is a replay, a duplicate however
+far the watermark has moved since.
+
+Both engines keep one clock per processor and source partition (the embedded engine has
+one partition per topic, offsets from the file it replays, or none) and save it with the
+processor's state, so that the two are restored together.
+
+>>> from datetime import UTC, datetime
+>>> clock = PartitionClock()
+>>> clock.observe(datetime(2026, 1, 1, 0, 10, tzinfo=UTC), offset=7) is None
+True
+>>> clock.observe(datetime(2026, 1, 1, 0, 5, tzinfo=UTC), offset=8).isoformat()
+'2026-01-01T00:10:00+00:00'
+>>> clock.watermark.isoformat()  # an older event never moves it back
+'2026-01-01T00:10:00+00:00'
+>>> clock.replayed(8), clock.replayed(9), clock.replayed(-1)
+(True, False, False)
+>>> PartitionClock.from_dict(clock.to_dict()) == clock
+True
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+END_OF_INPUT = datetime.max.replace(tzinfo=UTC)
+"""The watermark at the end of a finite input: every window is due."""
+
+
+@dataclass
+class PartitionClock:
+    watermark: datetime | None = None
+    offset: int = -1  # the highest offset processed; -1: none, or a source without offsets
+
+    def replayed(self, offset: int) -> bool:
+        """Whether a message at ``offset`` was processed before (offsets ≥ 0 only: a
+        source without offsets, such as the simulator, never replays)."""
+        return 0 <= offset <= self.offset
+
+    def observe(self, event_time: datetime, offset: int = -1) -> datetime | None:
+        """Advance past one message; returns the watermark as of the message before it
+        (``None`` for the partition's first message)."""
+        before = self.watermark
+        if before is None or event_time > before:
+            self.watermark = event_time
+        self.offset = max(self.offset, offset)
+        return before
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "watermark": self.watermark.isoformat() if self.watermark else None,
+            "offset": self.offset,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PartitionClock":
+        watermark = data["watermark"]
+        return cls(datetime.fromisoformat(watermark) if watermark else None, data["offset"])
