@@ -82,7 +82,8 @@ class EmbeddedEngine:
     def _run(self, envelopes: list[Envelope], rejected: Iterable[DeadLetter]) -> None:
         self.stats.messages += len(envelopes)
         self.stats.batches += 1
-        self._write(self.pipeline.run(envelopes, rejected))
+        output, _ = self.pipeline.run(envelopes, rejected)
+        self._write(output)
 
     def _write(self, output: Output) -> None:
         write(self.sink, output)

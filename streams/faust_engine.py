@@ -39,7 +39,7 @@ from faust.types.auth import CredentialsT
 
 from kubeopera.models import TOPIC_SETTINGS, Topic
 from kubeopera.streams.decode import RawMessage, decode
-from kubeopera.streams.pipeline import Pipeline, decode_all
+from kubeopera.streams.pipeline import Pipeline, Slot, decode_all
 from kubeopera.streams.pricing import Pricer
 from kubeopera.streams.processor import Envelope, Output, Processor
 from kubeopera.streams.reference import Reference
@@ -138,9 +138,9 @@ class FaustEngine:
             await self.reader.caught_up()  # the pods and prices published before
             await self._await_reference(envelopes)
             self.pipeline.retain(self._owned())
-            output = self.pipeline.run(envelopes, letters)
+            output, touched = self.pipeline.run(envelopes, letters)
             await self._write(output)
-            self._save(events)  # after the sink has the rows
+            self._save(touched, events)  # after the sink has the rows
             await self._ack(stream, events)
 
     async def _batches(self, stream: StreamT[bytes]) -> AsyncIterator[list[EventT[bytes]]]:
@@ -185,11 +185,11 @@ class FaustEngine:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, write, self.sink, output)
 
-    def _save(self, events: list[EventT[bytes]]) -> None:
+    def _save(self, touched: list[Slot], events: list[EventT[bytes]]) -> None:
         """The stateful slots the batch changed, each written as the latest event of its
         partition."""
         latest = {(e.message.topic, e.message.partition): e for e in events}
-        for slot in self.pipeline.touched:
+        for slot in touched:
             if slot.state is not None:
                 with _as_event(latest[(slot.topic.value, slot.partition)]):
                     self.state[slot.key] = self.pipeline.saved(slot)

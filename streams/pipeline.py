@@ -83,20 +83,21 @@ class Pipeline:
         self.reference_retention = reference_retention
         self.restore = restore
         self.slots: dict[str, Slot] = {}
-        self.touched: list[Slot] = []
 
     def topics(self) -> set[Topic]:
         """Every topic some processor consumes."""
         return {topic for p in self.processors for topic in p.topics}
 
-    def run(self, envelopes: Sequence[Envelope], rejected: Iterable[DeadLetter] = ()) -> Output:
+    def run(
+        self, envelopes: Sequence[Envelope], rejected: Iterable[DeadLetter] = ()
+    ) -> tuple[Output, list[Slot]]:
         """One batch (any topics and partitions); ``rejected`` are its messages that
-        could not be decoded. Returns everything to write; ``touched`` lists the slots
-        it changed, to save once the output is written."""
+        could not be decoded. Returns everything to write, and the slots the batch
+        changed, to save once the output is written."""
         if self.feeds_reference:
             self.reference.apply(e.message for e in envelopes)
         output = Output(dead_letters=list(rejected))
-        self.touched = []
+        touched = []
         for processor in self.processors:
             groups: dict[tuple[Topic, int], list[Envelope]] = {}
             for envelope in envelopes:
@@ -105,9 +106,9 @@ class Pipeline:
             for (topic, partition), group in groups.items():
                 slot = self.slot(processor, topic, partition)
                 output.extend(self._run_slot(slot, group))
-                self.touched.append(slot)
+                touched.append(slot)
         self._forget_reference()
-        return output
+        return output, touched
 
     def finish(self) -> Output:
         """End of a finite input: every slot closes everything."""
