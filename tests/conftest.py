@@ -1,4 +1,7 @@
-"""Shared fixtures: a fresh embedded ClickHouse store per test."""
+"""Shared fixtures (a fresh embedded ClickHouse store per test; a real Kafka broker, a real
+kube-apiserver and a real ClickHouse server on loopback) and the marking of tests by kind:
+tests that use one of those real services, and end-to-end runs (``slow``), are
+``integration`` tests."""
 
 import shutil
 import socket
@@ -17,6 +20,21 @@ from kubeopera.sinks.clickhouse import ChdbBackend, Store
 sys.path.insert(0, str(Path(__file__).parent))
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# The fixtures below that start a real service; modules and tests that start one
+# themselves carry ``pytest.mark.integration`` on their own.
+INTEGRATION_FIXTURES = frozenset({"kafka", "kube_cluster", "clickhouse_server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark as ``integration`` every test that uses a real service, directly or through
+    another fixture, and every ``slow`` one (an end-to-end run: the ``kubeopera`` command
+    as a subprocess, a simulated fleet through the embedded pipeline, the wheel), so that
+    ``pytest -m "not integration"`` leaves the fast unit and property tests."""
+    for item in items:
+        uses_a_service = INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses_a_service or item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture

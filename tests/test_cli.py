@@ -13,6 +13,8 @@ from test_cost_fixture import EXPECTED, EXPECTED_IDLE, fixture_messages
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.embedded import EmbeddedEngine
 
+pytestmark = pytest.mark.slow  # the `kubeopera` command as a subprocess
+
 
 def kubeopera(
     *args: str, data: Path, extra_env: dict[str, str] | None = None

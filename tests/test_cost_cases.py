@@ -20,6 +20,8 @@ from cli_tools import run_kubeopera, stored
 from polars.testing import assert_frame_equal
 from replay_tools import replay
 
+pytestmark = pytest.mark.slow  # each case runs `kubeopera replay` as a user would
+
 SCENARIOS = Path(__file__).with_name("scenarios")
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 R = 0.031611 / 0.004237

@@ -1,13 +1,11 @@
 """The pod inventory: every version of every pod, valid from when the cluster saw it."""
 
-import doctest
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 from builders import namespace, pod
 
 from kubeopera.models import ChangeType
-from kubeopera.streams import timeline
 from kubeopera.streams.inventory import BEGINNING, END, Inventory
 
 AT = datetime(2026, 3, 2, tzinfo=UTC)
@@ -83,7 +81,3 @@ def test_same_pod_name_in_two_clusters_stays_apart() -> None:
     inventory.apply([pod("a", "ns", "p", "n", AT, cpu_request=3)])  # the same instant: replaces
     frame = inventory.versions().sort("cluster")
     assert frame.select("cluster", "cpu_request_cores").rows() == [("a", 3.0), ("b", 2.0)]
-
-
-def test_the_timeline_examples_run() -> None:
-    assert doctest.testmod(timeline).failed == 0

@@ -8,6 +8,8 @@ import pytest
 from kubeopera.deploy import kafka as broker_module
 from kubeopera.deploy.kafka import Broker, free_port
 
+pytestmark = pytest.mark.integration  # starts its own Kafka broker
+
 
 def test_a_cluster_id_starting_with_a_dash_still_formats(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka_tools import read_all
@@ -19,6 +20,8 @@ from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
 from kubeopera.models import TOPIC_MODELS, TOPIC_SETTINGS, Topic, message_key
+
+pytestmark = pytest.mark.integration  # a real Kafka broker
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 

@@ -67,6 +67,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Completed
     return result, folder
 
 
+@pytest.mark.integration  # kubeopera demo --cluster starts a kube-apiserver
 def test_demo_through_the_api_server_costs_what_the_simulator_says(
     demo: tuple[subprocess.CompletedProcess[str], Path], tmp_path: Path
 ) -> None:
@@ -99,6 +100,7 @@ def test_demo_through_the_api_server_costs_what_the_simulator_says(
     assert zones.height > 0 and zones["pod_zone"].equals(zones["node_zone"])
 
 
+@pytest.mark.integration  # kubeopera demo --cluster starts a kube-apiserver
 def test_the_collector_reported_every_change_and_event_the_simulator_made(
     demo: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
@@ -136,6 +138,7 @@ def test_the_collector_reported_every_change_and_event_the_simulator_made(
     assert "Through kube-apiserver at https://127.0.0.1:" in result.stdout
 
 
+@pytest.mark.integration  # kubeopera demo --cluster starts a kube-apiserver
 def test_the_api_server_stops_with_the_demo(
     demo: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
@@ -153,6 +156,7 @@ def test_the_api_server_stops_with_the_demo(
         (["--leave-cluster-running"], "--leave-cluster-running needs --cluster"),
     ],
 )
+@pytest.mark.slow  # the `kubeopera` command as a subprocess
 def test_cluster_options_that_make_no_sense_get_one_line(args: list[str], message: str) -> None:
     result = subprocess.run(
         ["kubeopera", "demo", *args], capture_output=True, text=True, timeout=60, check=False
@@ -163,6 +167,7 @@ def test_cluster_options_that_make_no_sense_get_one_line(args: list[str], messag
     ]
 
 
+@pytest.mark.integration  # kubeopera demo --cluster starts a kube-apiserver
 def test_a_cluster_left_running_holds_the_demo_for_kubectl(tmp_path: Path) -> None:
     state = tmp_path / "cluster"
     env = {**os.environ, "KUBEOPERA_STORAGE__PATH": str(tmp_path / "store")}

@@ -15,6 +15,8 @@ from kubeopera.deploy.kafka import free_port
 from kubeopera.deploy.testcluster import LocalCluster
 from kubeopera.models import ChangeType
 
+pytestmark = pytest.mark.integration  # a real kube-apiserver
+
 CONFIGMAPS = next(r for r in RESOURCES if r.kind == "ConfigMap")
 
 

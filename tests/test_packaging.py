@@ -4,9 +4,14 @@ tree) with every file its commands read: migrations, the instance catalogue, the
 pom and the test API server's Go sources."""
 
 import os
+import site
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # builds the wheel, installs it and runs the demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,20 +26,37 @@ PACKAGE_DATA = (
 )
 
 
+def venv_with_these_dependencies(venv: Path) -> Path:
+    """A fresh virtual environment at ``venv`` that imports the dependencies from this
+    interpreter's site-packages, with nothing downloaded; its python. (``venv
+    --system-site-packages`` would give the *base* interpreter's site-packages, which lack
+    them when the tests run in a virtual environment.) The folders are plain path entries:
+    the ``.pth`` files in them, such as an editable install of this source tree, are not
+    run."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    ours = [*site.getsitepackages(), site.getusersitepackages()]
+    lines = [folder for folder in ours if folder in sys.path]
+    (Path(purelib) / "kubeopera-tests-dependencies.pth").write_text("\n".join(lines) + "\n")
+    return python
+
+
 def test_the_installed_wheel_carries_what_every_command_needs(tmp_path: Path) -> None:
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
     subprocess.run([*pip_wheel, "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("kubeopera-*.whl")
     venv = tmp_path / "venv"
-    subprocess.run(  # the dependencies come from this interpreter's site-packages
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True
-    )
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--no-deps", str(wheel)],
+    python = venv_with_these_dependencies(venv)
+    subprocess.run(  # this interpreter's pip, installing into the new environment
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
         check=True, capture_output=True,
     )  # fmt: skip
     where = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import kubeopera.cli; print(kubeopera.cli.__file__)"],
+        [str(python), "-c", "import kubeopera.cli; print(kubeopera.cli.__file__)"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
     installed = Path(where).parents[1]

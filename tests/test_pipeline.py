@@ -16,6 +16,8 @@ from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.embedded import EmbeddedEngine
 from kubeopera.streams.pricing import Pricer
 
+pytestmark = pytest.mark.slow  # simulated fleets through the embedded pipeline
+
 START = (datetime.now(UTC) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
 FULL_CATALOGUE = SHARED_DATA / "pricing" / "karpenter_instance_types_us-east-1.csv"
 TABLES = {

@@ -14,6 +14,8 @@ from replay_tools import replay, write_jsonl
 
 from kubeopera.models import Contract, Topic
 
+pytestmark = pytest.mark.slow  # `kubeopera replay` as a user runs it
+
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
 # OpenCost's split of an m5.large's 0.096 USD/h over 2 vCPU and 8 GiB, r = CPU/RAM default.

@@ -83,6 +83,7 @@ def test_unreachable_server_is_a_clear_error() -> None:
         ServerBackend(host="127.0.0.1", port=1)
 
 
+@pytest.mark.integration  # starts its own clickhouse-server
 def test_an_insert_waits_out_a_server_restart(tmp_path: Path) -> None:
     """The server stops while a batch is waiting to be written: the insert retries with
     backoff, and lands exactly once when the server is back."""

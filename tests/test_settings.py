@@ -57,6 +57,7 @@ def test_runner_gets_catalogue_price_sheet_spot_fallback_and_lateness(
     assert runner.reference.pricer.spot_fallback == "estimate"
 
 
+@pytest.mark.slow  # the `kubeopera` command as a subprocess
 def test_a_short_redaction_key_is_refused_in_one_line() -> None:
     result = subprocess.run(
         ["kubeopera", "collect", "--simulate"],

@@ -30,6 +30,8 @@ from kubeopera.models import MetricBatch, Topic
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.embedded import EmbeddedEngine
 
+pytestmark = pytest.mark.integration  # starts its own Kafka brokers
+
 START = datetime(2026, 3, 2, tzinfo=UTC)
 SPEC = FleetSpec(
     clusters=2,

@@ -19,6 +19,8 @@ from test_cost_cases import CPU, RAM, SCENARIOS
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
 
+pytestmark = pytest.mark.integration  # starts its own Kafka broker
+
 CASES = ["price_change_mid_hour", "metrics_server_gap", "duplicate_samples"]
 FIRST_HOUR_COSTS = (
     "SELECT * EXCEPT id FROM v_cost_hourly "
