@@ -12,9 +12,8 @@ from kubeopera.cli.fleet import simulated
 from kubeopera.cli.reports import cost_report, pricing_notes
 from kubeopera.cli.settings import Settings
 from kubeopera.collectors.simulator import FleetSpec
-from kubeopera.models import Topic
+from kubeopera.models import IDLE, Topic
 from kubeopera.streams.aggregate import Sharing
-from kubeopera.streams.cost import IDLE
 from kubeopera.streams.runner import RunStats, tune_gc_for_batches
 
 EXAMPLE_SQL = (

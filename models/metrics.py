@@ -10,6 +10,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kubeopera.models.base import Contract, NonNegative, UtcDatetime
+from kubeopera.models.keys import node_key
 
 
 class NodeUsage(BaseModel):
@@ -94,4 +95,4 @@ class MetricBatch(Contract):
         return self
 
     def key(self) -> str:
-        return f"{self.cluster}/{self.node}"
+        return node_key(self.cluster, self.node)

@@ -5,6 +5,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from kubeopera.models.base import Contract, NonNegative, UtcDatetime
+from kubeopera.models.keys import node_key
 
 
 class CapacityType(StrEnum):
@@ -34,4 +35,4 @@ class NodePrice(Contract):
     observed_at: UtcDatetime
 
     def key(self) -> str:
-        return f"{self.cluster}/{self.node}"
+        return node_key(self.cluster, self.node)

@@ -17,7 +17,7 @@ from typing import Literal
 
 import polars as pl
 
-from kubeopera.streams.cost import IDLE
+from kubeopera.models import IDLE
 
 GROUPS: dict[str, list[str]] = {
     "cluster": ["cluster"],
