@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from kubeopera.models import IDLE
-from kubeopera.streams.aggregate import Sharing, aggregate, key_columns
+from kubeopera.reports.aggregate import Sharing, aggregate, key_columns
 
 
 def rows() -> pl.DataFrame:
