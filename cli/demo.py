@@ -9,18 +9,11 @@ from kubeopera.cli import render
 from kubeopera.cli.demo_cluster import ClusterOptions, replayed
 from kubeopera.cli.durations import format_duration
 from kubeopera.cli.fleet import simulated
-from kubeopera.cli.reports import cost_report, pricing_notes
 from kubeopera.cli.settings import Settings
 from kubeopera.collectors.simulator import FleetSpec
-from kubeopera.models import Topic
-from kubeopera.streams.aggregate import Sharing
-from kubeopera.streams.cost import IDLE
+from kubeopera.models import IDLE, Topic
+from kubeopera.reports import EXAMPLE_SQL, Sharing, cost_report, pricing_notes, sample_counts
 from kubeopera.streams.embedded import RunStats, tune_gc_for_batches
-
-EXAMPLE_SQL = (
-    "SELECT team, round(sum(total_cost), 2) AS usd FROM v_cost_by_team_daily "
-    "GROUP BY team ORDER BY usd DESC"
-)
 
 
 def run_demo(
@@ -42,16 +35,7 @@ def run_demo(
             with replayed(spec, cluster) as (stream, replay, url):
                 stats = runner.run(stream)
         seconds = time.perf_counter() - began
-        _print_summary(
-            out,
-            store.query(
-                "SELECT uniqExact(cluster) AS clusters, uniqExact(pod_uid) AS pods, "
-                "count() AS samples FROM raw_metrics"
-            ).row(0, named=True),
-            spec,
-            stats,
-            seconds,
-        )
+        _print_summary(out, sample_counts(store), spec, stats, seconds)
         if cluster is not None:
             out.print(f"Through kube-apiserver at {url} ({replay.writes:,} requests): the")
             out.print(

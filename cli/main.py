@@ -273,8 +273,10 @@ def cluster(action: str, port: int | None, state: Path) -> None:
 @click.pass_context
 def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None) -> None:
     """Run analyst SQL (ClickHouse dialect) on the store, e.g. over v_cost_by_namespace_daily."""
+    from kubeopera.reports import analyst_query
+
     with _settings(ctx).open_store() as store:
-        render.write(store.query(query), fmt, output)
+        render.write(analyst_query(store, query), fmt, output)
 
 
 @cli.command(short_help="Print a cost-allocation report by any key.")
@@ -334,7 +336,7 @@ def cost(
         )
     sharing = replace(settings.sharing(), **{k: v for k, v in overrides.items() if v is not None})
     with settings.open_store() as store:
-        from kubeopera.cli.reports import cost_report, pricing_notes
+        from kubeopera.reports import cost_report, pricing_notes
 
         since = datetime.now(UTC) - window
         report = cost_report(store, by, since, sharing=sharing)
@@ -354,9 +356,11 @@ def cost(
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Apply pending ClickHouse migrations (also done by every command that opens the store)."""
+    from kubeopera.reports import schema_status
+
     settings = _settings(ctx)
     with settings.open_store() as store:
-        latest, count = store.query("SELECT max(version), count() FROM schema_migrations").row(0)
+        latest, count = schema_status(store)
         click.echo(f"{store.describe()}: schema at migration {latest} ({count} applied)")
 
 

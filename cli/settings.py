@@ -23,8 +23,8 @@ from kubeopera.streams.processors.cost_allocation import CostSettings
 if TYPE_CHECKING:  # the engines load polars, pyarrow and chDB: only commands that use them
     from kubeopera.models.catalogue import Catalogue
     from kubeopera.models.price_sheet import PriceSheet
+    from kubeopera.reports import Sharing
     from kubeopera.sinks.clickhouse import Backend, Store
-    from kubeopera.streams.aggregate import Sharing
     from kubeopera.streams.embedded import EmbeddedEngine
     from kubeopera.streams.pricing import Pricer
     from kubeopera.streams.processor import Processor
@@ -229,7 +229,7 @@ class Settings(BaseSettings):
         )
 
     def sharing(self) -> "Sharing":
-        from kubeopera.streams.aggregate import Sharing
+        from kubeopera.reports import Sharing
 
         c = self.cost
         return Sharing(c.idle, c.idle_by, tuple(c.shared_namespaces), c.shared_split, c.shared_over)

@@ -4,6 +4,7 @@ from kubeopera.models.base import Contract, UtcDatetime
 from kubeopera.models.deadletter import DeadLetter
 from kubeopera.models.events import EventSource, KubeEvent
 from kubeopera.models.findings import Finding, FindingKind, FindingStatus, Severity, Subject
+from kubeopera.models.keys import IDLE, node_key, object_key
 from kubeopera.models.metrics import (
     ContainerSamples,
     MetricBatch,
@@ -31,6 +32,7 @@ from kubeopera.models.topics import (
 )
 
 __all__ = [
+    "IDLE",
     "TOPIC_MODELS",
     "TOPIC_SETTINGS",
     "CapacityType",
@@ -61,5 +63,7 @@ __all__ = [
     "TopicSettings",
     "UtcDatetime",
     "message_key",
+    "node_key",
+    "object_key",
     "parse_quantity",
 ]

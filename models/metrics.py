@@ -11,6 +11,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kubeopera.models.base import Contract, NonNegative, UtcDatetime
+from kubeopera.models.keys import node_key
 
 
 class NodeUsage(BaseModel):
@@ -95,7 +96,7 @@ class MetricBatch(Contract):
         return self
 
     def key(self) -> str:
-        return f"{self.cluster}/{self.node}"
+        return node_key(self.cluster, self.node)
 
     def event_time(self) -> datetime:
         return self.window_end

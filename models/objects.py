@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kubeopera.models.base import Contract, NonNegative, UtcDatetime
+from kubeopera.models.keys import object_key
 
 
 class ChangeType(StrEnum):
@@ -83,7 +84,7 @@ class ObjectChange(Contract):
     pod: PodSummary | None = None
 
     def key(self) -> str:
-        return f"{self.cluster}/{self.kind}/{self.namespace}/{self.name}"
+        return object_key(self.cluster, self.kind, self.namespace, self.name)
 
     def event_time(self) -> datetime:
         return self.observed_at

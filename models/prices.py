@@ -6,6 +6,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from kubeopera.models.base import Contract, NonNegative, UtcDatetime
+from kubeopera.models.keys import node_key
 
 
 class CapacityType(StrEnum):
@@ -35,7 +36,7 @@ class NodePrice(Contract):
     observed_at: UtcDatetime
 
     def key(self) -> str:
-        return f"{self.cluster}/{self.node}"
+        return node_key(self.cluster, self.node)
 
     def event_time(self) -> datetime:
         return self.observed_at

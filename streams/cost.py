@@ -22,12 +22,11 @@ from datetime import datetime
 
 import polars as pl
 
+from kubeopera.models import IDLE
 from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.frames import LABEL_TYPE, TIME
 from kubeopera.streams.inventory import VERSION_SCHEMA
 from kubeopera.streams.pricing import GIB, PriceSource, unit_prices
-
-IDLE = "__idle__"
 
 SCRAPE_KEY = ["cluster", "node", "window_start"]
 SEGMENT_KEY = [*SCRAPE_KEY, "hour"]

@@ -12,8 +12,8 @@ In c2 all idle (RAM 2) goes to a.
 import polars as pl
 import pytest
 
-from kubeopera.streams.aggregate import Sharing, aggregate, key_columns
-from kubeopera.streams.cost import IDLE
+from kubeopera.models import IDLE
+from kubeopera.reports.aggregate import Sharing, aggregate, key_columns
 
 
 def rows() -> pl.DataFrame:

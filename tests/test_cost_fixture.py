@@ -28,10 +28,9 @@ import polars as pl
 import pytest
 from builders import allocate_messages, namespace, node_price, pod, scrape
 
-from kubeopera.models import Message, Topic
+from kubeopera.models import IDLE, Message, Topic
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.sinks.clickhouse import Store
-from kubeopera.streams.cost import IDLE
 from kubeopera.streams.embedded import EmbeddedEngine
 
 START = datetime(2026, 3, 2, tzinfo=UTC)

@@ -13,9 +13,9 @@ from builders import allocate_messages, node_price, pod, scrape
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kubeopera.models import IDLE
 from kubeopera.models.catalogue import Catalogue
-from kubeopera.streams.aggregate import Sharing, aggregate, key_columns
-from kubeopera.streams.cost import IDLE
+from kubeopera.reports.aggregate import Sharing, aggregate, key_columns
 
 CATALOGUE = Catalogue.builtin()
 TYPES = sorted(t.name for t in CATALOGUE.priced() if t.gpus == 0)[:40]

@@ -1,12 +1,12 @@
-"""Reports the commands print, read from the store."""
+"""Cost reports read from the store: allocation by any key, and how the nodes were priced."""
 
 from datetime import datetime
 
 import polars as pl
 
+from kubeopera.reports.aggregate import INPUT_MEASURES, Sharing, aggregate, key_columns
+from kubeopera.reports.sql import cost_rows_sql, node_hours_sql
 from kubeopera.sinks.clickhouse import Store
-from kubeopera.sinks.clickhouse.queries import cost_rows_sql, node_hours_sql
-from kubeopera.streams.aggregate import INPUT_MEASURES, Sharing, aggregate, key_columns
 
 NO_SHARING = Sharing()
 REPORT_COLUMNS = [
@@ -19,6 +19,8 @@ REPORT_COLUMNS = [
     "cpu_efficiency",
     "ram_efficiency",
 ]
+"""The measures of a cost report, after its key columns: costs in USD, efficiencies as
+usage / request (null without requests)."""
 
 
 def cost_report(
@@ -28,7 +30,14 @@ def cost_report(
     until: datetime | None = None,
     sharing: Sharing = NO_SHARING,
 ) -> pl.DataFrame:
-    """Cost per group of ``by`` between ``since`` and ``until`` (now), largest first."""
+    """Cost per group of ``by`` between ``since`` and ``until`` (now), largest first.
+
+    One row per group: the key columns of ``by`` (``key_columns``; strings, idle rows
+    under ``IDLE``) then ``REPORT_COLUMNS``, costs in USD over the hourly windows
+    starting in [since, until) (UTC), idle and shared namespaces spread as ``sharing``
+    says (``aggregate``). No rows in the window: an empty frame of those columns.
+    Raises ``ValueError`` for an unknown key, ``ClickHouseError`` when the store fails.
+    """
     keys = key_columns(by)
     rows = store.query(cost_rows_sql(keys, INPUT_MEASURES, since, until))
     if rows.is_empty():
@@ -40,7 +49,10 @@ def cost_report(
 
 def pricing_notes(store: Store, since: datetime, until: datetime | None = None) -> list[str]:
     """Lines a cost report ends with: how its nodes were priced, and how many
-    node-hours were overcommitted (allocations above capacity: negative idle)."""
+    node-hours were overcommitted (allocations above capacity: negative idle).
+
+    Over the windows starting in [since, until) (now); none when the store holds no
+    cost rows there. Raises ``ClickHouseError`` when the store fails."""
     sources = store.query(node_hours_sql(since, until))
     if sources.is_empty():
         return []

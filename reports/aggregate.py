@@ -17,7 +17,7 @@ from typing import Literal
 
 import polars as pl
 
-from kubeopera.streams.cost import IDLE
+from kubeopera.models import IDLE
 
 GROUPS: dict[str, list[str]] = {
     "cluster": ["cluster"],
@@ -49,6 +49,15 @@ INPUT_MEASURES = [*COSTS, *USAGE]
 
 @dataclass(frozen=True)
 class Sharing:
+    """How a report spreads idle and shared cost (OpenCost's ``AggregateBy`` options).
+
+    ``idle``: ``none`` keeps idle as the ``IDLE`` group, ``weighted`` spreads it over the
+    groups of its ``idle_by`` scope (``cluster`` or ``node``) by their CPU, RAM and GPU
+    cost (``computeIdleCoeffs``). ``shared_namespaces``: namespaces whose cost (with its
+    share of idle) is spread over the other groups, ``even``ly or ``weighted`` by their
+    cost before idle (``shared_split``, ``computeShareCoeffs``), over the whole report or
+    each cluster (``shared_over``)."""
+
     idle: Literal["none", "weighted"] = "none"
     idle_by: Literal["cluster", "node"] = "cluster"
     shared_namespaces: tuple[str, ...] = ()
@@ -57,7 +66,10 @@ class Sharing:
 
 
 def key_columns(by: str) -> list[str]:
-    """The columns a report key groups by; a clear error for an unknown key."""
+    """The columns a report key groups by, in order and without repeats: ``by`` is a
+    comma-separated list of ``GROUPS`` keys, ``label:<k>`` and ``annotation:<k>``.
+
+    Raises ``ValueError`` naming the known keys for an unknown one."""
     columns: list[str] = []
     for part in (p.strip() for p in by.split(",")):
         if part in GROUPS:
@@ -74,7 +86,16 @@ def aggregate(rows: pl.DataFrame, by: str, sharing: Sharing = Sharing()) -> pl.D
     """Cost per group of ``by`` (e.g. ``"namespace"``, ``"team,label:env"``), largest first.
 
     ``rows`` need the key columns, ``cluster``, ``node``, ``namespace``, ``is_idle``
-    and the cost and usage measures of ``cost_allocation_hourly``.
+    and the cost and usage measures of ``cost_allocation_hourly`` (``INPUT_MEASURES``:
+    costs in USD, CPU in core-hours, RAM in GiB-hours, GPU in GPU-hours).
+
+    One row per group: the key columns (strings; idle rows grouped as ``IDLE`` in every
+    key but ``cluster``), the summed usage measures and costs, ``idle_cost`` (idle spread
+    onto the group; 0 with ``idle="none"``), ``shared_cost`` (shared namespaces spread onto
+    it), ``total_cost`` (USD, their sum), and ``cpu_efficiency`` / ``ram_efficiency``
+    (usage / request, null without requests). Sorted by ``total_cost`` descending, then
+    by key. The totals add up to the node cost of ``rows`` whatever ``sharing`` says.
+    Raises ``ValueError`` for an unknown key (``key_columns``).
     """
     keys = key_columns(by)
     scope = ["cluster", "node"] if sharing.idle_by == "node" else ["cluster"]

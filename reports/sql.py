@@ -1,4 +1,7 @@
-"""SQL the commands run over the analyst views."""
+"""The SQL text of the reports: over the analyst views of ``v_cost_hourly`` and the
+store's own tables. Every query the CLI runs is built here; ``kubeopera.reports`` runs
+them. Times are UTC.
+"""
 
 from datetime import UTC, datetime
 
@@ -30,7 +33,11 @@ def _between(since: datetime, until: datetime | None) -> str:
 
 
 def node_hours_sql(since: datetime, until: datetime | None = None) -> str:
-    """Per price source: the nodes priced by it and their overcommitted node-hours."""
+    """Per price source: the nodes priced by it and their overcommitted node-hours.
+
+    Columns ``price_source``, ``nodes`` (distinct cluster/node pairs) and
+    ``overcommitted_node_hours`` (idle rows whose CPU or RAM allocations exceeded
+    capacity), one row per source, over the windows starting in [since, until)."""
     return (
         "SELECT price_source, uniqExact(cluster, node) AS nodes, "
         "countIf(cpu_overcommit_core_hours > 0 OR ram_overcommit_gib_hours > 0) "
@@ -43,8 +50,10 @@ def node_hours_sql(since: datetime, until: datetime | None = None) -> str:
 def cost_rows_sql(
     keys: list[str], measures: list[str], since: datetime, until: datetime | None = None
 ) -> str:
-    """``measures`` of ``v_cost_hourly`` summed over time per container and key, ready
-    for ``streams.aggregate`` (which names the keys and measures it needs)."""
+    """``measures`` of ``v_cost_hourly`` summed over the windows starting in
+    [since, until) (no end: up to now), one row per ``cluster``, ``node``, ``namespace``,
+    ``is_idle`` and key column (``label:<k>``/``annotation:<k>`` extracted under that
+    name), ready for ``reports.aggregate`` (which names the keys and measures it needs)."""
     extra = [k for k in keys if k not in BASE_COLUMNS]
     group = [*BASE_COLUMNS, *[f"`{k}`" if ":" in k else k for k in extra]]
     where = _between(since, until)
@@ -52,3 +61,19 @@ def cost_rows_sql(
         [*BASE_COLUMNS, *[_column(k) for k in extra], *[f"sum({m}) AS {m}" for m in measures]]
     )
     return f"SELECT {columns} FROM v_cost_hourly WHERE {where} GROUP BY {', '.join(group)}"
+
+
+SCHEMA_SQL = "SELECT max(version), count() FROM schema_migrations"
+"""One row: the latest migration applied and how many are."""
+
+SAMPLE_COUNTS_SQL = (
+    "SELECT uniqExact(cluster) AS clusters, uniqExact(pod_uid) AS pods, "
+    "count() AS samples FROM raw_metrics"
+)
+"""One row: the clusters, pods and container samples in ``raw_metrics``."""
+
+EXAMPLE_SQL = (
+    "SELECT team, round(sum(total_cost), 2) AS usd FROM v_cost_by_team_daily "
+    "GROUP BY team ORDER BY usd DESC"
+)
+"""Analyst SQL the demo suggests: cost in USD per team over the whole store."""
