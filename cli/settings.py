@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +27,8 @@ from pydantic_settings import (
 
 from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.processors.cost_allocation import CostSettings
+from kubeopera.streams.registry import DEFAULT as DEFAULT_PROCESSORS
+from kubeopera.streams.registry import build, load
 
 if TYPE_CHECKING:  # the engines load polars, pyarrow and chDB: only commands that use them
     from kubeopera.models.catalogue import Catalogue
@@ -135,19 +145,29 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     processors_enabled: list[str] = Field(
-        default_factory=lambda: ["archive", "cost"],
+        default_factory=lambda: list(DEFAULT_PROCESSORS),
         alias="processors",
         description="the stream processors that run, by registry name",
     )
+    processor_modules: list[str] = Field(
+        default_factory=list,
+        description="modules to import that register processors of your own",
+    )
+    processor_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="the sections of processors without one of their own here, by name",
+    )
 
-    @field_validator("processors_enabled")
-    @classmethod
-    def _registered(cls, names: list[str]) -> list[str]:
-        from kubeopera.streams.registry import settings_model
-
-        for name in names:
-            settings_model(name)  # UnknownProcessor (a ValueError) names the known ones
-        return names
+    @model_validator(mode="after")
+    def _processors_known(self) -> "Settings":
+        """Every listed processor is registered and its section valid (the errors name
+        the known processors, or the field refused)."""
+        load(self.processor_modules)
+        try:
+            self.processors()
+        except ValidationError as error:
+            raise ValueError(f"a processor's settings: {error.errors()[0]['msg']}") from None
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -216,9 +236,7 @@ class Settings(BaseSettings):
 
     def processors(self) -> "list[Processor[Any]]":
         """The processors ``processors:`` lists, each from its section."""
-        from kubeopera.streams.registry import build
-
-        return build(self.processors_enabled, {"cost": self.cost})
+        return build(self.processors_enabled, {**self.processor_settings, "cost": self.cost})
 
     def engine(self, store: "Store", catalogue: "Catalogue | None" = None) -> "EmbeddedEngine":
         """The embedded pipeline as these settings describe it."""
@@ -258,7 +276,8 @@ def load_settings(path: Path | None = None) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise SettingsError(f"config error at {where}: {first['msg']}") from error
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"config error{f' at {where}' if where else ''}: {message}") from error
 
 
 def _text(path: Path | None) -> str | None:

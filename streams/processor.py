@@ -33,11 +33,13 @@ from kubeopera.streams.reference import Reference
 @dataclass(frozen=True)
 class Table:
     """An output table: its name, the key that identifies a row (its ORDER BY in the
-    schema: writing a row twice keeps one), and whether each block is deduplicated by
-    its content (for tables whose materialized views sum what arrives)."""
+    schema: writing a row twice keeps one), the event-time column (UTC) its rows are
+    placed in time by, and whether each block is deduplicated by its content (for
+    tables whose materialized views sum what arrives)."""
 
     name: str
     key: tuple[str, ...]
+    time: str
     deduplicate: bool = False
 
 
@@ -111,6 +113,8 @@ class Processor(Protocol[State]):
 
     ``process`` may update ``state`` in place; it must give the same tables however the
     input is cut into batches, and nothing new for a batch it has already processed.
+    Each source partition has its own state and emits its own rows, so a table's key
+    includes the partition key's fields (for ``metrics``: cluster and node).
     A stateless processor's state is ``None``, its bytes empty; the engines then keep no
     state for it, and its tables' keys make a replay harmless.
     """

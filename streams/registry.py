@@ -52,6 +52,18 @@ def _load_builtins() -> None:
         importlib.import_module(f"{processors.__name__}.{module.name}")
 
 
+def load(modules: Iterable[str]) -> None:
+    """Import processor modules defined outside the package (each registers what it
+    defines). Raises ``UnknownProcessorError`` naming a module that cannot be imported."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise UnknownProcessorError(
+                f"cannot import processor module {module!r}: {error}"
+            ) from error
+
+
 def names() -> list[str]:
     _load_builtins()
     return list(_REGISTRY)

@@ -19,13 +19,16 @@ from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
 
 RAW_OBJECTS = Table(
-    "raw_objects", ("cluster", "namespace", "kind", "name", "observed_at", "uid", "change")
+    "raw_objects",
+    ("cluster", "namespace", "kind", "name", "observed_at", "uid", "change"),
+    "observed_at",
 )
 RAW_EVENTS = Table(
     "raw_events",
     ("cluster", "namespace", "involved_kind", "involved_name", "last_time", "uid", "count"),
+    "last_time",
 )
-NODE_PRICES = Table("node_prices", ("cluster", "node", "observed_at"))
+NODE_PRICES = Table("node_prices", ("cluster", "node", "observed_at"), "observed_at")
 
 
 class ArchiveSettings(BaseModel):

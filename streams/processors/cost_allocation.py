@@ -23,10 +23,14 @@ from kubeopera.streams.registry import register
 from kubeopera.streams.windows import HourlyWindows
 
 RAW_METRICS = Table(
-    "raw_metrics", ("cluster", "namespace", "pod", "container", "window_start", "pod_uid")
+    "raw_metrics",
+    ("cluster", "namespace", "pod", "container", "window_start", "pod_uid"),
+    "window_start",
 )
-RAW_NODE_METRICS = Table("raw_node_metrics", ("cluster", "node", "window_start"))
-COST_ALLOCATION_HOURLY = Table("cost_allocation_hourly", tuple(HOUR_KEY), deduplicate=True)
+RAW_NODE_METRICS = Table("raw_node_metrics", ("cluster", "node", "window_start"), "window_start")
+COST_ALLOCATION_HOURLY = Table(
+    "cost_allocation_hourly", tuple(HOUR_KEY), "window_start", deduplicate=True
+)
 """Deduplicated by content: the daily rollups sum what arrives, and a replayed hour is
 the same block (an hour's rows do not depend on how its partition was batched)."""
 

@@ -1,0 +1,252 @@
+"""The processor contract, checked for every registered processor (as river checks every
+estimator): the same tables however the input is cut into batches; state that survives
+bytes and a restart; a replayed batch that changes nothing; no I/O inside the processor;
+and, on a real broker, the Kafka engine's tables equal to the embedded engine's.
+
+The registry includes ``namespace_samples``, a processor defined in this folder only for
+the tests and registered by importing it, as a user's own would be.
+
+The expected tables are the processor's own output on the whole input in one batch: the
+contract is that nothing about batching, restarts or replays changes them. What the
+processors compute is checked against hand-worked values elsewhere (test_cost_cases,
+test_cost_fixture, ...).
+"""
+
+import builtins
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import namespace_samples
+import polars as pl
+import pytest
+from builders import scrape
+from cli_tools import stored
+from kafka_tools import run_until_drained
+from polars.testing import assert_frame_equal
+
+from kubeopera.collectors.publisher import Publisher
+from kubeopera.collectors.simulator import FleetSpec, simulate
+from kubeopera.collectors.topics import ensure_topics
+from kubeopera.deploy.kafka import Broker, free_port
+from kubeopera.models import MetricBatch, Topic
+from kubeopera.sinks.clickhouse import ChdbBackend, Store
+from kubeopera.streams import registry
+from kubeopera.streams.embedded import EmbeddedEngine
+from kubeopera.streams.pipeline import Pipeline
+from kubeopera.streams.pricing import Pricer
+from kubeopera.streams.processor import Envelope, Output, Processor
+from kubeopera.streams.reference import Reference
+
+START = datetime(2026, 3, 2, tzinfo=UTC)
+SPEC = FleetSpec(
+    clusters=2,
+    pods_per_cluster=24,
+    start=START,
+    duration=timedelta(hours=3),
+    resolution=timedelta(minutes=5),
+    seed=11,
+)
+NAMES = registry.names()
+assert namespace_samples.NamespaceSamples.name in NAMES
+
+
+@cache
+def envelopes() -> tuple[Envelope, ...]:
+    """The fleet's messages in the order a collector publishes them, each at its offset in
+    its topic (one partition per topic, as in the embedded engine), with a re-published
+    scrape (a duplicate at a new offset) and a scrape that arrives after its hour closed."""
+    messages = [m for step in simulate(SPEC) for m in step]
+    first = next(m for _, m in messages if isinstance(m, MetricBatch))
+    middle = len(messages) // 2
+    late = scrape(first.cluster, first.node, START - timedelta(hours=1), 5, (2, 8), {})
+    messages[middle:middle] = [(Topic.METRICS, first), (Topic.METRICS, late)]
+    offsets: dict[Topic, int] = {}
+    result = []
+    for topic, message in messages:
+        offsets[topic] = offsets.get(topic, -1) + 1
+        result.append(Envelope(topic, message, 0, offsets[topic]))
+    return tuple(result)
+
+
+def build(name: str) -> Processor[Any]:
+    return registry.build([name])[0]
+
+
+def pipeline(name: str, restore: dict[str, bytes] | None = None) -> Pipeline:
+    return Pipeline([build(name)], Reference(Pricer()), restore=(restore or {}).get)
+
+
+def chunks(items: tuple[Envelope, ...], size: int) -> Iterator[list[Envelope]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def run(processor: Pipeline, batches: Iterator[list[Envelope]], finish: bool = True) -> Output:
+    """Every batch, then (with ``finish``) the end of input; all output together."""
+    everything = Output()
+    for batch in batches:
+        output, _ = processor.run(batch)
+        everything.extend(output)
+    if finish:
+        everything.extend(processor.finish())
+    return everything
+
+
+def tables(output: Output) -> dict[str, pl.DataFrame]:
+    """The output as the tables keep it: one row per key (the last written)."""
+    frames: dict[str, list[pl.DataFrame]] = {}
+    keys = {}
+    for table, rows in output.rows:
+        frames.setdefault(table.name, []).append(rows)
+        keys[table.name] = list(table.key)
+    return {
+        name: pl.concat(parts, how="vertical_relaxed")
+        .unique(keys[name], keep="last", maintain_order=True)
+        .sort(keys[name])
+        for name, parts in frames.items()
+    }
+
+
+def letters(output: Output) -> list[tuple[str, int, str]]:
+    return sorted((d.source_topic, d.offset, d.error) for d in output.dead_letters)
+
+
+def assert_same(got: Output, expected: Output) -> None:
+    got_tables, expected_tables = tables(got), tables(expected)
+    assert got_tables.keys() == expected_tables.keys()
+    for name, frame in expected_tables.items():
+        assert_frame_equal(got_tables[name], frame, check_exact=True)
+    assert letters(got) == letters(expected)
+
+
+@cache
+def whole(name: str) -> Output:
+    """The processor's output on the whole input as one batch."""
+    return run(pipeline(name), iter([list(envelopes())]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_input_yields_output(name: str) -> None:
+    """The input exercises the processor (a contract test on empty output proves nothing)."""
+    written = {name for name, rows in tables(whole(name)).items() if rows.height}
+    assert written == {t.name for t in build(name).tables}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("size", [1, 7, 250])
+def test_the_same_tables_however_the_input_is_cut_into_batches(name: str, size: int) -> None:
+    assert_same(run(pipeline(name), chunks(envelopes(), size)), whole(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_survives_bytes_and_a_restart(name: str) -> None:
+    """Half the input, the state saved as bytes, a new pipeline restored from them (its
+    reference read again from the topics, as a restarted worker does), the rest."""
+    items = envelopes()
+    half = len(items) // 2
+    before = pipeline(name)
+    first = run(before, chunks(items[:half], 40), finish=False)
+    saved = {key: before.saved(slot) for key, slot in before.slots.items()}
+    after = pipeline(name, restore=saved)
+    after.reference.apply(e.message for e in items[:half])
+    second = run(after, chunks(items[half:], 40))
+    first.extend(second)
+    assert_same(first, whole(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("offsets", ["replayed offsets", "re-published"])
+def test_a_replayed_batch_changes_nothing(name: str, offsets: str) -> None:
+    """A batch processed again (a restart resuming from an older committed offset, or a
+    collector publishing again at new offsets) adds no row, changes none and dead-letters
+    nothing."""
+    items = envelopes()
+    processor = pipeline(name)
+    batches = list(chunks(items, 60))
+    output = Output()
+    for index, batch in enumerate(batches):
+        step, _ = processor.run(batch)
+        output.extend(step)
+        if index == len(batches) // 2:
+            again = [e if offsets == "replayed offsets" else replace(e, offset=-1) for e in batch]
+            replayed, _ = processor.run(again)
+            assert not replayed.dead_letters
+            output.extend(replayed)
+    output.extend(processor.finish())
+    assert_same(output, whole(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_processor_does_no_io(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No file, socket or process is opened while the pipeline runs the processor."""
+    processor = pipeline(name)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"I/O inside a processor: {args!r}")
+
+    monkeypatch.setattr(builtins, "open", refuse)
+    monkeypatch.setattr(os, "open", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(os, "system", refuse)
+    output = run(processor, chunks(envelopes(), 250))
+    monkeypatch.undo()
+    assert_same(output, whole(name))
+
+
+# -- both engines, on a real broker --------------------------------------------------
+
+CLOSED = START + SPEC.duration - timedelta(hours=1)
+"""Hours before this are closed in every partition (the Kafka engine, which never sees an
+end of input, leaves a partition's last hour open)."""
+
+
+@pytest.mark.integration
+def test_every_processor_gives_the_same_tables_on_both_engines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = Broker(state=tmp_path / "kafka", port=free_port())
+    broker.up()
+    try:
+        ensure_topics(broker.bootstrap)
+        with Publisher(broker.bootstrap) as publisher:
+            publisher.publish_all((e.topic, e.message) for e in envelopes())
+        config = tmp_path / "kubeopera.yaml"
+        config.write_text(
+            f"processors: [{', '.join(NAMES)}]\nprocessor_modules: [namespace_samples]\n"
+        )
+        tests = str(Path(__file__).parent)
+        path = os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])
+        monkeypatch.setenv("PYTHONPATH", path)
+        monkeypatch.setenv("KUBEOPERA_CONFIG", str(config))
+        for store in (tmp_path / "worker-store", tmp_path / "embedded-store"):
+            stored(store, namespace_samples.DDL)
+        run_until_drained(broker, tmp_path / "worker-store", "contract", tmp_path / "worker")
+    finally:
+        broker.down()
+    with Store(ChdbBackend(tmp_path / "embedded-store"), raw_retention_days=0) as store:
+        engine = EmbeddedEngine(store, registry.build(NAMES))
+        engine.process([(e.topic, e.message) for e in envelopes()])
+        engine.finish()
+    for processor in registry.build(NAMES):
+        for table in processor.tables:
+            sql = (
+                f"SELECT * FROM {table.name} FINAL WHERE {table.time} < "
+                f"toDateTime64('{CLOSED:%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
+                f"ORDER BY {', '.join(table.key)}"
+            )
+            worker = stored(tmp_path / "worker-store", sql).drop("ingested_at", strict=False)
+            embedded = stored(tmp_path / "embedded-store", sql).drop("ingested_at", strict=False)
+            assert embedded.height, f"{table.name}: nothing to compare"
+            assert_frame_equal(worker, embedded, check_exact=True)
+    # The planted late scrape, dead-lettered by each processor of metrics (the table
+    # keeps one row per message); the garbage-free input has no other.
+    rejected = "SELECT source_topic, uniqExact(raw) AS messages FROM deadletter GROUP BY ALL"
+    worker_letters = stored(tmp_path / "worker-store", rejected)
+    assert_frame_equal(worker_letters, stored(tmp_path / "embedded-store", rejected))
+    assert worker_letters.rows() == [(Topic.METRICS.value, 1)]
