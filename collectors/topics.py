@@ -1,4 +1,5 @@
-"""Creating KubeOpera's topics with their partitions and configs (DESIGN.md section 3)."""
+"""Creating KubeOpera's topics with their partitions and configs (``models.topics``;
+docs/architecture.md section 2)."""
 
 import contextlib
 from typing import Any

@@ -36,7 +36,7 @@ Message = tuple[Topic, Contract]
 
 
 def message_key(message: Contract) -> str:
-    """The partition key DESIGN.md gives for each topic."""
+    """The message's partition key, as docs/architecture.md section 2 lists it per topic."""
     if isinstance(message, DeadLetter):
         return message.message_key()
     key = getattr(message, "key", None)
