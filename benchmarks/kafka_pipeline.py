@@ -46,6 +46,7 @@ from kubeopera.deploy.kafka import Broker, free_port
 from kubeopera.models import Message, MetricBatch, Topic
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.decode import RawMessage, decode
+from kubeopera.streams.embedded import EmbeddedEngine, tune_gc_for_batches
 from kubeopera.streams.frames import samples_frame, scrapes_frame
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -54,8 +55,14 @@ BATCH = 2_000  # the worker's batch size (WorkerOptions.batch_size)
 
 @dataclass
 class Fleet:
+    spec: FleetSpec
     inventory: list[Message]
     metrics: Iterator[Message]
+
+
+def fleet_metrics(simulated: Fleet) -> list[Message]:
+    """The fleet's metrics again (``Fleet.metrics`` is read once)."""
+    return [m for step in simulate(simulated.spec) for m in step if m[0] == Topic.METRICS]
 
 
 def fleet(clusters: int, duration: timedelta) -> Fleet:
@@ -63,7 +70,7 @@ def fleet(clusters: int, duration: timedelta) -> Fleet:
     spec = FleetSpec(clusters=clusters, start=START, duration=duration)
     inventory = [m for step in simulate(spec) for m in step if m[0] != Topic.METRICS]
     metrics = (m for step in simulate(spec) for m in step if m[0] == Topic.METRICS)
-    return Fleet(inventory, metrics)
+    return Fleet(spec, inventory, metrics)
 
 
 def samples_of(message: Message) -> int:
@@ -236,8 +243,29 @@ def throughput(folder: Path, clusters: int, duration: timedelta) -> None:
             f"peak RSS {peak} MiB"
         )
         print(f"ratio worker / bare: {worker_rate / bare_rate:.2f} (target >= 0.8)")
+        embedded_rate = embedded(folder / "embedded", simulated)
+        print(f"embedded engine (same input, same pipeline): {embedded_rate:,.0f} samples/s")
+        print(f"ratio worker / embedded: {worker_rate / embedded_rate:.2f} (target >= 0.5)")
     finally:
         broker.down()
+
+
+def embedded(folder: Path, simulated: Fleet) -> float:
+    """The embedded engine on the same messages as bytes (as the worker reads them), in
+    batches of the worker's size: samples per second of decoding, processing and
+    writing (the bytes are in memory first)."""
+    messages = [*simulated.inventory, *fleet_metrics(simulated)]
+    samples = sum(samples_of(m) for m in messages if m[0] == Topic.METRICS)
+    raws = [RawMessage(topic.value, m.model_dump_json().encode()) for topic, m in messages]
+    del messages
+    tune_gc_for_batches()  # as the worker does
+    with Store(ChdbBackend(folder), 0) as store:
+        engine = EmbeddedEngine(store)
+        began = time.perf_counter()
+        for start in range(0, len(raws), BATCH):
+            engine.process_raw(raws[start : start + BATCH])
+        engine.finish()
+        return samples / (time.perf_counter() - began)
 
 
 # -- 2. steady load ------------------------------------------------------------------

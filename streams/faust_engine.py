@@ -1,10 +1,11 @@
 """The Kafka engine: the pipeline as a Faust app on the topics.
 
 One agent per consumed topic takes batches without acking (``noack_take``), runs them
-through ``streams.pipeline``, writes the output through the sink port (in a thread, so
-heartbeats go on), publishes dead letters and findings, saves the slots the batch changed
-to a changelog-backed table, and only then acks: an offset is committed only after the
-sink acknowledged what it carried and the state that reflects it is in its changelog.
+through ``streams.pipeline``, publishes dead letters and findings, writes the output
+through the sink port (in a thread, so heartbeats go on), saves the slots the batch
+changed to a changelog-backed table, and only then acks: an offset is committed only
+after the sink acknowledged what it carried and the state that reflects it is in its
+changelog.
 So a restart loses nothing, and a replay is recognised by its offset (the slot's clock)
 and duplicates nothing.
 
@@ -133,15 +134,32 @@ class FaustEngine:
         return self.app.topic(topic.value, key_serializer="raw", value_serializer="raw")
 
     async def _agent(self, stream: StreamT[bytes]) -> None:
+        owned: set[int] = set()
         async for events in self._batches(stream):
             envelopes, letters = decode_all(_raw(event) for event in events)
             await self.reader.caught_up()  # the pods and prices published before
             await self._await_reference(envelopes)
-            self.pipeline.retain(self._owned())
+            topic = Topic(events[0].message.topic)
+            now = self._owned(topic)
+            if now != owned:  # a rebalance: gained partitions restart from their saved state
+                self.pipeline.forget(topic, owned ^ now)
+                owned = now
             output, touched = self.pipeline.run(envelopes, letters)
-            await self._write(output)
-            self._save(touched, events)  # after the sink has the rows
-            await self._ack(stream, events)
+            await self._commit(stream, events, output, self._snapshot(touched, events))
+
+    async def _commit(
+        self,
+        stream: StreamT[bytes],
+        events: list[EventT[bytes]],
+        output: Output,
+        snapshot: list[tuple[str, EventT[bytes], bytes]],
+    ) -> None:
+        """Write the batch's output, then save its slots, then ack its events."""
+        await self._write(output)
+        for key, event, saved in snapshot:  # after the sink has the rows
+            with _as_event(event):
+                self.state[key] = saved
+        await self._ack(stream, events)
 
     async def _batches(self, stream: StreamT[bytes]) -> AsyncIterator[list[EventT[bytes]]]:
         """Batches of events, not acked until we ack them (``noack_take`` yields the events
@@ -163,12 +181,10 @@ class FaustEngine:
                 return
             await asyncio.sleep(0.2)
 
-    def _owned(self) -> set[tuple[Topic, int]]:
-        consumed = {t.value for t in self.pipeline.topics()}
+    def _owned(self, topic: Topic) -> set[int]:
+        """The partitions of ``topic`` assigned to this worker."""
         return {
-            (Topic(tp.topic), tp.partition)
-            for tp in self.app.assignor.assigned_actives()
-            if tp.topic in consumed
+            tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic.value
         }
 
     async def _write(self, output: Output) -> None:
@@ -185,14 +201,17 @@ class FaustEngine:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, write, self.sink, output)
 
-    def _save(self, touched: list[Slot], events: list[EventT[bytes]]) -> None:
-        """The stateful slots the batch changed, each written as the latest event of its
-        partition."""
+    def _snapshot(
+        self, touched: list[Slot], events: list[EventT[bytes]]
+    ) -> list[tuple[str, EventT[bytes], bytes]]:
+        """The stateful slots the batch changed, as bytes, each with the latest event of
+        its partition (the table write goes to that event's partition)."""
         latest = {(e.message.topic, e.message.partition): e for e in events}
-        for slot in touched:
-            if slot.state is not None:
-                with _as_event(latest[(slot.topic.value, slot.partition)]):
-                    self.state[slot.key] = self.pipeline.saved(slot)
+        return [
+            (slot.key, latest[(slot.topic.value, slot.partition)], self.pipeline.saved(slot))
+            for slot in touched
+            if slot.state is not None
+        ]
 
     async def _ack(self, stream: StreamT[bytes], events: list[EventT[bytes]]) -> None:
         """Ack only once the batch's table changes are in their changelogs: Faust may

@@ -133,10 +133,12 @@ class Pipeline:
         body = slot.processor.state_to_bytes(slot.state)
         return len(header).to_bytes(4, "big") + header + body
 
-    def retain(self, owned: set[tuple[Topic, int]]) -> None:
-        """Forget the slots of partitions no longer owned (after a rebalance): when one
-        comes back, its state is restored from where its last owner saved it."""
-        self.slots = {k: s for k, s in self.slots.items() if (s.topic, s.partition) in owned}
+    def forget(self, topic: Topic, partitions: set[int]) -> None:
+        """Drop the slots of these partitions of ``topic`` (lost in a rebalance, or
+        gained, so that their state is restored from where its last owner saved it)."""
+        self.slots = {
+            k: s for k, s in self.slots.items() if s.topic != topic or s.partition not in partitions
+        }
 
     def _run_slot(self, slot: Slot, group: list[Envelope]) -> Output:
         timed, replays = [], 0
@@ -153,13 +155,17 @@ class Pipeline:
         return output
 
     def _forget_reference(self) -> None:
-        """Reference data superseded before every slot's horizon (less the retention)
-        is pruned."""
-        horizons = [
-            h for s in self.slots.values() if (h := s.processor.horizon(s.state)) is not None
-        ]
-        if horizons:
-            self.reference.forget_before(min(horizons) - self.reference_retention)
+        """Reference data superseded before every slot's horizon (less the retention) is
+        pruned. Only slots that have seen data and need reference data count, and a slot
+        that cannot name its horizon yet keeps it all. (A partition that has seen nothing
+        yet does not count: its first data may need what is pruned, if it lags the
+        others by more than the retention.)"""
+        horizons = [s.processor.horizon(s.state) for s in self.slots.values() if s.clock.watermark]
+        if None in horizons:
+            return
+        needed = [h for h in horizons if h is not None and h < END_OF_INPUT]
+        if needed:
+            self.reference.forget_before(min(needed) - self.reference_retention)
 
 
 def _unpack(processor: Processor[Any], saved: bytes) -> tuple[PartitionClock, Any]:

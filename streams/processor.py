@@ -3,7 +3,7 @@
 A processor turns batches of decoded messages from the topics it consumes into output:
 rows for its tables, findings and dead letters. It is pure: it reads only its arguments
 (the batch, the shared reference data, its own state), does no I/O and keeps no clock,
-so the two engines (``streams.embedded``, ``streams.kafka``) can run it on any cut of
+so the two engines (``streams.embedded``, ``streams.faust_engine``) can run it on any cut of
 the input and replay it after a crash. The engines keep one state per processor and
 source partition, save it as bytes with the partition's clock (``streams.watermark``)
 after the batch's output is written, and call ``close`` with the partition's watermark
@@ -136,7 +136,8 @@ class Processor(Protocol[State]):
 
     def horizon(self, state: State) -> datetime | None:
         """The earliest event time ``state`` can still use: reference data superseded
-        before it is no longer needed (``None``: the processor needs none)."""
+        before it is no longer needed (``END_OF_INPUT``: the processor needs none;
+        ``None``: not known yet, keep it all)."""
         ...
 
     def state_to_bytes(self, state: State) -> bytes: ...

@@ -20,7 +20,17 @@ class Sink(Protocol):
 
 def write(sink: Sink, output: Output) -> None:
     """Every block of ``output`` in order, then its dead letters; returns after the sink
-    acknowledged them all (offsets may be committed then)."""
+    has acknowledged them all (offsets may be committed then). The blocks of a table
+    that is not deduplicated by content go as one insert, at its first block's place
+    (ClickHouse wants few, large inserts); a deduplicated table's blocks go as they are,
+    since their content is their token."""
+    merged: dict[str, list[pl.DataFrame]] = {}
     for table, rows in output.rows:
-        sink.insert(table.name, rows, deduplicate=table.deduplicate)
+        if not table.deduplicate and rows.height:
+            merged.setdefault(table.name, []).append(rows)
+    for table, rows in output.rows:
+        if table.deduplicate:
+            sink.insert(table.name, rows, deduplicate=True)
+        elif table.name in merged:  # at its first block
+            sink.insert(table.name, pl.concat(merged.pop(table.name), how="vertical_relaxed"))
     sink.insert(DEADLETTER_TABLE, deadletters_frame(output.dead_letters))

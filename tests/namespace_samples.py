@@ -22,6 +22,7 @@ from kubeopera.models import MetricBatch, Topic
 from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
+from kubeopera.streams.watermark import END_OF_INPUT
 
 TABLE = Table("test_namespace_samples", ("cluster", "namespace", "node", "hour"), "hour")
 DDL = (
@@ -102,7 +103,7 @@ class NamespaceSamples:
         return Output(rows=[(TABLE, rows)] if rows.height else [])
 
     def horizon(self, state: Counts) -> datetime | None:
-        return None  # it needs no reference data
+        return END_OF_INPUT  # it needs no reference data
 
     def state_to_bytes(self, state: Counts) -> bytes:
         return json.dumps(

@@ -17,6 +17,7 @@ from kubeopera.streams.pricing import pricing_frame
 from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
+from kubeopera.streams.watermark import END_OF_INPUT
 
 RAW_OBJECTS = Table(
     "raw_objects",
@@ -63,7 +64,7 @@ class Archive:
         return Output()
 
     def horizon(self, state: None) -> datetime | None:
-        return None
+        return END_OF_INPUT  # it needs no reference timeline
 
     def state_to_bytes(self, state: None) -> bytes:
         return b""
