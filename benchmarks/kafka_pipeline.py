@@ -38,12 +38,12 @@ from aiokafka import AIOKafkaConsumer
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from kubeopera.cli.durations import parse_duration
 from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
 from kubeopera.models import Message, MetricBatch, Topic
+from kubeopera.settings.durations import parse_duration
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.decode import RawMessage, decode
 from kubeopera.streams.embedded import EmbeddedEngine, tune_gc_for_batches

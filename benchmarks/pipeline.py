@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kubeopera.cli.durations import parse_duration
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models import Message
+from kubeopera.settings.durations import parse_duration
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.embedded import EmbeddedEngine, tune_gc_for_batches
 

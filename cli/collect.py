@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import click
 
 from kubeopera.cli.fleet import simulated
-from kubeopera.cli.settings import Settings
 from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.models import Message
+from kubeopera.settings import Settings
 
 if TYPE_CHECKING:
     from kubeopera.collectors.kubernetes.redact import Redactor

@@ -7,12 +7,12 @@ from rich.console import Console
 
 from kubeopera.cli import render
 from kubeopera.cli.demo_cluster import ClusterOptions, replayed
-from kubeopera.cli.durations import format_duration
 from kubeopera.cli.fleet import simulated
-from kubeopera.cli.settings import Settings
 from kubeopera.collectors.simulator import FleetSpec
 from kubeopera.models import IDLE, Topic
 from kubeopera.reports import EXAMPLE_SQL, Sharing, cost_report, pricing_notes, sample_counts
+from kubeopera.settings import Settings
+from kubeopera.settings.durations import format_duration
 from kubeopera.streams.embedded import RunStats, tune_gc_for_batches
 
 

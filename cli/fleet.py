@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from kubeopera.cli.durations import parse_duration
 from kubeopera.models import Message
+from kubeopera.settings.durations import parse_duration
 
 if TYPE_CHECKING:  # the simulator and the catalogue load numpy and polars: only when used
     from kubeopera.collectors.simulator import FleetSpec

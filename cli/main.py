@@ -11,9 +11,9 @@ import click
 from click.core import ParameterSource
 
 from kubeopera.cli import render
-from kubeopera.cli.durations import format_duration
 from kubeopera.cli.fleet import batch_size_option, duration_option, fleet_options, fleet_spec
-from kubeopera.cli.settings import Settings, load_settings
+from kubeopera.settings import Settings, load_settings
+from kubeopera.settings.durations import format_duration
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -399,11 +399,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
     only once one happened: they live in modules a light command never loads."""
     from kafka.errors import KafkaError
 
-    from kubeopera.cli.settings import SettingsError
     from kubeopera.collectors.simulator.replay import ReplayError
     from kubeopera.deploy.kafka import BrokerError
     from kubeopera.deploy.testcluster import ClusterError
     from kubeopera.models.catalogue import CatalogueError
+    from kubeopera.settings import SettingsError
     from kubeopera.sinks.clickhouse import ClickHouseError
 
     return (

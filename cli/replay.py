@@ -19,8 +19,8 @@ from typing import Any, BinaryIO
 import click
 from pydantic import BaseModel, ValidationError
 
-from kubeopera.cli.settings import Settings
 from kubeopera.models import DeadLetter, Message, Topic
+from kubeopera.settings import Settings
 from kubeopera.streams.decode import RawMessage, dead_letter, decode, summarize
 from kubeopera.streams.embedded import EmbeddedEngine, tune_gc_for_batches
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import faust
 
-from kubeopera.cli.settings import Settings
 from kubeopera.collectors.topics import ensure_changelogs, ensure_topics
 from kubeopera.models import TOPIC_SETTINGS, Topic
+from kubeopera.settings import Settings
 from kubeopera.streams.embedded import tune_gc_for_batches
 from kubeopera.streams.faust_engine import FaustEngine, WorkerOptions
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubeopera.cli.settings import SettingsError, load_settings
+from kubeopera.settings import SettingsError, load_settings
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.processors.cost_allocation import CostAllocation
 

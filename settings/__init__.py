@@ -1,5 +1,9 @@
 """One settings model for every command: a YAML file plus ``KUBEOPERA_*`` variables.
 
+Every default and unit conversion lives here (durations in ``settings.durations``) or in
+the section model of the processor it belongs to (``cost:`` in
+``streams.processors.cost_allocation``); the CLI only parses its options and calls this.
+
 Environment variables win over the file; nested fields use ``__``, e.g.
 ``KUBEOPERA_STORAGE__BACKEND=server``. The file is ``--config PATH`` or
 ``$KUBEOPERA_CONFIG``.
