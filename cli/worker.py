@@ -26,7 +26,7 @@ def run_worker(settings: Settings, app_id: str, data_dir: Path, batch_size: int)
         state_partitions=TOPIC_SETTINGS[Topic.METRICS].partitions,
     )
     with settings.open_store() as store:
-        worker = FaustEngine(options, store, settings.processors(), settings.pricer())
+        worker = FaustEngine(options, store, settings.build_processors(), settings.pricer())
         ensure_changelogs(
             kafka.bootstrap_servers, worker.changelog_topics(), **kafka.client_options()
         )

@@ -137,10 +137,7 @@ class CollectorSettings(_Section):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="KUBEOPERA_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        populate_by_name=True,
+        env_prefix="KUBEOPERA_", env_nested_delimiter="__", extra="forbid"
     )
 
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -148,9 +145,8 @@ class Settings(BaseSettings):
     cost: CostSettings = Field(default_factory=CostSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
-    processors_enabled: list[str] = Field(
+    processors: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PROCESSORS),
-        alias="processors",
         description="the stream processors that run, by registry name",
     )
     processor_modules: list[str] = Field(
@@ -164,13 +160,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _processors_known(self) -> "Settings":
-        """Every listed processor is registered and its section valid (the errors name
-        the known processors, or the field refused)."""
+        """Every listed processor is registered, once, and its section is valid; every
+        section under ``processor_settings`` belongs to a listed processor without a
+        section of its own (the errors name the processor and the field)."""
         load(self.processor_modules)
-        try:
-            self.processors()
-        except ValidationError as error:
-            raise ValueError(f"a processor's settings: {error.errors()[0]['msg']}") from None
+        repeated = sorted({n for n in self.processors if self.processors.count(n) > 1})
+        if repeated:
+            raise ValueError(f"processors: {', '.join(repeated)} listed more than once")
+        for name in self.processor_settings:
+            if name in type(self).model_fields:
+                raise ValueError(f"processor_settings.{name}: {name} has its own section")
+            if name not in self.processors:
+                raise ValueError(f"processor_settings.{name}: {name} is not in processors:")
+        self.build_processors()
         return self
 
     @classmethod
@@ -238,16 +240,16 @@ class Settings(BaseSettings):
             self.pricing.spot_fallback,
         )
 
-    def processors(self) -> "list[Processor[Any]]":
+    def build_processors(self) -> "list[Processor[Any]]":
         """The processors ``processors:`` lists, each from its section."""
-        return build(self.processors_enabled, {**self.processor_settings, "cost": self.cost})
+        return build(self.processors, {**self.processor_settings, "cost": self.cost})
 
     def engine(self, store: "Store", catalogue: "Catalogue | None" = None) -> "EmbeddedEngine":
         """The embedded pipeline as these settings describe it."""
         from kubeopera.streams.embedded import EmbeddedEngine
 
         return EmbeddedEngine(
-            store, self.processors(), self.pricer(catalogue), self.cost.team_label
+            store, self.build_processors(), self.pricer(catalogue), self.cost.team_label
         )
 
     def sharing(self) -> "Sharing":

@@ -35,8 +35,9 @@ from typing import Any, cast
 import faust
 from aiokafka import ConsumerRecord
 from faust.streams import Stream, _current_event
-from faust.types import EventT, StreamT
+from faust.types import TP, EventT, StreamT
 from faust.types.auth import CredentialsT
+from mode.types.signals import BaseSignalT
 
 from kubeopera.models import TOPIC_SETTINGS, Topic
 from kubeopera.streams.decode import RawMessage, decode
@@ -122,6 +123,8 @@ class FaustEngine:
         self.findings_topic = self._topic(Topic.FINDINGS)
         for topic in sorted(self.pipeline.topics()):
             app.agent(self._topic(topic), name=topic.name.lower())(self._agent)
+        app.on_partitions_revoked.connect(self._on_rebalance)
+        app.on_partitions_assigned.connect(self._on_rebalance)
         app.task(self.reader.run)
 
     def changelog_topics(self) -> dict[str, int]:
@@ -134,16 +137,10 @@ class FaustEngine:
         return self.app.topic(topic.value, key_serializer="raw", value_serializer="raw")
 
     async def _agent(self, stream: StreamT[bytes]) -> None:
-        owned: set[int] = set()
         async for events in self._batches(stream):
             envelopes, letters = decode_all(_raw(event) for event in events)
             await self.reader.caught_up()  # the pods and prices published before
             await self._await_reference(envelopes)
-            topic = Topic(events[0].message.topic)
-            now = self._owned(topic)
-            if now != owned:  # a rebalance: gained partitions restart from their saved state
-                self.pipeline.forget(topic, owned ^ now)
-                owned = now
             output, touched = self.pipeline.run(envelopes, letters)
             await self._commit(stream, events, output, self._snapshot(touched, events))
 
@@ -181,11 +178,17 @@ class FaustEngine:
                 return
             await asyncio.sleep(0.2)
 
-    def _owned(self, topic: Topic) -> set[int]:
-        """The partitions of ``topic`` assigned to this worker."""
-        return {
-            tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic.value
-        }
+    def _on_rebalance(
+        self, app: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any
+    ) -> None:
+        """Partitions revoked or assigned (Faust's signals: the app, then the set of
+        partitions): their slots are dropped, so that each resumes from where its last
+        owner saved it (another worker may have moved it on)."""
+        partitions: set[TP] = args[0]
+        consumed = {t.value for t in self.pipeline.topics()}
+        for tp in partitions:
+            if tp.topic in consumed:
+                self.pipeline.forget(Topic(tp.topic), {tp.partition})
 
     async def _write(self, output: Output) -> None:
         """Dead letters and findings to their topics; everything to the sink, in a thread

@@ -12,7 +12,7 @@ True
 >>> build(["costs"])
 Traceback (most recent call last):
 ...
-kubeopera.streams.registry.UnknownProcessorError: unknown processor 'costs' (known: archive, cost...)
+kubeopera.streams.registry.UnknownProcessorError: unknown processor 'costs' (known: ...)
 """
 
 import importlib
@@ -20,7 +20,7 @@ import pkgutil
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from kubeopera.streams.processor import Processor
 
@@ -34,12 +34,19 @@ P = TypeVar("P")
 
 
 class UnknownProcessorError(ValueError):
-    """A name no registered processor has."""
+    """A name no registered processor has, or a processor module that cannot be
+    imported."""
+
+
+class ProcessorSettingsError(ValueError):
+    """A processor's section that its settings model refuses."""
 
 
 def register(cls: P) -> P:
     """Class decorator: make the processor known by its ``name``."""
     name: str = getattr(cls, "name")  # noqa: B009 (P is any class with a name)
+    if _REGISTRY.get(name, cls) is not cls:
+        raise ValueError(f"processor name {name!r} is registered already")
     _REGISTRY[name] = cls  # type: ignore[assignment]
     _SETTINGS[name] = getattr(cls, "Settings")  # noqa: B009
     return cls
@@ -58,7 +65,7 @@ def load(modules: Iterable[str]) -> None:
     for module in modules:
         try:
             importlib.import_module(module)
-        except ImportError as error:
+        except Exception as error:  # a plugin may fail to import in any way
             raise UnknownProcessorError(
                 f"cannot import processor module {module!r}: {error}"
             ) from error
@@ -85,12 +92,17 @@ def build(
     """The processors named, in order, each from its section of ``sections`` (a mapping
     or an instance of its settings model; absent: the defaults).
 
-    Raises ``UnknownProcessorError`` for a name not registered and pydantic's
-    ``ValidationError`` for a section its model refuses."""
+    Raises ``UnknownProcessorError`` for a name not registered and
+    ``ProcessorSettingsError`` for a section its model refuses."""
     built = []
     for name in selected:
         model = settings_model(name)
         section = (sections or {}).get(name) or {}
-        settings = section if isinstance(section, model) else model.model_validate(section)
+        try:
+            settings = section if isinstance(section, model) else model.model_validate(section)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in (name, *first["loc"]))
+            raise ProcessorSettingsError(f"{where}: {first['msg']}") from error
         built.append(_REGISTRY[name](settings))
     return built

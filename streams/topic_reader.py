@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 Apply = Callable[[list[ConsumerRecord]], None]
 
@@ -49,13 +49,26 @@ class TopicReader:
                 fetched = await consumer.getmany(timeout_ms=200, max_records=10_000)
                 for records in fetched.values():  # applied before the next await:
                     self.apply(records)  # a position reached is a position applied
-                if consumer.assignment():
+                if self._assigned_everything(consumer):
                     self._ready.set()
         finally:
             await consumer.stop()
 
+    def _assigned_everything(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether every partition of every topic is assigned: the metadata of one topic
+        can arrive before another's, and ``caught_up`` must not answer for a part
+        (a worker then costed scrapes with the first of a node's prices only, and its
+        restart, reading them all, wrote the same hour again with other costs)."""
+        assigned = consumer.assignment()
+        for topic in self.topics:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions or any(TopicPartition(topic, p) not in assigned for p in partitions):
+                return False
+        return True
+
     async def caught_up(self) -> None:
-        """Return once everything the topics held when called has been applied."""
+        """Return once everything the topics held when called has been applied (every
+        partition of every topic)."""
         await self._ready.wait()
         assert self._consumer is not None
         ends = await self._consumer.end_offsets(list(self._consumer.assignment()))

@@ -23,6 +23,9 @@ from kubeopera.models import MetricBatch
 from kubeopera.streams.cost import empty_costs, hour_of, sum_by_hour, to_float
 
 HOUR = timedelta(hours=1)
+BLOCK_ORDER = ["cluster", "window_start", "node", "namespace", "pod", "pod_uid", "container"]
+"""A closed hour's row order: its whole key, so that a block's content (its
+deduplication token) never depends on the order its rows were added in."""
 Admission = Literal["new", "duplicate", "late"]
 
 
@@ -42,9 +45,10 @@ class HourlyWindows:
         """Whether the scrape is used, was seen already, or came after its hour closed
         at ``watermark`` (its partition's, as of the message before it)."""
         key = (batch.cluster, batch.node, batch.window_start)
-        if key in self._seen:
-            return "duplicate"
         closed = self.closed_at(watermark)
+        remembered = closed is None or batch.window_start >= closed - HOUR
+        if remembered and key in self._seen:  # whenever pruning ran: no batching decides
+            return "duplicate"
         if closed is not None and batch.window_start < closed:
             return "late"
         self._seen.add(key)
@@ -75,9 +79,7 @@ class HourlyWindows:
         self._open = self._open.filter(~due)
         self._seen = {key for key in self._seen if key[2] >= until - HOUR}
         self.closed_until = until
-        return to_float(
-            closed.sort(["cluster", "window_start", "node", "namespace", "pod", "container"])
-        )
+        return to_float(closed.sort(BLOCK_ORDER, maintain_order=True))
 
     def to_bytes(self) -> bytes:
         """The whole state: open rows as Arrow IPC behind a JSON header."""

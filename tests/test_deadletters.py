@@ -158,3 +158,21 @@ def test_a_partition_clock_makes_a_lagging_nodes_scrape_late_but_not_a_replay() 
     assert f"belongs to an hour closed at {closed.isoformat()}" in reason
     next_hour = scrape("c1", "slow", closed, 1, (2, 8), {})
     assert windows.admit(next_hour, watermark) == "new"
+
+
+def test_a_republished_scrape_is_a_duplicate_or_late_whatever_the_batches() -> None:
+    """A scrape published again after its hour closed: the verdict (duplicate while it is
+    remembered, late after) depends on the watermark before it, not on whether the
+    windows were pruned at a batch end in between."""
+    old = scrape("c1", "n", START, 5, (2, 8), {})
+    ahead = scrape("c1", "m", START + timedelta(hours=2, minutes=30), 5, (2, 8), {})
+    verdicts = []
+    for close_between in (False, True):
+        windows = HourlyWindows(timedelta(minutes=10))
+        assert windows.admit(old, None) == "new"
+        watermark = ahead.window_end
+        assert windows.admit(ahead, old.window_end) == "new"
+        if close_between:  # the batch ended here
+            windows.close_due(watermark)
+        verdicts.append(windows.admit(old, watermark))
+    assert verdicts == ["late", "late"]  # its hour closed two hours before

@@ -70,3 +70,38 @@ def test_a_short_redaction_key_is_refused_in_one_line() -> None:
         "resist guessing: use 16+ characters (openssl rand -hex 32)"
     ]
     assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("processors: [archive, costs]", "unknown processor 'costs' (known: archive, cost"),
+        ("processors: [cost, cost]", "processors: cost listed more than once"),
+        ("processor_modules: [json.nope]", "cannot import processor module 'json.nope'"),
+        (
+            "processors: [cost]\nprocessor_settings: {archive: {}}",
+            "processor_settings.archive: archive is not in processors:",
+        ),
+        (
+            "processor_settings: {cost: {team_label: x}}",
+            "processor_settings.cost: cost has its own section",
+        ),
+        ("processor_settings: {archive: {x: 1}}", "archive.x: Extra inputs are not permitted"),
+    ],
+)
+def test_a_processor_list_or_section_that_cannot_run_is_refused_in_one_line(
+    tmp_path: Path, config: str, message: str
+) -> None:
+    path = tmp_path / "kubeopera.yaml"
+    path.write_text(config + "\n")
+    with pytest.raises(SettingsError) as refused:
+        load_settings(path)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_the_processors_listed_run_with_their_sections(tmp_path: Path) -> None:
+    path = tmp_path / "kubeopera.yaml"
+    path.write_text("processors: [cost]\ncost: {allowed_lateness_minutes: 3}\n")
+    (cost,) = load_settings(path).build_processors()
+    assert isinstance(cost, CostAllocation)
+    assert cost.settings.allowed_lateness.total_seconds() == 180
