@@ -34,7 +34,7 @@ from kubeopera.streams.processors.cost_allocation import CostSettings
 from kubeopera.streams.registry import DEFAULT as DEFAULT_PROCESSORS
 from kubeopera.streams.registry import build, load
 
-if TYPE_CHECKING:  # the engines load polars, pyarrow and chDB: only commands that use them
+if TYPE_CHECKING:  # the store and engines load chDB: only commands that use them
     from kubeopera.models.catalogue import Catalogue
     from kubeopera.models.price_sheet import PriceSheet
     from kubeopera.reports import Sharing
