@@ -50,7 +50,7 @@ from kubeopera.streams.embedded import EmbeddedEngine, tune_gc_for_batches
 from kubeopera.streams.frames import samples_frame, scrapes_frame
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
-BATCH = 2_000  # the worker's batch size (WorkerOptions.batch_size)
+BATCH = 2_000  # the worker's batch size (FaustOptions.batch_size)
 
 
 @dataclass

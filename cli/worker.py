@@ -8,7 +8,7 @@ from kubeopera.collectors.topics import ensure_changelogs, ensure_topics
 from kubeopera.models import TOPIC_SETTINGS, Topic
 from kubeopera.settings import Settings
 from kubeopera.streams.embedded import tune_gc_for_batches
-from kubeopera.streams.faust_engine import FaustEngine, WorkerOptions
+from kubeopera.streams.faust_engine import FaustEngine, FaustOptions
 
 
 def run_worker(settings: Settings, app_id: str, data_dir: Path, batch_size: int) -> None:
@@ -16,7 +16,7 @@ def run_worker(settings: Settings, app_id: str, data_dir: Path, batch_size: int)
     tune_gc_for_batches()
     kafka = settings.kafka
     ensure_topics(kafka.bootstrap_servers, **kafka.client_options())
-    options = WorkerOptions(
+    options = FaustOptions(
         bootstrap=kafka.bootstrap_servers,
         app_id=app_id,
         team_label=settings.cost.team_label,

@@ -52,7 +52,7 @@ STATE_TABLE = "kubeopera-state"
 
 
 @dataclass(frozen=True)
-class WorkerOptions:
+class FaustOptions:
     bootstrap: str
     app_id: str = "kubeopera-worker"
     security: dict[str, Any] = field(default_factory=dict)  # aiokafka's security options
@@ -73,7 +73,7 @@ class FaustEngine:
 
     def __init__(
         self,
-        options: WorkerOptions,
+        options: FaustOptions,
         sink: Sink,
         processors: Sequence[Processor[Any]],
         pricer: Pricer | None = None,

@@ -1,7 +1,7 @@
 """The reference data every metric batch is costed against: node prices and the pods,
 each as a timeline, so a scrape is costed with the facts valid at its time.
 
-Both engines keep one: the embedded runner feeds it from its batches, each Faust worker
+Both engines keep one: the embedded engine feeds it from its batches, each Faust worker
 from its own full read of the ``prices`` and ``objects`` topics (a node's metrics and
 its pods travel on different partitions, so no partition assignment could give one
 worker both).

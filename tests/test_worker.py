@@ -202,7 +202,7 @@ def test_killed_again_and_again_the_worker_loses_and_duplicates_nothing(
     fleet_broker: Broker, fleet_embedded: pl.DataFrame, tmp_path: Path
 ) -> None:
     """kill -9 at five random points of a run, restart each time: the final tables equal
-    the embedded runner's, garbage is dead-lettered once, and the rollups fed by
+    the embedded engine's, garbage is dead-lettered once, and the rollups fed by
     materialized views did not count a replayed hour twice."""
     store, data, app_id = tmp_path / "store", tmp_path / "worker", "crashy"
     chance = random.Random(7)
@@ -223,7 +223,7 @@ def test_clickhouse_away_the_worker_pauses_then_resumes_and_loses_nothing(
 ) -> None:
     """ClickHouse goes away once the worker runs, and then the metrics arrive: the
     worker retries, commits no offset of what it could not write, stays in its group,
-    and once ClickHouse is back it writes exactly the embedded runner's table."""
+    and once ClickHouse is back it writes exactly the embedded engine's table."""
     app_id, outage = "outage", tmp_path / "outage"
     broker = loaded_broker(tmp_path / "kafka", SPEC, metrics_until=START)  # no metrics yet
     worker = start_worker(broker, tmp_path / "store", app_id, tmp_path / "worker", outage)
@@ -267,7 +267,7 @@ def test_a_second_worker_joining_mid_run_splits_the_work_and_the_totals_hold(
     """Two workers in one group, the second joining mid-stream: the first takes the
     first two hours alone, the second joins, then the last two hours arrive. The
     partitions are split (both write cost rows) and together the workers write exactly
-    the embedded runner's table. Each worker has its own chDB store (no ClickHouse
+    the embedded engine's table. Each worker has its own chDB store (no ClickHouse
     server that runs the schema exists here), so the union of the two stores stands for
     the shared ReplacingMergeTree table: an hour closed by both across the rebalance
     must be the identical row, which that table (and ``unique`` here) keeps once."""
