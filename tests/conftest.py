@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-# The fixtures below that start a real service; modules and tests that start one
-# themselves carry ``pytest.mark.integration`` on their own.
-INTEGRATION_FIXTURES = frozenset({"kafka", "kube_cluster", "clickhouse_server"})
+# The fixtures below that start a real service (the ClickHouse engine counts, embedded
+# or a server); modules and tests that start one themselves carry
+# ``pytest.mark.integration`` on their own.
+INTEGRATION_FIXTURES = frozenset({"kafka", "kube_cluster", "clickhouse_server", "store"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

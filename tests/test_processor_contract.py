@@ -46,10 +46,10 @@ from kubeopera.streams.reference import Reference
 START = datetime(2026, 3, 2, tzinfo=UTC)
 SPEC = FleetSpec(
     clusters=2,
-    pods_per_cluster=24,
+    pods_per_cluster=10,
     start=START,
     duration=timedelta(hours=3),
-    resolution=timedelta(minutes=5),
+    resolution=timedelta(minutes=10),
     seed=11,
 )
 NAMES = registry.names()

@@ -66,7 +66,7 @@ def test_a_short_redaction_key_is_refused_in_one_line() -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "kubeopera: error: config error at collector.redaction_key: Value error, too short to "
+        "kubeopera: error: config error at collector.redaction_key: too short to "
         "resist guessing: use 16+ characters (openssl rand -hex 32)"
     ]
     assert "hunter2" not in result.stderr
