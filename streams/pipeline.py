@@ -12,7 +12,6 @@ A slot's state is saved as bytes (``saved``) after the batch's output is written
 restored (the ``restore`` callback) the first time its partition is seen again.
 """
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -22,6 +21,7 @@ from kubeopera.models import DeadLetter, Topic
 from kubeopera.streams.decode import RawMessage, decode
 from kubeopera.streams.processor import Batch, Envelope, Output, Processor
 from kubeopera.streams.reference import Reference
+from kubeopera.streams.state_bytes import pack, unpack
 from kubeopera.streams.watermark import END_OF_INPUT, PartitionClock
 
 
@@ -129,9 +129,7 @@ class Pipeline:
 
     def saved(self, slot: Slot) -> bytes:
         """The slot's clock and state as bytes (what ``restore`` must give back)."""
-        header = json.dumps(slot.clock.to_dict()).encode()
-        body = slot.processor.state_to_bytes(slot.state)
-        return len(header).to_bytes(4, "big") + header + body
+        return pack(slot.clock.to_dict(), slot.processor.state_to_bytes(slot.state))
 
     def forget(self, topic: Topic, partitions: set[int]) -> None:
         """Drop the slots of these partitions of ``topic`` (lost in a rebalance, or
@@ -169,6 +167,5 @@ class Pipeline:
 
 
 def _unpack(processor: Processor[Any], saved: bytes) -> tuple[PartitionClock, Any]:
-    size = int.from_bytes(saved[:4], "big")
-    clock = PartitionClock.from_dict(json.loads(saved[4 : 4 + size]))
-    return clock, processor.state_from_bytes(saved[4 + size :])
+    header, body = unpack(saved)
+    return PartitionClock.from_dict(header), processor.state_from_bytes(body)

@@ -17,7 +17,7 @@ kubeopera.streams.registry.UnknownProcessorError: unknown processor 'costs' (kno
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -27,8 +27,7 @@ from kubeopera.streams.processor import Processor
 DEFAULT = ("archive", "cost")
 """What runs when the settings list no processors."""
 
-_REGISTRY: dict[str, Callable[[Any], Processor[Any]]] = {}
-_SETTINGS: dict[str, type[BaseModel]] = {}
+_REGISTRY: dict[str, Any] = {}  # name -> processor class (its ``Settings`` included)
 
 P = TypeVar("P")
 
@@ -47,8 +46,7 @@ def register(cls: P) -> P:
     name: str = getattr(cls, "name")  # noqa: B009 (P is any class with a name)
     if _REGISTRY.get(name, cls) is not cls:
         raise ValueError(f"processor name {name!r} is registered already")
-    _REGISTRY[name] = cls  # type: ignore[assignment]
-    _SETTINGS[name] = getattr(cls, "Settings")  # noqa: B009
+    _REGISTRY[name] = cls
     return cls
 
 
@@ -79,11 +77,12 @@ def names() -> list[str]:
 def settings_model(name: str) -> type[BaseModel]:
     """The pydantic model of a processor's settings section."""
     _load_builtins()
-    if name not in _SETTINGS:
+    if name not in _REGISTRY:
         raise UnknownProcessorError(
-            f"unknown processor {name!r} (known: {', '.join(sorted(_SETTINGS))})"
+            f"unknown processor {name!r} (known: {', '.join(sorted(_REGISTRY))})"
         )
-    return _SETTINGS[name]
+    model: type[BaseModel] = _REGISTRY[name].Settings
+    return model
 
 
 def build(

@@ -13,7 +13,6 @@ it in a changelog-backed table and resume it after a crash.
 """
 
 import io
-import json
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -21,6 +20,7 @@ import polars as pl
 
 from kubeopera.models import MetricBatch
 from kubeopera.streams.cost import empty_costs, hour_of, sum_by_hour, to_float
+from kubeopera.streams.state_bytes import pack, unpack
 
 HOUR = timedelta(hours=1)
 BLOCK_ORDER = ["cluster", "window_start", "node", "namespace", "pod", "pod_uid", "container"]
@@ -83,24 +83,21 @@ class HourlyWindows:
 
     def to_bytes(self) -> bytes:
         """The whole state: open rows as Arrow IPC behind a JSON header."""
-        header = json.dumps(
-            {
-                "closed_until": _iso(self.closed_until),
-                "seen": sorted([c, n, t.isoformat()] for c, n, t in self._seen),
-            }
-        ).encode()
+        header = {
+            "closed_until": _iso(self.closed_until),
+            "seen": sorted([c, n, t.isoformat()] for c, n, t in self._seen),
+        }
         rows = io.BytesIO()
         self._open.write_ipc(rows, compression="zstd")
-        return len(header).to_bytes(4, "big") + header + rows.getvalue()
+        return pack(header, rows.getvalue())
 
     @classmethod
     def from_bytes(cls, data: bytes, allowed_lateness: timedelta) -> "HourlyWindows":
-        size = int.from_bytes(data[:4], "big")
-        header = json.loads(data[4 : 4 + size])
+        header, rows = unpack(data)
         windows = cls(allowed_lateness)
         windows.closed_until = _instant(header["closed_until"])
         windows._seen = {(c, n, datetime.fromisoformat(t)) for c, n, t in header["seen"]}
-        windows._open = pl.read_ipc(io.BytesIO(data[4 + size :]))
+        windows._open = pl.read_ipc(io.BytesIO(rows))
         return windows
 
 
