@@ -194,12 +194,21 @@ def replay(ctx: click.Context, file: BinaryIO, batch_size: int) -> None:
 @batch_size_option(
     2_000, "Messages taken from a topic at a time (or what arrived within a second)."
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="info shows rebalances, recovery and each batch committed.",
+)
 @click.pass_context
-def worker(ctx: click.Context, app_id: str, data_dir: Path, batch_size: int) -> None:
+def worker(
+    ctx: click.Context, app_id: str, data_dir: Path, batch_size: int, log_level: str
+) -> None:
     """Run the Faust worker: the same processors as the demo, on the Kafka topics."""
     from kubeopera.cli.worker import run_worker
 
-    run_worker(_settings(ctx), app_id, data_dir, batch_size)
+    run_worker(_settings(ctx), app_id, data_dir, batch_size, log_level)
 
 
 @cli.group(short_help="Development services: a local Kafka broker and Kubernetes API.")

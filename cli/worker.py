@@ -11,7 +11,9 @@ from kubeopera.streams.embedded import tune_gc_for_batches
 from kubeopera.streams.faust_engine import FaustEngine, FaustOptions
 
 
-def run_worker(settings: Settings, app_id: str, data_dir: Path, batch_size: int) -> None:
+def run_worker(
+    settings: Settings, app_id: str, data_dir: Path, batch_size: int, log_level: str = "warning"
+) -> None:
     """Run until SIGTERM or Ctrl-C; offsets are committed only after ClickHouse writes."""
     tune_gc_for_batches()
     kafka = settings.kafka
@@ -30,4 +32,4 @@ def run_worker(settings: Settings, app_id: str, data_dir: Path, batch_size: int)
         ensure_changelogs(
             kafka.bootstrap_servers, worker.changelog_topics(), **kafka.client_options()
         )
-        faust.Worker(worker.app, loglevel="warn", quiet=True).execute_from_commandline()
+        faust.Worker(worker.app, loglevel=log_level, quiet=True).execute_from_commandline()

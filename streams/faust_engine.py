@@ -1,13 +1,23 @@
 """The Kafka engine: the pipeline as a Faust app on the topics.
 
-One agent per consumed topic takes batches without acking (``noack_take``), runs them
-through ``streams.pipeline``, publishes dead letters and findings, writes the output
-through the sink port (in a thread, so heartbeats go on), saves the slots the batch
-changed to a changelog-backed table, and only then acks: an offset is committed only
-after the sink acknowledged what it carried and the state that reflects it is in its
-changelog.
-So a restart loses nothing, and a replay is recognised by its offset (the slot's clock)
-and duplicates nothing.
+One task per consumed topic takes batches of events straight from the topic's channel,
+runs them through ``streams.pipeline``, publishes dead letters and findings, writes the
+output through the sink port (in a thread, so heartbeats go on), saves the slots the
+batch changed to a changelog-backed table, and only then acks its events: an offset is
+committed only after the sink acknowledged what it carried and the state that reflects
+it is in its changelog. So a restart loses nothing, and a replay is recognised by its
+offset (the slot's clock) and duplicates nothing.
+
+Why not a Faust ``Stream`` (``noack_take``): a stream skips the events it receives
+while a rebalance is under way (fetched in an older generation, or while the flow is
+stopped) and acks them unprocessed. Faust then commits past them whenever its commit
+comes before its seek back to the committed offset, and it never seeks a partition
+that has no committed offset yet (aiokafka seeks only offsets above 0): events were
+lost (a second worker joining wrote an hour short of scrapes) or left a hole no ack
+ever filled (a worker killed before its first commit, restarted, never drained). Here
+such events are dropped without an ack, so the commit stops before them and the next
+owner, or this worker after its seek, reads them again. A rebalance waits for the batch
+in flight and commits it before the partitions move.
 
 State: each stateful processor's slot of a partition is saved under
 ``processor/topic/partition`` in the ``kubeopera-state`` table, written as an event of
@@ -17,14 +27,15 @@ partition count. Reference data (node prices, pods, namespaces): every worker re
 whole ``prices`` and ``objects`` topics itself (``TopicReader``), because a node's metrics
 and its pods travel on different partitions.
 
-Faust cannot write a table from a ``take`` batch (faust-streaming #497: the table needs
-the current event to pick its changelog partition); the seam here sets the current event
-explicitly for each write (``_as_event``).
+Faust cannot write a table outside a stream's event (faust-streaming #497: the table
+needs the current event to pick its changelog partition); the seam here sets the current
+event explicitly for each write (``_as_event``).
 """
 
 import asyncio
+import logging
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,8 +45,8 @@ from typing import Any, cast
 
 import faust
 from aiokafka import ConsumerRecord
-from faust.streams import Stream, _current_event
-from faust.types import TP, EventT, StreamT
+from faust.streams import _current_event
+from faust.types import TP, ChannelT, EventT
 from faust.types.auth import CredentialsT
 from mode.types.signals import BaseSignalT
 
@@ -49,6 +60,8 @@ from kubeopera.streams.sink import Sink, write
 from kubeopera.streams.topic_reader import TopicReader
 
 STATE_TABLE = "kubeopera-state"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -121,10 +134,15 @@ class FaustEngine:
         _check_copartitioned(processors, options.state_partitions)
         self.deadletter_topic = self._topic(Topic.DEADLETTER)
         self.findings_topic = self._topic(Topic.FINDINGS)
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._revoking = False
         for topic in sorted(self.pipeline.topics()):
-            app.agent(self._topic(topic), name=topic.name.lower())(self._agent)
-        app.on_partitions_revoked.connect(self._on_rebalance)
-        app.on_partitions_assigned.connect(self._on_rebalance)
+            # Iterating a topic subscribes the worker to it (before Faust subscribes).
+            app.task(self._consumer(aiter(self._topic(topic))))
+        app.on_partitions_revoked.connect(self._on_partitions_revoked)
+        app.on_partitions_assigned.connect(self._on_partitions_assigned)
         app.task(self.reader.run)
 
     def changelog_topics(self) -> dict[str, int]:
@@ -136,17 +154,63 @@ class FaustEngine:
     def _topic(self, topic: Topic) -> faust.TopicT:
         return self.app.topic(topic.value, key_serializer="raw", value_serializer="raw")
 
-    async def _agent(self, stream: StreamT[bytes]) -> None:
-        async for events in self._batches(stream):
-            envelopes, letters = decode_all(_raw(event) for event in events)
-            await self.reader.caught_up()  # the pods and prices published before
-            await self._await_reference(envelopes)
-            output, touched = self.pipeline.run(envelopes, letters)
-            await self._commit(stream, events, output, self._snapshot(touched, events))
+    def _consumer(self, channel: ChannelT[bytes]) -> Callable[[], Awaitable[None]]:
+        """The task that consumes one topic's channel batch by batch."""
+
+        async def consume() -> None:
+            async for events in self._batches(channel):
+                try:
+                    if events := self._current(events):
+                        await self._process(events)
+                finally:
+                    self._in_flight -= 1
+                    if not self._in_flight:
+                        self._idle.set()
+
+        return consume
+
+    async def _batches(self, channel: ChannelT[bytes]) -> AsyncIterator[list[EventT[bytes]]]:
+        """Up to ``batch_size`` events, or those that arrived within ``batch_seconds`` of
+        the first. A batch is in flight from its first event until its ack."""
+        queue = channel.queue
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            self._in_flight += 1
+            self._idle.clear()
+            deadline = loop.time() + self.options.batch_seconds
+            while len(batch) < self.options.batch_size:
+                if not queue.empty():
+                    batch.append(queue.get_nowait())
+                    continue
+                try:  # a queue's get is cancelled without losing an item
+                    batch.append(await asyncio.wait_for(queue.get(), deadline - loop.time()))
+                except TimeoutError:
+                    break
+            yield cast(list[EventT[bytes]], batch)
+
+    def _current(self, events: list[EventT[bytes]]) -> list[EventT[bytes]]:
+        """The events of this generation of the group, for partitions this worker
+        holds; none while partitions are being revoked. The rest is dropped unacked:
+        it is read again from the committed offset, here or by the partition's owner."""
+        if self._revoking:
+            return []
+        generation = self.app.consumer_generation_id
+        assigned = self.app.consumer.assignment()
+        return [
+            e for e in events if e.message.generation_id == generation and e.message.tp in assigned
+        ]
+
+    async def _process(self, events: list[EventT[bytes]]) -> None:
+        envelopes, letters = decode_all(_raw(event) for event in events)
+        await self.reader.caught_up()  # the pods and prices published before
+        await self._await_reference(envelopes)
+        output, touched = self.pipeline.run(envelopes, letters)
+        await self._commit(events, output, self._snapshot(touched, events))
+        log.info("acked %s", _offsets(events))
 
     async def _commit(
         self,
-        stream: StreamT[bytes],
         events: list[EventT[bytes]],
         output: Output,
         snapshot: list[tuple[str, EventT[bytes], bytes]],
@@ -156,16 +220,7 @@ class FaustEngine:
         for key, event, saved in snapshot:  # after the sink has the rows
             with _as_event(event):
                 self.state[key] = saved
-        await self._ack(stream, events)
-
-    async def _batches(self, stream: StreamT[bytes]) -> AsyncIterator[list[EventT[bytes]]]:
-        """Batches of events, not acked until we ack them (``noack_take`` yields the events
-        themselves, though it is typed as yielding values)."""
-        batches = cast(Stream[bytes], stream).noack_take(
-            self.options.batch_size, self.options.batch_seconds
-        )
-        async for batch in batches:
-            yield cast(list[EventT[bytes]], list(batch))
+        await self._ack(events)
 
     async def _await_reference(self, envelopes: list[Envelope]) -> None:
         """Hold a batch until the reference data its messages need has arrived (a node's
@@ -178,13 +233,26 @@ class FaustEngine:
                 return
             await asyncio.sleep(0.2)
 
-    def _on_rebalance(
+    async def _on_partitions_revoked(
         self, app: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any
     ) -> None:
-        """Partitions revoked or assigned (Faust's signals: the app, then the set of
-        partitions): their slots are dropped, so that each resumes from where its last
-        owner saved it (another worker may have moved it on)."""
-        partitions: set[TP] = args[0]
+        """Before partitions move (Faust's signal: the app, then the set of partitions):
+        take no new batch, finish the one in flight, and commit what it acked (Faust
+        committed before this signal). Then drop the slots, so that each resumes from
+        where its last owner saved it."""
+        self._revoking = True
+        await self._idle.wait()
+        await self.app.consumer.commit()
+        self._forget(args[0])
+
+    async def _on_partitions_assigned(
+        self, app: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any
+    ) -> None:
+        """Partitions assigned: their slots are read again from the state table."""
+        self._forget(args[0])
+        self._revoking = False
+
+    def _forget(self, partitions: set[TP]) -> None:
         consumed = {t.value for t in self.pipeline.topics()}
         for tp in partitions:
             if tp.topic in consumed:
@@ -216,13 +284,13 @@ class FaustEngine:
             if slot.state is not None
         ]
 
-    async def _ack(self, stream: StreamT[bytes], events: list[EventT[bytes]]) -> None:
+    async def _ack(self, events: list[EventT[bytes]]) -> None:
         """Ack only once the batch's table changes are in their changelogs: Faust may
         commit an acked offset before its producer has sent the changelog records, and a
         crash then would lose state that no replay restores."""
         await self.app.producer.flush()
         for event in events:
-            await stream.ack(event)
+            event.ack()
 
     def _apply_reference(self, records: list[ConsumerRecord]) -> None:
         """Prices, pods and namespaces into the reference; what cannot be read is skipped
@@ -247,6 +315,15 @@ def _check_copartitioned(processors: Sequence[Processor[Any]], partitions: int) 
                     f"({TOPIC_SETTINGS[topic].partitions} partitions, the state table "
                     f"{partitions})"
                 )
+
+
+def _offsets(events: list[EventT[bytes]]) -> str:
+    """``topic[partition] first..last`` for each partition of a batch."""
+    spans: dict[tuple[str, int], tuple[int, int]] = {}
+    for event in events:
+        key, offset = (event.message.topic, event.message.partition), event.message.offset
+        spans[key] = (spans.get(key, (offset, offset))[0], offset)
+    return ", ".join(f"{t}[{p}] {a}..{b}" for (t, p), (a, b) in sorted(spans.items()))
 
 
 def _raw(event: EventT[bytes]) -> RawMessage:

@@ -35,6 +35,9 @@ def read_all(bootstrap: str, topic: str) -> list[ConsumerRecord]:
         consumer.close()
 
 
+LOGS = ("--log-level", "info")  # rebalances and each batch acked, for a failure's report
+
+
 def start_worker(
     broker: Broker,
     store: Path,
@@ -61,15 +64,16 @@ def start_worker(
         command = [sys.executable, str(Path(__file__).with_name("outage_worker.py"))]
     log = (data.parent / f"{app_id}.log").open("ab")
     return subprocess.Popen(
-        [*command, "worker", "--app-id", app_id, "--data-dir", str(data), *options],
+        [*command, "worker", "--app-id", app_id, "--data-dir", str(data), *LOGS, *options],
         env=env,
         stdout=log,
         stderr=log,
     )
 
 
-def progress(broker: Broker, app_id: str) -> tuple[int, int]:
-    """(committed, end) offsets summed over every partition of the input topics."""
+def lag(broker: Broker, app_id: str) -> dict[str, tuple[int, int]]:
+    """``topic[partition]`` -> (committed, end) for each input partition the group has not
+    committed to its end."""
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap)
     try:
@@ -82,8 +86,12 @@ def progress(broker: Broker, app_id: str) -> tuple[int, int]:
             TopicPartition(t, p) for t in inputs for p in consumer.partitions_for_topic(t) or []
         ]
         ends = consumer.end_offsets(partitions)
-        done = sum(min(committed[tp].offset, ends[tp]) for tp in partitions if tp in committed)
-        return done, sum(ends.values())
+        done = {tp: committed[tp].offset if tp in committed else 0 for tp in partitions}
+        return {
+            f"{tp.topic}[{tp.partition}]": (done[tp], ends[tp])
+            for tp in partitions
+            if done[tp] < ends[tp]
+        }
     finally:
         admin.close()
         consumer.close()
@@ -99,20 +107,26 @@ def sasl_env(broker: Broker, user: str, password: str) -> dict[str, str]:
     }
 
 
-def drained(broker: Broker, app_id: str) -> bool:
-    """Every message of every input topic is committed by the group."""
-    done, end = progress(broker, app_id)
-    return done == end
-
-
 def wait_until_drained(broker: Broker, app_id: str, *workers: subprocess.Popen[bytes]) -> None:
+    """Until the group has committed every message of every input topic."""
     deadline = time.monotonic() + 240
-    while not drained(broker, app_id):
+    while behind := lag(broker, app_id):
         for worker in workers:
             assert worker.poll() is None, f"a worker exited: see {app_id}.log"
-        assert time.monotonic() < deadline, "the workers did not drain the topics"
+        if time.monotonic() > deadline:
+            for worker in workers:
+                print(log_tail(worker))  # shown with the failure
+            raise AssertionError(f"the workers did not drain the topics: {behind}")
         time.sleep(1)
     time.sleep(2)  # the last acked batch is in ClickHouse before its offset commit
+
+
+def log_tail(worker: subprocess.Popen[bytes], lines: int = 200) -> str:
+    """The end of the log ``start_worker`` gave ``worker``."""
+    args = [str(a) for a in worker.args]  # type: ignore[union-attr]
+    data, app_id = Path(args[args.index("--data-dir") + 1]), args[args.index("--app-id") + 1]
+    text = (data.parent / f"{app_id}.log").read_text(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def stop(*workers: subprocess.Popen[bytes]) -> None:
