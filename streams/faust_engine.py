@@ -134,10 +134,10 @@ class FaustEngine:
         _check_copartitioned(processors, options.state_partitions)
         self.deadletter_topic = self._topic(Topic.DEADLETTER)
         self.findings_topic = self._topic(Topic.FINDINGS)
-        self._in_flight = 0
+        self._in_flight = 0  # batches between their first event and their ack
         self._idle = asyncio.Event()
         self._idle.set()
-        self._revoking = False
+        self._assigned = asyncio.Event()  # clear from a revocation to the next assignment
         for topic in sorted(self.pipeline.topics()):
             # Iterating a topic subscribes the worker to it (before Faust subscribes).
             app.task(self._consumer(aiter(self._topic(topic))))
@@ -171,11 +171,13 @@ class FaustEngine:
 
     async def _batches(self, channel: ChannelT[bytes]) -> AsyncIterator[list[EventT[bytes]]]:
         """Up to ``batch_size`` events, or those that arrived within ``batch_seconds`` of
-        the first. A batch is in flight from its first event until its ack."""
+        the first. A batch is in flight from its first event until its ack; none starts
+        while partitions are being revoked and reassigned."""
         queue = channel.queue
         loop = asyncio.get_running_loop()
         while True:
             batch = [await queue.get()]
+            await self._assigned.wait()
             self._in_flight += 1
             self._idle.clear()
             deadline = loop.time() + self.options.batch_seconds
@@ -190,16 +192,12 @@ class FaustEngine:
             yield cast(list[EventT[bytes]], batch)
 
     def _current(self, events: list[EventT[bytes]]) -> list[EventT[bytes]]:
-        """The events of this generation of the group, for partitions this worker
-        holds; none while partitions are being revoked. The rest is dropped unacked:
-        it is read again from the committed offset, here or by the partition's owner."""
-        if self._revoking:
-            return []
+        """The events fetched in the group's current generation. The others are dropped
+        unacked: every partition's fetch position was reset to its committed offset (or
+        the beginning) by the reassignment, so they are read again, here or by the
+        partition's new owner."""
         generation = self.app.consumer_generation_id
-        assigned = self.app.consumer.assignment()
-        return [
-            e for e in events if e.message.generation_id == generation and e.message.tp in assigned
-        ]
+        return [e for e in events if e.message.generation_id == generation]
 
     async def _process(self, events: list[EventT[bytes]]) -> None:
         envelopes, letters = decode_all(_raw(event) for event in events)
@@ -240,7 +238,7 @@ class FaustEngine:
         take no new batch, finish the one in flight, and commit what it acked (Faust
         committed before this signal). Then drop the slots, so that each resumes from
         where its last owner saved it."""
-        self._revoking = True
+        self._assigned.clear()
         await self._idle.wait()
         await self.app.consumer.commit()
         self._forget(args[0])
@@ -250,7 +248,7 @@ class FaustEngine:
     ) -> None:
         """Partitions assigned: their slots are read again from the state table."""
         self._forget(args[0])
-        self._revoking = False
+        self._assigned.set()
 
     def _forget(self, partitions: set[TP]) -> None:
         consumed = {t.value for t in self.pipeline.topics()}
