@@ -46,6 +46,7 @@ from typing import Any, cast
 import faust
 from aiokafka import ConsumerRecord
 from faust.streams import _current_event
+from faust.transport.consumer import Consumer
 from faust.types import TP, ChannelT, EventT
 from faust.types.auth import CredentialsT
 from mode.types.signals import BaseSignalT
@@ -246,7 +247,18 @@ class FaustEngine:
     async def _on_partitions_assigned(
         self, app: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any
     ) -> None:
-        """Partitions assigned: their slots are read again from the state table."""
+        """Partitions assigned: every input partition is sought to its committed offset,
+        or to its beginning when it has none (aiokafka seeks only offsets above 0, and
+        the events of an older generation dropped meanwhile must be read again); their
+        slots are read again from the state table."""
+        consumed = {t.value for t in self.pipeline.topics()}
+        inputs = [tp for tp in args[0] if tp.topic in consumed]
+        committed = await cast(Consumer, self.app.consumer).seek_to_committed()
+        uncommitted = [tp for tp in inputs if not committed.get(tp)]
+        if uncommitted:
+            earliest = await self.app.consumer.earliest_offsets(*uncommitted)
+            for tp in uncommitted:
+                await self.app.consumer.seek(tp, earliest[tp])
         self._forget(args[0])
         self._assigned.set()
 
