@@ -35,7 +35,7 @@ event explicitly for each write (``_as_event``).
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -135,7 +135,7 @@ class FaustEngine:
         _check_copartitioned(processors, options.state_partitions)
         self.deadletter_topic = self._topic(Topic.DEADLETTER)
         self.findings_topic = self._topic(Topic.FINDINGS)
-        self._in_flight = 0  # batches between their first event and their ack
+        self._busy = 0  # batches in flight
         self._idle = asyncio.Event()
         self._idle.set()
         self._assigned = asyncio.Event()  # clear from a revocation to the next assignment
@@ -156,47 +156,56 @@ class FaustEngine:
         return self.app.topic(topic.value, key_serializer="raw", value_serializer="raw")
 
     def _consumer(self, channel: ChannelT[bytes]) -> Callable[[], Awaitable[None]]:
-        """The task that consumes one topic's channel batch by batch."""
+        """The task that consumes one topic's channel batch by batch. No batch starts
+        while partitions are being revoked and reassigned; a batch is in flight from its
+        first event until its ack."""
 
         async def consume() -> None:
-            async for events in self._batches(channel):
-                try:
-                    if events := self._current(events):
+            queue = channel.queue
+            while True:
+                first = await queue.get()
+                await self._assigned.wait()
+                with self._in_flight():
+                    if events := self._current(await self._batch(first, queue)):
                         await self._process(events)
-                finally:
-                    self._in_flight -= 1
-                    if not self._in_flight:
-                        self._idle.set()
 
         return consume
 
-    async def _batches(self, channel: ChannelT[bytes]) -> AsyncIterator[list[EventT[bytes]]]:
-        """Up to ``batch_size`` events, or those that arrived within ``batch_seconds`` of
-        the first. A batch is in flight from its first event until its ack; none starts
-        while partitions are being revoked and reassigned."""
-        queue = channel.queue
+    async def _batch(
+        self, first: EventT[bytes], queue: asyncio.Queue[EventT[bytes]]
+    ) -> list[EventT[bytes]]:
+        """``first`` and what follows it: up to ``batch_size`` events, or those that
+        arrived within ``batch_seconds`` of it."""
         loop = asyncio.get_running_loop()
-        while True:
-            batch = [await queue.get()]
-            await self._assigned.wait()
-            self._in_flight += 1
-            self._idle.clear()
-            deadline = loop.time() + self.options.batch_seconds
-            while len(batch) < self.options.batch_size:
-                if not queue.empty():
-                    batch.append(queue.get_nowait())
-                    continue
-                try:  # a queue's get is cancelled without losing an item
-                    batch.append(await asyncio.wait_for(queue.get(), deadline - loop.time()))
-                except TimeoutError:
-                    break
-            yield cast(list[EventT[bytes]], batch)
+        deadline = loop.time() + self.options.batch_seconds
+        batch = [first]
+        while len(batch) < self.options.batch_size:
+            if not queue.empty():
+                batch.append(queue.get_nowait())
+                continue
+            try:  # a queue's get is cancelled without losing an item
+                batch.append(await asyncio.wait_for(queue.get(), deadline - loop.time()))
+            except TimeoutError:
+                break
+        return batch
+
+    @contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        """Count a batch in flight; ``_idle`` is set whenever none is."""
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
 
     def _current(self, events: list[EventT[bytes]]) -> list[EventT[bytes]]:
         """The events fetched in the group's current generation. The others are dropped
-        unacked: every partition's fetch position was reset to its committed offset (or
-        the beginning) by the reassignment, so they are read again, here or by the
-        partition's new owner."""
+        unacked: each partition was sought back to its committed offset (or beginning)
+        on assignment (``_on_partitions_assigned``), so they are read again, here or by
+        the partition's new owner."""
         generation = self.app.consumer_generation_id
         return [e for e in events if e.message.generation_id == generation]
 
@@ -251,10 +260,8 @@ class FaustEngine:
         or to its beginning when it has none (aiokafka seeks only offsets above 0, and
         the events of an older generation dropped meanwhile must be read again); their
         slots are read again from the state table."""
-        consumed = {t.value for t in self.pipeline.topics()}
-        inputs = [tp for tp in args[0] if tp.topic in consumed]
         committed = await cast(Consumer, self.app.consumer).seek_to_committed()
-        uncommitted = [tp for tp in inputs if not committed.get(tp)]
+        uncommitted = [tp for tp in self._inputs(args[0]) if not committed.get(tp)]
         if uncommitted:
             earliest = await self.app.consumer.earliest_offsets(*uncommitted)
             for tp in uncommitted:
@@ -263,10 +270,13 @@ class FaustEngine:
         self._assigned.set()
 
     def _forget(self, partitions: set[TP]) -> None:
+        for tp in self._inputs(partitions):
+            self.pipeline.forget(Topic(tp.topic), {tp.partition})
+
+    def _inputs(self, partitions: set[TP]) -> list[TP]:
+        """Those of ``partitions`` that belong to a topic the processors consume."""
         consumed = {t.value for t in self.pipeline.topics()}
-        for tp in partitions:
-            if tp.topic in consumed:
-                self.pipeline.forget(Topic(tp.topic), {tp.partition})
+        return [tp for tp in partitions if tp.topic in consumed]
 
     async def _write(self, output: Output) -> None:
         """Dead letters and findings to their topics; everything to the sink, in a thread
