@@ -4,7 +4,8 @@ Both engines hand it batches and write what it returns through the sink port
 (``streams.sink``); they only move batches, state and offsets. For each processor and
 source partition it keeps a slot: the partition's clock (``streams.watermark``) and the
 processor's state. A batch's messages are grouped by processor and partition; replays
-(offsets at or below the clock's) are counted as duplicates and skipped; each message
+(offsets at or below the clock's) are counted as duplicates and skipped, those that
+could not be decoded too (a redelivered bad message is not dead-lettered twice); each message
 is given its partition's watermark as of the message before it; the processor computes;
 then it closes what the new watermark has made due.
 
@@ -12,6 +13,7 @@ A slot's state is saved as bytes (``saved``) after the batch's output is written
 restored (the ``restore`` callback) the first time its partition is seen again.
 """
 
+import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -96,19 +98,36 @@ class Pipeline:
         changed, to save once the output is written."""
         if self.feeds_reference:
             self.reference.apply(e.message for e in envelopes)
-        output = Output(dead_letters=list(rejected))
-        touched = []
+        letters = list(rejected)
+        consumed = {t.value: t for t in self.topics()}
+        new_letters: dict[int, bool] = {}  # index in letters -> some slot had not seen it
+        outputs, touched = [], {}
         for processor in self.processors:
             groups: dict[tuple[Topic, int], list[Envelope]] = {}
             for envelope in envelopes:
                 if envelope.topic in processor.topics:
                     groups.setdefault((envelope.topic, envelope.partition), []).append(envelope)
-            for (topic, partition), group in groups.items():
-                slot = self.slot(processor, topic, partition)
-                output.extend(self._run_slot(slot, group))
-                touched.append(slot)
+            unread: dict[tuple[Topic, int], list[int]] = {}
+            for index, letter in enumerate(letters):
+                topic = consumed.get(letter.source_topic)
+                if topic in processor.topics and letter.offset >= 0:
+                    unread.setdefault((topic, letter.partition), []).append(index)
+            for key in [*groups, *(k for k in unread if k not in groups)]:
+                slot = self.slot(processor, *key)
+                indexes = unread.get(key, [])
+                output, new = self._run_slot(
+                    slot, groups.get(key, []), [letters[i].offset for i in indexes]
+                )
+                for index, is_new in zip(indexes, new, strict=True):
+                    new_letters[index] = new_letters.get(index, False) or is_new
+                outputs.append(output)
+                touched[slot.key] = slot
+        kept = [letter for i, letter in enumerate(letters) if new_letters.get(i, True)]
+        output = Output(dead_letters=kept, duplicates=len(letters) - len(kept))
+        for slot_output in outputs:
+            output.extend(slot_output)
         self._forget_reference()
-        return output, touched
+        return output, list(touched.values())
 
     def finish(self) -> Output:
         """End of a finite input: every slot closes everything."""
@@ -138,19 +157,30 @@ class Pipeline:
             k: s for k, s in self.slots.items() if s.topic != topic or s.partition not in partitions
         }
 
-    def _run_slot(self, slot: Slot, group: list[Envelope]) -> Output:
-        timed, replays = [], 0
-        for envelope in group:
-            if slot.clock.replayed(envelope.offset):
+    def _run_slot(
+        self, slot: Slot, group: list[Envelope], unread: list[int]
+    ) -> tuple[Output, list[bool]]:
+        """The slot's messages in offset order: ``group`` (decoded) and the offsets of
+        those that could not be decoded (``unread``, for which it says whether each is
+        new to the slot)."""
+        timed, replays, new = [], 0, []
+        ordered = heapq.merge(
+            ((e.offset, e) for e in group), ((o, None) for o in unread), key=lambda m: m[0]
+        )
+        for offset, envelope in ordered:
+            if envelope is None:
+                new.append(not slot.clock.replayed(offset))
+                slot.clock.skip(offset)
+            elif slot.clock.replayed(offset):
                 replays += 1
-                continue
-            watermark = slot.clock.observe(envelope.message.event_time(), envelope.offset)
-            timed.append(replace(envelope, watermark=watermark))
+            else:
+                watermark = slot.clock.observe(envelope.message.event_time(), offset)
+                timed.append(replace(envelope, watermark=watermark))
         output = slot.processor.process(Batch(timed), self.reference, slot.state)
         output.duplicates += replays
         if slot.clock.watermark is not None:
             output.extend(slot.processor.close(slot.state, slot.clock.watermark))
-        return output
+        return output, new
 
     def _forget_reference(self) -> None:
         """Reference data superseded before every slot's horizon (less the retention) is

@@ -22,6 +22,9 @@ True
 '2026-01-01T00:10:00+00:00'
 >>> clock.replayed(8), clock.replayed(9), clock.replayed(-1)
 (True, False, False)
+>>> clock.skip(9)  # a message that could not be read: no event time, but processed
+>>> clock.replayed(9), clock.watermark.isoformat()
+(True, '2026-01-01T00:10:00+00:00')
 >>> PartitionClock.from_dict(clock.to_dict()) == clock
 True
 """
@@ -52,6 +55,11 @@ class PartitionClock:
             self.watermark = event_time
         self.offset = max(self.offset, offset)
         return before
+
+    def skip(self, offset: int) -> None:
+        """Advance past a message that carries no event time (one that could not be
+        read), so that its redelivery is a replay too."""
+        self.offset = max(self.offset, offset)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -34,9 +34,10 @@ from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
-from kubeopera.models import MetricBatch, Topic
+from kubeopera.models import DeadLetter, MetricBatch, Topic
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams import registry
+from kubeopera.streams.decode import RawMessage, decode
 from kubeopera.streams.embedded import EmbeddedEngine
 from kubeopera.streams.pipeline import Pipeline
 from kubeopera.streams.pricing import Pricer
@@ -195,6 +196,37 @@ def test_a_replayed_batch_changes_nothing(name: str, offsets: str) -> None:
             output.extend(replayed)
     output.extend(processor.finish())
     assert_same(output, whole(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_bad_message_redelivered_is_dead_lettered_once(name: str) -> None:
+    """A message that cannot be decoded, amid a partition's messages, is redelivered
+    with its batch (Kafka delivers at least once): one dead letter, and the messages
+    before and after it are each processed once."""
+    topic = min(build(name).topics)
+    items = envelopes()
+    ours = [e for e in items if e.topic == topic]
+    middle = ours[len(ours) // 2]
+    shifted = [  # a gap at the middle message's offset, where the bad message sits
+        replace(e, offset=e.offset + 1) if e.topic == topic and e.offset >= middle.offset else e
+        for e in items
+    ]
+    bad = decode(RawMessage(topic=topic.value, value=b"{", partition=0, offset=middle.offset))
+    middle = shifted[items.index(middle)]  # the message after the bad one
+    assert isinstance(bad, DeadLetter)
+    processor = pipeline(name)
+    output = Output()
+    for batch in chunks(tuple(shifted), 60):
+        rejected = [bad] if middle in batch else []
+        for _ in range(1 + len(rejected)):  # the batch with the bad message comes twice
+            step, _ = processor.run(batch, rejected)
+            output.extend(step)
+    output.extend(processor.finish())
+    expected = whole(name)
+    assert tables(output).keys() == tables(expected).keys()
+    for table, frame in tables(expected).items():
+        assert_frame_equal(tables(output)[table], frame, check_exact=True)
+    assert letters(output) == sorted([*letters(expected), letters(Output(dead_letters=[bad]))[0]])
 
 
 @pytest.mark.parametrize("name", NAMES)
