@@ -260,12 +260,13 @@ class FaustEngine:
         or to its beginning when it has none (aiokafka seeks only offsets above 0, and
         the events of an older generation dropped meanwhile must be read again); their
         slots are read again from the state table."""
-        committed = await cast(Consumer, self.app.consumer).seek_to_committed()
+        consumer = cast(Consumer, self.app.consumer)
+        committed = await consumer.seek_to_committed()
         uncommitted = [tp for tp in self._inputs(args[0]) if not committed.get(tp)]
-        if uncommitted:
-            earliest = await self.app.consumer.earliest_offsets(*uncommitted)
-            for tp in uncommitted:
-                await self.app.consumer.seek(tp, earliest[tp])
+        if uncommitted:  # in the consumer's thread (``seek`` races its fetcher: KeyError)
+            earliest = await consumer.earliest_offsets(*uncommitted)
+            await consumer.seek_wait({tp: earliest[tp] for tp in uncommitted})
+            await consumer.perform_seek()  # and Faust forgets what it read there
         self._forget(args[0])
         self._assigned.set()
 
