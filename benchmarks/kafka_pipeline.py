@@ -18,6 +18,7 @@
 
     python benchmarks/kafka_pipeline.py                  # 3 clusters, 8 h; 10k/s for 60 s
     python benchmarks/kafka_pipeline.py --duration 4h --rate 20000 --seconds 30
+    python benchmarks/kafka_pipeline.py --only steady    # one of the three parts
 """
 
 import argparse
@@ -103,6 +104,7 @@ def start_worker(
         command = [sys.executable, str(tests / "outage_worker.py")]
     log = (folder / f"{app_id}.log").open("ab")
     command += ["worker", "--app-id", app_id, "--data-dir", str(folder / "worker")]
+    command += ["--log-level", os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning")]
     return subprocess.Popen(command, env=env, stdout=log, stderr=log)
 
 
@@ -382,13 +384,19 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=10_000, help="steady samples/s")
     parser.add_argument("--seconds", type=float, default=60, help="length of the steady run")
     parser.add_argument("--outage", type=float, default=60, help="seconds ClickHouse is away")
+    parser.add_argument(
+        "--only", choices=["throughput", "steady", "outage"], help="run one part of the three"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        throughput(Path(folder), args.clusters, parse_duration(args.duration))
-    with tempfile.TemporaryDirectory() as folder:
-        steady(Path(folder), args.clusters, args.rate, args.seconds)
-    with tempfile.TemporaryDirectory() as folder:
-        outage(Path(folder), args.clusters, args.rate, args.outage)
+    if args.only in (None, "throughput"):
+        with tempfile.TemporaryDirectory() as folder:
+            throughput(Path(folder), args.clusters, parse_duration(args.duration))
+    if args.only in (None, "steady"):
+        with tempfile.TemporaryDirectory() as folder:
+            steady(Path(folder), args.clusters, args.rate, args.seconds)
+    if args.only in (None, "outage"):
+        with tempfile.TemporaryDirectory() as folder:
+            outage(Path(folder), args.clusters, args.rate, args.outage)
 
 
 if __name__ == "__main__":

@@ -210,12 +210,30 @@ class FaustEngine:
         return [e for e in events if e.message.generation_id == generation]
 
     async def _process(self, events: list[EventT[bytes]]) -> None:
+        import time
+
+        t0 = time.perf_counter()
         envelopes, letters = decode_all(_raw(event) for event in events)
+        t1 = time.perf_counter()
         await self.reader.caught_up()  # the pods and prices published before
         await self._await_reference(envelopes)
+        t2 = time.perf_counter()
         output, touched = self.pipeline.run(envelopes, letters)
-        await self._commit(events, output, self._snapshot(touched, events))
-        log.info("acked %s", _offsets(events))
+        t3 = time.perf_counter()
+        snap = self._snapshot(touched, events)
+        t4 = time.perf_counter()
+        await self._commit(events, output, snap)
+        t5 = time.perf_counter()
+        log.info(
+            "acked %s n=%d dec=%.3f ref=%.3f run=%.3f snap=%.3f commit=%.3f",
+            _offsets(events),
+            len(events),
+            t1 - t0,
+            t2 - t1,
+            t3 - t2,
+            t4 - t3,
+            t5 - t4,
+        )
 
     async def _commit(
         self,

@@ -6,8 +6,9 @@ source partition it keeps a slot: the partition's clock (``streams.watermark``) 
 processor's state. A batch's messages are grouped by processor and partition; replays
 (offsets at or below the clock's) are counted as duplicates and skipped, those that
 could not be decoded too (a redelivered bad message is not dead-lettered twice); each message
-is given its partition's watermark as of the message before it; the processor computes;
-then it closes what the new watermark has made due.
+is given its partition's watermark as of the message before it; the processor computes
+(once for all the batch's partitions when it can: ``processor.process_partitions``);
+then each slot closes what its new watermark has made due.
 
 A slot's state is saved as bytes (``saved``) after the batch's output is written, and
 restored (the ``restore`` callback) the first time its partition is seen again.
@@ -21,7 +22,7 @@ from typing import Any
 
 from kubeopera.models import DeadLetter, Topic
 from kubeopera.streams.decode import RawMessage, decode
-from kubeopera.streams.processor import Batch, Envelope, Output, Processor
+from kubeopera.streams.processor import Batch, Envelope, Output, Processor, process_partitions
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.state_bytes import pack, unpack
 from kubeopera.streams.watermark import END_OF_INPUT, PartitionClock
@@ -101,7 +102,8 @@ class Pipeline:
         letters = list(rejected)
         consumed = {t.value: t for t in self.topics()}
         new_letters: dict[int, bool] = {}  # index in letters -> some slot had not seen it
-        outputs, touched = [], {}
+        output = Output()
+        touched: dict[str, Slot] = {}
         for processor in self.processors:
             groups: dict[tuple[Topic, int], list[Envelope]] = {}
             for envelope in envelopes:
@@ -112,20 +114,26 @@ class Pipeline:
                 topic = consumed.get(letter.source_topic)
                 if topic in processor.topics and letter.offset >= 0:
                     unread.setdefault((topic, letter.partition), []).append(index)
+            slots, work = [], []
             for key in [*groups, *(k for k in unread if k not in groups)]:
                 slot = self.slot(processor, *key)
                 indexes = unread.get(key, [])
-                output, new = self._run_slot(
+                timed, replays, new = _admit(
                     slot, groups.get(key, []), [letters[i].offset for i in indexes]
                 )
                 for index, is_new in zip(indexes, new, strict=True):
                     new_letters[index] = new_letters.get(index, False) or is_new
-                outputs.append(output)
+                output.duplicates += replays
+                slots.append(slot)
+                work.append((Batch(timed), slot.state))
                 touched[slot.key] = slot
+            output.extend(process_partitions(processor, work, self.reference))
+            for slot in slots:  # then what each partition's new watermark made due
+                if slot.clock.watermark is not None:
+                    output.extend(processor.close(slot.state, slot.clock.watermark))
         kept = [letter for i, letter in enumerate(letters) if new_letters.get(i, True)]
-        output = Output(dead_letters=kept, duplicates=len(letters) - len(kept))
-        for slot_output in outputs:
-            output.extend(slot_output)
+        output.dead_letters[:0] = kept
+        output.duplicates += len(letters) - len(kept)
         self._forget_reference()
         return output, list(touched.values())
 
@@ -157,31 +165,6 @@ class Pipeline:
             k: s for k, s in self.slots.items() if s.topic != topic or s.partition not in partitions
         }
 
-    def _run_slot(
-        self, slot: Slot, group: list[Envelope], unread: list[int]
-    ) -> tuple[Output, list[bool]]:
-        """The slot's messages in offset order: ``group`` (decoded) and the offsets of
-        those that could not be decoded (``unread``, for which it says whether each is
-        new to the slot)."""
-        timed, replays, new = [], 0, []
-        ordered = heapq.merge(
-            ((e.offset, e) for e in group), ((o, None) for o in unread), key=lambda m: m[0]
-        )
-        for offset, envelope in ordered:
-            if envelope is None:
-                new.append(not slot.clock.replayed(offset))
-                slot.clock.skip(offset)
-            elif slot.clock.replayed(offset):
-                replays += 1
-            else:
-                watermark = slot.clock.observe(envelope.message.event_time(), offset)
-                timed.append(replace(envelope, watermark=watermark))
-        output = slot.processor.process(Batch(timed), self.reference, slot.state)
-        output.duplicates += replays
-        if slot.clock.watermark is not None:
-            output.extend(slot.processor.close(slot.state, slot.clock.watermark))
-        return output, new
-
     def _forget_reference(self) -> None:
         """Reference data superseded before every slot's horizon (less the retention) is
         pruned. Only slots that have seen data and need reference data count, and a slot
@@ -194,6 +177,29 @@ class Pipeline:
         needed = [h for h in horizons if h is not None and h < END_OF_INPUT]
         if needed:
             self.reference.forget_before(min(needed) - self.reference_retention)
+
+
+def _admit(
+    slot: Slot, group: list[Envelope], unread: list[int]
+) -> tuple[list[Envelope], int, list[bool]]:
+    """The slot's messages in offset order: ``group`` (decoded) and the offsets of those
+    that could not be decoded (``unread``). Returns the new messages, each with its
+    partition's watermark as of the message before it; how many were replays; and
+    whether each unread offset was new to the slot."""
+    timed, replays, new = [], 0, []
+    ordered = heapq.merge(
+        ((e.offset, e) for e in group), ((o, None) for o in unread), key=lambda m: m[0]
+    )
+    for offset, envelope in ordered:
+        if envelope is None:
+            new.append(not slot.clock.replayed(offset))
+            slot.clock.skip(offset)
+        elif slot.clock.replayed(offset):
+            replays += 1
+        else:
+            watermark = slot.clock.observe(envelope.message.event_time(), offset)
+            timed.append(replace(envelope, watermark=watermark))
+    return timed, replays, new
 
 
 def _unpack(processor: Processor[Any], saved: bytes) -> tuple[PartitionClock, Any]:

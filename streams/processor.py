@@ -7,7 +7,10 @@ so the two engines (``streams.embedded``, ``streams.faust_engine``) can run it o
 the input and replay it after a crash. The engines keep one state per processor and
 source partition, save it as bytes with the partition's clock (``streams.watermark``)
 after the batch's output is written, and call ``close`` with the partition's watermark
-after each batch (and with ``END_OF_INPUT`` at the end of a finite input).
+after each batch (and with ``END_OF_INPUT`` at the end of a finite input). A batch of
+the Kafka engine spans many partitions; a processor whose work has a fixed cost per call
+(the cost processor's allocation) also implements ``process_partitions``, which the
+pipeline then calls once per engine batch instead of ``process`` per partition.
 
 Adding a processor is one module under ``streams/processors/`` that defines a class
 satisfying ``Processor`` and registers it (``streams.registry.register``), plus a
@@ -20,7 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import polars as pl
 from pydantic import BaseModel
@@ -143,3 +146,27 @@ class Processor(Protocol[State]):
     def state_to_bytes(self, state: State) -> bytes: ...
 
     def state_from_bytes(self, data: bytes) -> State: ...
+
+
+@runtime_checkable
+class ProcessesPartitionsTogether(Protocol):
+    """A processor that computes several source partitions' batches in one call, giving
+    exactly what ``process`` gives on each (the contract suite checks it: Kafka-style
+    partitioned input, cut into batches of every size, gives the same tables)."""
+
+    def process_partitions(self, work: Sequence[tuple[Batch, Any]], reference: Reference) -> Output:
+        """Each ``(batch, state)`` is one source partition's batch and its state."""
+        ...
+
+
+def process_partitions(
+    processor: Processor[Any], work: Sequence[tuple[Batch, Any]], reference: Reference
+) -> Output:
+    """The output of every partition's batch: one call of the processor's own
+    ``process_partitions`` when it has one, else ``process`` on each partition."""
+    if isinstance(processor, ProcessesPartitionsTogether):
+        return processor.process_partitions(work, reference)
+    output = Output()
+    for batch, state in work:
+        output.extend(processor.process(batch, reference, state))
+    return output

@@ -27,6 +27,7 @@ BLOCK_ORDER = ["cluster", "window_start", "node", "namespace", "pod", "pod_uid",
 """A closed hour's row order: its whole key, so that a block's content (its
 deduplication token) never depends on the order its rows were added in."""
 Admission = Literal["new", "duplicate", "late"]
+NOTHING_DUE = empty_costs()  # what most batches close (frames are never changed in place)
 
 
 class HourlyWindows:
@@ -73,7 +74,7 @@ class HourlyWindows:
         until = self.closed_at(watermark)
         assert until is not None
         if self.closed_until is not None and until <= self.closed_until:
-            return empty_costs()
+            return NOTHING_DUE
         due = pl.col("window_start") < until
         closed = self._open.filter(due)
         self._open = self._open.filter(~due)
@@ -88,7 +89,7 @@ class HourlyWindows:
             "seen": sorted([c, n, t.isoformat()] for c, n, t in self._seen),
         }
         rows = io.BytesIO()
-        self._open.write_ipc(rows, compression="zstd")
+        self._open.rechunk().write_ipc(rows, compression="zstd")
         return pack(header, rows.getvalue())
 
     @classmethod

@@ -15,12 +15,13 @@ test_cost_fixture, ...).
 import builtins
 import os
 import socket
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import namespace_samples
 import polars as pl
@@ -34,15 +35,21 @@ from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
-from kubeopera.models import DeadLetter, MetricBatch, Topic
+from kubeopera.models import DeadLetter, MetricBatch, Topic, message_key
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams import registry
 from kubeopera.streams.decode import RawMessage, decode
 from kubeopera.streams.embedded import EmbeddedEngine
 from kubeopera.streams.pipeline import Pipeline
 from kubeopera.streams.pricing import Pricer
-from kubeopera.streams.processor import Envelope, Output, Processor
+from kubeopera.streams.processor import (
+    Envelope,
+    Output,
+    ProcessesPartitionsTogether,
+    Processor,
+)
 from kubeopera.streams.reference import Reference
+from kubeopera.streams.watermark import END_OF_INPUT
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 SPEC = FleetSpec(
@@ -73,6 +80,22 @@ def envelopes() -> tuple[Envelope, ...]:
         offsets[topic] = offsets.get(topic, -1) + 1
         result.append(Envelope(topic, message, 0, offsets[topic]))
     return tuple(result)
+
+
+def spread(items: tuple[Envelope, ...], partitions: int, by_key: bool = True) -> list[Envelope]:
+    """``items`` over ``partitions`` partitions of each topic, by message key as a Kafka
+    producer spreads them (a node's scrapes stay in one partition) or, without
+    ``by_key``, round robin; offsets counted per partition."""
+    offsets: dict[tuple[Topic, int], int] = {}
+    result = []
+    for index, envelope in enumerate(items):
+        key = message_key(envelope.message).encode()
+        partition = (zlib.crc32(key) if by_key else index) % partitions
+        offset = offsets[(envelope.topic, partition)] = (
+            offsets.get((envelope.topic, partition), -1) + 1
+        )
+        result.append(replace(envelope, partition=partition, offset=offset))
+    return result
 
 
 def build(name: str) -> Processor[Any]:
@@ -114,8 +137,9 @@ def tables(output: Output) -> dict[str, pl.DataFrame]:
     }
 
 
-def letters(output: Output) -> list[tuple[str, int, str]]:
-    return sorted((d.source_topic, d.offset, d.error) for d in output.dead_letters)
+def letters(output: Output) -> list[tuple[str, str, bytes, str]]:
+    """The dead letters by what they carry (offsets depend on how topics are partitioned)."""
+    return sorted((d.source_topic, d.key, d.raw, d.error) for d in output.dead_letters)
 
 
 def assert_same(got: Output, expected: Output) -> None:
@@ -141,8 +165,61 @@ def test_the_input_yields_output(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("size", [1, 7, 250])
-def test_the_same_tables_however_the_input_is_cut_into_batches(name: str, size: int) -> None:
-    assert_same(run(pipeline(name), chunks(envelopes(), size)), whole(name))
+@pytest.mark.parametrize("partitions", [1, 12])
+def test_the_same_tables_however_the_input_is_cut_into_batches(
+    name: str, size: int, partitions: int
+) -> None:
+    """In one partition per topic (the embedded engine) or spread by key over the Kafka
+    engine's 12, where every batch spans many partitions."""
+    items = tuple(spread(envelopes(), partitions))
+    assert_same(run(pipeline(name), chunks(items, size)), whole(name))
+
+
+class OnePartitionAtATime:
+    """A processor without its ``process_partitions``: the pipeline calls ``process`` on
+    each partition."""
+
+    def __init__(self, processor: Processor[Any]) -> None:
+        self.processor = processor
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute == "process_partitions":
+            raise AttributeError(attribute)
+        return getattr(self.processor, attribute)
+
+
+def closed_now(processor: Pipeline) -> dict[str, dict[str, pl.DataFrame]]:
+    """What each slot's state, read back from its bytes, would close at the end of input."""
+    closed = {}
+    for key, slot in processor.slots.items():
+        state = slot.processor.state_from_bytes(slot.processor.state_to_bytes(slot.state))
+        closed[key] = tables(slot.processor.close(state, END_OF_INPUT))
+    return closed
+
+
+TOGETHER = [n for n in NAMES if isinstance(build(n), ProcessesPartitionsTogether)]
+
+
+@pytest.mark.parametrize("name", TOGETHER)
+@pytest.mark.parametrize("by_key", [True, False], ids=["by key", "round robin"])
+def test_partitions_processed_together_give_what_each_gives_alone(name: str, by_key: bool) -> None:
+    """A processor's own ``process_partitions`` gives exactly what ``process`` gives on
+    each partition, output and state, whether each node keeps to one partition or not."""
+    items = spread(envelopes(), 12, by_key)
+    alone = Pipeline([cast(Processor[Any], OnePartitionAtATime(build(name)))], Reference(Pricer()))
+    together = pipeline(name)
+    for batch in chunks(tuple(items), 100):
+        expected, _ = alone.run(batch)
+        got, _ = together.run(batch)
+        assert_same(got, expected)
+        assert got.duplicates == expected.duplicates
+        states, expected_states = closed_now(together), closed_now(alone)  # by what they hold
+        assert states.keys() == expected_states.keys()
+        for key, frames in expected_states.items():
+            assert states[key].keys() == frames.keys()
+            for table, frame in frames.items():
+                assert_frame_equal(states[key][table], frame, check_exact=True)
+    assert_same(together.finish(), alone.finish())
 
 
 @pytest.mark.parametrize("order", ["as published", "inventory first"])

@@ -9,9 +9,11 @@ seen twice counts once.
 """
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import ClassVar, Literal
 
+import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from kubeopera.models import MetricBatch, Topic
@@ -70,7 +72,43 @@ class CostAllocation:
         """Admit each scrape (new, duplicate, or late: a dead letter), cost the new ones
         with the reference data valid at their time, add them to their open hours.
         Counts ``samples`` (container samples admitted)."""
+        return self.process_partitions([(batch, state)], reference)
+
+    def process_partitions(
+        self, work: Sequence[tuple[Batch, HourlyWindows]], reference: Reference
+    ) -> Output:
+        """``process`` on each partition's batch, with one allocation for them all (its
+        cost is mostly fixed per call, and a Kafka batch spans every partition). Each
+        partition's hours get the rows of its own nodes (a node's scrapes are keyed to one
+        partition); a node found in two partitions' batches is allocated per partition."""
         output = Output()
+        admitted = [self._admit(batch, state, output) for batch, state in work]
+        owners: dict[tuple[str, str], int] = {}  # node -> the partition (index) it is in
+        shared = False
+        for index, scrapes in enumerate(admitted):
+            for node in {(s.cluster, s.node) for s in scrapes}:
+                shared |= owners.setdefault(node, index) != index
+        calls = [[i] for i in range(len(work))] if shared else [list(range(len(work)))]
+        for call in calls:
+            scrapes = [s for i in call for s in admitted[i]]
+            if not scrapes:
+                continue
+            samples, nodes = samples_frame(scrapes), scrapes_frame(scrapes)
+            output.rows += [(RAW_METRICS, samples), (RAW_NODE_METRICS, nodes)]
+            output.counts["samples"] += samples.height
+            rows = allocate_exact(
+                samples, nodes, reference.pricing(), reference.versions(), reference.pricer.defaults
+            )
+            if len(call) == 1:
+                work[call[0]][1].add(rows)
+                continue
+            for index, part in _by_owner(rows, owners):
+                work[index][1].add(part)
+        return output
+
+    def _admit(self, batch: Batch, state: HourlyWindows, output: Output) -> list[MetricBatch]:
+        """The batch's new scrapes; late ones go to ``output`` as dead letters, those
+        seen before count as duplicates."""
         admitted = []
         for envelope in batch.envelopes:
             scrape = envelope.message
@@ -84,20 +122,7 @@ class CostAllocation:
                 output.duplicates += 1
             else:
                 admitted.append(scrape)
-        if admitted:
-            samples, scrapes = samples_frame(admitted), scrapes_frame(admitted)
-            output.rows += [(RAW_METRICS, samples), (RAW_NODE_METRICS, scrapes)]
-            output.counts["samples"] += samples.height
-            state.add(
-                allocate_exact(
-                    samples,
-                    scrapes,
-                    reference.pricing(),
-                    reference.versions(),
-                    reference.pricer.defaults,
-                )
-            )
-        return output
+        return admitted
 
     def close(self, state: HourlyWindows, watermark: datetime) -> Output:
         """The hours ``watermark`` has closed, one block per hour. Counts ``cost_rows``."""
@@ -120,3 +145,18 @@ class CostAllocation:
 
     def state_from_bytes(self, data: bytes) -> HourlyWindows:
         return HourlyWindows.from_bytes(data, self.settings.allowed_lateness)
+
+
+def _by_owner(
+    rows: pl.DataFrame, owners: dict[tuple[str, str], int]
+) -> list[tuple[int, pl.DataFrame]]:
+    """``rows`` split by the partition (index) that owns each row's node."""
+    index = pl.DataFrame(
+        [(c, n, i) for (c, n), i in owners.items()],
+        schema={"cluster": pl.String, "node": pl.String, "owner": pl.Int64},
+        orient="row",
+    )
+    parts = rows.join(index, on=["cluster", "node"], maintain_order="left").partition_by(
+        "owner", as_dict=True, include_key=False
+    )
+    return [(int(key[0]), part) for key, part in parts.items()]
