@@ -34,6 +34,7 @@ event explicitly for each write (``_as_event``).
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -210,29 +211,22 @@ class FaustEngine:
         return [e for e in events if e.message.generation_id == generation]
 
     async def _process(self, events: list[EventT[bytes]]) -> None:
-        import time
-
-        t0 = time.perf_counter()
+        began = time.perf_counter()
         envelopes, letters = decode_all(_raw(event) for event in events)
-        t1 = time.perf_counter()
         await self.reader.caught_up()  # the pods and prices published before
         await self._await_reference(envelopes)
-        t2 = time.perf_counter()
+        ready = time.perf_counter()
         output, touched = self.pipeline.run(envelopes, letters)
-        t3 = time.perf_counter()
-        snap = self._snapshot(touched, events)
-        t4 = time.perf_counter()
-        await self._commit(events, output, snap)
-        t5 = time.perf_counter()
+        ran = time.perf_counter()
+        await self._commit(events, output, self._snapshot(touched, events))
         log.info(
-            "acked %s n=%d dec=%.3f ref=%.3f run=%.3f snap=%.3f commit=%.3f",
+            "acked %s: %d events, decoded and referenced in %.3f s, run %.3f s, "
+            "written, saved and acked %.3f s",
             _offsets(events),
             len(events),
-            t1 - t0,
-            t2 - t1,
-            t3 - t2,
-            t4 - t3,
-            t5 - t4,
+            ready - began,
+            ran - ready,
+            time.perf_counter() - ran,
         )
 
     async def _commit(
