@@ -53,6 +53,11 @@ class TopicSettings:
     partitions: int
     config: dict[str, str]
 
+    @property
+    def compacted(self) -> bool:
+        """Whether compaction may remove records: its offsets then have real holes."""
+        return "compact" in self.config["cleanup.policy"]
+
 
 def _topic(partitions: int, policy: str, retention_days: int | None = None) -> TopicSettings:
     config = {"cleanup.policy": policy}
