@@ -1,6 +1,7 @@
 """Reports on the store itself: its schema, what it holds, and analyst SQL."""
 
 import polars as pl
+import sqlparse
 
 from kubeopera.reports.sql import SAMPLE_COUNTS_SQL, SCHEMA_SQL
 from kubeopera.sinks.clickhouse import Store
@@ -23,9 +24,43 @@ def sample_counts(store: Store) -> dict[str, int]:
     return counts
 
 
-def analyst_query(store: Store, sql: str) -> pl.DataFrame:
-    """The result of analyst SQL (ClickHouse dialect) on the store, e.g. over
-    ``v_cost_by_namespace_daily`` (dashboards/README.md documents the views).
+class QueryError(ValueError):
+    """Analyst SQL that is not one statement."""
 
-    Raises ``ClickHouseError`` for SQL the store refuses or cannot run."""
-    return store.query(sql)
+
+def one_statement(sql: str) -> str:
+    """The one statement of ``sql`` (comments and a trailing ``;`` allowed).
+
+    Raises ``QueryError`` for an empty query or several statements: a second statement's
+    answer would silently replace the first's.
+
+    >>> one_statement("SELECT ';' AS x; -- a comment")
+    "SELECT ';' AS x"
+    >>> one_statement("SELECT 1 AS a; SELECT 2 AS b")
+    Traceback (most recent call last):
+    ...
+    kubeopera.reports.store.QueryError: 2 statements given: kubeopera sql runs one at a time
+    """
+    statements = [s for s in sqlparse.split(sql) if _code(s)]
+    if not statements:
+        raise QueryError('empty query: give one SQL statement, e.g. kubeopera sql "SELECT 1"')
+    if len(statements) > 1:
+        raise QueryError(f"{len(statements)} statements given: kubeopera sql runs one at a time")
+    return _code(statements[0])
+
+
+def _code(statement: str) -> str:
+    """The statement without its comments, surrounding blanks and final ``;``."""
+    return str(sqlparse.format(statement, strip_comments=True)).strip().rstrip(";").strip()
+
+
+def analyst_query(store: Store, sql: str) -> pl.DataFrame:
+    """The result of one analyst SQL statement (ClickHouse dialect) on the store, run
+    read-only, e.g. over ``v_cost_by_namespace_daily`` (dashboards/README.md documents the
+    views). The store stays read-only afterwards.
+
+    Raises ``QueryError`` unless ``sql`` is one statement, and ``ClickHouseError`` for SQL
+    the store refuses (anything that writes: ``READONLY``) or cannot run."""
+    statement = one_statement(sql)
+    store.read_only()
+    return store.query(statement)

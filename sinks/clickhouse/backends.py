@@ -5,6 +5,7 @@ directory: the zero-setup default. ``ServerBackend`` talks to a ClickHouse serve
 the native protocol (clickhouse-driver) with columnar inserts. Both take the same SQL.
 """
 
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -13,7 +14,37 @@ from clickhouse_driver.errors import NetworkError, SocketTimeoutError
 
 
 class ClickHouseError(RuntimeError):
-    """ClickHouse refused a statement or cannot be reached; the message is ClickHouse's."""
+    """ClickHouse refused a statement or cannot be reached: ``engine_error`` turns the
+    engine's text into one line saying what happened (and, for the usual mistakes, what
+    to do); ``name`` is ClickHouse's error name (``READONLY``, ``UNKNOWN_TABLE``, ...)
+    when it gave one."""
+
+    def __init__(self, message: str, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+
+
+_EXCEPTION = re.compile(r"(?:Code: (\d+)\. )?DB::Exception: (?P<text>.*?)(?: \((?P<name>[A-Z_]+)\))?(?: \(version [^)]*\))?\.?$", re.S)
+_ADVICE = {
+    "READONLY": "this command only reads the store; the pipeline and explicit commands "
+    "(kubeopera demo, replay, worker, migrate) write it",
+    "UNKNOWN_TABLE": "the tables and views are listed in dashboards/README.md; "
+    "kubeopera migrate re-creates the views",
+    "SYNTAX_ERROR": "kubeopera sql takes one statement in ClickHouse's SQL dialect",
+}
+
+
+def engine_error(where: str, error: Exception | str) -> ClickHouseError:
+    """ClickHouse's ``error`` as one line: ``where`` (the store), the engine's own message
+    without its code, stack or version, and advice for the usual mistakes."""
+    text = " ".join(str(error).split())
+    found = _EXCEPTION.search(text)
+    name = (found.group("name") or "") if found else ""
+    message = found.group("text").strip() if found else text
+    message = message.removeprefix("default: ")
+    advice = _ADVICE.get(name)
+    line = f"{where}: {message}" + (f" ({name})" if name else "")
+    return ClickHouseError(f"{line}; {advice}" if advice else line, name)
 
 
 class ClickHouseUnavailableError(ClickHouseError):
@@ -29,6 +60,10 @@ class Backend(Protocol):
 
     def insert(self, table: str, data: pa.Table, dedup_token: str | None = None) -> None:
         """One columnar block; a block whose ``dedup_token`` was seen before is skipped."""
+        ...
+
+    def read_only(self) -> None:
+        """Refuse every later statement that would change the store."""
         ...
 
     def close(self) -> None: ...
@@ -85,11 +120,16 @@ class ChdbBackend:
     def describe(self) -> str:
         return f"embedded ClickHouse (chDB) at {self.path}, database {self.database}"
 
+    def read_only(self) -> None:
+        """From now on refuse every statement that writes (ClickHouse's ``readonly = 2``:
+        settings may still change, ``readonly`` itself not)."""
+        self.execute("SET readonly = 2")
+
     def _run(self, sql: str, fmt: str) -> Any:
         try:
             return self._session.query(sql, fmt)  # type: ignore[no-untyped-call]
         except Exception as error:
-            raise ClickHouseError(str(error).strip()) from error
+            raise engine_error(f"embedded ClickHouse at {self.path}", error) from error
 
 
 class ServerBackend:
@@ -143,6 +183,10 @@ class ServerBackend:
             settings={"insert_deduplication_token": dedup_token} if dedup_token else None,
         )
 
+    def read_only(self) -> None:
+        """From now on send ClickHouse's ``readonly = 2`` with every statement."""
+        self._client.settings["readonly"] = 2
+
     def close(self) -> None:
         self._client.disconnect()
 
@@ -157,7 +201,7 @@ class ServerBackend:
                 f"ClickHouse server {self._address}: {error}"
             ) from error
         except Exception as error:
-            raise ClickHouseError(f"ClickHouse server {self._address}: {error}") from error
+            raise engine_error(f"ClickHouse server {self._address}", error) from error
 
 
 def _python_column(column: pa.ChunkedArray) -> list[Any]:

@@ -1,7 +1,9 @@
 """Numbered SQL migrations, applied once and in order, recorded in ``schema_migrations``.
 
 Both backends run the same files. A migration that changed after it was applied is
-refused: schema history is append-only, so fix forward with a new file.
+refused: schema history is append-only, so fix forward with a new file. Views hold no
+data: each view's latest definition is created again whenever it is missing (someone
+dropped it), so ``migrate`` always leaves every view in place.
 """
 
 import hashlib
@@ -80,4 +82,25 @@ def migrate(backend: Backend, migrations: list[Migration] = MIGRATIONS) -> list[
             ),
         )
         done.append(migration)
+    existing = {row["name"] for row in backend.query(_TABLES).to_pylist()}
+    for name, statement in views(migrations).items():
+        if name not in existing:
+            backend.execute(statement)
     return done
+
+
+_TABLES = "SELECT name FROM system.tables WHERE database = currentDatabase()"
+_VIEW = re.compile(
+    r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:MATERIALIZED\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)",
+    re.IGNORECASE,
+)
+
+
+def views(migrations: list[Migration] = MIGRATIONS) -> dict[str, str]:
+    """Every view (plain or materialized) by name: the statement of its latest definition."""
+    found = {}
+    for migration in migrations:
+        for statement in migration.statements():
+            if match := _VIEW.match(statement):
+                found[match[1]] = statement
+    return found

@@ -79,6 +79,11 @@ class Store:
         assert isinstance(result, pl.DataFrame)
         return result
 
+    def read_only(self) -> None:
+        """Refuse every later statement that would change the store (ClickHouse's
+        ``readonly`` setting): for SQL that is not the pipeline's own."""
+        self.backend.read_only()
+
     def describe(self) -> str:
         return self.backend.describe()
 
