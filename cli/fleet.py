@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from kubeopera.models import Message
-from kubeopera.settings.durations import parse_duration
+from kubeopera.settings.durations import parse_duration, window_start
 
 if TYPE_CHECKING:  # the simulator and the catalogue load numpy and polars: only when used
     from kubeopera.collectors.simulator import FleetSpec
@@ -17,12 +17,19 @@ if TYPE_CHECKING:  # the simulator and the catalogue load numpy and polars: only
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
-def duration_option(name: str, default: str, help: str) -> Callable[[Command], Command]:
-    """An option that takes ``90m``, ``24h``, ``7d`` and passes a timedelta."""
+def duration_option(
+    name: str, default: str, help: str, reaching_back: bool = False
+) -> Callable[[Command], Command]:
+    """An option that takes ``90m``, ``24h``, ``7d`` and passes a timedelta; with
+    ``reaching_back`` (a report window from now) no further back than the store's times
+    can go."""
 
     def convert(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
         try:
-            return parse_duration(value)
+            duration = parse_duration(value)
+            if reaching_back:
+                window_start(duration, datetime.now(UTC))
+            return duration
         except ValueError as error:
             raise click.BadParameter(str(error), ctx, param) from error
 

@@ -13,7 +13,7 @@ from click.core import ParameterSource
 from kubeopera.cli import render
 from kubeopera.cli.fleet import batch_size_option, duration_option, fleet_options, fleet_spec
 from kubeopera.settings import Settings, load_settings
-from kubeopera.settings.durations import format_duration
+from kubeopera.settings.durations import format_duration, window_start
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -296,7 +296,7 @@ def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None)
     help="cluster, node, namespace, controller, controller_kind, pod, container, team, "
     "label:<k>, annotation:<k>; comma-separate to combine.",
 )
-@duration_option("--window", "7d", "How far back from now.")
+@duration_option("--window", "7d", "How far back from now.", reaching_back=True)
 @click.option(
     "--idle",
     type=click.Choice(["none", "weighted"]),
@@ -347,7 +347,7 @@ def cost(
     with settings.open_store() as store:
         from kubeopera.reports import cost_report, pricing_notes
 
-        since = datetime.now(UTC) - window
+        since = window_start(window, datetime.now(UTC))
         report = cost_report(store, by, since, sharing=sharing)
         notes = pricing_notes(store, since)
     if fmt == "table":
@@ -385,7 +385,7 @@ def main() -> None:
         sys.exit(130)
     except click.UsageError as error:
         click.echo(
-            f"kubeopera: error: {error.format_message()} (see kubeopera {_command(error)}--help)",
+            f"kubeopera: error: {error.format_message()} (see {_command(error)} --help)",
             err=True,
         )
         sys.exit(2)
@@ -434,5 +434,5 @@ def _first_line(error: Exception) -> str:
 
 
 def _command(error: click.UsageError) -> str:
-    name = error.ctx.info_name if error.ctx and error.ctx.parent else None
-    return f"{name} " if name else ""
+    """The command the error is about, as typed (``kubeopera dev kafka``)."""
+    return error.ctx.command_path if error.ctx else "kubeopera"

@@ -1,7 +1,7 @@
 """Durations on the command line: ``90m``, ``24h``, ``7d``, ``2w``."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -13,7 +13,35 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"invalid duration {text!r}: use a positive number and m, h, d or w, e.g. 7d"
         )
-    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+    try:
+        return timedelta(**{_UNITS[match[2]]: float(match[1])})
+    except OverflowError:
+        raise ValueError(f"invalid duration {text!r}: too long") from None
+
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+"""The earliest instant the store's times (ClickHouse ``DateTime64``) can hold."""
+
+
+def window_start(window: timedelta, now: datetime) -> datetime:
+    """The start of a report window reaching back ``window`` from ``now`` (UTC).
+
+    Raises ``ValueError`` when it would start before ``EARLIEST``.
+
+    >>> window_start(timedelta(days=7), datetime(2026, 3, 9, tzinfo=UTC)).isoformat()
+    '2026-03-02T00:00:00+00:00'
+    >>> window_start(timedelta(weeks=100_000), datetime(2026, 3, 9, tzinfo=UTC))
+    Traceback (most recent call last):
+    ...
+    ValueError: a window of 700000d reaches back before 1900-01-01, ...
+    """
+    if window >= now - EARLIEST:
+        raise ValueError(
+            f"a window of {format_duration(window)} reaches back before "
+            f"{EARLIEST.date().isoformat()}, the earliest time the store holds: "
+            "give a shorter window"
+        )
+    return now - window
 
 
 def format_duration(span: timedelta) -> str:

@@ -3,6 +3,7 @@ as a subprocess: analyst SQL that cannot change the store, one statement per que
 errors that name their cause."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,78 @@ def test_one_statement_one_answer(data: Path, query: str) -> None:
     assert result.returncode == 0, result.stderr
     header, row = result.stdout.splitlines()[:2]
     assert header.split(",")[-1] == "a" and row.split(",")[-1] == "1"
+
+
+def every_command() -> list[list[str]]:
+    """Every command and subcommand of ``kubeopera``, as the words that name it."""
+    import click
+
+    from kubeopera.cli.main import cli
+
+    found: list[list[str]] = []
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        found.append(path)
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+
+    walk(cli, [])
+    return found
+
+
+@pytest.mark.parametrize("words", every_command(), ids=lambda w: " ".join(w) or "kubeopera")
+def test_every_hint_names_a_real_command(data: Path, words: list[str]) -> None:
+    """A usage error points at the help of the command it is about, which exists."""
+    line = one_error_line(run_kubeopera(data, *words, "--no-such-option"))
+    hint = line.rsplit("(see ", 1)[1].removesuffix(")").split()
+    assert hint[0] == "kubeopera" and hint[1:] == [*words, "--help"]
+    assert run_kubeopera(data, *hint[1:]).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        ("100000w", "reaches back before 1900-01-01"),
+        ("9999999999999w", "too long"),
+        ("0d", "invalid duration"),
+    ],
+)
+def test_a_window_the_store_cannot_hold_is_refused_before_any_sql(
+    data: Path, window: str, message: str
+) -> None:
+    line = one_error_line(run_kubeopera(data, "cost", "--window", window))
+    assert message in line and "DB::Exception" not in line
+
+
+def test_a_store_held_by_another_process_names_it(tmp_path: Path) -> None:
+    """chDB opens a store in one process at a time (a running worker holds its store)."""
+    store = tmp_path / "store"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from chdb import session\n"
+            f"s = session.Session({str(store)!r})\n"
+            "print('open', flush=True)\n"
+            "time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        line = one_error_line(run_kubeopera(store, "cost"))
+        assert f"it is open in process {holder.pid} (" in line
+        assert "cp -r" in line and "KUBEOPERA_STORAGE__PATH" in line
+        assert "EmbeddedServer" not in line
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("path", ["/etc/hostname/store", "/proc/kubeopera-store"])
+def test_a_store_that_cannot_be_created_is_one_line(path: str) -> None:
+    line = one_error_line(run_kubeopera(Path(path), "cost"))
+    assert f"cannot open the embedded store at {path}: " in line

@@ -5,9 +5,15 @@ directory: the zero-setup default. ``ServerBackend`` talks to a ClickHouse serve
 the native protocol (clickhouse-driver) with columnar inserts. Both take the same SQL.
 """
 
+import fcntl
+import os
 import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import pyarrow as pa
 from clickhouse_driver.errors import NetworkError, SocketTimeoutError
@@ -24,7 +30,11 @@ class ClickHouseError(RuntimeError):
         self.name = name
 
 
-_EXCEPTION = re.compile(r"(?:Code: (\d+)\. )?DB::Exception: (?P<text>.*?)(?: \((?P<name>[A-Z_]+)\))?(?: \(version [^)]*\))?\.?$", re.S)
+_EXCEPTION = re.compile(
+    r"(?:Code: (\d+)\. )?DB::Exception: (?P<text>.*?)"
+    r"(?: \((?P<name>[A-Z_]+)\))?(?: \(version [^)]*\))?\.?$",
+    re.S,
+)
 _ADVICE = {
     "READONLY": "this command only reads the store; the pipeline and explicit commands "
     "(kubeopera demo, replay, worker, migrate) write it",
@@ -71,6 +81,54 @@ class Backend(Protocol):
     def describe(self) -> str: ...
 
 
+def _holder(status: Path) -> str | None:
+    """The process that holds the embedded store whose status file is ``status`` (the
+    engine keeps an exclusive ``flock`` on it while open), as ``process PID (command)``;
+    None when the store is free."""
+    try:
+        with status.open("rb") as file:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass
+            else:
+                fcntl.flock(file, fcntl.LOCK_UN)
+                return None
+    except OSError:
+        return None  # no store yet, or not readable: opening it will say why
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if fd.resolve() == status.resolve():
+                pid = fd.parent.parent.name
+                command = (fd.parent.parent / "cmdline").read_bytes().decode(errors="replace")
+                words = " ".join(command.replace("\0", " ").split())
+                return f"process {pid} ({words[:80]}{'...' if len(words) > 80 else ''})"
+        except OSError:
+            continue
+    return "another process"
+
+
+@contextmanager
+def _engine_stderr() -> Iterator[Callable[[], str]]:
+    """Capture what the engine writes to file descriptor 2 meanwhile (C++ code, not
+    Python's ``sys.stderr``), so that no stray line reaches the terminal; gives a
+    function returning the text captured."""
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        sys.stderr.flush()
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield lambda: _read(captured)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _read(file: IO[bytes]) -> str:
+    file.seek(0)
+    return file.read().decode(errors="replace").strip()
+
+
 def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -84,15 +142,25 @@ class ChdbBackend:
     def __init__(self, path: str | Path, database: str = "kubeopera") -> None:
         from chdb import session  # imported here: it loads the whole engine
 
-        self.path = Path(path).expanduser()
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path).expanduser().absolute()
         self.database = database
+        where = f"cannot open the embedded store at {self.path}"
         try:
-            self._session = session.Session(str(self.path))  # type: ignore[no-untyped-call]
-        except Exception as error:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ClickHouseError(f"{where}: {error.strerror}") from error
+        if holder := _holder(self.path / "status"):
             raise ClickHouseError(
-                f"cannot open embedded ClickHouse at {self.path}: {error}"
-            ) from error
+                f"{where}: it is open in {holder}, and chDB lets one process open a store at a "
+                f"time; stop that process, or read a copy meanwhile (cp -r {self.path} COPY, "
+                "then KUBEOPERA_STORAGE__PATH=COPY)"
+            )
+        with _engine_stderr() as said:  # the engine prints its own errors there too
+            try:
+                self._session = session.Session(str(self.path))  # type: ignore[no-untyped-call]
+            except Exception as error:
+                reason = engine_error(where, said() or str(error))
+                raise ClickHouseError(str(reason), reason.name) from error
         self.execute(f"CREATE DATABASE IF NOT EXISTS {_quote(database)}")
         self.execute(f"USE {_quote(database)}")
 
