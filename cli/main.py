@@ -12,6 +12,7 @@ from click.core import ParameterSource
 
 from kubeopera.cli import render
 from kubeopera.cli.fleet import batch_size_option, duration_option, fleet_options, fleet_spec
+from kubeopera.deploy.paths import default_path
 from kubeopera.settings import Settings, load_settings
 from kubeopera.settings.durations import format_duration, window_start
 
@@ -47,7 +48,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 @click.option(
     "--cluster-state",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path(".kubeopera/demo-cluster"),
+    default=default_path("demo-cluster"),
     show_default=True,
     help="With --cluster: the API server's data and kubeconfig.",
 )
@@ -188,7 +189,7 @@ def replay(ctx: click.Context, file: BinaryIO, batch_size: int) -> None:
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path(".kubeopera/worker"),
+    default=default_path("worker"),
     show_default=True,
 )
 @batch_size_option(
@@ -222,7 +223,7 @@ def dev() -> None:
 @click.option(
     "--state",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path(".kubeopera/kafka"),
+    default=default_path("kafka"),
     show_default=True,
 )
 def kafka(action: str, port: int | None, state: Path) -> None:
@@ -248,7 +249,7 @@ def kafka(action: str, port: int | None, state: Path) -> None:
 @click.option(
     "--state",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path(".kubeopera/cluster"),
+    default=default_path("cluster"),
     show_default=True,
 )
 def cluster(action: str, port: int | None, state: Path) -> None:
@@ -285,7 +286,8 @@ def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None)
     from kubeopera.reports import analyst_query
 
     with _settings(ctx).open_store() as store:
-        render.write(analyst_query(store, query), fmt, output)
+        result = analyst_query(store, query)
+        render.write(result, fmt, output, notes=[f"Store: {store.describe()}"])
 
 
 @cli.command(short_help="Print a cost-allocation report by any key.")
@@ -349,16 +351,13 @@ def cost(
 
         since = window_start(window, datetime.now(UTC))
         report = cost_report(store, by, since, sharing=sharing)
-        notes = pricing_notes(store, since)
-    if fmt == "table":
-        out = render.console()
-        title = f"Cost by {by}, last {format_duration(window)} (idle: {sharing.idle})"
-        out.print(render.table(report, title=title))
-        out.print(f"Total: {render.money(float(report['total_cost'].sum()))}")
-        for note in notes:
-            out.print(note)
+        notes = [*pricing_notes(store, since), f"Store: {store.describe()}"]
+    title = f"Cost by {by}, last {format_duration(window)} (idle: {sharing.idle})"
+    total = f"Total: {render.money(float(report['total_cost'].sum()))}"
+    if report.is_empty():  # the notes say why
+        render.write(report, fmt, output, notes=notes, empty_table=False)
     else:
-        render.write(report, fmt, output)
+        render.write(report, fmt, output, title=title, notes=[total, *notes])
 
 
 @cli.command(short_help="Apply pending ClickHouse schema migrations.")

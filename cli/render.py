@@ -2,6 +2,7 @@
 
 import io
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -35,7 +36,7 @@ def _cell(column: str, value: object) -> str:
             return money(value)
         if column.endswith(RATIO_COLUMNS):
             return f"{value:.0%}"
-        return f"{value:,.3f}"
+        return f"{round(value, 3):,}"  # never more digits than the value has (129.08)
     return str(value)
 
 
@@ -51,8 +52,21 @@ def table(frame: "pl.DataFrame", title: str | None = None, limit: int | None = N
     return out
 
 
-def write(frame: "pl.DataFrame", fmt: Format, output: Path | None = None) -> None:
-    """Write ``frame`` to ``output`` (or stdout) in ``fmt``."""
+def write(
+    frame: "pl.DataFrame",
+    fmt: Format,
+    output: Path | None = None,
+    title: str | None = None,
+    notes: Sequence[str] = (),
+    empty_table: bool = True,
+) -> None:
+    """Write ``frame`` to ``output`` (or stdout) in ``fmt``: every command that prints a
+    table goes through here, so ``--format`` and ``-o`` mean the same everywhere. A table
+    has ``title`` above it and ``notes`` below; the other formats carry the frame alone
+    (for programs), and the notes go to stderr. Without ``empty_table`` a table with no
+    rows is left out (the notes say why).
+
+    Raises ``ValueError`` for parquet to a terminal."""
     if fmt == "parquet":
         if output is None:
             if sys.stdout.isatty():
@@ -62,22 +76,24 @@ def write(frame: "pl.DataFrame", fmt: Format, output: Path | None = None) -> Non
             sys.stdout.buffer.write(buffer.getvalue())
         else:
             frame.write_parquet(output)
+    elif fmt == "table":
+        terminal = output is None and sys.stdout.isatty()
+        text = io.StringIO()
+        out = Console(width=None if terminal else 140, file=text, highlight=False)
+        if frame.height or empty_table:
+            out.print(table(frame, title=title))
+        for note in notes:
+            out.print(note)
+        _emit(text.getvalue(), output)
         return
-    if fmt == "table":
-        text = _render(table(frame))
-    elif fmt == "csv":
-        text = frame.write_csv()
     else:
-        text = frame.write_json()
-        text += "\n"
+        _emit(frame.write_csv() if fmt == "csv" else frame.write_json() + "\n", output)
+    for note in notes:
+        print(note, file=sys.stderr)
+
+
+def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
-
-
-def _render(renderable: Table) -> str:
-    capture = Console(width=140, file=io.StringIO(), highlight=False)
-    capture.print(renderable)
-    text = capture.file.getvalue()  # type: ignore[attr-defined]
-    return str(text)

@@ -5,7 +5,7 @@ from datetime import datetime
 import polars as pl
 
 from kubeopera.reports.aggregate import INPUT_MEASURES, Sharing, aggregate, key_columns
-from kubeopera.reports.sql import cost_rows_sql, node_hours_sql
+from kubeopera.reports.sql import COST_SPAN_SQL, cost_rows_sql, node_hours_sql
 from kubeopera.sinks.clickhouse import Store
 
 NO_SHARING = Sharing()
@@ -51,11 +51,12 @@ def pricing_notes(store: Store, since: datetime, until: datetime | None = None) 
     """Lines a cost report ends with: how its nodes were priced, and how many
     node-hours were overcommitted (allocations above capacity: negative idle).
 
-    Over the windows starting in [since, until) (now); none when the store holds no
-    cost rows there. Raises ``ClickHouseError`` when the store fails."""
+    Over the windows starting in [since, until) (now). Without cost rows there, one line
+    says so: the store holds none at all, or which hours it holds. Raises
+    ``ClickHouseError`` when the store fails."""
     sources = store.query(node_hours_sql(since, until))
     if sources.is_empty():
-        return []
+        return [_no_data(store, since)]
     counts = ", ".join(f"{r['price_source']} {r['nodes']}" for r in sources.to_dicts())
     lines = [f"Nodes by price source: {counts}."]
     defaulted = sources.filter(pl.col("price_source") == "default")["nodes"].sum()
@@ -73,3 +74,18 @@ def pricing_notes(store: Store, since: datetime, until: datetime | None = None) 
             "SELECT * FROM v_overcommitted_node_hours"
         )
     return lines
+
+
+def _no_data(store: Store, since: datetime) -> str:
+    """What to say of a report window without cost rows: whether the store holds none
+    at all, or which span it holds."""
+    first, last = store.query(COST_SPAN_SQL).row(0)
+    if first is None:
+        return (
+            "The store holds no cost data yet: kubeopera demo, kubeopera replay FILE or "
+            "kubeopera worker fill it."
+        )
+    return (
+        f"No cost data since {since:%Y-%m-%d %H:%M} UTC; the store holds hours from "
+        f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC: widen --window."
+    )

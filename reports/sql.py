@@ -63,6 +63,12 @@ def cost_rows_sql(
     return f"SELECT {columns} FROM v_cost_hourly WHERE {where} GROUP BY {', '.join(group)}"
 
 
+COST_SPAN_SQL = (
+    "SELECT if(count() = 0, NULL, min(window_start)) AS first, "
+    "if(count() = 0, NULL, max(window_start)) AS last FROM cost_allocation_hourly"
+)
+"""One row: the first and the last hour the store holds costs of (NULL when none)."""
+
 SCHEMA_SQL = "SELECT max(version), count() FROM schema_migrations"
 """One row: the latest migration applied and how many are."""
 

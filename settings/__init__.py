@@ -29,6 +29,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from kubeopera.deploy.paths import default_path
 from kubeopera.streams.default_prices import DefaultPrices
 from kubeopera.streams.processors.cost_allocation import CostSettings
 from kubeopera.streams.registry import DEFAULT as DEFAULT_PROCESSORS
@@ -54,7 +55,10 @@ class _Section(BaseModel):
 
 class StorageSettings(_Section):
     backend: Literal["chdb", "server"] = "chdb"
-    path: Path = Field(Path(".kubeopera/clickhouse"), description="embedded (chDB) data directory")
+    path: Path = Field(
+        default_factory=lambda: default_path("clickhouse"),
+        description="embedded (chDB) data directory (default: clickhouse/ in the data home)",
+    )
     host: str = "localhost"
     port: int = Field(9000, ge=1, le=65535)
     user: str = "default"

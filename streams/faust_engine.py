@@ -69,12 +69,12 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FaustOptions:
     bootstrap: str
+    data_dir: Path  # Faust's local files
     app_id: str = "kubeopera-worker"
     security: dict[str, Any] = field(default_factory=dict)  # aiokafka's security options
     batch_size: int = 2_000
     batch_seconds: float = 1.0
     team_label: str = "team"
-    data_dir: Path = Path(".kubeopera/worker")
     state_partitions: int = TOPIC_SETTINGS[Topic.METRICS].partitions
     reference_wait: timedelta = timedelta(seconds=30)
     # How long superseded reference data (pod versions, deleted pods, node prices) stays

@@ -3,10 +3,12 @@ kube-apiserver and a real ClickHouse server on loopback) and the marking of test
 tests that use one of those real services, and end-to-end runs (``slow``), are
 ``integration`` tests."""
 
+import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,10 @@ from kubeopera.deploy.testcluster import LocalCluster
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# No test writes into the user's data directory: every default path (the store, the
+# worker's files, the dev broker) is in a folder of this run, for subprocesses too.
+os.environ["KUBEOPERA_HOME"] = tempfile.mkdtemp(prefix="kubeopera-home-")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -2,6 +2,7 @@
 as a subprocess: analyst SQL that cannot change the store, one statement per query,
 errors that name their cause."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,53 @@ def test_a_store_held_by_another_process_names_it(tmp_path: Path) -> None:
 def test_a_store_that_cannot_be_created_is_one_line(path: str) -> None:
     line = one_error_line(run_kubeopera(Path(path), "cost"))
     assert f"cannot open the embedded store at {path}: " in line
+
+
+def test_one_store_found_the_same_way_from_any_directory(tmp_path: Path) -> None:
+    """No store path given: every command uses the data home's store (here
+    ``$KUBEOPERA_HOME``), whatever the current directory, and says which store it read."""
+    home, first, second = tmp_path / "home", tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    env = {**os.environ, "KUBEOPERA_HOME": str(home)}
+    for name in ("KUBEOPERA_STORAGE__PATH", "KUBEOPERA_CONFIG"):
+        env.pop(name, None)
+
+    def kubeopera(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["kubeopera", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    store_line = f"Store: embedded ClickHouse (chDB) at {home / 'clickhouse'}, database kubeopera"
+    empty = kubeopera(first, "cost")
+    assert empty.returncode == 0, empty.stderr
+    assert "The store holds no cost data yet" in empty.stdout and "Total" not in empty.stdout
+    assert store_line in empty.stdout
+    assert not list(first.iterdir())  # nothing written where the command ran
+    scenario = Path(__file__).parent / "scenarios" / "spot_without_market_price.jsonl"
+    assert kubeopera(first, "replay", str(scenario)).returncode == 0
+    report = kubeopera(second, "cost", "--window", "3000d", "--format", "csv")
+    assert report.returncode == 0, report.stderr
+    assert len(report.stdout.splitlines()) > 1 and store_line in report.stderr
+    elsewhere = kubeopera(second, "cost", "--window", "1h")
+    assert "No cost data since" in elsewhere.stdout and "widen --window" in elsewhere.stdout
+
+
+def test_every_table_honours_output_and_format(data: Path, tmp_path: Path) -> None:
+    """``-o`` writes the file (and nothing to the terminal) for every format."""
+    for command in (["cost", "--by", "team", "--window", "3000d"], ["sql", EXAMPLE_SQL]):
+        for fmt in ("table", "csv", "json"):
+            out = tmp_path / f"{command[0]}.{fmt}"
+            result = run_kubeopera(data, *command, "--format", fmt, "-o", str(out))
+            assert result.returncode == 0, result.stderr
+            assert result.stdout == ""
+            text = out.read_text()
+            assert "payments" in text
+            if fmt == "table" and command[0] == "cost":
+                assert "Total: $3.94" in text and "Store: " in text

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from kubeopera.deploy.paths import default_path
 from kubeopera.deploy.processes import Detached, stop
 
 KAFKA_VERSION = "4.1.1"
@@ -66,7 +67,7 @@ class Broker(Detached):
 
     process_name = "broker"
 
-    state: Path = Path(".kubeopera/kafka")
+    state: Path = field(default_factory=lambda: default_path("kafka"))
     port: int = 9092
     controller_port: int = 0
     cache: Path = DEFAULT_CACHE

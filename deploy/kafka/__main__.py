@@ -5,13 +5,14 @@ import sys
 from pathlib import Path
 
 from kubeopera.deploy.kafka import Broker, BrokerError, fetch
+from kubeopera.deploy.paths import default_path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m kubeopera.deploy.kafka", description=__doc__)
     parser.add_argument("action", choices=["fetch", "up", "down", "status"])
     parser.add_argument("--port", type=int, help="default: the port it last ran on, else 9092")
-    parser.add_argument("--state", type=Path, default=Path(".kubeopera/kafka"))
+    parser.add_argument("--state", type=Path, default=default_path("kafka"))
     args = parser.parse_args()
     broker = Broker.at(args.state, args.port)
     try:

@@ -17,11 +17,12 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from kubeopera.deploy.kafka import DEFAULT_CACHE
+from kubeopera.deploy.paths import default_path
 from kubeopera.deploy.processes import Detached, stop
 
 SOURCES = ("main.go", "go.mod", "go.sum")
@@ -63,7 +64,7 @@ class LocalCluster(Detached):
 
     process_name = "apiserver"
 
-    state: Path = Path(".kubeopera/cluster")
+    state: Path = field(default_factory=lambda: default_path("cluster"))
     port: int = 6443
     cache: Path = DEFAULT_CACHE
     # extra kube-apiserver flags; no kube-proxy runs, so aggregated APIs (metrics.k8s.io)

@@ -4,6 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from kubeopera.deploy.paths import default_path
 from kubeopera.deploy.testcluster import ClusterError, LocalCluster, build
 
 
@@ -13,7 +14,7 @@ def main() -> None:
     )
     parser.add_argument("action", choices=["build", "up", "down", "status"])
     parser.add_argument("--port", type=int, help="default: the port it last ran on, else 6443")
-    parser.add_argument("--state", type=Path, default=Path(".kubeopera/cluster"))
+    parser.add_argument("--state", type=Path, default=default_path("cluster"))
     args = parser.parse_args()
     cluster = LocalCluster.at(args.state, args.port)
     try:
