@@ -54,6 +54,7 @@ from mode.types.signals import BaseSignalT
 
 from kubeopera.models import TOPIC_SETTINGS, Topic
 from kubeopera.streams.decode import RawMessage, decode
+from kubeopera.streams.offset_order import OffsetOrder
 from kubeopera.streams.pipeline import Pipeline, Slot, decode_all
 from kubeopera.streams.pricing import Pricer
 from kubeopera.streams.processor import Envelope, Output, Processor
@@ -140,8 +141,10 @@ class FaustEngine:
         self._idle = asyncio.Event()
         self._idle.set()
         self._assigned = asyncio.Event()  # clear from a revocation to the next assignment
-        self._next: dict[TP, int] = {}  # per input partition: the offset the pipeline takes next
-        self._rewound: set[TP] = set()  # partitions sought back to a hole, until it arrives
+        self._order: OffsetOrder[EventT[bytes], TP] = OffsetOrder(
+            lambda event: (event.message.tp, event.message.offset),
+            lambda tp: TOPIC_SETTINGS[Topic(tp.topic)].compacted,
+        )
         for topic in sorted(self.pipeline.topics()):
             # Iterating a topic subscribes the worker to it (before Faust subscribes).
             app.task(self._consumer(aiter(self._topic(topic))))
@@ -169,7 +172,7 @@ class FaustEngine:
                 first = await queue.get()
                 await self._assigned.wait()
                 with self._in_flight():
-                    events, holes = self._in_order(self._current(await self._batch(first, queue)))
+                    events, holes = self._order.take(self._current(await self._batch(first, queue)))
                     if holes:
                         await self._rewind(holes)
                     if events:
@@ -215,48 +218,22 @@ class FaustEngine:
         generation = self.app.consumer_generation_id
         return [e for e in events if e.message.generation_id == generation]
 
-    def _in_order(self, events: list[EventT[bytes]]) -> tuple[list[EventT[bytes]], set[TP]]:
-        """The events that continue their partition where the pipeline stands: replays
-        (below it: the pipeline counts them as duplicates) and the next offsets. The
-        pipeline takes an offset below its clock for a replay, so an event past a hole
-        (offsets this worker never received) must not reach it: it is dropped unacked with
-        the rest of its partition's batch, and the partition is returned, to be read again
-        from the hole. (Faust skipped events now and then around a rebalance: a worker
-        received ``metrics[9]`` from 164 where it stood at 120.) A compacted topic has real
-        holes: its events are taken as they come."""
-        kept, holes = [], set()
-        for event in events:
-            message = event.message
-            tp, expected = message.tp, self._next.get(message.tp)
-            if tp in holes:
-                continue
-            if expected is None or message.offset <= expected or _compacted(tp.topic):
-                kept.append(event)
-                if expected is None or message.offset == expected:
-                    self._next[tp] = message.offset + 1
-                    self._rewound.discard(tp)
-            else:
-                holes.add(tp)
-                if tp not in self._rewound:
-                    log.warning(
-                        "%s[%d]: offsets from %d never arrived (the next was %d); "
-                        "reading them again",
-                        tp.topic,
-                        tp.partition,
-                        expected,
-                        message.offset,
-                    )
-        return kept, holes - self._rewound
-
     async def _rewind(self, partitions: set[TP]) -> None:
-        """Read ``partitions`` again from where the pipeline stands (``_next``); Faust
-        forgets what it read (``perform_seek``: every partition to its committed offset,
-        from which the replays are recognised), and the seeks run in the consumer's
-        thread."""
+        """Read ``partitions`` again from where the pipeline stands, past a hole
+        (``streams.offset_order``); Faust forgets what it read (``perform_seek``: every
+        partition to its committed offset, from which replays are recognised); the seeks
+        run in the consumer's thread."""
+        for tp in partitions:
+            log.warning(
+                "%s[%d]: offsets from %d never arrived; reading them again",
+                tp.topic,
+                tp.partition,
+                self._order.next[tp],
+            )
         consumer = cast(Consumer, self.app.consumer)
         await consumer.perform_seek()
-        await consumer.seek_wait({tp: self._next[tp] for tp in partitions})
-        self._rewound |= partitions
+        await consumer.seek_wait({tp: self._order.next[tp] for tp in partitions})
+        self._order.sought(partitions)
 
     async def _process(self, events: list[EventT[bytes]]) -> None:
         began = time.perf_counter()
@@ -329,8 +306,7 @@ class FaustEngine:
             await consumer.seek_wait({tp: earliest[tp] for tp in uncommitted})
             await consumer.perform_seek()  # and Faust forgets what it read there
         self._forget(args[0])
-        self._next = {tp: committed.get(tp) or earliest[tp] for tp in inputs}
-        self._rewound.clear()
+        self._order.start({tp: committed.get(tp) or earliest[tp] for tp in inputs})
         self._assigned.set()
 
     def _forget(self, partitions: set[TP]) -> None:
@@ -399,10 +375,6 @@ def _check_copartitioned(processors: Sequence[Processor[Any]], partitions: int) 
                     f"({TOPIC_SETTINGS[topic].partitions} partitions, the state table "
                     f"{partitions})"
                 )
-
-
-def _compacted(topic: str) -> bool:
-    return TOPIC_SETTINGS[Topic(topic)].compacted
 
 
 def _offsets(events: list[EventT[bytes]]) -> str:
