@@ -22,6 +22,7 @@ PACKAGE_DATA = (
     "deploy/testcluster/go.sum",
     "deploy/kafka/pom.xml",
     "models/data/instance_types.csv",
+    "models/schemas/kubeopera.metrics.v1.json",
     "sinks/clickhouse/migrations/001_raw_tables.sql",
 )
 
@@ -46,8 +47,11 @@ def venv_with_these_dependencies(venv: Path) -> Path:
 
 
 def test_the_installed_wheel_carries_what_every_command_needs(tmp_path: Path) -> None:
-    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
-    subprocess.run([*pip_wheel, "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--verbose", "--no-deps"]
+    build = subprocess.run(
+        [*pip_wheel, "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, text=True
+    )
+    assert "would be ignored" not in build.stdout + build.stderr  # every data folder declared
     (wheel,) = tmp_path.glob("kubeopera-*.whl")
     venv = tmp_path / "venv"
     python = venv_with_these_dependencies(venv)
