@@ -20,6 +20,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 from kubernetes import client, config
+from machine import describe  # benchmarks/machine.py
 
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
@@ -98,6 +99,7 @@ def update_pods(api: client.ApiClient, updates: int) -> None:
 
 
 def main() -> None:
+    print(describe(), flush=True)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=10_000)
     parser.add_argument("--updates", type=int, default=2_000)

@@ -11,8 +11,11 @@ import sys
 import tempfile
 import time
 
+from machine import describe  # benchmarks/machine.py
+
 
 def main() -> None:
+    print(describe(), flush=True)
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "KUBEOPERA_STORAGE__PATH": folder}
         began = time.perf_counter()

@@ -38,6 +38,7 @@ import polars as pl
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
+from machine import describe  # benchmarks/machine.py
 
 from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.simulator import FleetSpec, simulate
@@ -378,6 +379,7 @@ def outage(folder: Path, clusters: int, rate: int, seconds: float) -> None:
 
 
 def main() -> None:
+    print(describe(), flush=True)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clusters", type=int, default=3)
     parser.add_argument("--duration", default="8h", help="simulated span for the throughput run")

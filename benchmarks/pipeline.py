@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from machine import describe  # benchmarks/machine.py
+
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models import Message
 from kubeopera.settings.durations import parse_duration
@@ -73,6 +75,7 @@ def main() -> None:
         tune_gc_for_batches()  # as the kubeopera command does
         print(json.dumps(measure(args.clusters[0], args.pods_per_cluster, duration)))
         return
+    print(describe(), flush=True)
     header = ("clusters", "samples", "pipeline/s", "end-to-end/s", "wall s", "peak RSS MiB")
     print(" ".join(f"{h:>13}" for h in header))
     for clusters in args.clusters:
