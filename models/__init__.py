@@ -4,7 +4,7 @@ from kubeopera.models.base import Contract, UtcDatetime
 from kubeopera.models.deadletter import DeadLetter
 from kubeopera.models.events import EventSource, KubeEvent
 from kubeopera.models.findings import Finding, FindingKind, FindingStatus, Severity, Subject
-from kubeopera.models.keys import IDLE, node_key, object_key
+from kubeopera.models.keys import IDLE, UNALLOCATED, node_key, object_key
 from kubeopera.models.metrics import (
     ContainerSamples,
     MetricBatch,
@@ -35,6 +35,7 @@ __all__ = [
     "IDLE",
     "TOPIC_MODELS",
     "TOPIC_SETTINGS",
+    "UNALLOCATED",
     "CapacityType",
     "ChangeType",
     "ContainerResources",

@@ -3,6 +3,9 @@
 IDLE = "__idle__"
 """The namespace and pod of a node's idle rows in ``cost_allocation_hourly`` (node cost
 minus what its containers were allocated), and the group they form in reports."""
+UNALLOCATED = "__unallocated__"
+"""The group of allocations that lack the report key (a label, a team, a controller), as
+OpenCost names it."""
 
 
 def node_key(cluster: str, node: str) -> str:

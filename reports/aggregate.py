@@ -17,7 +17,7 @@ from typing import Literal
 
 import polars as pl
 
-from kubeopera.models import IDLE
+from kubeopera.models import IDLE, UNALLOCATED
 
 GROUPS: dict[str, list[str]] = {
     "cluster": ["cluster"],
@@ -90,9 +90,12 @@ def aggregate(rows: pl.DataFrame, by: str, sharing: Sharing = Sharing()) -> pl.D
     costs in USD, CPU in core-hours, RAM in GiB-hours, GPU in GPU-hours).
 
     One row per group: the key columns (strings; idle rows grouped as ``IDLE`` in every
-    key but ``cluster``), the summed usage measures and costs, ``idle_cost`` (idle spread
-    onto the group; 0 with ``idle="none"``), ``shared_cost`` (shared namespaces spread onto
-    it), ``total_cost`` (USD, their sum), and ``cpu_efficiency`` / ``ram_efficiency``
+    key but ``cluster``, rows without a value of the key, such as a label they lack, as
+    ``UNALLOCATED``), the summed usage measures and costs, ``idle_cost`` (USD of idle
+    in the group: spread onto it with ``idle="weighted"``, and the idle that stays idle, so
+    the ``IDLE`` group's idle_cost is its whole cost), ``shared_cost`` (shared namespaces
+    spread onto it), ``total_cost`` (USD: its costs, the idle spread onto it and its
+    share of the shared namespaces), and ``cpu_efficiency`` / ``ram_efficiency``
     (usage / request, null without requests). Sorted by ``total_cost`` descending, then
     by key. The totals add up to the node cost of ``rows`` whatever ``sharing`` says.
     Raises ``ValueError`` for an unknown key (``key_columns``).
@@ -110,19 +113,25 @@ def aggregate(rows: pl.DataFrame, by: str, sharing: Sharing = Sharing()) -> pl.D
         rows = _spread_idle(rows, scope)
     else:
         rows = rows.with_columns(idle_cost=pl.lit(0.0))
+    # Idle that stays idle (all of it with idle="none"): shown in its group's idle_cost.
+    rows = rows.with_columns(
+        idle_kept=pl.when(pl.col("kind") == "idle").then(pl.sum_horizontal(*COSTS)).otherwise(0.0)
+    )
     spread_over = ["cluster"] if sharing.shared_over == "cluster" else []
     groups = (
         rows.with_columns(
             # Idle keeps its cluster, so a per-cluster report shows each cluster's idle.
             pl.when(pl.col("kind") == "idle")
             .then(pl.lit(IDLE))
+            .when(pl.col(k).cast(pl.String).fill_null("") == "")
+            .then(pl.lit(UNALLOCATED))
             .otherwise(pl.col(k).cast(pl.String))
             .alias(k)
             for k in keys
             if k != "cluster"
         )
         .group_by(list(dict.fromkeys([*spread_over, "kind", *keys])))
-        .agg(pl.col(*USAGE, *COSTS, "idle_cost").sum())
+        .agg(pl.col(*USAGE, *COSTS, "idle_cost", "idle_kept").sum())
         .with_columns(
             cost=pl.sum_horizontal(*COSTS),
             own_cost=pl.sum_horizontal(*COSTS) + pl.col("idle_cost"),
@@ -133,13 +142,15 @@ def aggregate(rows: pl.DataFrame, by: str, sharing: Sharing = Sharing()) -> pl.D
     groups = _spread_shared(groups, sharing.shared_split, spread_over)
     report = (
         groups.group_by(keys)
-        .agg(pl.col(*USAGE, *COSTS, "idle_cost", "shared_cost").sum())
-        .with_columns(
+        .agg(pl.col(*USAGE, *COSTS, "idle_cost", "idle_kept", "shared_cost").sum())
+        .with_columns(  # all at once: total_cost counts idle kept once, in COSTS
             total_cost=pl.sum_horizontal(*COSTS, "idle_cost", "shared_cost"),
+            idle_cost=pl.col("idle_cost") + pl.col("idle_kept"),
             cpu_efficiency=_ratio("cpu_usage_core_hours", "cpu_request_core_hours"),
             ram_efficiency=_ratio("ram_usage_gib_hours", "ram_request_gib_hours"),
         )
     )
+    report = report.drop("idle_kept")
     return report.sort(["total_cost", *keys], descending=[True, *[False] * len(keys)])
 
 

@@ -123,3 +123,30 @@ def test_unknown_key_is_a_clear_error() -> None:
         key_columns("nmspace")
     assert key_columns("team,label:env") == ["team", "label:env"]
     assert key_columns("pod,container") == ["namespace", "pod", "container"]
+
+
+def test_idle_cost_shows_the_idle_of_each_group() -> None:
+    """idle_cost is the idle in a group: the IDLE group's whole cost when idle stays apart
+    (c1 4 + 2, c2 0 + 2: 8), the cluster's own idle by cluster, the shares when spread."""
+    idle = dict(aggregate(rows(), "namespace").select("namespace", "idle_cost").iter_rows())
+    assert idle == pytest.approx({"a": 0, "b": 0, "kube-system": 0, IDLE: 8})
+    by_cluster = aggregate(rows(), "cluster")
+    assert dict(by_cluster.select("cluster", "idle_cost").iter_rows()) == pytest.approx(
+        {"c1": 6, "c2": 2}
+    )
+    assert totals(by_cluster, "cluster") == pytest.approx({"c1": 16, "c2": 4})  # counted once
+    spread = aggregate(rows(), "namespace", Sharing(idle="weighted"))
+    assert dict(spread.select("namespace", "idle_cost").iter_rows()) == pytest.approx(
+        {"a": 2 + 0.5 + 2, "b": 2 / 3 + 1.5, "kube-system": 4 / 3}  # c2's RAM idle goes to a
+    )
+
+
+def test_rows_without_the_key_group_as_unallocated() -> None:
+    """As OpenCost: allocations that lack the label (or team) are ``__unallocated__``."""
+    from kubeopera.models import UNALLOCATED
+
+    unlabelled = rows().with_columns(
+        team=pl.when(pl.col("namespace") == "b").then(pl.lit("")).otherwise(pl.col("team"))
+    )
+    report = totals(aggregate(unlabelled, "team"), "team")
+    assert report == pytest.approx({"x": 6, "platform": 2, UNALLOCATED: 4, IDLE: 8})  # 20 in all

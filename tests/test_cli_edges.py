@@ -220,3 +220,23 @@ def test_every_table_honours_output_and_format(data: Path, tmp_path: Path) -> No
             assert "payments" in text
             if fmt == "table" and command[0] == "cost":
                 assert "Total: $3.94" in text and "Store: " in text
+
+
+def test_report_rows_say_what_they_hold(data: Path) -> None:
+    """The idle group's idle_cost is its cost; rows lacking the key are __unallocated__."""
+    import json
+
+    def report(by: str) -> dict[str, dict[str, float]]:
+        result = run_kubeopera(data, "cost", "--by", by, "--window", "3000d", "--format", "json")
+        assert result.returncode == 0, result.stderr
+        return {row[by]: row for row in json.loads(result.stdout)}
+
+    teams = report("team")
+    assert teams["__idle__"]["idle_cost"] == pytest.approx(teams["__idle__"]["total_cost"])
+    assert teams["__idle__"]["total_cost"] > 0
+    assert all(row["idle_cost"] == 0 for team, row in teams.items() if team != "__idle__")
+    missing = report("label:nonexistent")
+    assert set(missing) == {"__unallocated__", "__idle__"}
+    assert sum(r["total_cost"] for r in missing.values()) == pytest.approx(
+        sum(r["total_cost"] for r in teams.values())
+    )
