@@ -107,7 +107,8 @@ def _print_summary(
 ) -> None:
     clusters = f"{counts['clusters']} cluster" + ("s" if counts["clusters"] != 1 else "")
     out.print(
-        f"KubeOpera demo: {clusters}, {counts['pods']:,} pods, "
+        f"KubeOpera demo: {clusters}, {counts['pods']:,} pods over the run "
+        f"(about {counts['pods_at_a_time']:,} at a time), "
         f"{format_duration(spec.duration)} at {format_duration(spec.resolution)} resolution "
         f"(seed {spec.seed})"
     )

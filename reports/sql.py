@@ -73,10 +73,12 @@ SCHEMA_SQL = "SELECT max(version), count() FROM schema_migrations"
 """One row: the latest migration applied and how many are."""
 
 SAMPLE_COUNTS_SQL = (
-    "SELECT uniqExact(cluster) AS clusters, uniqExact(pod_uid) AS pods, "
-    "count() AS samples FROM raw_metrics"
+    "SELECT uniqExact(cluster) AS clusters, uniqExact(pod_uid) AS pods, count() AS samples, "
+    "(SELECT toUInt64(round(avgOrDefault(n))) FROM (SELECT uniqExact(pod_uid) AS n "
+    "FROM raw_metrics GROUP BY window_start)) AS pods_at_a_time FROM raw_metrics"
 )
-"""One row: the clusters, pods and container samples in ``raw_metrics``."""
+"""One row: the clusters, pods (all that ran) and container samples in ``raw_metrics``,
+and the pods of a scrape window on average (``pods_at_a_time``)."""
 
 EXAMPLE_SQL = (
     "SELECT team, round(sum(total_cost), 2) AS usd FROM v_cost_by_team_daily "

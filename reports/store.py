@@ -17,7 +17,8 @@ def schema_status(store: Store) -> tuple[int, int]:
 
 def sample_counts(store: Store) -> dict[str, int]:
     """What the store's raw scrapes cover: distinct ``clusters``, distinct ``pods`` (by
-    uid) and container ``samples`` (rows of ``raw_metrics``, whatever their time).
+    uid, every pod that ran), container ``samples`` (rows of ``raw_metrics``, whatever
+    their time) and ``pods_at_a_time`` (the pods of a scrape window, on average).
 
     Raises ``ClickHouseError`` when the store fails."""
     counts: dict[str, int] = store.query(SAMPLE_COUNTS_SQL).row(0, named=True)
