@@ -33,6 +33,8 @@ class InstanceType:
         return self.memory_bytes / GIB
 
 
+REGION = "us-east-1"
+"""The region whose on-demand prices the catalogue holds (its price column names it)."""
 REQUIRED_COLUMNS = ("instance_type", "vcpu", "memory_mib", "ondemand_usd_per_hour_us_east_1")
 
 

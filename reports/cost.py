@@ -5,7 +5,7 @@ from datetime import datetime
 import polars as pl
 
 from kubeopera.reports.aggregate import INPUT_MEASURES, Sharing, aggregate, key_columns
-from kubeopera.reports.sql import COST_SPAN_SQL, cost_rows_sql, node_hours_sql
+from kubeopera.reports.sql import COST_SPAN_SQL, cost_rows_sql, foreign_prices_sql, node_hours_sql
 from kubeopera.sinks.clickhouse import Store
 
 NO_SHARING = Sharing()
@@ -65,6 +65,12 @@ def pricing_notes(store: Store, since: datetime, until: datetime | None = None) 
             f"{defaulted} node{'s' if defaulted != 1 else ''} priced at OpenCost's default "
             "unit prices (no price sheet, market price or catalogue entry): set "
             "pricing.price_sheet_path to price them."
+        )
+    for row in store.query(foreign_prices_sql(since, until)).to_dicts():
+        lines.append(
+            f"{row['nodes']} node{'s' if row['nodes'] != 1 else ''} in {row['region']} priced "
+            f"at the catalogue's {row['price_region']} on-demand rates: give {row['region']} "
+            "prices in a price sheet (pricing.price_sheet_path, rows with that Region)."
         )
     overcommitted = sources["overcommitted_node_hours"].sum()
     if overcommitted:

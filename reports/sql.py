@@ -47,6 +47,19 @@ def node_hours_sql(since: datetime, until: datetime | None = None) -> str:
     )
 
 
+def foreign_prices_sql(since: datetime, until: datetime | None = None) -> str:
+    """Nodes costed in the windows starting in [since, until) whose price came from
+    another region's prices (the catalogue's): columns ``region`` (the node's),
+    ``price_region`` and ``nodes``, one row per pair."""
+    return (
+        "SELECT region, price_region, uniqExact(cluster, node) AS nodes FROM node_prices FINAL "
+        "WHERE price_region != '' AND region != '' AND region != price_region "
+        "AND (cluster, node) IN (SELECT cluster, node FROM v_cost_hourly "
+        f"WHERE is_idle AND {_between(since, until)}) "
+        "GROUP BY region, price_region ORDER BY region, price_region"
+    )
+
+
 def cost_rows_sql(
     keys: list[str], measures: list[str], since: datetime, until: datetime | None = None
 ) -> str:

@@ -27,6 +27,7 @@ from typing import Literal
 import polars as pl
 
 from kubeopera.models import CapacityType, NodePrice
+from kubeopera.models.catalogue import REGION as CATALOGUE_REGION
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.models.price_sheet import PriceSheet
 from kubeopera.streams.default_prices import DefaultPrices
@@ -68,6 +69,7 @@ class NodePricing:
     ram_usd_per_gib_hour: float | None
     gpu_usd_per_hour: float | None
     price_source: PriceSource
+    price_region: str  # whose prices: the node's region, or the catalogue's; "" for defaults
     observed_at: datetime
 
 
@@ -92,17 +94,19 @@ class Pricer:
         known = self.catalogue.get(price.instance_type)
         total: float | None
         cpu, ram = price.cpu_usd_per_core_hour, price.ram_usd_per_gib_hour
+        region = price.region  # a price sheet's or the market's price is the node's own
         if custom is not None:
             total, cpu, ram, source = custom, None, None, PriceSource.PRICE_SHEET
         elif price.usd_per_hour is not None or (cpu is not None and ram is not None):
             total, source = price.usd_per_hour, PriceSource.MARKET
         elif known is not None and known.usd_per_hour is not None:
             total, cpu, ram, source = known.usd_per_hour, None, None, PriceSource.CATALOGUE
+            region = CATALOGUE_REGION
             if spot and self.spot_fallback == "estimate":
                 total *= self.defaults.spot_cpu / self.defaults.cpu
                 source = PriceSource.CATALOGUE_SPOT_ESTIMATE
         else:
-            total, source = None, PriceSource.DEFAULT
+            total, source, region = None, PriceSource.DEFAULT, ""
             cpu = self.defaults.spot_cpu if spot else self.defaults.cpu
             ram = self.defaults.spot_ram if spot else self.defaults.ram
         return NodePricing(
@@ -117,6 +121,7 @@ class Pricer:
             ram_usd_per_gib_hour=ram,
             gpu_usd_per_hour=price.gpu_usd_per_hour,
             price_source=source,
+            price_region=region,
             observed_at=price.observed_at,
         )
 
@@ -134,6 +139,7 @@ PRICE_SCHEMA = pl.Schema(
         "ram_usd_per_gib_hour": pl.Float64(),
         "gpu_usd_per_hour": pl.Float64(),
         "price_source": pl.String(),
+        "price_region": pl.String(),
         "observed_at": TIME,
     }
 )

@@ -240,3 +240,24 @@ def test_report_rows_say_what_they_hold(data: Path) -> None:
     assert sum(r["total_cost"] for r in missing.values()) == pytest.approx(
         sum(r["total_cost"] for r in teams.values())
     )
+
+
+def test_a_report_says_which_nodes_another_regions_prices_cost(tmp_path: Path) -> None:
+    """The simulated fleet runs in us-east-1, eu-west-1 and us-west-2; the built-in
+    catalogue prices us-east-1. Each node's facts are in node_prices with their region."""
+    data = tmp_path / "store"
+    demo = run_kubeopera(data, "demo", "--duration", "2h", "--pods-per-cluster", "40")
+    assert demo.returncode == 0, demo.stderr
+    with Store(ChdbBackend(data), raw_retention_days=0) as store:
+        foreign = store.query(
+            "SELECT region, uniqExact(cluster, node) AS nodes FROM node_prices FINAL "
+            "WHERE price_source = 'catalogue' AND region != 'us-east-1' GROUP BY region"
+        )
+    expected = dict(foreign.iter_rows())
+    assert set(expected) == {"eu-west-1", "us-west-2"}
+    report = run_kubeopera(data, "cost", "--window", "3000d")
+    for region, nodes in expected.items():
+        assert (
+            f"{nodes} node{'s' if nodes != 1 else ''} in {region} priced at the catalogue's "
+            f"us-east-1 on-demand rates: give {region} prices in a price sheet"
+        ) in " ".join(report.stdout.split())

@@ -80,3 +80,24 @@ def test_bad_sheets_say_what_is_wrong(tmp_path: Path, text: str, message: str) -
         PriceSheet.from_csv(path)
     with pytest.raises(CatalogueError, match="cannot read price sheet"):
         PriceSheet.from_csv(tmp_path / "absent.csv")
+
+
+def test_each_price_records_whose_region_it_is(tmp_path: Path) -> None:
+    """The catalogue holds us-east-1 on-demand prices: a node elsewhere priced from it is
+    recorded as such (reports then say so); a sheet's or the market's price is the
+    node's own region's; OpenCost's default unit prices are no region's."""
+    prices = sheet(tmp_path, "2026-01-01 00:00:00 UTC,,eu-west-1,node,,c5.large,0.096,\n")
+    pricer = Pricer(Catalogue.builtin(), sheet=prices)
+
+    def in_region(instance_type: str, region: str, **market: float) -> tuple[str, str]:
+        fact = node_price("c", "n", instance_type, AT, **market).model_copy(
+            update={"region": region, "zone": f"{region}a"}
+        )
+        resolved = pricer.resolve(fact)
+        return str(resolved.price_source), resolved.price_region
+
+    assert in_region("m5.large", "eu-west-1") == ("catalogue", "us-east-1")
+    assert in_region("m5.large", "us-east-1") == ("catalogue", "us-east-1")
+    assert in_region("c5.large", "eu-west-1") == ("price_sheet", "eu-west-1")
+    assert in_region("m5.large", "us-west-2", spot_usd_per_hour=0.03) == ("market", "us-west-2")
+    assert in_region("x9.mega", "us-west-2") == ("default", "")
