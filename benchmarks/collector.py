@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
@@ -24,6 +25,7 @@ from machine import describe  # benchmarks/machine.py
 
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
+from kubeopera.deploy.processes import stop_on_sigterm
 from kubeopera.deploy.testcluster import LocalCluster
 from kubeopera.models import Topic
 
@@ -104,35 +106,35 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=10_000)
     parser.add_argument("--updates", type=int, default=2_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
+    stop_on_sigterm()
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as cleanup:
         cluster = LocalCluster(state=Path(folder) / "cluster", port=free_port())
         broker = Broker(state=Path(folder) / "kafka", port=free_port())
+        cleanup.callback(cluster.down)
         cluster.up()
+        cleanup.callback(broker.down)
         broker.up()
-        try:
-            ensure_topics(broker.bootstrap)
-            with config.new_client_from_config(config_file=str(cluster.kubeconfig)) as api:
-                seconds = create_pods(api, args.pods)
-                print(f"created {args.pods:,} pods in {seconds:.0f} s")
-                env = {**os.environ, "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap}
-                collector = subprocess.Popen(
-                    ["kubeopera", "collect", "--kubeconfig", str(cluster.kubeconfig),
-                     "--cluster-name", "bench"],
-                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-                listed = wait_until(args.pods, broker)
-                before = published(broker)
-                rss_listed = status_mib(collector.pid, "VmRSS:")
-                began = time.monotonic()
-                update_pods(api, args.updates)
-                wait_until(before + args.updates, broker)
-                watched = time.monotonic() - began
-                peak = status_mib(collector.pid, "VmHWM:")
-                collector.terminate()
-                collector.wait(timeout=60)
-        finally:
-            broker.down()
-            cluster.down()
+        ensure_topics(broker.bootstrap)
+        with config.new_client_from_config(config_file=str(cluster.kubeconfig)) as api:
+            seconds = create_pods(api, args.pods)
+            print(f"created {args.pods:,} pods in {seconds:.0f} s")
+            env = {**os.environ, "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap}
+            collector = subprocess.Popen(
+                ["kubeopera", "collect", "--kubeconfig", str(cluster.kubeconfig),
+                 "--cluster-name", "bench"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            cleanup.callback(lambda: collector.poll() is None and collector.kill())
+            listed = wait_until(args.pods, broker)
+            before = published(broker)
+            rss_listed = status_mib(collector.pid, "VmRSS:")
+            began = time.monotonic()
+            update_pods(api, args.updates)
+            wait_until(before + args.updates, broker)
+            watched = time.monotonic() - began
+            peak = status_mib(collector.pid, "VmHWM:")
+            collector.terminate()
+            collector.wait(timeout=60)
     print(
         f"list: {args.pods:,} pods published in {listed:.1f} s from start "
         f"({args.pods / listed:,.0f} changes/s, start-up included); RSS {rss_listed} MiB"

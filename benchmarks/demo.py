@@ -13,8 +13,11 @@ import time
 
 from machine import describe  # benchmarks/machine.py
 
+from kubeopera.deploy.processes import stop_on_sigterm
+
 
 def main() -> None:
+    stop_on_sigterm()
     print(describe(), flush=True)
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "KUBEOPERA_STORAGE__PATH": folder}

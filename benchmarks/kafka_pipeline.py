@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,12 +45,17 @@ from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
+from kubeopera.deploy.processes import stop_on_sigterm
 from kubeopera.models import Message, MetricBatch, Topic
 from kubeopera.settings.durations import parse_duration
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams.decode import RawMessage, decode
 from kubeopera.streams.embedded import EmbeddedEngine, tune_gc_for_batches
 from kubeopera.streams.frames import samples_frame, scrapes_frame
+
+CLEANUP = ExitStack()
+"""Every broker and worker a run starts is stopped when the run ends, however it ends
+(SIGTERM too: ``deploy.processes.stop_on_sigterm``)."""
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 BATCH = 2_000  # the worker's batch size (FaustOptions.batch_size)
@@ -82,6 +88,7 @@ def samples_of(message: Message) -> int:
 
 def fresh_broker(folder: Path) -> Broker:
     broker = Broker(state=folder, port=free_port())
+    CLEANUP.callback(broker.down)
     broker.up()
     ensure_topics(broker.bootstrap)
     return broker
@@ -106,7 +113,9 @@ def start_worker(
     log = (folder / f"{app_id}.log").open("ab")
     command += ["worker", "--app-id", app_id, "--data-dir", str(folder / "worker")]
     command += ["--log-level", os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning")]
-    return subprocess.Popen(command, env=env, stdout=log, stderr=log)
+    worker = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+    CLEANUP.callback(lambda: worker.poll() is None and stop(worker))
+    return worker
 
 
 def stop(worker: subprocess.Popen[bytes]) -> int:
@@ -390,15 +399,24 @@ def main() -> None:
         "--only", choices=["throughput", "steady", "outage"], help="run one part of the three"
     )
     args = parser.parse_args()
+    stop_on_sigterm()
+    with CLEANUP:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The parts asked for, each in a temporary folder that goes after its processes
+    (``CLEANUP`` unwinds in reverse)."""
     if args.only in (None, "throughput"):
-        with tempfile.TemporaryDirectory() as folder:
-            throughput(Path(folder), args.clusters, parse_duration(args.duration))
+        throughput(folder(), args.clusters, parse_duration(args.duration))
     if args.only in (None, "steady"):
-        with tempfile.TemporaryDirectory() as folder:
-            steady(Path(folder), args.clusters, args.rate, args.seconds)
+        steady(folder(), args.clusters, args.rate, args.seconds)
     if args.only in (None, "outage"):
-        with tempfile.TemporaryDirectory() as folder:
-            outage(Path(folder), args.clusters, args.rate, args.outage)
+        outage(folder(), args.clusters, args.rate, args.outage)
+
+
+def folder() -> Path:
+    return Path(CLEANUP.enter_context(tempfile.TemporaryDirectory()))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 from machine import describe  # benchmarks/machine.py
 
 from kubeopera.collectors.simulator import FleetSpec, simulate
+from kubeopera.deploy.processes import stop_on_sigterm
 from kubeopera.models import Message
 from kubeopera.settings.durations import parse_duration
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
@@ -64,6 +65,7 @@ def measure(clusters: int, pods: int, duration: timedelta) -> dict[str, float]:
 
 
 def main() -> None:
+    stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clusters", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--pods-per-cluster", type=int, default=170)

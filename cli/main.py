@@ -13,6 +13,7 @@ from click.core import ParameterSource
 from kubeopera.cli import render
 from kubeopera.cli.fleet import batch_size_option, duration_option, fleet_options, fleet_spec
 from kubeopera.deploy.paths import default_path
+from kubeopera.deploy.processes import stop_on_sigterm
 from kubeopera.settings import Settings, load_settings
 from kubeopera.settings.durations import format_duration, window_start
 
@@ -377,6 +378,7 @@ def main() -> None:
 
     ``KUBEOPERA_DEBUG=1`` shows the traceback instead.
     """
+    stop_on_sigterm()  # what a command started stops with it (the worker: Faust's own)
     try:
         code = cli.main(standalone_mode=False, prog_name="kubeopera")
     except click.exceptions.Abort:

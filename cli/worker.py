@@ -1,5 +1,7 @@
 """``kubeopera worker``: the stream processors on Kafka, writing ClickHouse."""
 
+import os
+import threading
 from pathlib import Path
 
 import faust
@@ -32,4 +34,28 @@ def run_worker(
         ensure_changelogs(
             kafka.bootstrap_servers, worker.changelog_topics(), **kafka.client_options()
         )
-        faust.Worker(worker.app, loglevel=log_level, quiet=True).execute_from_commandline()
+        BoundedShutdown(worker.app, loglevel=log_level, quiet=True).execute_from_commandline()
+
+
+SHUTDOWN_GRACE = 10.0
+"""Seconds a stopping worker gets to finish its batch and leave the group cleanly."""
+
+
+class BoundedShutdown(faust.Worker):
+    """Faust's worker, whose stop on SIGTERM or Ctrl-C is bounded: Faust's own shutdown
+    can hang (a consumer thread stopped mid-request during a rebalance never finishes
+    stopping). Past ``SHUTDOWN_GRACE`` the process exits at once; nothing is lost, since
+    offsets are committed only after their rows are written and their state saved."""
+
+    def _on_sigterm(self) -> None:
+        self._exit_after_grace()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._exit_after_grace()
+        super()._on_sigint()
+
+    def _exit_after_grace(self) -> None:
+        timer = threading.Timer(SHUTDOWN_GRACE, os._exit, args=(143,))
+        timer.daemon = True
+        timer.start()

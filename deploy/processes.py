@@ -1,10 +1,12 @@
 """Detached development servers (the Kafka broker, the test API server): their pid files
-and a clean stop."""
+and a clean stop; and SIGTERM for the processes that start them (``stop_on_sigterm``)."""
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
+from types import FrameType
 from typing import ClassVar
 
 
@@ -63,3 +65,15 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def stop_on_sigterm() -> None:
+    """From now on SIGTERM ends this process as Ctrl-C does: ``SystemExit(143)`` in the main
+    thread, so ``finally`` blocks and context managers run and the brokers, API servers,
+    workers and temporary folders it started go with it (Python's default for SIGTERM is
+    to die on the spot, leaving them behind)."""
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)

@@ -138,14 +138,21 @@ class Broker(Detached):
         self.pid_file.write_text(str(process.pid))
         (self.state / "broker.port").write_text(str(self.port))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise BrokerError(f"the broker exited ({process.returncode}); see {self.log_file}")
-            if self.answers():
-                return
-            time.sleep(0.5)
-        self.down()
-        raise BrokerError(f"the broker did not answer on {self.bootstrap} within {timeout:.0f} s")
+        try:  # a broker that never answers, or a start interrupted, is not left behind
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise BrokerError(
+                        f"the broker exited ({process.returncode}); see {self.log_file}"
+                    )
+                if self.answers():
+                    return
+                time.sleep(0.5)
+            raise BrokerError(
+                f"the broker did not answer on {self.bootstrap} within {timeout:.0f} s"
+            )
+        except BaseException:
+            self.down()
+            raise
 
     def down(self, timeout: float = 30) -> None:
         """Stop the broker cleanly (SIGTERM), killing it only if it hangs."""

@@ -114,16 +114,19 @@ class LocalCluster(Detached):
         self.pid_file.write_text(str(process.pid))
         (self.state / "apiserver.port").write_text(str(self.port))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise ClusterError(
-                    f"the API server exited ({process.returncode}): {self._log_tail()}"
-                )
-            if b"READY " in self.log_file.read_bytes():
-                return
-            time.sleep(0.2)
-        self.down()
-        raise ClusterError(f"not ready within {timeout:.0f} s: {self._log_tail()}")
+        try:  # a server that never gets ready, or a start interrupted, is not left behind
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise ClusterError(
+                        f"the API server exited ({process.returncode}): {self._log_tail()}"
+                    )
+                if b"READY " in self.log_file.read_bytes():
+                    return
+                time.sleep(0.2)
+            raise ClusterError(f"not ready within {timeout:.0f} s: {self._log_tail()}")
+        except BaseException:
+            self.down()
+            raise
 
     def down(self, timeout: float = 10) -> None:
         """Stop it (SIGTERM: kube-apiserver shuts down cleanly, though open watches can keep
