@@ -203,14 +203,27 @@ def replay(ctx: click.Context, file: BinaryIO, batch_size: int) -> None:
     show_default=True,
     help="info shows rebalances, recovery and each batch committed.",
 )
+@duration_option("--progress-every", "1m", "How often to print a progress line.")
+@click.option(
+    "--health-port",
+    type=click.IntRange(1, 65535),
+    help="Serve GET /healthz (liveness) and /readyz (readiness) on this port.",
+)
 @click.pass_context
 def worker(
-    ctx: click.Context, app_id: str, data_dir: Path, batch_size: int, log_level: str
+    ctx: click.Context,
+    app_id: str,
+    data_dir: Path,
+    batch_size: int,
+    log_level: str,
+    progress_every: timedelta,
+    health_port: int | None,
 ) -> None:
-    """Run the Faust worker: the same processors as the demo, on the Kafka topics."""
+    """Run the Faust worker: the same processors as the demo, on the Kafka topics. It
+    prints a line when it holds its partitions and a progress line every minute."""
     from kubeopera.cli.worker import run_worker
 
-    run_worker(_settings(ctx), app_id, data_dir, batch_size, log_level)
+    run_worker(_settings(ctx), app_id, data_dir, batch_size, log_level, progress_every, health_port)
 
 
 @cli.group(short_help="Development services: a local Kafka broker and Kubernetes API.")

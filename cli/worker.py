@@ -2,6 +2,7 @@
 
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import faust
@@ -14,9 +15,17 @@ from kubeopera.streams.faust_engine import FaustEngine, FaustOptions
 
 
 def run_worker(
-    settings: Settings, app_id: str, data_dir: Path, batch_size: int, log_level: str = "warning"
+    settings: Settings,
+    app_id: str,
+    data_dir: Path,
+    batch_size: int,
+    log_level: str = "warning",
+    progress_every: timedelta = timedelta(minutes=1),
+    health_port: int | None = None,
 ) -> None:
-    """Run until SIGTERM or Ctrl-C; offsets are committed only after ClickHouse writes."""
+    """Run until SIGTERM or Ctrl-C; offsets are committed only after ClickHouse writes.
+    Prints ``kubeopera worker: ready: ...`` on each assignment and ``kubeopera worker:
+    progress: ...`` every ``progress_every``."""
     tune_gc_for_batches()
     kafka = settings.kafka
     ensure_topics(kafka.bootstrap_servers, **kafka.client_options())
@@ -28,13 +37,21 @@ def run_worker(
         batch_size=batch_size,
         security=kafka.aiokafka_options(),
         state_partitions=TOPIC_SETTINGS[Topic.METRICS].partitions,
+        progress_every=progress_every.total_seconds(),
+        health_port=health_port,
     )
     with settings.open_store() as store:
-        worker = FaustEngine(options, store, settings.build_processors(), settings.pricer())
+        worker = FaustEngine(
+            options, store, settings.build_processors(), settings.pricer(), report=_say
+        )
         ensure_changelogs(
             kafka.bootstrap_servers, worker.changelog_topics(), **kafka.client_options()
         )
         BoundedShutdown(worker.app, loglevel=log_level, quiet=True).execute_from_commandline()
+
+
+def _say(line: str) -> None:
+    print(f"kubeopera worker: {line}", flush=True)
 
 
 SHUTDOWN_GRACE = 10.0

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
+from aiohttp import web
 from aiokafka import ConsumerRecord
 from faust.streams import _current_event
 from faust.transport.consumer import Consumer
@@ -54,6 +55,7 @@ from mode.types.signals import BaseSignalT
 
 from kubeopera.models import TOPIC_SETTINGS, Topic
 from kubeopera.streams.decode import RawMessage, decode
+from kubeopera.streams.embedded import RunStats
 from kubeopera.streams.offset_order import OffsetOrder
 from kubeopera.streams.pipeline import Pipeline, Slot, decode_all
 from kubeopera.streams.pricing import Pricer
@@ -82,6 +84,8 @@ class FaustOptions:
     # known past the slowest owned slot's horizon: a partition gained in a rebalance may
     # replay from that far back.
     reference_retention: timedelta = timedelta(hours=6)
+    progress_every: float = 60.0  # seconds between progress lines
+    health_port: int | None = None  # HTTP /healthz and /readyz for a Deployment's probes
 
 
 class FaustEngine:
@@ -93,9 +97,13 @@ class FaustEngine:
         sink: Sink,
         processors: Sequence[Processor[Any]],
         pricer: Pricer | None = None,
+        report: Callable[[str], None] = log.warning,
     ) -> None:
         self.options = options
         self.sink = sink
+        self.report = report  # what a person running the worker reads: ready, progress
+        self.stats = RunStats()
+        self.rows_written = 0
         self.reference = Reference(pricer or Pricer(), options.team_label)
         self.reader = TopicReader(
             options.bootstrap,
@@ -151,6 +159,9 @@ class FaustEngine:
         app.on_partitions_revoked.connect(self._on_partitions_revoked)
         app.on_partitions_assigned.connect(self._on_partitions_assigned)
         app.task(self.reader.run)
+        app.timer(options.progress_every)(self._progress)
+        if options.health_port is not None:
+            app.task(self._serve_health)
 
     def changelog_topics(self) -> dict[str, int]:
         """Changelog topic -> partitions. Created before the worker starts: Faust declares
@@ -244,6 +255,11 @@ class FaustEngine:
         output, touched = self.pipeline.run(envelopes, letters)
         ran = time.perf_counter()
         await self._commit(events, output, self._snapshot(touched, events))
+        self.stats.batches += 1
+        self.stats.messages += len(events)
+        self.stats.dead_letters += len(output.dead_letters)
+        self.stats.duplicates += output.duplicates
+        self.rows_written += sum(rows.height for _, rows in output.rows)
         log.info(
             "acked %s: %d events, decoded and referenced in %.3f s, run %.3f s, "
             "written, saved and acked %.3f s",
@@ -308,6 +324,40 @@ class FaustEngine:
         self._forget(args[0])
         self._order.start({tp: committed.get(tp) or earliest[tp] for tp in inputs})
         self._assigned.set()
+        self.report(
+            f"ready: broker {self.options.bootstrap}, group {self.options.app_id}, "
+            f"partitions {_partitions(inputs)}, store {self.sink.describe()}"
+        )
+
+    async def _progress(self) -> None:
+        """One line every ``progress_every`` seconds: what is left to read and what was
+        done since the start."""
+        consumer = cast(Consumer, self.app.consumer)
+        lag = sum(max(0, (consumer.highwater(tp) or 0) - n) for tp, n in self._order.next.items())
+        self.report(
+            f"progress: lag {lag:,} messages; {self.stats.messages:,} messages in "
+            f"{self.stats.batches:,} batches, {self.rows_written:,} rows written, "
+            f"{self.stats.dead_letters:,} dead letters, {self.stats.duplicates:,} duplicates"
+        )
+
+    async def _serve_health(self) -> None:
+        """``GET /healthz``: 200 while the worker runs (liveness); ``GET /readyz``: 200
+        once it holds its partitions, 503 before and during a rebalance (readiness)."""
+
+        async def healthz(request: web.Request) -> web.Response:
+            return web.Response(text="ok\n")
+
+        async def readyz(request: web.Request) -> web.Response:
+            ready = self._assigned.is_set()
+            return web.Response(
+                text="ready\n" if ready else "rebalancing\n", status=200 if ready else 503
+            )
+
+        server = web.Application()
+        server.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
+        runner = web.AppRunner(server, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "0.0.0.0", self.options.health_port).start()
 
     def _forget(self, partitions: set[TP]) -> None:
         for tp in self._inputs(partitions):
@@ -375,6 +425,25 @@ def _check_copartitioned(processors: Sequence[Processor[Any]], partitions: int) 
                     f"({TOPIC_SETTINGS[topic].partitions} partitions, the state table "
                     f"{partitions})"
                 )
+
+
+def _partitions(partitions: Sequence[TP]) -> str:
+    """``metrics 0-11, prices 0,2``: each topic's partitions, runs shortened."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    parts = []
+    for topic, numbers in sorted(by_topic.items()):
+        numbers.sort()
+        runs: list[list[int]] = []
+        for n in numbers:
+            if runs and n == runs[-1][-1] + 1:
+                runs[-1].append(n)
+            else:
+                runs.append([n])
+        text = ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+        parts.append(f"{topic} {text}")
+    return "; ".join(parts) or "none"
 
 
 def _offsets(events: list[EventT[bytes]]) -> str:

@@ -17,6 +17,10 @@ class Sink(Protocol):
         (the same content) is kept once."""
         ...
 
+    def describe(self) -> str:
+        """Where the rows go, for people (``embedded ClickHouse (chDB) at ...``)."""
+        ...
+
 
 def write(sink: Sink, output: Output) -> None:
     """Every block of ``output`` in order, then its dead letters; returns after the sink

@@ -293,3 +293,57 @@ def test_a_second_worker_joining_mid_run_splits_the_work_and_the_totals_hold(
     assert union.sort(union.columns).equals(embedded.sort(embedded.columns))
     letters = pl.concat([letters_one, letters_two]).unique()  # a shared table's FINAL
     assert sorted(letters["source_topic"]) == sorted(t.value for t, _ in GARBAGE)
+
+
+def test_the_worker_says_what_it_is_doing_and_answers_its_probes(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """One line when it holds its partitions (broker, group, partitions, store), a
+    progress line on schedule, and the probes a Deployment points at."""
+    import re
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    worker = start_worker(
+        broker, tmp_path / "store", "talking", tmp_path / "worker",
+        sasl=SASL_USER, options=("--progress-every", "0.2m", "--health-port", str(port)),
+    )  # fmt: skip
+    log = tmp_path / "talking.log"
+
+    def said(pattern: str) -> re.Match[str] | None:
+        return re.search(pattern, log.read_text(errors="replace"))
+
+    def status(path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return 0
+
+    try:
+        deadline = time.monotonic() + 180
+        while not (ready := said(r"kubeopera worker: ready: broker (\S+), group talking, "
+                                 r"partitions (.*), store (.*)")):  # fmt: skip
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        assert ready[1].rstrip(",") in broker.sasl_bootstrap + broker.bootstrap
+        assert "kubeopera.metrics.v1 0-11" in ready[2]
+        assert str(tmp_path / "store") in ready[3]
+        assert status("/healthz") == 200 and status("/readyz") == 200
+        pattern = (
+            r"progress: lag ([\d,]+) messages; ([\d,]+) messages in [\d,]+ batches, "
+            r"([\d,]+) rows written, ([\d,]+) dead letters"
+        )
+        while True:  # the latest progress line, once the worker has read everything
+            lines = re.findall(pattern, log.read_text(errors="replace"))
+            numbers = [int(n.replace(",", "")) for n in lines[-1]] if lines else None
+            if numbers and numbers[0] == 0 and numbers[3] == len(GARBAGE):
+                break
+            assert worker.poll() is None and time.monotonic() < deadline + 120, lines
+            time.sleep(1)
+        assert numbers[1] > 0 and numbers[2] > 0
+    finally:
+        stop(worker)
