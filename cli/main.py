@@ -204,6 +204,12 @@ def replay(ctx: click.Context, file: BinaryIO, batch_size: int) -> None:
     help="info shows rebalances, recovery and each batch committed.",
 )
 @duration_option("--progress-every", "1m", "How often to print a progress line.")
+@duration_option(
+    "--idle-after",
+    "30s",
+    "A partition read to its end and quiet this long closes its last hour "
+    "(its watermark moves on by cost.allowed_lateness_minutes, never past now).",
+)
 @click.option(
     "--health-port",
     type=click.IntRange(1, 65535),
@@ -217,13 +223,23 @@ def worker(
     batch_size: int,
     log_level: str,
     progress_every: timedelta,
+    idle_after: timedelta,
     health_port: int | None,
 ) -> None:
     """Run the Faust worker: the same processors as the demo, on the Kafka topics. It
     prints a line when it holds its partitions and a progress line every minute."""
     from kubeopera.cli.worker import run_worker
 
-    run_worker(_settings(ctx), app_id, data_dir, batch_size, log_level, progress_every, health_port)
+    run_worker(
+        _settings(ctx),
+        app_id,
+        data_dir,
+        batch_size,
+        log_level,
+        progress_every,
+        health_port,
+        idle_after,
+    )
 
 
 @cli.group(short_help="Development services: a local Kafka broker and Kubernetes API.")

@@ -22,6 +22,7 @@ def run_worker(
     log_level: str = "warning",
     progress_every: timedelta = timedelta(minutes=1),
     health_port: int | None = None,
+    idle_after: timedelta = timedelta(seconds=30),
 ) -> None:
     """Run until SIGTERM or Ctrl-C; offsets are committed only after ClickHouse writes.
     Prints ``kubeopera worker: ready: ...`` on each assignment and ``kubeopera worker:
@@ -39,6 +40,8 @@ def run_worker(
         state_partitions=TOPIC_SETTINGS[Topic.METRICS].partitions,
         progress_every=progress_every.total_seconds(),
         health_port=health_port,
+        idle_after=idle_after,
+        idle_advance=settings.cost.allowed_lateness,
     )
     with settings.open_store() as store:
         worker = FaustEngine(

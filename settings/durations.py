@@ -1,17 +1,17 @@
-"""Durations on the command line: ``90m``, ``24h``, ``7d``, ``2w``."""
+"""Durations on the command line: ``30s``, ``90m``, ``24h``, ``7d``, ``2w``."""
 
 import re
 from datetime import UTC, datetime, timedelta
 
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90m``, ``24h``, ``7d``, ``2w`` as a timedelta; a clear error otherwise."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([mhdw])", text.strip())
+    """``30s``, ``90m``, ``24h``, ``7d``, ``2w`` as a timedelta; a clear error otherwise."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", text.strip())
     if not match or float(match[1]) <= 0:
         raise ValueError(
-            f"invalid duration {text!r}: use a positive number and m, h, d or w, e.g. 7d"
+            f"invalid duration {text!r}: use a positive number and s, m, h, d or w, e.g. 7d"
         )
     try:
         return timedelta(**{_UNITS[match[2]]: float(match[1])})

@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -85,6 +85,12 @@ class FaustOptions:
     # replay from that far back.
     reference_retention: timedelta = timedelta(hours=6)
     progress_every: float = 60.0  # seconds between progress lines
+    # A partition read to its end that has taken no message for ``idle_after`` is idle:
+    # its watermark moves ``idle_advance`` ahead (the allowed lateness: nothing later is
+    # coming, so the last hour closes), but never past now less ``idle_after`` (live
+    # data's current hour stays open until its end has passed).
+    idle_after: timedelta = timedelta(seconds=30)
+    idle_advance: timedelta = timedelta(minutes=10)
     health_port: int | None = None  # HTTP /healthz and /readyz for a Deployment's probes
 
 
@@ -160,6 +166,8 @@ class FaustEngine:
         app.on_partitions_assigned.connect(self._on_partitions_assigned)
         app.task(self.reader.run)
         app.timer(options.progress_every)(self._progress)
+        app.timer(min(5.0, options.idle_after.total_seconds()))(self._advance_idle)
+        self._quiet_since: dict[TP, tuple[float, EventT[bytes]]] = {}  # last message taken
         if options.health_port is not None:
             app.task(self._serve_health)
 
@@ -260,6 +268,8 @@ class FaustEngine:
         self.stats.dead_letters += len(output.dead_letters)
         self.stats.duplicates += output.duplicates
         self.rows_written += sum(rows.height for _, rows in output.rows)
+        now = asyncio.get_running_loop().time()
+        self._quiet_since.update({e.message.tp: (now, e) for e in events})
         log.info(
             "acked %s: %d events, decoded and referenced in %.3f s, run %.3f s, "
             "written, saved and acked %.3f s",
@@ -329,6 +339,34 @@ class FaustEngine:
             f"partitions {_partitions(inputs)}, store {self.sink.describe()}"
         )
 
+    async def _advance_idle(self) -> None:
+        """Partitions read to their end that have taken no message for ``idle_after``:
+        their watermark moves ``idle_advance`` ahead, never past now less ``idle_after``
+        (``Pipeline.advance``), and what that closes is written and saved as a batch's
+        output is. Not while a batch is in flight or the partitions move."""
+        if not self._assigned.is_set() or self._busy:
+            return
+        consumer = cast(Consumer, self.app.consumer)
+        quiet = self.options.idle_after.total_seconds()
+        now = asyncio.get_running_loop().time()
+        idle = [
+            (tp, last)
+            for tp, (since, last) in self._quiet_since.items()
+            if now - since >= quiet and consumer.highwater(tp) == self._order.next.get(tp)
+        ]
+        if not idle:
+            return
+        limit = datetime.now(UTC) - self.options.idle_after
+        with self._in_flight():
+            for tp, last in idle:
+                output, touched = self.pipeline.advance(
+                    Topic(tp.topic), tp.partition, self.options.idle_advance, limit
+                )
+                await self._commit([], output, self._snapshot(touched, [last]))
+                self._quiet_since[tp] = (now, last)  # again after another quiet spell
+                if output.rows:
+                    log.info("%s[%d] idle: closed what was due", tp.topic, tp.partition)
+
     async def _progress(self) -> None:
         """One line every ``progress_every`` seconds: what is left to read and what was
         done since the start."""
@@ -361,6 +399,7 @@ class FaustEngine:
 
     def _forget(self, partitions: set[TP]) -> None:
         for tp in self._inputs(partitions):
+            self._quiet_since.pop(tp, None)
             self.pipeline.forget(Topic(tp.topic), {tp.partition})
 
     def _inputs(self, partitions: set[TP]) -> list[TP]:

@@ -17,7 +17,7 @@ restored (the ``restore`` callback) the first time its partition is seen again.
 import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from kubeopera.models import DeadLetter, Topic
@@ -136,6 +136,22 @@ class Pipeline:
         output.duplicates += len(letters) - len(kept)
         self._forget_reference()
         return output, list(touched.values())
+
+    def advance(
+        self, topic: Topic, partition: int, by: timedelta, limit: datetime
+    ) -> tuple[Output, list[Slot]]:
+        """An idle partition of ``topic``: its slots' watermarks move ``by`` ahead, but not
+        past ``limit`` (UTC), and each processor closes what that made due. Returns the
+        output and the slots that changed (to save once it is written), as ``run`` does."""
+        output, touched = Output(), []
+        for slot in self.slots.values():
+            if slot.topic != topic or slot.partition != partition or not slot.clock.watermark:
+                continue
+            instant = min(slot.clock.watermark + by, limit)
+            if slot.clock.advance(instant):
+                output.extend(slot.processor.close(slot.state, instant))
+                touched.append(slot)
+        return output, touched
 
     def finish(self) -> Output:
         """End of a finite input: every slot closes everything."""

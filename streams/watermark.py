@@ -25,8 +25,20 @@ True
 >>> clock.skip(9)  # a message that could not be read: no event time, but processed
 >>> clock.replayed(9), clock.watermark.isoformat()
 (True, '2026-01-01T00:10:00+00:00')
+>>> clock.advance(datetime(2026, 1, 1, 1, 0, tzinfo=UTC))  # idle: event time goes on
+True
+>>> clock.advance(datetime(2026, 1, 1, 0, 30, tzinfo=UTC)), clock.watermark.isoformat()
+(False, '2026-01-01T01:00:00+00:00')
 >>> PartitionClock.from_dict(clock.to_dict()) == clock
 True
+
+A partition that has gone quiet (read to its end, no message for a while) would keep
+its last hour open for ever: no later message moves its watermark. The Kafka engine then
+moves it without a message (``advance``): by the allowed lateness (nothing later is
+coming, so the last hour closes), but never past the wall clock less the quiet time, as
+Apache Beam's Kafka source bounds an idle partition's watermark (live data's current
+hour stays open until its end has passed). A later message older than the new watermark
+is judged as any other: late if its hour closed.
 """
 
 from dataclasses import dataclass
@@ -55,6 +67,14 @@ class PartitionClock:
             self.watermark = event_time
         self.offset = max(self.offset, offset)
         return before
+
+    def advance(self, instant: datetime) -> bool:
+        """Move the watermark to ``instant`` (UTC) without a message, if that is later
+        (an idle partition); returns whether it moved. Never before a first message."""
+        if self.watermark is None or instant <= self.watermark:
+            return False
+        self.watermark = instant
+        return True
 
     def skip(self, offset: int) -> None:
         """Advance past a message that carries no event time (one that could not be

@@ -114,3 +114,49 @@ def test_sigterm_to_a_benchmark_leaves_no_broker_worker_or_folder(tmp_path: Path
     finally:
         if benchmark.poll() is None:
             benchmark.kill()
+
+
+@pytest.mark.integration
+def test_the_readme_worker_recipe_writes_every_simulated_hour(tmp_path: Path) -> None:
+    """``dev kafka up``, ``collect --simulate``, ``worker``, as the README has them: once
+    the worker has read everything and its partitions are quiet, the newest hour closes
+    too, so every sample collected is in a cost hour."""
+    from kubeopera.sinks.clickhouse import ChdbBackend, Store
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "KUBEOPERA_HOME": str(tmp_path / "home"),
+        "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+    }
+    for name in ("KUBEOPERA_STORAGE__PATH", "KUBEOPERA_CONFIG"):
+        env.pop(name, None)
+
+    def kubeopera(*args: str) -> None:
+        subprocess.run(["kubeopera", *args], env=env, check=True, capture_output=True, timeout=300)
+
+    kubeopera("dev", "kafka", "up", "--port", str(port))
+    log = tmp_path / "worker.log"
+    try:
+        kubeopera("collect", "--simulate", "--clusters", "1", "--duration", "3h")
+        with log.open("wb") as out:
+            worker = subprocess.Popen(
+                ["kubeopera", "worker", "--app-id", "kubeopera-worker", "--progress-every", "5s"],
+                env=env, stdout=out, stderr=out,
+            )  # fmt: skip
+        try:
+            wait_for(lambda: "progress: lag 0 messages" in log.read_text(), "the drain", 180)
+            time.sleep(30 + 15)  # the default --idle-after, and a check of the partitions
+        finally:
+            terminate_and_check(worker, descendants(worker.pid), within=15)
+    finally:
+        kubeopera("dev", "kafka", "down")
+    store = tmp_path / "home" / "clickhouse"
+    with Store(ChdbBackend(store), raw_retention_days=0) as opened:
+        hours = opened.query(
+            "SELECT count(DISTINCT window_start) AS hours, sum(samples) AS samples "
+            "FROM cost_allocation_hourly FINAL WHERE NOT is_idle"
+        ).row(0, named=True)
+        collected = opened.query("SELECT count() FROM raw_metrics FINAL").item()
+    assert hours["hours"] == 3
+    assert hours["samples"] == collected > 0
