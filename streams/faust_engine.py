@@ -158,6 +158,7 @@ class FaustEngine:
         self._order: OffsetOrder[EventT[bytes], TP] = OffsetOrder(
             lambda event: (event.message.tp, event.message.offset),
             lambda tp: TOPIC_SETTINGS[Topic(tp.topic)].compacted,
+            lambda tp: self.pipeline.resume_offset(Topic(tp.topic), tp.partition),
         )
         for topic in sorted(self.pipeline.topics()):
             # Iterating a topic subscribes the worker to it (before Faust subscribes).
@@ -332,7 +333,7 @@ class FaustEngine:
             await consumer.seek_wait({tp: earliest[tp] for tp in uncommitted})
             await consumer.perform_seek()  # and Faust forgets what it read there
         self._forget(args[0])
-        self._order.start({tp: committed.get(tp) or earliest[tp] for tp in inputs})
+        self._order.start()
         self._assigned.set()
         self.report(
             f"ready: broker {self.options.bootstrap}, group {self.options.app_id}, "

@@ -20,25 +20,32 @@ P = TypeVar("P", bound=Hashable)
 
 class OffsetOrder(Generic[E, P]):
     """``where(event)`` gives an event's partition and offset; ``compacted(partition)``
-    whether its topic may have real holes.
+    whether its topic may have real holes; ``resume(partition)`` the offset the pipeline
+    takes next in a partition it has state for (its saved clock's offset + 1; None
+    without state: the first event received sets where the partition stands).
 
-    >>> order = OffsetOrder(lambda e: e, lambda p: False)
-    >>> order.start({"m0": 120})
+    >>> order = OffsetOrder(lambda e: e, lambda p: False, lambda p: 120)
     >>> order.take([("m0", 118), ("m0", 120), ("m0", 164), ("m0", 165)])
     ([('m0', 118), ('m0', 120)], {'m0'})
     >>> order.next
     {'m0': 121}
     """
 
-    def __init__(self, where: Callable[[E], tuple[P, int]], compacted: Callable[[P], bool]):
+    def __init__(
+        self,
+        where: Callable[[E], tuple[P, int]],
+        compacted: Callable[[P], bool],
+        resume: Callable[[P], int | None],
+    ):
         self.where = where
         self.compacted = compacted
+        self.resume = resume
         self.next: dict[P, int] = {}  # per partition: the offset the pipeline takes next
         self.rewound: set[P] = set()  # sought back to a hole that has not arrived yet
 
-    def start(self, positions: dict[P, int]) -> None:
-        """The partitions now assigned, each at the offset it is read from."""
-        self.next = dict(positions)
+    def start(self) -> None:
+        """Partitions were (re)assigned: where each stands is asked again."""
+        self.next.clear()
         self.rewound.clear()
 
     def take(self, events: Iterable[E]) -> tuple[list[E], set[P]]:
@@ -49,6 +56,8 @@ class OffsetOrder(Generic[E, P]):
         kept, holes = [], set()
         for event in events:
             partition, offset = self.where(event)
+            if partition not in self.next and (resumed := self.resume(partition)) is not None:
+                self.next[partition] = resumed
             expected = self.next.get(partition)
             if partition in holes:
                 continue

@@ -170,6 +170,18 @@ class Pipeline:
             self.slots[key] = Slot(processor, topic, partition, clock, state)
         return self.slots[key]
 
+    def resume_offset(self, topic: Topic, partition: int) -> int | None:
+        """The offset the partition's stateful slots take next (their saved clocks'
+        highest offset + 1, restored if need be); None when no processor keeps state for
+        it, or none has processed an offset of it."""
+        offsets = [
+            self.slot(processor, topic, partition).clock.offset
+            for processor in self.processors
+            if topic in processor.topics and processor.new_state() is not None
+        ]
+        known = [o for o in offsets if o >= 0]
+        return max(known) + 1 if known else None
+
     def saved(self, slot: Slot) -> bytes:
         """The slot's clock and state as bytes (what ``restore`` must give back)."""
         return pack(slot.clock.to_dict(), slot.processor.state_to_bytes(slot.state))

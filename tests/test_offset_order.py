@@ -6,10 +6,11 @@ from kubeopera.streams.offset_order import OffsetOrder
 Event = tuple[str, int]
 
 
+SAVED = {"metrics-9": 120, "metrics-10": 117, "objects-0": 5}  # where the saved state stands
+
+
 def order(compacted: frozenset[str] = frozenset()) -> OffsetOrder[Event, str]:
-    guard: OffsetOrder[Event, str] = OffsetOrder(lambda e: e, lambda p: p in compacted)
-    guard.start({"metrics-9": 120, "metrics-10": 117, "objects-0": 5})
-    return guard
+    return OffsetOrder(lambda e: e, lambda p: p in compacted, SAVED.get)
 
 
 def test_offsets_in_order_and_replays_are_taken() -> None:
@@ -25,7 +26,7 @@ def test_an_event_past_a_hole_is_held_back_with_the_rest_of_its_partition() -> N
     kept, holes = guard.take(batch)
     assert kept == [("metrics-10", 117), ("metrics-10", 118)]  # 120 came after the hole
     assert holes == {"metrics-9"}
-    assert guard.next == {"metrics-9": 120, "metrics-10": 119, "objects-0": 5}
+    assert guard.next == {"metrics-9": 120, "metrics-10": 119}
 
 
 def test_a_partition_sought_back_waits_for_its_hole_without_asking_again() -> None:
@@ -45,10 +46,23 @@ def test_a_compacted_topic_has_real_holes() -> None:
     assert guard.next["objects-0"] == 13
 
 
-def test_a_new_assignment_starts_over() -> None:
+def test_a_new_assignment_asks_again_where_each_partition_stands() -> None:
     guard = order()
     guard.take([("metrics-9", 164)])
     guard.sought({"metrics-9"})
-    guard.start({"metrics-9": 164})
-    assert guard.rewound == set()
-    assert guard.take([("metrics-9", 164)]) == ([("metrics-9", 164)], set())
+    SAVED["metrics-9"] = 164  # another worker took it on meanwhile, and saved its state
+    try:
+        guard.start()
+        assert guard.rewound == set()
+        assert guard.take([("metrics-9", 164)]) == ([("metrics-9", 164)], set())
+    finally:
+        SAVED["metrics-9"] = 120
+
+
+def test_without_saved_state_the_first_event_sets_where_a_partition_stands() -> None:
+    guard = order()
+    assert guard.take([("events-3", 40), ("events-3", 41)]) == (
+        [("events-3", 40), ("events-3", 41)],
+        set(),
+    )
+    assert guard.take([("events-3", 45)]) == ([], {"events-3"})
