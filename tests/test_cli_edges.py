@@ -261,3 +261,48 @@ def test_a_report_says_which_nodes_another_regions_prices_cost(tmp_path: Path) -
             f"{nodes} node{'s' if nodes != 1 else ''} in {region} priced at the catalogue's "
             f"us-east-1 on-demand rates: give {region} prices in a price sheet"
         ) in " ".join(report.stdout.split())
+
+
+def test_numbers_keep_the_digits_they_have(data: Path) -> None:
+    """A value rounded in SQL prints as rounded (129.08, not 129.080)."""
+    result = run_kubeopera(data, "sql", "SELECT round(129.08, 2) AS usd, 1234567.5 AS big")
+    assert result.returncode == 0, result.stderr
+    assert "129.08 " in result.stdout and "129.080" not in result.stdout
+    assert "1,234,567.5 " in result.stdout
+
+
+def test_the_demo_counts_pods_over_the_run_and_at_a_time(tmp_path: Path) -> None:
+    result = run_kubeopera(
+        tmp_path / "store",
+        "demo",
+        "--clusters",
+        "1",
+        "--duration",
+        "2h",
+        "--pods-per-cluster",
+        "40",
+    )
+    assert result.returncode == 0, result.stderr
+    header = result.stdout.splitlines()[0]
+    with Store(ChdbBackend(tmp_path / "store"), raw_retention_days=0) as store:
+        pods, per_window = store.query(
+            "SELECT uniqExact(pod_uid), (SELECT round(avg(n)) FROM (SELECT uniqExact(pod_uid) "
+            "AS n FROM raw_metrics GROUP BY window_start)) FROM raw_metrics"
+        ).row(0)
+    assert f"1 cluster, {pods:,} pods over the run (about {int(per_window):,} at a time)" in header
+
+
+def test_every_benchmark_says_which_machine_it_ran_on() -> None:
+    """The first line a benchmark prints names the machine (CPU model, cores, RAM, load)."""
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "pipeline.py"), "--clusters", "1",
+         "--pods-per-cluster", "20", "--duration", "1h"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    first = result.stdout.splitlines()[0]
+    cores = len(os.sched_getaffinity(0))
+    assert first.startswith("machine: ") and f", {cores} cores, " in first and "GiB RAM" in first
+    for script in ("collector.py", "demo.py", "kafka_pipeline.py", "pipeline.py"):
+        source = (root / "benchmarks" / script).read_text()
+        assert "print(describe(), flush=True)" in source, script
