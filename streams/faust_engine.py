@@ -251,6 +251,11 @@ class FaustEngine:
                 self._order.next[tp],
             )
         consumer = cast(Consumer, self.app.consumer)
+        for tp in partitions:
+            # Faust took the hole for offsets that do not exist (a "gap", counted as acked);
+            # they do, and acked again they would stall its commits (duplicate acks break
+            # its runs of consecutive offsets): forget it, as Faust does on revocation.
+            consumer._gap.pop(tp, None)
         await consumer.perform_seek()
         await consumer.seek_wait({tp: self._order.next[tp] for tp in partitions})
         self._order.sought(partitions)
