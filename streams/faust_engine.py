@@ -368,7 +368,8 @@ class FaustEngine:
                 output, touched = self.pipeline.advance(
                     Topic(tp.topic), tp.partition, self.options.idle_advance, limit
                 )
-                await self._commit([], output, self._snapshot(touched, [last]))
+                if touched:  # a watermark moved: write what it closed, save the slots
+                    await self._commit([], output, self._snapshot(touched, [last]))
                 self._quiet_since[tp] = (now, last)  # again after another quiet spell
                 if output.rows:
                     log.info("%s[%d] idle: closed what was due", tp.topic, tp.partition)

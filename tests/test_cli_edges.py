@@ -178,20 +178,9 @@ def test_one_store_found_the_same_way_from_any_directory(tmp_path: Path) -> None
     home, first, second = tmp_path / "home", tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
-    env = {**os.environ, "KUBEOPERA_HOME": str(home)}
-    for name in ("KUBEOPERA_STORAGE__PATH", "KUBEOPERA_CONFIG"):
-        env.pop(name, None)
 
     def kubeopera(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["kubeopera", *args],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_kubeopera(None, *args, cwd=cwd, extra_env={"KUBEOPERA_HOME": str(home)})
 
     store_line = f"Store: embedded ClickHouse (chDB) at {home / 'clickhouse'}, database kubeopera"
     empty = kubeopera(first, "cost")
