@@ -206,7 +206,7 @@ def to_change(
         observed_at=observed_at,
         change=change,
         object=cleaned,
-        labels=metadata.get("labels") or {},
+        labels=cleaned["metadata"].get("labels") or {},
         annotations=cleaned["metadata"]["annotations"],
         owner_chain=chain.refs,
         last_manager=last_manager(metadata),

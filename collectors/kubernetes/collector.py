@@ -124,7 +124,10 @@ class Collector:
     def _messages(self, resource: Resource, changes: Changes) -> list[Message]:
         now = self.clock()
         if resource == EVENTS:
-            return [(Topic.EVENTS, to_event(self.cluster, obj, now)) for _, obj in changes]
+            return [
+                (Topic.EVENTS, to_event(self.cluster, obj, now, self.redactor))
+                for _, obj in changes
+            ]
         messages: list[Message] = []
         for change, obj in changes:
             metadata = obj["metadata"]

@@ -3,16 +3,20 @@
 Events come in two generations: old ones carry first/lastTimestamp and count, new ones
 (events.k8s.io) eventTime and a series. The latest moment any of them names is the
 event's time; an Event that names none (it happens) falls back to its creation time.
+The message is redacted: a failing command or probe may quote a credential.
 """
 
 from datetime import datetime
 from typing import Any
 
+from kubeopera.collectors.kubernetes.redact import UNKEYED, Redactor
 from kubeopera.models import KubeEvent, ObjectRef
 from kubeopera.models.events import EventSource
 
 
-def to_event(cluster: str, event: dict[str, Any], observed_at: datetime) -> KubeEvent:
+def to_event(
+    cluster: str, event: dict[str, Any], observed_at: datetime, redactor: Redactor = UNKEYED
+) -> KubeEvent:
     metadata = event.get("metadata") or {}
     involved = event.get("involvedObject") or event.get("regarding") or {}
     series = event.get("series") or {}
@@ -31,7 +35,7 @@ def to_event(cluster: str, event: dict[str, Any], observed_at: datetime) -> Kube
         uid=metadata.get("uid", ""),
         type=event.get("type") or "Normal",
         reason=event.get("reason") or "",
-        message=event.get("message") or event.get("note") or "",
+        message=redactor.text(event.get("message") or event.get("note") or "", "message"),
         involved=ObjectRef(
             kind=involved.get("kind", ""),
             namespace=involved.get("namespace", ""),

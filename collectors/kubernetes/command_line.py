@@ -1,0 +1,146 @@
+"""Credentials given on a command line or written into free text.
+
+Containers pass credentials as arguments (``--db-password=...``, ``--token ...``),
+shell scripts in ``sh -c`` export them or give them to a client (``mysql -uroot -p...``),
+connection strings and query strings carry ``password=...``, and messages quote
+``Authorization: Bearer ...``. This finds the credential in each, by the name it is
+given under (``credential_names``), or by the client's own flag where the name says
+nothing (``-p`` of the MySQL clients, ``-a`` of ``redis-cli``, the ``user:password`` of
+``curl -u``). Values that refer to another (``$(DB_PASSWORD)``, Kubernetes'
+expansion of an env variable; ``${VAR}``, ``$VAR``) are not credentials.
+
+>>> sorted(credentials_in_command(["mysql", "-uroot", "-pS3cret!", "shop"]))
+['S3cret!']
+>>> sorted(credentials_in_command(["sh", "-c", "PGPASSWORD=pw1 psql --token $(TOKEN) -h db"]))
+['pw1']
+>>> sorted(credentials_in_text("GET /v1/items?api_key=k3y-123&limit=5 failed"))
+['k3y-123']
+"""
+
+import posixpath
+import re
+import shlex
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from kubeopera.collectors.kubernetes.credential_names import credential_name
+from kubeopera.collectors.kubernetes.credential_values import placeholder
+
+_ASSIGNMENT = re.compile(
+    r"""(?P<name>[A-Za-z_][\w.\-]*)["']?[ \t]*(?:=|:)[ \t]*"""
+    r"""(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)"""
+)
+"""``name=value``, ``name: value``, ``"name": "value"``: in scripts, config files,
+connection and query strings, messages."""
+
+_AUTHORIZATION = re.compile(
+    r"\b(?:Bearer|Basic)\s+([A-Za-z0-9._~+/=-]*[0-9+/=_.~-][A-Za-z0-9._~+/=-]*)"
+)
+"""HTTP credentials (RFC 7235: an auth-scheme, then a token68); a token with no digit
+or symbol is a word (``basic authentication``), not a credential."""
+
+_FLAG_NAME = re.compile(r"--[A-Za-z][\w.-]*$|-[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)*$")
+"""A flag that is a name: ``--dbPassword``, ``-password``, not ``-pS3cret`` (short
+flags with their value attached)."""
+
+_SEPARATORS = frozenset({";", "&&", "||", "|", "&", ";;"})
+_PREFIXES = frozenset({"exec", "env", "sudo", "nohup", "command", "time", "export"})
+"""Words before a program (or an assignment) that do not name it."""
+
+
+@dataclass(frozen=True)
+class _Client:
+    """A client's own flags for a credential, which no name rule would recognise."""
+
+    flags: tuple[str, ...]
+    attached: bool = False  # given attached to a short flag: -pSECRET
+    separate: bool = False  # given as the next word: -a SECRET
+    user_password: bool = False  # given as user:password
+
+    def credential(self, flag: str, given: str) -> str | None:
+        """What ``flag`` (``given`` after its ``=`` or as the next word) gives, or None
+        when it is not one of the client's credential flags."""
+        name, equals, _ = flag.partition("=")
+        for option in self.flags:
+            if name == option:
+                credential = given if equals or self.separate else ""
+            elif self.attached and flag.startswith(option) and not option.startswith("--"):
+                credential = flag[len(option) :]
+            else:
+                continue
+            return credential.partition(":")[2] if self.user_password else credential
+        return None
+
+
+_CLIENTS = {
+    # mysql, mysqldump, mysqladmin, ...: -pSECRET; -p alone prompts
+    "mysql": _Client(("-p",), attached=True),
+    "mariadb": _Client(("-p",), attached=True),
+    "redis-cli": _Client(("-a",), separate=True),
+    "curl": _Client(("-u", "--user", "-U", "--proxy-user"), True, True, user_password=True),
+}
+"""By the start of the program's name."""
+
+
+def credentials_in_text(text: str) -> set[str]:
+    """The credentials in free text (a script, a config file, a message)."""
+    return {found for found in _text(text) if not placeholder(found)}
+
+
+def credentials_in_command(tokens: Sequence[str]) -> set[str]:
+    """The credentials in a command line (a container's ``command`` and ``args``
+    together, an exec probe's ``command``), scripts given to a shell included."""
+    return {found for found in _command(tokens) if not placeholder(found)}
+
+
+def _text(text: str) -> Iterator[str]:
+    for match in _ASSIGNMENT.finditer(text):
+        if credential_name(match["name"]):
+            yield match["value"].strip("\"'")
+    yield from _AUTHORIZATION.findall(text)
+    for line in text.splitlines():
+        if " " in line or "\t" in line:
+            yield from _command(_tokens(line))
+
+
+def _command(tokens: Sequence[str]) -> Iterator[str]:
+    program = ""
+    for index, token in enumerate(tokens):
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        if token in _SEPARATORS:
+            program = ""
+        elif " " in token or "\n" in token or "\t" in token:
+            yield from _text(token)
+        elif token.startswith("-"):
+            yield from _flag(program, token, following)
+        elif "=" in token:
+            name, _, value = token.partition("=")
+            if credential_name(name):
+                yield value
+        elif not program and token not in _PREFIXES:
+            program = posixpath.basename(token)
+
+
+def _flag(program: str, flag: str, following: str) -> Iterator[str]:
+    """The credential a flag gives, attached (``--x=v``, ``-pV``) or as the next word."""
+    name, equals, value = flag.partition("=")
+    given = value if equals else "" if following.startswith("-") else following
+    client = next((c for start, c in _CLIENTS.items() if program.startswith(start)), None)
+    credential = client.credential(flag, given) if client else None
+    if credential is not None:
+        yield credential
+        return
+    if (equals or _FLAG_NAME.match(name)) and credential_name(name):
+        yield given
+
+
+def _tokens(line: str) -> list[str]:
+    """Shell words and operators of ``line``; split at whitespace when it does not
+    parse (an unbalanced quote)."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|")
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        return list(lexer)
+    except ValueError:
+        return line.split()

@@ -1,0 +1,139 @@
+"""Values that are credentials by their form, found by Yelp's detect-secrets.
+
+Every detector the library ships is used (AWS, Azure, GitHub, GitLab, Slack, Stripe,
+Twilio, SendGrid, Mailchimp, OpenAI, npm, PyPI, Discord, Telegram, JWTs, private keys,
+``user:password@`` URLs, ...), so a library upgrade brings its new formats along, except:
+
+- its keyword plugin: names are judged by ``credential_names``, one rule for env names,
+  flags and keys alike;
+- its public-IP plugin: an IP address is not a credential (a Service's
+  ``loadBalancerIP`` would be hidden);
+- its two high-entropy plugins, which look for quoted strings in source code: here every
+  run of their alphabets in a value is a candidate, scored with their own Shannon
+  entropy and limits (base64 4.5, hex 3.0 bits per character), unless the value's name
+  says it is a digest or an identifier (``credential_names.digest_name``).
+
+Findings pass the library's heuristic filters (sequential strings, UUIDs, templated
+``${...}`` and ``{{...}}`` values, ``$VAR`` references, strings with no letter). Private
+key detectors only say that a key is there: the whole PEM block is the finding.
+
+>>> sorted(credentials_in("postgres://app:hunter22@db:5432/shop"))
+['hunter22']
+>>> credentials_in("IfNotPresent"), credentials_in("pod-7d4b9c8f5", entropy=False)
+(frozenset(), frozenset())
+"""
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from detect_secrets.filters import heuristic
+from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
+from detect_secrets.plugins.high_entropy_strings import (
+    Base64HighEntropyString,
+    HexHighEntropyString,
+    HighEntropyStringsPlugin,
+)
+from detect_secrets.plugins.ip_public import IPPublicDetector
+from detect_secrets.plugins.keyword import KeywordDetector
+from detect_secrets.plugins.private_key import PrivateKeyDetector
+
+_LEFT_OUT = (KeywordDetector, IPPublicDetector, Base64HighEntropyString, HexHighEntropyString)
+
+_PLUGINS: Mapping[str, type[BasePlugin]] = get_mapping_from_secret_type_to_class()
+
+_DETECTORS: tuple[RegexBasedDetector, ...] = tuple(
+    plugin()
+    for plugin in _PLUGINS.values()
+    if issubclass(plugin, RegexBasedDetector) and not issubclass(plugin, _LEFT_OUT)
+)
+"""The library's format detectors, configured once."""
+
+
+def _runs(plugin: HighEntropyStringsPlugin) -> re.Pattern[str]:
+    """Runs of the plugin's alphabet no shorter than one whose entropy could pass its
+    limit: n characters have at most log2(n) bits of entropy per character."""
+    shortest = math.floor(2**plugin.entropy_limit) + 1
+    return re.compile(f"[{re.escape(plugin.charset)}]{{{shortest},}}")
+
+
+_ENTROPY = tuple(
+    (plugin, _runs(plugin)) for plugin in (Base64HighEntropyString(), HexHighEntropyString())
+)
+
+_PEM = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?(-----END \1PRIVATE KEY\2-----|\Z)",
+    re.DOTALL,
+)
+
+_FILTERS = (
+    heuristic.is_sequential_string,
+    heuristic.is_potential_uuid,
+    heuristic.is_templated_secret,
+    heuristic.is_prefixed_with_dollar_sign,
+    heuristic.is_not_alphanumeric_string,
+)
+
+
+_NOT_CREDENTIALS = frozenset(
+    {"", "true", "false", "yes", "no", "on", "off", "null", "none", "enabled", "disabled"}
+)
+
+
+def placeholder(value: str) -> bool:
+    """Whether a value under a credential's name stands for one kept elsewhere (a
+    Kubernetes ``$(VAR)`` expansion, a ``${VAR}``, ``$VAR`` or ``{{ .Values.x }}``
+    template) or is a switch (``true``, ``off``), not the credential itself.
+
+    >>> [placeholder(v) for v in ("$(DB_PASSWORD)", "{{ .Values.pw }}", "false", "hunter2")]
+    [True, True, True, False]
+    """
+    return (
+        value.strip().lower() in _NOT_CREDENTIALS
+        or heuristic.is_templated_secret(value)
+        or heuristic.is_prefixed_with_dollar_sign(value)
+    )
+
+
+def credentials_in(text: str, entropy: bool = True) -> frozenset[str]:
+    """The credentials in ``text``: each a substring of it (possibly all of it).
+
+    ``entropy=False`` skips the high-entropy search (for digests and identifiers).
+    """
+    return frozenset(
+        found
+        for found in _findings(text, entropy)
+        if found and not any(check(found) for check in _FILTERS)
+    )
+
+
+def _findings(text: str, entropy: bool) -> Iterator[str]:
+    for detector in _DETECTORS:
+        for regex in detector.denylist:
+            for match in regex.finditer(text):
+                if isinstance(detector, PrivateKeyDetector):
+                    yield from [block.group(0) for block in _PEM.finditer(text)] or [text]
+                else:
+                    yield _credential(match)
+    if entropy:
+        for plugin, runs in _ENTROPY:
+            for run in runs.findall(text):
+                if plugin.calculate_shannon_entropy(run) > plugin.entropy_limit:
+                    yield run
+
+
+_DELIMITERS = " \t\r\n\"'`=:@[](),;"
+
+
+def _credential(match: re.Match[str]) -> str:
+    """The credential a detector's match holds. Its regex may capture the credential
+    (the password of ``://user:password@``, the value after a keyword) or only a part of
+    it (``ghp`` of a GitHub token): a group that ends where the match ends, but for
+    closing delimiters, is the credential; otherwise the whole match is, delimiters off."""
+    whole = match.group(0)
+    end = match.start() + len(whole.rstrip(_DELIMITERS))
+    for group in range(1, (match.re.groups or 0) + 1):
+        if match.group(group) and match.end(group) == end:
+            return match.group(group)
+    return whole.strip(_DELIMITERS)
