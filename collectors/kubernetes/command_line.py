@@ -27,11 +27,11 @@ from kubeopera.collectors.kubernetes.credential_names import credential_name
 from kubeopera.collectors.kubernetes.credential_values import placeholder
 
 _ASSIGNMENT = re.compile(
-    r"""(?P<name>[A-Za-z_][\w.\-]*)["']?[ \t]*(?:=|:)[ \t]*"""
+    r"""(?P<name>[A-Za-z_][\w.\-]*)["']?[ \t]*(?:=|:)[ \t]*(?:(?i:bearer|basic|token)[ \t]+)?"""
     r"""(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)"""
 )
 """``name=value``, ``name: value``, ``"name": "value"``: in scripts, config files,
-connection and query strings, messages."""
+connection and query strings, messages; ``Authorization: Bearer value`` too."""
 
 _AUTHORIZATION = re.compile(
     r"\b(?:Bearer|Basic)\s+([A-Za-z0-9._~+/=-]*[0-9+/=_.~-][A-Za-z0-9._~+/=-]*)"
@@ -117,21 +117,26 @@ def _command(tokens: Sequence[str]) -> Iterator[str]:
             name, _, value = token.partition("=")
             if credential_name(name):
                 yield value
-        elif not program and token not in _PREFIXES:
-            program = posixpath.basename(token)
+        elif (not program and token not in _PREFIXES) or _client(token):
+            program = posixpath.basename(token)  # a client named mid-text starts its command
 
 
 def _flag(program: str, flag: str, following: str) -> Iterator[str]:
     """The credential a flag gives, attached (``--x=v``, ``-pV``) or as the next word."""
     name, equals, value = flag.partition("=")
     given = value if equals else "" if following.startswith("-") else following
-    client = next((c for start, c in _CLIENTS.items() if program.startswith(start)), None)
+    client = _client(program)
     credential = client.credential(flag, given) if client else None
     if credential is not None:
         yield credential
         return
     if (equals or _FLAG_NAME.match(name)) and credential_name(name):
         yield given
+
+
+def _client(program: str) -> _Client | None:
+    name = posixpath.basename(program)
+    return next((c for start, c in _CLIENTS.items() if name.startswith(start)), None)
 
 
 def _tokens(line: str) -> list[str]:

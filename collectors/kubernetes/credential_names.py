@@ -5,12 +5,13 @@ A name is split into lowercase words (``MYSQL_ROOT_PASSWORD`` -> mysql, root, pa
 word decides, since that is what the value is: ``DB_PASSWORD`` is a password,
 ``PASSWORD_MIN_LENGTH`` a length, ``KEY_FILE_PATH`` a path (to a mounted file), ``secretName``
 the name of a Secret and ``auth.username`` a user name. Encoding suffixes are looked
-through (``TOKEN_B64`` is a token). A name that says the value refers to a credential
-kept elsewhere (``existingSecret``, Bitnami's chart convention) is not one.
+through (``TOKEN_B64`` is a token). A name that says the value is a digest of a
+credential (``checksum/secret``) or names a Secret holding it (``existingSecret``,
+Bitnami's chart convention) is not one.
 
 The words are those of the field's secret scanners (detect-secrets' keyword plugin,
 gitleaks' generic rule): password, passwd, pwd, pw, pass, passphrase, secret, token,
-credential(s), creds, auth, dsn, and ``key`` (``STRIPE_KEY``, ``apiKey``; not the bare
+credential(s), creds, auth, authorization, dsn, and ``key`` (``STRIPE_KEY``, ``apiKey``; not the bare
 ``key`` of a Kubernetes selector, toleration or ``secretKeyRef``, nor ``topologyKey``).
 
 >>> [credential_name(n) for n in ("MYSQL_PWD", "PGPASSWORD", "--db-password", "STRIPE_KEY")]
@@ -22,7 +23,7 @@ credential(s), creds, auth, dsn, and ``key`` (``STRIPE_KEY``, ``apiKey``; not th
 import re
 from functools import lru_cache
 
-_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_WORD = re.compile(r"[A-Z]?[a-z]+\d*|[A-Z]+\d*(?![a-z])|\d+")
 """Words of a name: camelCase, snake_case, kebab-case, dotted; ``APIKey`` -> API, Key."""
 
 _ENDING_WORDS = ("password", "passwd", "passphrase", "secret", "token", "credential", "apikey")
@@ -30,25 +31,31 @@ _ENDING_WORDS = ("password", "passwd", "passphrase", "secret", "token", "credent
 ``requirepass`` is in ``_WHOLE_WORDS``), also in plural."""
 
 _WHOLE_WORDS = frozenset(
-    {"pass", "pwd", "pw", "creds", "cred", "auth", "dsn", "requirepass", "masterauth"}
-)
-"""Words that make a credential name only as a whole word (``bypass`` is not one).
-``requirepass`` and ``masterauth`` are Redis's settings."""
+    {"pass", "pwd", "pw", "creds", "cred", "auth", "authorization", "dsn", "requirepass",
+     "masterauth"}
+)  # fmt: skip
+"""Words that make a credential name only as a whole word (``bypass`` is not one):
+``authorization`` is the HTTP header, ``requirepass`` and ``masterauth`` Redis's settings."""
 
 _ENCODINGS = frozenset({"b64", "base64", "encoded", "value", "string", "str", "plain"})
 """Last words that say how the value is written, looked through to the word before."""
 
-_REFERENCES = frozenset({"existing"})
-"""Words that say the value names a credential kept elsewhere (``existingSecret``)."""
+_CHECKSUMS = frozenset(
+    {"checksum", "hash", "digest", "sha", "sha1", "sha256", "sha512", "md5", "fingerprint"}
+)
+"""Words that say the value is a digest (Helm's ``checksum/secret``), not the secret."""
+
+_NOT_THE_CREDENTIAL = _CHECKSUMS | {"existing"}
+"""Words that say the value is not the credential the name speaks of: a digest of it, or
+the name of a Secret that holds it (``existingSecret``, Bitnami's chart convention)."""
 
 _SCHEMA_KEYS = frozenset({"topologykey"})
 """Kubernetes API fields named ``...Key`` that hold a label key, not a credential (the
 bare ``key`` is never a credential name: selectors, tolerations, ``*KeyRef``)."""
 
-_DIGEST_WORDS = frozenset(
-    {"checksum", "hash", "digest", "sha", "sha1", "sha256", "sha512", "md5", "commit",
-     "revision", "version", "uid", "uuid", "id", "etag", "image", "generation"}
-)  # fmt: skip
+_IDENTIFIERS = _CHECKSUMS | {
+    "commit", "revision", "version", "uid", "uuid", "id", "etag", "image", "generation"
+}  # fmt: skip
 """Words that say a value is a digest or an identifier: a random-looking value under such
 a name (Helm's ``checksum/config``, ``pod-template-hash``, a commit) is not a credential."""
 
@@ -68,7 +75,7 @@ def credential_name(name: str) -> bool:
     said = words(name)
     while len(said) > 1 and said[-1] in _ENCODINGS:
         said.pop()
-    if not said or _REFERENCES.intersection(said):
+    if not said or _NOT_THE_CREDENTIAL.intersection(said):
         return False
     last = said[-1]
     if last == "key":  # the bare key of selectors, tolerations and key refs is not
@@ -85,4 +92,4 @@ def digest_name(name: str) -> bool:
     >>> digest_name("checksum/config"), digest_name("pod-template-hash"), digest_name("TOKEN")
     (True, True, False)
     """
-    return bool(_DIGEST_WORDS.intersection(words(name)))
+    return bool(_IDENTIFIERS.intersection(words(name)))

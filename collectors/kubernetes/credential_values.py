@@ -9,9 +9,12 @@ Twilio, SendGrid, Mailchimp, OpenAI, npm, PyPI, Discord, Telegram, JWTs, private
 - its public-IP plugin: an IP address is not a credential (a Service's
   ``loadBalancerIP`` would be hidden);
 - its two high-entropy plugins, which look for quoted strings in source code: here every
-  run of their alphabets in a value is a candidate, scored with their own Shannon
-  entropy and limits (base64 4.5, hex 3.0 bits per character), unless the value's name
-  says it is a digest or an identifier (``credential_names.digest_name``).
+  run of the base64 alphabet in a value is a candidate, scored with the plugin's Shannon
+  entropy and limit (4.5 bits per character), unless the value's name says it is a
+  digest or an identifier (``credential_names.digest_name``). Hex strings are left to
+  names and formats: Kubernetes is full of random hex that is no secret (image digests,
+  ``pod-template-hash``, ``kubernetes.io/config.mirror``, run ids in names), and a hex
+  credential comes under a name that says so (``DD_API_KEY``).
 
 Findings pass the library's heuristic filters (sequential strings, UUIDs, templated
 ``${...}`` and ``{{...}}`` values, ``$VAR`` references, strings with no letter). Private
@@ -58,14 +61,16 @@ def _runs(plugin: HighEntropyStringsPlugin) -> re.Pattern[str]:
     return re.compile(f"[{re.escape(plugin.charset)}]{{{shortest},}}")
 
 
-_ENTROPY = tuple(
-    (plugin, _runs(plugin)) for plugin in (Base64HighEntropyString(), HexHighEntropyString())
-)
+_ENTROPY = tuple((plugin, _runs(plugin)) for plugin in (Base64HighEntropyString(),))
 
 _PEM = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?(-----END \1PRIVATE KEY\2-----|\Z)",
+    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----.*?(-----END \1PRIVATE KEY\2-----|\Z)",
     re.DOTALL,
 )
+
+_URL_PASSWORD = re.compile(r"[A-Za-z][\w+.-]*://[^/\s:@]*:([^/\s@]+)@")
+"""The password of a URL's userinfo (RFC 3986), the user name empty included
+(``redis://:password@cache``), which the library's basic-auth pattern misses."""
 
 _FILTERS = (
     heuristic.is_sequential_string,
@@ -81,16 +86,23 @@ _NOT_CREDENTIALS = frozenset(
 )
 
 
+_FILE = re.compile(r"/[\w.@-]+(?:/[\w.@-]+)+")
+"""An absolute path: a credential in a mounted file (``--tls-key=/etc/pki/tls.key``)."""
+
+
 def placeholder(value: str) -> bool:
     """Whether a value under a credential's name stands for one kept elsewhere (a
     Kubernetes ``$(VAR)`` expansion, a ``${VAR}``, ``$VAR`` or ``{{ .Values.x }}``
-    template) or is a switch (``true``, ``off``), not the credential itself.
+    template, a file's path) or is a switch (``true``, ``off``), not the credential.
 
-    >>> [placeholder(v) for v in ("$(DB_PASSWORD)", "{{ .Values.pw }}", "false", "hunter2")]
-    [True, True, True, False]
+    >>> [placeholder(v) for v in ("$(DB_PASSWORD)", "{{ .Values.pw }}", "/etc/pki/tls.key")]
+    [True, True, True]
+    >>> [placeholder(v) for v in ("false", "hunter2", "/hunter2")]
+    [True, False, False]
     """
     return (
         value.strip().lower() in _NOT_CREDENTIALS
+        or _FILE.fullmatch(value) is not None
         or heuristic.is_templated_secret(value)
         or heuristic.is_prefixed_with_dollar_sign(value)
     )
@@ -116,6 +128,7 @@ def _findings(text: str, entropy: bool) -> Iterator[str]:
                     yield from [block.group(0) for block in _PEM.finditer(text)] or [text]
                 else:
                     yield _credential(match)
+    yield from _URL_PASSWORD.findall(text)
     if entropy:
         for plugin, runs in _ENTROPY:
             for run in runs.findall(text):

@@ -1,0 +1,365 @@
+"""Redaction: credentials found wherever they hide, and nothing else.
+
+- the planted-credential matrix (tests/data/planted_credentials.yaml) through the pure
+  redactor, then created on the real kube-apiserver and collected through Kafka and
+  ``--embedded``: no value, base64 or plain SHA-256 of one anywhere;
+- the over-redaction budget: on the real manifests of ../shared/data, the exact list of
+  what is replaced;
+- each rule on its own: names, command lines, forms, markers.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import SHARED_DATA
+from kafka_tools import read_all
+from kubernetes import client, config
+from planted import APPLICATION_CRD, APPLICATIONS_WATCH, NAMESPACE, PLACES, Case, cases
+
+from kubeopera.collectors.kubernetes.api import request
+from kubeopera.collectors.kubernetes.changes import Owners, to_change
+from kubeopera.collectors.kubernetes.command_line import (
+    credentials_in_command,
+    credentials_in_text,
+)
+from kubeopera.collectors.kubernetes.credential_names import credential_name
+from kubeopera.collectors.kubernetes.credential_values import credentials_in, placeholder
+from kubeopera.collectors.kubernetes.events import to_event
+from kubeopera.collectors.kubernetes.redact import LAST_APPLIED, Redactor
+from kubeopera.deploy.kafka import Broker
+from kubeopera.deploy.testcluster import LocalCluster
+from kubeopera.models import ChangeType, Topic
+
+KEY = b"the-planted-clusters-own-hmac-key"
+AT = datetime(2026, 12, 5, 10, tzinfo=UTC)
+CASES = cases()
+
+
+def published(case: Case, redactor: Redactor) -> str:
+    """The case's object as the collector publishes it, as JSON."""
+    resource, obj = case.object()
+    if resource.kind == "Event":
+        return to_event("c", obj, AT, redactor).model_dump_json()
+    return to_change("c", resource, obj, ChangeType.ADDED, AT, Owners(), redactor).model_dump_json()
+
+
+def leaks(case: Case, text: str) -> list[str]:
+    return [trace for trace, found in case.traces.items() if found in text]
+
+
+def test_the_matrix_covers_every_place_with_40_or_more_credentials() -> None:
+    assert len(CASES) >= 40
+    assert len({c.value for c in CASES}) == len(CASES)  # one case cannot hide another
+    assert {c.place for c in CASES} == set(PLACES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_no_planted_credential_survives_the_redactor(case: Case) -> None:
+    text = published(case, Redactor(KEY))
+    assert not leaks(case, text), text
+    assert "<redacted hmac-sha256:" in text or case.place in ("secret", "helm_release")
+
+
+def test_a_credential_keeps_its_marker_wherever_it_is_and_a_rotated_one_changes() -> None:
+    redactor = Redactor(KEY)
+    marker = f"<redacted hmac-sha256:{hmac.new(KEY, b'Pa55-word-1', 'sha256').hexdigest()[:16]}>"
+    env = redactor.redact("Pod", pod(env=[{"name": "DB_PASSWORD", "value": "Pa55-word-1"}]))
+    args = redactor.redact("Pod", pod(args=["--db-password", "Pa55-word-1", "--port=5432"]))
+    assert env["spec"]["containers"][0]["env"][0]["value"] == marker
+    assert args["spec"]["containers"][0]["args"] == ["--db-password", marker, "--port=5432"]
+    rotated = redactor.redact("Pod", pod(env=[{"name": "DB_PASSWORD", "value": "Pa55-word-2"}]))
+    assert rotated["spec"]["containers"][0]["env"][0]["value"] not in (marker, "Pa55-word-2")
+    assert Redactor(b"another-clusters-hmac-key").marker("Pa55-word-1") != marker
+    plain = hashlib.sha256(b"Pa55-word-1").hexdigest()[:16]
+    assert Redactor().marker("Pa55-word-1") == f"<redacted sha256:{plain}>"
+
+
+def test_only_the_credential_is_replaced_and_the_rest_stays_readable() -> None:
+    redactor = Redactor(KEY)
+    script = "mysql -uroot -pS3cret-pw shop < /init.sql && echo done"
+    command = redactor.redact("Pod", pod(command=["sh", "-c", script]))
+    hidden = command["spec"]["containers"][0]["command"][2]
+    assert hidden == script.replace("S3cret-pw", redactor.marker("S3cret-pw"))
+    values = "auth:\n  username: shop\n  password: V4lues-pw\nreplicas: 3 # keep\n"
+    app = {"metadata": {"name": "a"}, "spec": {"source": {"helm": {"values": values}}}}
+    kept = redactor.redact("Application", app)["spec"]["source"]["helm"]["values"]
+    assert kept == values.replace("V4lues-pw", redactor.marker("V4lues-pw"))
+    url = redactor.text("dial postgres://app:Url-pw-99@db:5432/shop: timeout")
+    assert url == f"dial postgres://app:{redactor.marker('Url-pw-99')}@db:5432/shop: timeout"
+
+
+def test_a_credential_written_differently_inside_a_string_hides_the_whole_string() -> None:
+    """JSON in a string escapes what it holds: the credential (``pa"ss``) is not found as
+    written, so the whole string is replaced rather than left half-hidden."""
+    redactor = Redactor(KEY)
+    annotation = json.dumps({"password": 'pa"ss-\\-word'})
+    obj = redactor.redact("Pod", {"metadata": {"name": "p", "annotations": {"cfg": annotation}}})
+    assert obj["metadata"]["annotations"]["cfg"] == redactor.marker(annotation)
+
+
+def test_secrets_are_metadata_only_and_configmap_values_hashes() -> None:
+    redactor = Redactor(KEY)
+    secret = {"metadata": {"name": "db"}, "data": {"pw": "aHVudGVyMg=="}, "type": "Opaque"}
+    assert set(redactor.redact("Secret", secret)) == {"apiVersion", "kind", "metadata"}
+    configmap = {"metadata": {"name": "cfg"}, "data": {"LOG_LEVEL": "info"}}
+    assert redactor.redact("ConfigMap", configmap)["data"] == {"LOG_LEVEL": redactor.marker("info")}
+
+
+def pod(**container: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", **container}]}}
+
+
+# --- names ---------------------------------------------------------------------------
+
+CREDENTIAL_NAMES = [
+    "MYSQL_PWD", "DB_PW", "PGPASSWORD", "MYSQL_ROOT_PASSWORD", "passwd", "passphrase",
+    "OAUTH_CLIENT_SECRET", "VAULT_TOKEN", "github-tokens", "AWS_CREDENTIALS", "creds",
+    "REDIS_AUTH", "SENTRY_DSN", "STRIPE_KEY", "apiKey", "api_key", "privateKey",
+    "ENCRYPTION_KEY_B64", "--db-password", "-password", "requirepass", "masterauth",
+    "postgresql.auth.password", "smtp.credentials", "Authorization",
+]  # fmt: skip
+NOT_CREDENTIAL_NAMES = [
+    "KEY_FILE_PATH", "TOKEN_FILE", "secretName", "SECRET_NAME", "secretKeyRef", "key",
+    "topologyKey", "TOKEN_TTL", "PASSWORD_MIN_LENGTH", "AUTH_ENABLED", "auth.username",
+    "existingSecret", "checksum/secret", "image", "bypass", "compass", "author",
+    "passwordSecretRef", "TOKEN_URL", "keyspace", "LOG_LEVEL",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CREDENTIAL_NAMES)
+def test_names_the_field_knows_are_credential_names(name: str) -> None:
+    assert credential_name(name)
+
+
+@pytest.mark.parametrize("name", NOT_CREDENTIAL_NAMES)
+def test_names_that_only_mention_a_credential_are_not(name: str) -> None:
+    assert not credential_name(name)
+
+
+@pytest.mark.parametrize(
+    ("value", "is_placeholder"),
+    [
+        ("$(DB_PASSWORD)", True),  # Kubernetes' expansion of another env variable
+        ("${DB_PASSWORD}", True),
+        ("{{ .Values.db.password }}", True),
+        ("/var/run/secrets/db/password", True),  # a mounted file
+        ("", True),
+        ("false", True),
+        ("hunter2", False),
+        ("/hunter2", False),  # one segment: not a path
+        ("123456", False),
+    ],
+)
+def test_a_value_that_stands_for_a_credential_is_not_one(value: str, is_placeholder: bool) -> None:
+    assert placeholder(value) is is_placeholder
+    hidden = Redactor(KEY).redact("Pod", pod(env=[{"name": "DB_PASSWORD", "value": value}]))
+    assert (hidden["spec"]["containers"][0]["env"][0]["value"] == value) is is_placeholder
+
+
+# --- command lines and text -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["/app", "--db-password=p1x", "--token", "t2y", "--port=8080"], {"p1x", "t2y"}),
+        (["/app", "-password", "p3z", "-v"], {"p3z"}),
+        (["mysql", "-uroot", "-pS3c", "shop"], {"S3c"}),
+        (["mysqldump", "-p", "shop"], set()),  # -p alone prompts; "shop" is the database
+        (["tar", "-pxf", "a.tar"], set()),  # -p of another program is not a password
+        (["redis-cli", "-h", "cache", "-a", "r3d", "ping"], {"r3d"}),
+        (["curl", "-u", "deploy:cu4", "https://x"], {"cu4"}),
+        (["curl", "--user=deploy:cu5", "https://x"], {"cu5"}),
+        (["sh", "-c", "export PGPASSWORD=pg6 && psql -h db"], {"pg6"}),
+        (["sh", "-c", "cd /x; mysqladmin -pma7 ping | grep alive"], {"ma7"}),
+        (["/app", "--token", "$(API_TOKEN)", "--password=${PW}"], set()),
+        (["/app", "--tls-key=/etc/tls/tls.key", "--key-file", "/etc/k"], set()),
+    ],
+)
+def test_credentials_on_a_command_line(words: list[str], expected: set[str]) -> None:
+    assert credentials_in_command(words) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("db.user=shop\ndb.password = pr0p\n", {"pr0p"}),
+        ("Server=db;User Id=sa;Password=ad0;", {"ad0"}),
+        ("GET /healthz?api_key=q5k&deep=1", {"q5k"}),
+        ('{"password": "js0n"}', {"js0n"}),
+        ("curl -H 'Authorization: Bearer b3arer.tok' http://x", {"b3arer.tok"}),
+        ("Readiness probe failed: mysqladmin ping -uroot -pev3: exit 1", {"ev3:"}),
+        ("Successfully assigned shop/web-1 to node-1", set()),
+        ("uses basic authentication and a token", set()),
+    ],
+)
+def test_credentials_in_free_text(text: str, expected: set[str]) -> None:
+    assert credentials_in_text(text) == expected
+
+
+# --- forms ----------------------------------------------------------------------------
+
+PEM = "-----BEGIN EC PRIVATE KEY-----\n  MHcCAQEEIA\n  -----END EC PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("redis://:Em9ty-user@cache:6379/0", {"Em9ty-user"}),  # our rule: empty user
+        ("postgres://app:Us3r-pw@db/shop", {"Us3r-pw"}),  # the library's
+        (f"key: |\n  {PEM}\ncert: public", {PEM}),  # the PEM block, not the whole text
+        ("ghp_vxxGKZWGlby02BcHboRBcynXMgWJoleSrcBr", {"ghp_vxxGKZWGlby02BcHboRBcynXMgWJoleSrcBr"}),
+        ("sha256:0d750dc2fe4c73868e442230beb74ca300a7c8aad7c8d2c75e432dbd33c335e4", set()),
+        ("pod-template-hash 7d4b9c8f5 run b803642b9d884c42", set()),  # hex: left to names
+        ("gcr.io/google-samples/microservices-demo/emailservice:v0.8.0", set()),
+        ("550e8400-e29b-41d4-a716-446655440000", set()),  # a UUID (the library's filter)
+        ("10.0.0.12 and 34.120.5.1", set()),  # IP addresses are no credential
+    ],
+)
+def test_credentials_by_their_form(text: str, expected: set[str]) -> None:
+    assert credentials_in(text) == expected
+
+
+def test_a_random_value_under_a_digest_name_is_not_a_credential() -> None:
+    random = "pGf0Rk2wLq8ZtV1xNcB7sHy3DmJ9uAeQ4oTiW6bE"
+    redactor = Redactor(KEY)
+    obj = redactor.redact("Pod", {"metadata": {"name": "p", "annotations": {"a": random}}})
+    assert obj["metadata"]["annotations"]["a"] == redactor.marker(random)
+    digest = {"checksum/config": random, "example.com/commit-sha": random}
+    obj = redactor.redact("Pod", {"metadata": {"name": "p", "annotations": digest}})
+    assert obj["metadata"]["annotations"] == digest
+
+
+# --- the over-redaction budget ---------------------------------------------------------
+
+
+def replaced(before: Any, after: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(JSON pointer, original) of every string the redactor changed."""
+    if isinstance(before, dict):
+        for key, value in before.items():
+            if key != "managedFields":
+                yield from replaced(value, after.get(key), f"{path}/{key}")
+    elif isinstance(before, list):
+        for index, value in enumerate(before):
+            yield from replaced(value, after[index], f"{path}/{index}")
+    elif before != after:
+        yield path, before
+
+
+def test_on_real_manifests_only_credentials_are_replaced() -> None:
+    """Online Boutique, Sock Shop and the Kubernetes examples: every value replaced is
+    listed here, each a credential or justified."""
+    redactor = Redactor(KEY)
+    found = set()
+    root = SHARED_DATA / "manifests"
+    for path in sorted(root.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                for pointer, value in replaced(doc, redactor.redact(doc["kind"], doc)):
+                    found.add((path.relative_to(root).as_posix(), doc["kind"], pointer, value))
+    where = {(f, k, p) for f, k, p, _ in found}
+    adapter = "kubernetes-examples/AI/vllm-deployment/hpa/prometheus-adapter.yaml"
+    assert where == {
+        # credentials: the examples' MySQL root passwords
+        ("kubernetes-examples/databases/mysql-cinder-pd/mysql.yaml", "Pod",
+         "/spec/containers/0/env/0/value"),
+        ("sock-shop/deploy/kubernetes/complete-demo.yaml", "Deployment",
+         "/spec/template/spec/containers/0/env/0/value"),
+        # justified: every ConfigMap value is kept as a hash (configuration files may
+        # hold anything; a change still shows)
+        (adapter, "ConfigMap", "/data/config.yaml"),
+    }  # fmt: skip
+    assert {v for *_, v in found if not v.startswith("#")} == {"yourpassword", "fake_password"}
+
+
+def test_on_a_real_clusters_objects_and_events_only_last_applied_is_replaced() -> None:
+    """A real cluster's Pods, Deployments, DaemonSets, Nodes and Events (Sonobuoy's dump,
+    the Honeycomb agent's test data): digests, run ids, image references and mirror
+    hashes stay; only ``last-applied-configuration`` (a whole manifest) is replaced."""
+    redactor = Redactor(KEY)
+    found = set()
+    for path in sorted((SHARED_DATA / "k8s-samples").rglob("*.json")):
+        data = json.loads(path.read_text())
+        items = data.get("items", [data]) if isinstance(data, dict) else data
+        for obj in items:
+            if "involvedObject" in obj:
+                message = obj.get("message", "")
+                if redactor.text(message, "message") != message:
+                    found.add((path.name, "message"))
+            elif "metadata" in obj:
+                found.update((path.name, p) for p, _ in replaced(obj, redactor.redact("", obj)))
+    assert found and {p for _, p in found} == {f"/metadata/annotations/{LAST_APPLIED}"}
+
+
+# --- on the real API server, through Kafka and into ClickHouse -------------------------
+
+
+def plant_all(kube_cluster: LocalCluster) -> None:
+    """Every case created on the API server."""
+    with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as admin:
+        core = client.CoreV1Api(admin)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+        extensions = client.ApiextensionsV1Api(admin)
+        extensions.create_custom_resource_definition(APPLICATION_CRD)
+        deadline = time.monotonic() + 30
+        while not _established(extensions):
+            assert time.monotonic() < deadline, "the Application CRD was not established"
+            time.sleep(0.2)
+        for case in CASES:
+            resource, obj = case.object()
+            obj["metadata"].pop("uid")
+            path = resource.object_path("", NAMESPACE).rstrip("/")
+            request(admin, "POST", path, body=obj, content_type="application/json")
+
+
+def _established(extensions: client.ApiextensionsV1Api) -> bool:
+    crd = extensions.read_custom_resource_definition(APPLICATION_CRD["metadata"]["name"])
+    return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+
+
+def collect(kube_cluster: LocalCluster, extra_env: dict[str, str], *flags: str) -> None:
+    env = {**os.environ, "KUBEOPERA_COLLECTOR__REDACTION_KEY": KEY.decode(), **extra_env}
+    result = subprocess.run(
+        ["kubeopera", "collect", "--kubeconfig", str(kube_cluster.kubeconfig),
+         "--cluster-name", "planted", "--watch", APPLICATIONS_WATCH, "--stop-after", "8", *flags],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def assert_no_trace(dump: str, where: str) -> None:
+    found = {(case.id, trace) for case in CASES for trace in leaks(case, dump)}
+    assert not found, f"{where}: {sorted(found)}"
+
+
+def test_no_planted_credential_reaches_kafka_or_clickhouse(
+    kube_cluster: LocalCluster, kafka: Broker, tmp_path: Path
+) -> None:
+    from kubeopera.sinks.clickhouse import ChdbBackend, Store
+
+    plant_all(kube_cluster)
+    names = {case.object()[1]["metadata"]["name"] for case in CASES}
+    collect(kube_cluster, {"KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap})
+    records = [r for topic in Topic for r in read_all(kafka.bootstrap, topic.value)]
+    mine = [json.loads(r.value) for r in records if b'"cluster":"planted"' in r.value]
+    assert names <= {m["name"] for m in mine if m.get("namespace") == NAMESPACE}
+    assert_no_trace("\n".join(r.value.decode(errors="replace") for r in records), "Kafka")
+
+    store_path = tmp_path / "store"
+    collect(kube_cluster, {"KUBEOPERA_STORAGE__PATH": str(store_path)}, "--embedded")
+    with Store(ChdbBackend(store_path), 0) as store:
+        tables = store.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
+        dumps = {t: str(store.query(f"SELECT * FROM {t}").rows()) for t in tables["name"]}
+    assert all(f"'{name}'" in dumps["raw_objects"] + dumps["raw_events"] for name in names)
+    for table, dump in dumps.items():
+        assert_no_trace(dump, table)
