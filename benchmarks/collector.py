@@ -8,6 +8,7 @@ updates made during the watch arrives, and the collector's peak RSS (target < 15
 
     python benchmarks/collector.py                  # 10,000 pods, 2,000 updates
     python benchmarks/collector.py --pods 2000 --updates 500
+    python benchmarks/collector.py --rich           # pods with env, args, probes (redaction)
 """
 
 import argparse
@@ -57,28 +58,53 @@ def wait_until(count: int, broker: Broker, timeout: float = 600) -> float:
     return time.monotonic() - began
 
 
-def create_pods(api: client.ApiClient, pods: int) -> float:
+def container(index: int, rich: bool) -> client.V1Container:
+    """The pod's container; ``rich``: as real services have them (Online Boutique's env,
+    args, probes), every 50 pods a workload of their own, its credentials its own."""
+    requests = client.V1ResourceRequirements(requests={"cpu": "100m", "memory": "128Mi"})
+    if not rich:
+        return client.V1Container(name="app", image="web:1", resources=requests)
+    workload = index // 50
+    env = {
+        "PORT": "8080", "LOG_LEVEL": "info", "DISABLE_PROFILER": "1",
+        "PRODUCT_CATALOG_SERVICE_ADDR": "productcatalogservice:3550",
+        "CART_SERVICE_ADDR": "cartservice:7070", "REDIS_ADDR": "redis-cart:6379",
+        "DATABASE_URL": f"postgres://shop:pw-{workload:04d}-x9@db-{workload}:5432/shop",
+        "DB_PASSWORD": f"S3cret-{workload:04d}", "OTEL_SERVICE_NAME": f"svc-{workload}",
+        "STRIPE_KEY": f"sk_live_{workload:024d}", "JAVA_OPTS": "-Xms256m -Xmx512m",
+        "KEY_FILE_PATH": "/etc/keys/key.pem",
+    }  # fmt: skip
+    probe = client.V1Probe(
+        _exec=client.V1ExecAction(command=["/bin/grpc_health_probe", "-addr=:8080"]),
+        period_seconds=10,
+    )
+    return client.V1Container(
+        name="app",
+        image=f"registry.example.com/shop/svc-{workload}:v0.8.{workload % 10}",
+        args=["--port=8080", f"--db-password=S3cret-{workload:04d}", "--log-format=json"],
+        env=[client.V1EnvVar(name=k, value=v) for k, v in env.items()],
+        resources=requests,
+        readiness_probe=probe,
+        liveness_probe=probe,
+    )
+
+
+def create_pods(api: client.ApiClient, pods: int, rich: bool) -> float:
     core = client.CoreV1Api(api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="bench")))
 
     def create(index: int) -> None:
+        annotations = {"checksum/config": f"{index // 50:064x}"} if rich else None
         core.create_namespaced_pod(
             "bench",
             client.V1Pod(
                 metadata=client.V1ObjectMeta(
-                    name=f"web-{index:05d}", labels={"app": "web", "team": f"t{index % 20}"}
+                    name=f"web-{index:05d}",
+                    labels={"app": "web", "team": f"t{index % 20}"},
+                    annotations=annotations,
                 ),
                 spec=client.V1PodSpec(
-                    node_name=f"node-{index % 100}",
-                    containers=[
-                        client.V1Container(
-                            name="app",
-                            image="web:1",
-                            resources=client.V1ResourceRequirements(
-                                requests={"cpu": "100m", "memory": "128Mi"}
-                            ),
-                        )
-                    ],
+                    node_name=f"node-{index % 100}", containers=[container(index, rich)]
                 ),
             ),
         )
@@ -105,6 +131,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=10_000)
     parser.add_argument("--updates", type=int, default=2_000)
+    parser.add_argument(
+        "--rich", action="store_true", help="pods with env, args and probes, as services have"
+    )
     args = parser.parse_args()
     stop_on_sigterm()
     with tempfile.TemporaryDirectory() as folder, ExitStack() as cleanup:
@@ -116,8 +145,8 @@ def main() -> None:
         broker.up()
         ensure_topics(broker.bootstrap)
         with config.new_client_from_config(config_file=str(cluster.kubeconfig)) as api:
-            seconds = create_pods(api, args.pods)
-            print(f"created {args.pods:,} pods in {seconds:.0f} s")
+            seconds = create_pods(api, args.pods, args.rich)
+            print(f"created {args.pods:,} {'rich ' if args.rich else ''}pods in {seconds:.0f} s")
             env = {**os.environ, "KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap}
             collector = subprocess.Popen(
                 ["kubeopera", "collect", "--kubeconfig", str(cluster.kubeconfig),

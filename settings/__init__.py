@@ -30,8 +30,8 @@ from pydantic_settings import (
 )
 
 from kubeopera.deploy.paths import default_path
+from kubeopera.streams.cost_settings import CostSettings
 from kubeopera.streams.default_prices import DefaultPrices
-from kubeopera.streams.processors.cost_allocation import CostSettings
 from kubeopera.streams.registry import DEFAULT as DEFAULT_PROCESSORS
 from kubeopera.streams.registry import build, load
 
@@ -163,11 +163,10 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _processors_known(self) -> "Settings":
-        """Every listed processor is registered, once, and its section is valid; every
-        section under ``processor_settings`` belongs to a listed processor without a
-        section of its own (the errors name the processor and the field)."""
-        load(self.processor_modules)
+    def _processors_listed_once(self) -> "Settings":
+        """Every listed processor once; every section under ``processor_settings``
+        belongs to a listed processor without a section of its own. (That each is
+        registered and its section valid is ``build_processors``'s to say.)"""
         repeated = sorted({n for n in self.processors if self.processors.count(n) > 1})
         if repeated:
             raise ValueError(f"processors: {', '.join(repeated)} listed more than once")
@@ -176,7 +175,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"processor_settings.{name}: {name} has its own section")
             if name not in self.processors:
                 raise ValueError(f"processor_settings.{name}: {name} is not in processors:")
-        self.build_processors()
         return self
 
     @classmethod
@@ -245,8 +243,14 @@ class Settings(BaseSettings):
         )
 
     def build_processors(self) -> "list[Processor[Any]]":
-        """The processors ``processors:`` lists, each from its section."""
-        return build(self.processors, {**self.processor_settings, "cost": self.cost})
+        """The processors ``processors:`` lists, each from its section (importing
+        ``processor_modules`` first). Raises ``SettingsError`` for a processor that is
+        not registered, a module that cannot be imported or a section that is refused."""
+        try:
+            load(self.processor_modules)
+            return build(self.processors, {**self.processor_settings, "cost": self.cost})
+        except ValueError as error:  # UnknownProcessorError, ProcessorSettingsError
+            raise SettingsError(f"config error: {error}") from error
 
     def engine(self, store: "Store", catalogue: "Catalogue | None" = None) -> "EmbeddedEngine":
         """The embedded pipeline as these settings describe it."""
@@ -263,8 +267,11 @@ class Settings(BaseSettings):
         return Sharing(c.idle, c.idle_by, tuple(c.shared_namespaces), c.shared_split, c.shared_over)
 
 
-def load_settings(path: Path | None = None) -> Settings:
-    """Settings from ``path`` (or ``$KUBEOPERA_CONFIG``) and the environment."""
+def load_settings(path: Path | None = None, processors: bool = True) -> Settings:
+    """Settings from ``path`` (or ``$KUBEOPERA_CONFIG``) and the environment; with
+    ``processors``, the processors they list are built once to check them (which loads
+    polars and pyarrow: the collector, which runs none, leaves it to ``--embedded``).
+    Raises ``SettingsError``, its message one line."""
     path = path or (
         Path(os.environ["KUBEOPERA_CONFIG"]) if os.environ.get("KUBEOPERA_CONFIG") else None
     )
@@ -282,12 +289,15 @@ def load_settings(path: Path | None = None) -> Settings:
             )
         values = loaded
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         raise SettingsError(f"config error{f' at {where}' if where else ''}: {message}") from error
+    if processors:
+        settings.build_processors()
+    return settings
 
 
 def _text(path: Path | None) -> str | None:

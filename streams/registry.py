@@ -18,11 +18,12 @@ kubeopera.streams.registry.UnknownProcessorError: unknown processor 'costs' (kno
 import importlib
 import pkgutil
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kubeopera.streams.processor import Processor
+if TYPE_CHECKING:  # the processors (and polars) load when a processor is built
+    from kubeopera.streams.processor import Processor
 
 DEFAULT = ("archive", "cost")
 """What runs when the settings list no processors."""
@@ -87,7 +88,7 @@ def settings_model(name: str) -> type[BaseModel]:
 
 def build(
     selected: Iterable[str] = DEFAULT, sections: Mapping[str, Any] | None = None
-) -> list[Processor[Any]]:
+) -> "list[Processor[Any]]":
     """The processors named, in order, each from its section of ``sections`` (a mapping
     or an instance of its settings model; absent: the defaults).
 

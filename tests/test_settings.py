@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,25 @@ def test_the_processors_listed_run_with_their_sections(tmp_path: Path) -> None:
     (cost,) = load_settings(path).build_processors()
     assert isinstance(cost, CostAllocation)
     assert cost.settings.allowed_lateness.total_seconds() == 180
+
+
+def test_the_collector_loads_neither_the_processors_nor_polars(tmp_path: Path) -> None:
+    """``kubeopera collect`` runs no processor (but with ``--embedded``): its 150 MiB
+    budget has no room for polars and pyarrow (65 MiB), so it does not load them."""
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from kubeopera.cli.main import cli\n"
+        "args = ['collect', '--kubeconfig', sys.argv[1], '--cluster-name', 'it']\n"
+        "result = CliRunner().invoke(cli, args)\n"
+        "print('kubernetes' in sys.modules, result.exit_code != 0)\n"
+        "heavy = ('polars', 'pyarrow', 'chdb', 'kubeopera.streams.processor')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")  # no cluster in it
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(kubeconfig)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert result.stdout.splitlines() == ["True True", "[]"]

@@ -10,14 +10,15 @@ seen twice counts once.
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import ClassVar, Literal
+from datetime import datetime
+from typing import ClassVar
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from kubeopera.models import MetricBatch, Topic
 from kubeopera.streams.cost import HOUR_KEY, allocate_exact
+from kubeopera.streams.cost_settings import CostSettings
 from kubeopera.streams.frames import samples_frame, scrapes_frame
 from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
@@ -35,24 +36,6 @@ COST_ALLOCATION_HOURLY = Table(
 )
 """Deduplicated by content: the daily rollups sum what arrives, and a replayed hour is
 the same block (an hour's rows do not depend on how its partition was batched)."""
-
-
-class CostSettings(BaseModel):
-    """The ``cost:`` section: the processor's own settings and the reports' defaults."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    team_label: str = "team"
-    allowed_lateness_minutes: float = Field(10, ge=0)
-    idle: Literal["none", "weighted"] = "none"
-    idle_by: Literal["cluster", "node"] = "cluster"
-    shared_namespaces: list[str] = Field(default_factory=list)
-    shared_split: Literal["even", "weighted"] = "weighted"
-    shared_over: Literal["all", "cluster"] = "all"
-
-    @property
-    def allowed_lateness(self) -> timedelta:
-        return timedelta(minutes=self.allowed_lateness_minutes)
 
 
 @register
