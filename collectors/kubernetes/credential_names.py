@@ -11,8 +11,9 @@ Bitnami's chart convention) is not one.
 
 The words are those of the field's secret scanners (detect-secrets' keyword plugin,
 gitleaks' generic rule): password, passwd, pwd, pw, pass, passphrase, secret, token,
-credential(s), creds, auth, authorization, dsn, and ``key`` (``STRIPE_KEY``, ``apiKey``; not the bare
-``key`` of a Kubernetes selector, toleration or ``secretKeyRef``, nor ``topologyKey``).
+credential(s), creds, auth, authorization, dsn, and ``key`` (``STRIPE_KEY``, ``apiKey``;
+not the bare ``key`` of a Kubernetes selector, toleration or ``secretKeyRef``, nor
+``topologyKey``).
 
 >>> [credential_name(n) for n in ("MYSQL_PWD", "PGPASSWORD", "--db-password", "STRIPE_KEY")]
 [True, True, True, True]
