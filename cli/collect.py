@@ -63,6 +63,8 @@ def collect_cluster(
     from kubeopera.collectors.kubernetes.collector import Collector
     from kubeopera.collectors.kubernetes.resources import EVENTS, RESOURCES, Resource
 
+    if embedded:  # the processors run here: their settings are checked before anything
+        settings.build_processors()
     try:
         resources = [*RESOURCES, *(Resource.parse(text) for text in custom), EVENTS]
         if kubeconfig is None:

@@ -36,7 +36,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     """KubeOpera: cost, rightsizing, change and risk analytics for Kubernetes fleets."""
     # the collector runs no processor (but with --embedded, which builds them itself):
     # it does not load them, nor polars and pyarrow (65 MiB of its 150 MiB budget)
-    ctx.obj = load_settings(config, processors=ctx.invoked_subcommand != "collect")
+    ctx.obj = load_settings(config, check_processors=ctx.invoked_subcommand != "collect")
 
 
 @cli.command(short_help="Simulate a fleet through the embedded pipeline; print its costs.")

@@ -267,10 +267,10 @@ class Settings(BaseSettings):
         return Sharing(c.idle, c.idle_by, tuple(c.shared_namespaces), c.shared_split, c.shared_over)
 
 
-def load_settings(path: Path | None = None, processors: bool = True) -> Settings:
+def load_settings(path: Path | None = None, check_processors: bool = True) -> Settings:
     """Settings from ``path`` (or ``$KUBEOPERA_CONFIG``) and the environment; with
-    ``processors``, the processors they list are built once to check them (which loads
-    polars and pyarrow: the collector, which runs none, leaves it to ``--embedded``).
+    ``check_processors``, the processors they list are built once to check them (which
+    loads polars and pyarrow: the collector, which runs none, leaves it to ``--embedded``).
     Raises ``SettingsError``, its message one line."""
     path = path or (
         Path(os.environ["KUBEOPERA_CONFIG"]) if os.environ.get("KUBEOPERA_CONFIG") else None
@@ -295,7 +295,7 @@ def load_settings(path: Path | None = None, processors: bool = True) -> Settings
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         raise SettingsError(f"config error{f' at {where}' if where else ''}: {message}") from error
-    if processors:
+    if check_processors:
         settings.build_processors()
     return settings
 

@@ -57,6 +57,12 @@ def leaks(case: Case, text: str) -> list[str]:
     return [trace for trace, found in case.traces.items() if found in text]
 
 
+def fragments(case: Case, text: str) -> list[str]:
+    """Any 8 characters in a row of the value (a half-hidden credential)."""
+    windows = {case.value[i : i + 8] for i in range(max(1, len(case.value) - 7))}
+    return sorted(w for w in windows if w in text)
+
+
 def test_the_matrix_covers_every_place_with_40_or_more_credentials() -> None:
     assert len(CASES) >= 40
     assert len({c.value for c in CASES}) == len(CASES)  # one case cannot hide another
@@ -67,6 +73,7 @@ def test_the_matrix_covers_every_place_with_40_or_more_credentials() -> None:
 def test_no_planted_credential_survives_the_redactor(case: Case) -> None:
     text = published(case, Redactor(KEY))
     assert not leaks(case, text), text
+    assert not fragments(case, text), text
     assert "<redacted hmac-sha256:" in text or case.place in ("secret", "helm_release")
 
 
@@ -98,6 +105,70 @@ def test_only_the_credential_is_replaced_and_the_rest_stays_readable() -> None:
     assert url == f"dial postgres://app:{redactor.marker('Url-pw-99')}@db:5432/shop: timeout"
 
 
+def test_a_weak_password_does_not_show_through_its_surroundings() -> None:
+    """Replaced only where it stands as a word: were ``postgres`` replaced inside
+    ``postgresql`` too, ``<marker>ql:`` would give it away; so the whole string goes."""
+    redactor = Redactor(KEY)
+    values = "postgresql:\n  auth:\n    username: postgres\n    password: postgres\n"
+    app = {"metadata": {"name": "a"}, "spec": {"source": {"helm": {"values": values}}}}
+    hidden = redactor.redact("Application", app)["spec"]["source"]["helm"]["values"]
+    assert hidden == redactor.marker(values)
+    args = ["--db-password=admin", "--admin-port=9000", "--port=8081"]
+    hidden_args = redactor.redact("Pod", pod(args=args))["spec"]["containers"][0]["args"]
+    marker = redactor.marker("admin")
+    assert hidden_args == [f"--db-password={marker}", redactor.marker(args[1]), args[2]]
+
+
+def test_odd_shapes_neither_crash_nor_stall_and_still_hide() -> None:
+    """YAML whose keys are numbers or booleans, dates where a password is, aliases that
+    expand without bound, nesting deeper than any object, megabytes of word characters:
+    each is redacted (these would raise, or run for minutes, when read naively)."""
+    redactor = Redactor(KEY)
+    ports = "ports:\n  80: http\n  443: https\non: push\npassword: 2023-10-05\n"
+    assert redactor.text(ports, "values") == ports.replace(
+        "2023-10-05", redactor.marker("2023-10-05")
+    )
+    bomb = (
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
+            for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+        + "password: B0mb-pw-1\n"
+    )
+    assert "B0mb-pw-1" not in redactor.text(bomb, "values")
+    deep = "[" * 5000 + "]" * 5000
+    assert redactor.text(deep, "values") == deep
+    nested: Any = {"password": "D33p-pw-1"}
+    for _ in range(500):
+        nested = {"spec": nested}
+    assert "D33p-pw-1" not in json.dumps(
+        redactor.redact("Widget", {"metadata": {}, "spec": nested})
+    )
+    words = "x" * 1_000_000 + " token=W0rds-pw-1"
+    assert redactor.text(words, "message").endswith(f"token={redactor.marker('W0rds-pw-1')}")
+
+
+def test_fields_skipped_as_identities_are_skipped_only_when_they_hold_one() -> None:
+    """``image`` of a container is a reference, never a credential; ``image`` of a Helm
+    values object is a section that may hold one."""
+    redactor = Redactor(KEY)
+    values = {"image": {"repository": "shop", "pullPassword": "Im4ge-Pw-123"}}
+    app = {"metadata": {"name": "a"}, "spec": {"source": {"helm": {"valuesObject": values}}}}
+    hidden = redactor.redact("Application", app)["spec"]["source"]["helm"]["valuesObject"]
+    assert hidden["image"] == {
+        "repository": "shop",
+        "pullPassword": redactor.marker("Im4ge-Pw-123"),
+    }
+
+
+def test_a_jwt_is_hidden_to_its_signature_whatever_its_name() -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXBhcnQtb2YtdGhlLWp3dA"
+    redactor = Redactor(KEY)
+    env = redactor.redact("Pod", pod(env=[{"name": "SESSION_ID", "value": f"Bearer {jwt}"}]))
+    assert env["spec"]["containers"][0]["env"][0]["value"] == f"Bearer {redactor.marker(jwt)}"
+
+
 def test_a_credential_written_differently_inside_a_string_hides_the_whole_string() -> None:
     """JSON in a string escapes what it holds: the credential (``pa"ss``) is not found as
     written, so the whole string is replaced rather than left half-hidden."""
@@ -125,7 +196,7 @@ CREDENTIAL_NAMES = [
     "MYSQL_PWD", "DB_PW", "PGPASSWORD", "MYSQL_ROOT_PASSWORD", "passwd", "passphrase",
     "OAUTH_CLIENT_SECRET", "VAULT_TOKEN", "github-tokens", "AWS_CREDENTIALS", "creds",
     "REDIS_AUTH", "SENTRY_DSN", "STRIPE_KEY", "apiKey", "api_key", "privateKey",
-    "ENCRYPTION_KEY_B64", "--db-password", "-password", "requirepass", "masterauth",
+    "ENCRYPTION_KEY_B64", "API_KEYS", "--db-password", "-password", "requirepass", "masterauth",
     "postgresql.auth.password", "smtp.credentials", "Authorization",
 ]  # fmt: skip
 NOT_CREDENTIAL_NAMES = [
@@ -158,6 +229,9 @@ def test_names_that_only_mention_a_credential_are_not(name: str) -> None:
         ("hunter2", False),
         ("/hunter2", False),  # one segment: not a path
         ("123456", False),
+        ("$uperS3cret", False),  # Kubernetes expands $(VAR) only
+        ("<S3cret>", False),
+        ("{S3cret}", False),
     ],
 )
 def test_a_value_that_stands_for_a_credential_is_not_one(value: str, is_placeholder: bool) -> None:
@@ -198,7 +272,9 @@ def test_credentials_on_a_command_line(words: list[str], expected: set[str]) -> 
         ("GET /healthz?api_key=q5k&deep=1", {"q5k"}),
         ('{"password": "js0n"}', {"js0n"}),
         ("curl -H 'Authorization: Bearer b3arer.tok' http://x", {"b3arer.tok"}),
-        ("Readiness probe failed: mysqladmin ping -uroot -pev3: exit 1", {"ev3:"}),
+        ("Readiness probe failed: mysqladmin ping -uroot -pev3: exit 1", {"ev3"}),
+        ("password: |", set()),  # no word: the start of a block, not a credential
+        ("/app --auth ; echo ok", set()),  # a switch, then the end of the command
         ("Successfully assigned shop/web-1 to node-1", set()),
         ("uses basic authentication and a token", set()),
     ],
@@ -259,36 +335,44 @@ def replaced(before: Any, after: Any, path: str = "") -> Iterator[tuple[str, str
 def test_on_real_manifests_only_credentials_are_replaced() -> None:
     """Online Boutique, Sock Shop and the Kubernetes examples: every value replaced is
     listed here, each a credential or justified."""
+    root = SHARED_DATA / "manifests"
+    if not root.exists():
+        pytest.skip(f"{root} is not there")
     redactor = Redactor(KEY)
     found = set()
-    root = SHARED_DATA / "manifests"
     for path in sorted(root.rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc:
                 for pointer, value in replaced(doc, redactor.redact(doc["kind"], doc)):
                     found.add((path.relative_to(root).as_posix(), doc["kind"], pointer, value))
-    where = {(f, k, p) for f, k, p, _ in found}
     adapter = "kubernetes-examples/AI/vllm-deployment/hpa/prometheus-adapter.yaml"
-    assert where == {
+    (config_map,) = [
+        d
+        for d in yaml.safe_load_all((root / adapter).read_text())
+        if d and d["kind"] == "ConfigMap"
+    ]
+    assert found == {
         # credentials: the examples' MySQL root passwords
         ("kubernetes-examples/databases/mysql-cinder-pd/mysql.yaml", "Pod",
-         "/spec/containers/0/env/0/value"),
+         "/spec/containers/0/env/0/value", "yourpassword"),
         ("sock-shop/deploy/kubernetes/complete-demo.yaml", "Deployment",
-         "/spec/template/spec/containers/0/env/0/value"),
+         "/spec/template/spec/containers/0/env/0/value", "fake_password"),
         # justified: every ConfigMap value is kept as a hash (configuration files may
         # hold anything; a change still shows)
-        (adapter, "ConfigMap", "/data/config.yaml"),
+        (adapter, "ConfigMap", "/data/config.yaml", config_map["data"]["config.yaml"]),
     }  # fmt: skip
-    assert {v for *_, v in found if not v.startswith("#")} == {"yourpassword", "fake_password"}
 
 
 def test_on_a_real_clusters_objects_and_events_only_last_applied_is_replaced() -> None:
     """A real cluster's Pods, Deployments, DaemonSets, Nodes and Events (Sonobuoy's dump,
     the Honeycomb agent's test data): digests, run ids, image references and mirror
     hashes stay; only ``last-applied-configuration`` (a whole manifest) is replaced."""
+    root = SHARED_DATA / "k8s-samples"
+    if not root.exists():
+        pytest.skip(f"{root} is not there")
     redactor = Redactor(KEY)
     found = set()
-    for path in sorted((SHARED_DATA / "k8s-samples").rglob("*.json")):
+    for path in sorted(root.rglob("*.json")):
         data = json.loads(path.read_text())
         items = data.get("items", [data]) if isinstance(data, dict) else data
         for obj in items:

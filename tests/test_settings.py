@@ -128,3 +128,27 @@ def test_the_collector_loads_neither_the_processors_nor_polars(tmp_path: Path) -
         capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     assert result.stdout.splitlines() == ["True True", "[]"]
+
+
+def test_collect_embedded_checks_the_processors_before_anything_else(tmp_path: Path) -> None:
+    """With ``--embedded`` the collector runs the processors: a list it cannot run is one
+    error line, before any store is created; to Kafka it runs none, and goes on."""
+    config = tmp_path / "kubeopera.yaml"
+    config.write_text("processors: [archive, costs]\n")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    store = tmp_path / "store"
+    env = {**os.environ, "KUBEOPERA_STORAGE__PATH": str(store)}
+    command = ["kubeopera", "--config", str(config), "collect", "--kubeconfig", str(kubeconfig)]
+    embedded = subprocess.run(
+        [*command, "--cluster-name", "it", "--embedded"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    (line,) = embedded.stderr.splitlines()
+    assert embedded.returncode == 1
+    assert line.startswith("kubeopera: error: config error: unknown processor 'costs' (known:")
+    assert not store.exists()
+    to_kafka = subprocess.run(
+        [*command, "--cluster-name", "it"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "processor" not in to_kafka.stderr and "cannot use the cluster" in to_kafka.stderr

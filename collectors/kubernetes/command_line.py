@@ -19,7 +19,6 @@ expansion of an env variable; ``${VAR}``, ``$VAR``) are not credentials.
 
 import posixpath
 import re
-import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -27,8 +26,8 @@ from kubeopera.collectors.kubernetes.credential_names import credential_name
 from kubeopera.collectors.kubernetes.credential_values import placeholder
 
 _ASSIGNMENT = re.compile(
-    r"""(?P<name>[A-Za-z_][\w.\-]*)["']?[ \t]*(?:=|:)[ \t]*(?:(?i:bearer|basic|token)[ \t]+)?"""
-    r"""(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)"""
+    r"""(?<![\w.\-])(?P<name>[A-Za-z_][\w.\-]*)["']?[ \t]*(?:=|:)[ \t]*"""
+    r"""(?:(?i:bearer|basic|token)[ \t]+)?(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)"""
 )
 """``name=value``, ``name: value``, ``"name": "value"``: in scripts, config files,
 connection and query strings, messages; ``Authorization: Bearer value`` too."""
@@ -84,13 +83,13 @@ _CLIENTS = {
 
 def credentials_in_text(text: str) -> set[str]:
     """The credentials in free text (a script, a config file, a message)."""
-    return {found for found in _text(text) if not placeholder(found)}
+    return {found for found in _text(text) if not placeholder(found, shell=True)}
 
 
 def credentials_in_command(tokens: Sequence[str]) -> set[str]:
     """The credentials in a command line (a container's ``command`` and ``args``
     together, an exec probe's ``command``), scripts given to a shell included."""
-    return {found for found in _command(tokens) if not placeholder(found)}
+    return {found for found in _command(tokens) if not placeholder(found, shell=True)}
 
 
 def _text(text: str) -> Iterator[str]:
@@ -124,7 +123,9 @@ def _command(tokens: Sequence[str]) -> Iterator[str]:
 def _flag(program: str, flag: str, following: str) -> Iterator[str]:
     """The credential a flag gives, attached (``--x=v``, ``-pV``) or as the next word."""
     name, equals, value = flag.partition("=")
-    given = value if equals else "" if following.startswith("-") else following
+    given = (
+        value if equals else "" if following[:1] == "-" or following in _SEPARATORS else following
+    )
     client = _client(program)
     credential = client.credential(flag, given) if client else None
     if credential is not None:
@@ -139,13 +140,19 @@ def _client(program: str) -> _Client | None:
     return next((c for start, c in _CLIENTS.items() if name.startswith(start)), None)
 
 
+_SHELL_WORD = re.compile(r"""(?:"(?:[^"\\]|\\.)*"|'[^']*'|\\.|[^\s"'\\;&|])+|&&|\|\||;;|[;&|]""")
+"""A shell word (quoted parts included) or an operator. shlex would do, but it builds
+each word a character at a time: minutes for a megabyte-long one."""
+
+_QUOTED = re.compile(r"""'([^']*)'|"((?:[^"\\]|\\.)*)"|\\(.)""")
+
+
 def _tokens(line: str) -> list[str]:
-    """Shell words and operators of ``line``; split at whitespace when it does not
-    parse (an unbalanced quote)."""
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|")
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    try:
-        return list(lexer)
-    except ValueError:
-        return line.split()
+    """Shell words (unquoted) and operators of ``line``, without the punctuation of prose
+    after them (``-pS3cret:`` in a message). An unbalanced quote is left out."""
+    words = (_QUOTED.sub(_unquoted, word) for word in _SHELL_WORD.findall(line))
+    return [w if w in _SEPARATORS else w.rstrip(",:") for w in words]
+
+
+def _unquoted(quoted: re.Match[str]) -> str:
+    return next((part for part in quoted.groups() if part is not None), "")

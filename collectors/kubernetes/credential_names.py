@@ -79,7 +79,7 @@ def credential_name(name: str) -> bool:
     if not said or _NOT_THE_CREDENTIAL.intersection(said):
         return False
     last = said[-1]
-    if last == "key":  # the bare key of selectors, tolerations and key refs is not
+    if last in ("key", "keys"):  # the bare key of selectors, tolerations and key refs is not
         return len(said) > 1 and "".join(said).lower() not in _SCHEMA_KEYS
     if last in _WHOLE_WORDS:
         return True

@@ -33,42 +33,33 @@ from collections.abc import Iterator, Mapping
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.filters import heuristic
 from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
-from detect_secrets.plugins.high_entropy_strings import (
-    Base64HighEntropyString,
-    HexHighEntropyString,
-    HighEntropyStringsPlugin,
-)
+from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
 from detect_secrets.plugins.ip_public import IPPublicDetector
-from detect_secrets.plugins.keyword import KeywordDetector
 from detect_secrets.plugins.private_key import PrivateKeyDetector
-
-_LEFT_OUT = (KeywordDetector, IPPublicDetector, Base64HighEntropyString, HexHighEntropyString)
 
 _PLUGINS: Mapping[str, type[BasePlugin]] = get_mapping_from_secret_type_to_class()
 
 _DETECTORS: tuple[RegexBasedDetector, ...] = tuple(
     plugin()
     for plugin in _PLUGINS.values()
-    if issubclass(plugin, RegexBasedDetector) and not issubclass(plugin, _LEFT_OUT)
+    if issubclass(plugin, RegexBasedDetector) and not issubclass(plugin, IPPublicDetector)
 )
-"""The library's format detectors, configured once."""
+"""The library's format detectors (all its regex-based plugins), configured once."""
 
+_BASE64 = Base64HighEntropyString()
 
-def _runs(plugin: HighEntropyStringsPlugin) -> re.Pattern[str]:
-    """Runs of the plugin's alphabet no shorter than one whose entropy could pass its
-    limit: n characters have at most log2(n) bits of entropy per character."""
-    shortest = math.floor(2**plugin.entropy_limit) + 1
-    return re.compile(f"[{re.escape(plugin.charset)}]{{{shortest},}}")
-
-
-_ENTROPY = tuple((plugin, _runs(plugin)) for plugin in (Base64HighEntropyString(),))
+_BASE64_RUNS = re.compile(
+    f"[{re.escape(_BASE64.charset)}]{{{math.floor(2**_BASE64.entropy_limit) + 1},}}"
+)
+"""Runs of the base64 alphabet no shorter than one whose entropy could pass the limit:
+n characters have at most log2(n) bits of entropy per character."""
 
 _PEM = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----.*?(-----END \1PRIVATE KEY\2-----|\Z)",
     re.DOTALL,
 )
 
-_URL_PASSWORD = re.compile(r"[A-Za-z][\w+.-]*://[^/\s:@]*:([^/\s@]+)@")
+_URL_PASSWORD = re.compile(r"(?<![\w+.-])[A-Za-z][\w+.-]*://[^/\s:@]*:([^/\s@]+)@")
 """The password of a URL's userinfo (RFC 3986), the user name empty included
 (``redis://:password@cache``), which the library's basic-auth pattern misses."""
 
@@ -81,30 +72,39 @@ _FILTERS = (
 )
 
 
-_NOT_CREDENTIALS = frozenset(
-    {"", "true", "false", "yes", "no", "on", "off", "null", "none", "enabled", "disabled"}
+_SWITCHES = frozenset(
+    {"true", "false", "yes", "no", "on", "off", "null", "none", "enabled", "disabled"}
 )
 
+_STANDS_FOR_ANOTHER = re.compile(
+    r"\$\(\w+\)"  # Kubernetes' expansion of another env variable
+    r"|\$\{[^{}\s]+\}"  # ${VAR}: shell, envsubst, Spring
+    r"|\{\{.*\}\}"  # a Helm or Go template
+    r"|/[\w.@-]+(?:/[\w.@-]+)+",  # a file's path: the credential is in a mounted file
+    re.DOTALL,
+)
 
-_FILE = re.compile(r"/[\w.@-]+(?:/[\w.@-]+)+")
-"""An absolute path: a credential in a mounted file (``--tls-key=/etc/pki/tls.key``)."""
+_SHELL_VARIABLE = re.compile(r"\$\w+")
 
 
-def placeholder(value: str) -> bool:
-    """Whether a value under a credential's name stands for one kept elsewhere (a
-    Kubernetes ``$(VAR)`` expansion, a ``${VAR}``, ``$VAR`` or ``{{ .Values.x }}``
-    template, a file's path) or is a switch (``true``, ``off``), not the credential.
+def placeholder(value: str, shell: bool = False) -> bool:
+    """Whether a value under a credential's name is not the credential: one that stands
+    for another (``$(DB_PASSWORD)``, ``${DB_PASSWORD}``, ``{{ .Values.pw }}``, a file's
+    path, and in a shell script ``$DB_PASSWORD``), a switch (``true``, ``off``), or no
+    word at all (``|``).
 
     >>> [placeholder(v) for v in ("$(DB_PASSWORD)", "{{ .Values.pw }}", "/etc/pki/tls.key")]
     [True, True, True]
-    >>> [placeholder(v) for v in ("false", "hunter2", "/hunter2")]
-    [True, False, False]
+    >>> [placeholder(v) for v in ("false", "hunter2", "/hunter2", "$uperS3cret", "<S3cret>")]
+    [True, False, False, False, False]
+    >>> placeholder("$DB_PASSWORD", shell=True)
+    True
     """
     return (
-        value.strip().lower() in _NOT_CREDENTIALS
-        or _FILE.fullmatch(value) is not None
-        or heuristic.is_templated_secret(value)
-        or heuristic.is_prefixed_with_dollar_sign(value)
+        value.strip().lower() in _SWITCHES
+        or not any(c.isalnum() for c in value)
+        or _STANDS_FOR_ANOTHER.fullmatch(value.strip()) is not None
+        or (shell and _SHELL_VARIABLE.fullmatch(value) is not None)
     )
 
 
@@ -130,23 +130,31 @@ def _findings(text: str, entropy: bool) -> Iterator[str]:
                     yield _credential(match)
     yield from _URL_PASSWORD.findall(text)
     if entropy:
-        for plugin, runs in _ENTROPY:
-            for run in runs.findall(text):
-                if plugin.calculate_shannon_entropy(run) > plugin.entropy_limit:
-                    yield run
+        for run in _BASE64_RUNS.findall(text):
+            if _BASE64.calculate_shannon_entropy(run) > _BASE64.entropy_limit:
+                yield run
 
 
 _DELIMITERS = " \t\r\n\"'`=:@[](),;"
+
+_TOKEN = re.compile(r"[\w-]*")
 
 
 def _credential(match: re.Match[str]) -> str:
     """The credential a detector's match holds. Its regex may capture the credential
     (the password of ``://user:password@``, the value after a keyword) or only a part of
     it (``ghp`` of a GitHub token): a group that ends where the match ends, but for
-    closing delimiters, is the credential; otherwise the whole match is, delimiters off."""
+    closing delimiters, is the credential; otherwise the whole match is, delimiters off.
+    A match that stops inside a token (a lazy pattern: a JWT's signature) runs on to the
+    token's end."""
     whole = match.group(0)
     end = match.start() + len(whole.rstrip(_DELIMITERS))
     for group in range(1, (match.re.groups or 0) + 1):
         if match.group(group) and match.end(group) == end:
-            return match.group(group)
-    return whole.strip(_DELIMITERS)
+            return match.group(group) + _rest_of_token(match.string, match.end(group))
+    return whole.strip(_DELIMITERS) + _rest_of_token(match.string, end)
+
+
+def _rest_of_token(text: str, end: int) -> str:
+    rest = _TOKEN.match(text, end)
+    return rest.group(0) if rest else ""

@@ -30,10 +30,12 @@ a plain SHA-256, and the collector says so when it starts.
 
 import hashlib
 import hmac
+import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -55,7 +57,11 @@ credential (with those whose name ends in ``Time`` or ``Timestamp``)."""
 
 _COMMAND_LINE = ("command", "args")
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+"""YAML's base loader: every scalar a string (no dates, numbers or keys of other types)."""
+
+_DEEPEST = 64
+"""Nesting deeper than this (no real object's) is hidden whole, not walked."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,9 @@ class Redactor:
     key: bytes | None = None  # the cluster's HMAC key; None: plain SHA-256
 
     def marker(self, value: str) -> str:
-        return _marker(self.key, value) if len(value) <= _SHORT else _make_marker(self.key, value)
+        """``<redacted hmac-sha256:...>``: 16 hex digits of the HMAC-SHA-256 of ``value``
+        under the key (a plain SHA-256 without one)."""
+        return _marker(value, self.key)
 
     def redact(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """A redacted copy of ``obj`` (a Kubernetes object as JSON) without managedFields."""
@@ -92,116 +100,166 @@ class Redactor:
         for strings outside objects, such as an Event's message."""
         return str(self._rewrite(value, name, set()))
 
-    def _rewrite(self, node: Any, name: str, found: set[str]) -> Any:
+    def _rewrite(self, node: Any, name: str, found: set[str], depth: int = 0) -> Any:
         """``node`` (named ``name``) with its credentials replaced; they are added to
-        ``found``."""
+        ``found``. Nesting deeper than any real object's is hidden whole."""
+        if depth > _DEEPEST:
+            return self._hide(json.dumps(node, default=str), None, found)
         if isinstance(node, str):
             return self._hide(node, self._credentials(node, name), found)
         if isinstance(node, list):
-            return [self._rewrite(item, name, found) for item in node]
+            return [self._rewrite(item, name, found, depth + 1) for item in node]
         if isinstance(node, dict):
-            return self._rewrite_fields(node, found)
+            return self._rewrite_fields(node, found, depth)
         if isinstance(node, int | float) and not isinstance(node, bool) and credential_name(name):
-            return self._hide(str(node), frozenset({str(node)}), found)  # password: 123456
+            return self._hide(str(node), None, found)  # password: 123456
         return node
 
-    def _rewrite_fields(self, node: dict[str, Any], found: set[str]) -> dict[str, Any]:
+    def _rewrite_fields(self, node: dict[Any, Any], found: set[str], depth: int) -> dict[Any, Any]:
         pair = node.get("name") if isinstance(node.get("value"), str) else None
         command_line = _command_line(node)
-        rewritten: dict[str, Any] = {}
+        rewritten: dict[Any, Any] = {}
         for key, value in node.items():
-            if key in _NOT_SEARCHED or key.endswith(("Time", "Timestamp")):
+            name = str(key)
+            if _not_searched(name, value):
                 rewritten[key] = value
-            elif key == "value" and isinstance(pair, str):  # env, Helm parameters, ...
-                rewritten[key] = self._rewrite(value, pair, found)
-            elif key in _COMMAND_LINE and command_line and isinstance(value, list):
-                rewritten[key] = [
-                    self._hide(s, self._credentials(s, key) | _within(s, command_line), found)
-                    for s in value
-                ]
+            elif name == "value" and isinstance(pair, str):  # env, Helm parameters, ...
+                rewritten[key] = self._rewrite(value, pair, found, depth + 1)
+            elif name in _COMMAND_LINE and command_line and isinstance(value, list):
+                rewritten[key] = [self._word(w, name, command_line, found) for w in value]
             else:
-                rewritten[key] = self._rewrite(value, key, found)
+                rewritten[key] = self._rewrite(value, name, found, depth + 1)
         return rewritten
 
-    def _credentials(self, value: str, name: str) -> frozenset[str]:
-        """The credentials in the string ``value`` named ``name``."""
+    def _word(self, word: Any, name: str, command_line: frozenset[str], found: set[str]) -> Any:
+        """A word of a command line, with its own credentials and those the whole
+        command line gives it (``S3cret`` after ``-p``) replaced."""
+        if not isinstance(word, str):
+            return word
+        own = self._credentials(word, name)
+        given = frozenset(c for c in command_line if c in word)
+        return self._hide(word, None if own is None else own | given, found)
+
+    def _credentials(self, value: str, name: str) -> frozenset[str] | None:
+        """The credentials in the string ``value`` named ``name``; None: all of it."""
         if credential_name(name) and not placeholder(value):
-            return frozenset({value})
+            return None
         held = _structured(value)
         if held is None:
-            return _credentials_in_string(value, name)
+            return _credentials_in_string(value, digest_name(name))
         inner: set[str] = set()
         self._rewrite(held, name, inner)
-        # a credential written differently in the text (escaped) hides the whole text
-        return frozenset(inner) if all(c in value for c in inner) else frozenset({value})
+        return frozenset(inner)
 
-    def _hide(self, value: str, credentials: frozenset[str], found: set[str]) -> str:
-        if not credentials:
+    def _hide(self, value: str, credentials: frozenset[str] | None, found: set[str]) -> str:
+        """``value`` with each of ``credentials`` (None: all of it) replaced by its marker
+        where it stands as a word of its own (``:hunter2@``, ``=hunter2``, ``-phunter2``),
+        so the rest stays readable. When one of them is found nowhere as a word (written
+        differently: escaped), or still shows inside a longer word (``postgres`` in
+        ``postgresql``, ``admin`` in ``--admin-port``), which would give it away, the
+        whole value is replaced."""
+        if credentials is not None and not credentials:
             return value
-        found.update(credentials)
-        if value in credentials:
+        if credentials is None or value in credentials:
+            found.add(value)
             return self.marker(value)
-        longest_first = sorted(credentials, key=len, reverse=True)
-        pattern = re.compile("|".join(re.escape(c) for c in longest_first))
-        return pattern.sub(lambda match: self.marker(match.group(0)), value)
+        found.update(credentials)
+        # one inside another (a token's tail found by its entropy) goes with the other
+        outermost = frozenset(
+            c for c in credentials if not any(c != d and c in d for d in credentials)
+        )
+        pieces, kept, replaced, last = [], [], set(), 0
+        for match in _as_words(outermost).finditer(value):
+            kept.append(value[last : match.start()])
+            pieces += [kept[-1], self.marker(match.group(0))]
+            replaced.add(match.group(0))
+            last = match.end()
+        kept.append(value[last:])
+        if replaced != outermost or any(c in piece for piece in kept for c in outermost):
+            return self.marker(value)
+        return "".join([*pieces, kept[-1]])
 
 
-_SHORT = 512
-"""The replicas of a workload repeat their strings: what is found in one of at most
-this many characters is remembered (16,384 of them, some 8 MiB at most)."""
-
-
-def _make_marker(key: bytes | None, value: str) -> str:
+def _make_marker(value: str, key: bytes | None) -> str:
     if key is None:
         return f"<redacted sha256:{hashlib.sha256(value.encode()).hexdigest()[:16]}>"
     keyed = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
     return f"<redacted hmac-sha256:{keyed}>"
 
 
-_marker = lru_cache(maxsize=4096)(_make_marker)
+_SHORT = 256
+"""The replicas of a workload repeat their strings: what is worked out for a string of at
+most this many characters is remembered (8,192 of each kind, a few MiB at most)."""
+
+R = TypeVar("R")
 
 
-def _credentials_in_string(value: str, name: str) -> frozenset[str]:
-    """Credentials of a plain string, by form and in its text."""
-    return _cached_search(value, name) if len(value) <= _SHORT else _search(value, name)
+def _remembered(work: Callable[..., R]) -> Callable[..., R]:
+    """``work(text, *options)``, remembered for short texts."""
+    remembered = lru_cache(maxsize=8192)(work)
+
+    def recall(text: str, *options: Any) -> R:
+        return (remembered if len(text) <= _SHORT else work)(text, *options)
+
+    return recall
 
 
-@lru_cache(maxsize=16384)
-def _cached_search(value: str, name: str) -> frozenset[str]:
-    return _search(value, name)
+_marker = _remembered(_make_marker)
 
 
-def _search(value: str, name: str) -> frozenset[str]:
-    return credentials_in(value, entropy=not digest_name(name)) | credentials_in_text(value)
+@_remembered
+def _credentials_in_string(value: str, digest: bool) -> frozenset[str]:
+    """Credentials of a plain string by form and in its text (``digest``: the name says
+    the value is a digest or an id, so random-looking is no sign)."""
+    return credentials_in(value, entropy=not digest) | credentials_in_text(value)
 
 
-def _command_line(node: dict[str, Any]) -> frozenset[str]:
+@_remembered
+def _command_line_of(words: str) -> frozenset[str]:
+    """The credentials of a command line whose words are joined by NUL characters."""
+    return frozenset(credentials_in_command(words.split("\0")))
+
+
+def _command_line(node: dict[Any, Any]) -> frozenset[str]:
     """The credentials in a container's (or exec action's) ``command`` and ``args``,
     read as one command line."""
-    words = tuple(w for key in _COMMAND_LINE for w in node.get(key) or () if isinstance(w, str))
-    if sum(map(len, words)) <= _SHORT:
-        return _cached_command_line(words)
-    return frozenset(credentials_in_command(words))
+    lists = [node[key] for key in _COMMAND_LINE if isinstance(node.get(key), list)]
+    words = [w for words in lists for w in words if isinstance(w, str)]
+    return _command_line_of("\0".join(words)) if words else frozenset()
 
 
-@lru_cache(maxsize=16384)
-def _cached_command_line(words: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(credentials_in_command(words))
+def _not_searched(name: str, value: Any) -> bool:
+    """Kubernetes fields that only hold identities, addresses, times or images."""
+    if not (name in _NOT_SEARCHED or name.endswith(("Time", "Timestamp"))):
+        return False
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    )
 
 
-def _within(value: str, credentials: frozenset[str]) -> frozenset[str]:
-    return frozenset(c for c in credentials if c in value)
+@lru_cache(maxsize=1024)
+def _as_words(credentials: frozenset[str]) -> re.Pattern[str]:
+    """Any of ``credentials`` standing as a word: not inside a longer run of letters,
+    digits, ``_``, ``-`` or ``.`` (``admin`` in ``--admin-port``), but perhaps attached to
+    a short flag (``-pS3cret``)."""
+    longest_first = sorted(credentials, key=len, reverse=True)
+    either = "|".join(re.escape(c) for c in longest_first)
+    start = r"(?:(?<![\w.-])|(?<=[^\w.-]-[A-Za-z])|(?<=^-[A-Za-z]))"
+    return re.compile(rf"{start}(?:{either})(?![\w.-])")
 
 
-def _structured(value: str) -> dict[str, Any] | list[Any] | None:
+def _structured(value: str) -> dict[Any, Any] | list[Any] | None:
     """The mapping or list that ``value`` holds as JSON or YAML (Helm values inlined as
-    a string, JSON annotations), or None for any other string."""
+    a string, JSON annotations), every scalar a string, or None for any other string
+    (and for YAML with aliases, which could expand without bound: it is read as text)."""
     head = value.lstrip()[:1]
     if not head or (head not in "{[" and "\n" not in value):
         return None
     try:  # JSON is YAML too
-        held = yaml.load(value, Loader=_Loader)  # a safe loader
-    except yaml.YAMLError:
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(value, Loader=_Loader)):
+            return None
+        held = yaml.load(value, Loader=_Loader)  # the base loader: strings only
+    except (yaml.YAMLError, RecursionError):
         return None
     return held if isinstance(held, dict | list) and held else None
 
