@@ -22,7 +22,8 @@ not the bare ``key`` of a Kubernetes selector, toleration or ``secretKeyRef``, n
 """
 
 import re
-from functools import lru_cache
+
+from kubeopera.collectors.kubernetes.remembered import remembered
 
 _WORD = re.compile(r"[A-Z]?[a-z]+\d*|[A-Z]+\d*(?![a-z])|\d+")
 """Words of a name: camelCase, snake_case, kebab-case, dotted; ``APIKey`` -> API, Key."""
@@ -70,7 +71,7 @@ def words(name: str) -> list[str]:
     return [word.lower() for word in _WORD.findall(name)]
 
 
-@lru_cache(maxsize=4096)
+@remembered
 def credential_name(name: str) -> bool:
     """Whether a value under ``name`` is a credential, whatever it looks like."""
     said = words(name)
@@ -86,7 +87,7 @@ def credential_name(name: str) -> bool:
     return any(last.endswith(word) or last.endswith(word + "s") for word in _ENDING_WORDS)
 
 
-@lru_cache(maxsize=4096)
+@remembered
 def digest_name(name: str) -> bool:
     """Whether ``name`` says its value is a digest or an identifier, which look random.
 

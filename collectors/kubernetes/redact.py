@@ -32,10 +32,8 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
@@ -45,6 +43,7 @@ from kubeopera.collectors.kubernetes.command_line import (
 )
 from kubeopera.collectors.kubernetes.credential_names import credential_name, digest_name
 from kubeopera.collectors.kubernetes.credential_values import credentials_in, placeholder
+from kubeopera.collectors.kubernetes.remembered import remembered
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -187,34 +186,17 @@ def _make_marker(value: str, key: bytes | None) -> str:
     return f"<redacted hmac-sha256:{keyed}>"
 
 
-_SHORT = 256
-"""The replicas of a workload repeat their strings: what is worked out for a string of at
-most this many characters is remembered (8,192 of each kind, a few MiB at most)."""
-
-R = TypeVar("R")
+_marker = remembered(_make_marker)
 
 
-def _remembered(work: Callable[..., R]) -> Callable[..., R]:
-    """``work(text, *options)``, remembered for short texts."""
-    remembered = lru_cache(maxsize=8192)(work)
-
-    def recall(text: str, *options: Any) -> R:
-        return (remembered if len(text) <= _SHORT else work)(text, *options)
-
-    return recall
-
-
-_marker = _remembered(_make_marker)
-
-
-@_remembered
+@remembered
 def _credentials_in_string(value: str, digest: bool) -> frozenset[str]:
     """Credentials of a plain string by form and in its text (``digest``: the name says
     the value is a digest or an id, so random-looking is no sign)."""
     return credentials_in(value, entropy=not digest) | credentials_in_text(value)
 
 
-@_remembered
+@remembered
 def _command_line_of(words: str) -> frozenset[str]:
     """The credentials of a command line whose words are joined by NUL characters."""
     return frozenset(credentials_in_command(words.split("\0")))
@@ -237,7 +219,6 @@ def _not_searched(name: str, value: Any) -> bool:
     )
 
 
-@lru_cache(maxsize=1024)
 def _as_words(credentials: frozenset[str]) -> re.Pattern[str]:
     """Any of ``credentials`` standing as a word: not inside a longer run of letters,
     digits, ``_``, ``-`` or ``.`` (``admin`` in ``--admin-port``), but perhaps attached to
