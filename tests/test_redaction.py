@@ -120,14 +120,18 @@ def test_a_weak_password_does_not_show_through_its_surroundings() -> None:
 
 
 def test_odd_shapes_neither_crash_nor_stall_and_still_hide() -> None:
-    """YAML whose keys are numbers or booleans, dates where a password is, aliases that
-    expand without bound, nesting deeper than any object, megabytes of word characters:
-    each is redacted (these would raise, or run for minutes, when read naively)."""
+    """Shapes that would crash the collector, or keep it busy for minutes, read naively:
+    YAML keys that are numbers or booleans, a date where a password is, a key written
+    twice, aliases of aliases, nesting that overflows the C loader's stack, a string
+    holding thousands of credentials or detector matches. Each is redacted."""
     redactor = Redactor(KEY)
     ports = "ports:\n  80: http\n  443: https\non: push\npassword: 2023-10-05\n"
-    assert redactor.text(ports, "values") == ports.replace(
-        "2023-10-05", redactor.marker("2023-10-05")
-    )
+    expected = ports.replace("2023-10-05", redactor.marker("2023-10-05"))
+    assert redactor.text(ports, "values") == expected
+    twice = "password: Tw1ce-pw-1\nreplicas: 2\npassword: Tw1ce-pw-2\n"
+    assert "Tw1ce" not in redactor.text(twice, "values")
+    anchored = "x-common: &pw Anch0r-pw-1\ndb:\n  password: *pw\n"
+    assert "Anch0r" not in redactor.text(anchored, "values")
     bomb = (
         "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
         + "".join(
@@ -136,17 +140,23 @@ def test_odd_shapes_neither_crash_nor_stall_and_still_hide() -> None:
         )
         + "password: B0mb-pw-1\n"
     )
-    assert "B0mb-pw-1" not in redactor.text(bomb, "values")
-    deep = "[" * 5000 + "]" * 5000
-    assert redactor.text(deep, "values") == deep
+    assert redactor.text(bomb, "values") == redactor.marker(bomb)  # too large: whole
+    for deep in ("[" * 5000 + "]" * 5000, "[" * 30000 + "\n" + "]" * 30000):
+        assert redactor.text(deep, "values") == redactor.marker(deep)
     nested: Any = {"password": "D33p-pw-1"}
     for _ in range(500):
         nested = {"spec": nested}
     assert "D33p-pw-1" not in json.dumps(
         redactor.redact("Widget", {"metadata": {}, "spec": nested})
     )
-    words = "x" * 1_000_000 + " token=W0rds-pw-1"
+    many = "&".join(f"password=Many-pw-{i}" for i in range(3000))  # a secrets file
+    assert redactor.text(many, "message") == redactor.marker(many)
+    for repeated in ("-----BEGIN RSA PRIVATE KEY-----\n" * 1500, "AKIA" * 15000, "eyJ" * 20000):
+        assert redactor.text(repeated, "values") in (repeated, redactor.marker(repeated))
+    words = "x" * 60_000 + " token=W0rds-pw-1"
     assert redactor.text(words, "message").endswith(f"token={redactor.marker('W0rds-pw-1')}")
+    huge = "x" * 70_000  # longer than 64 KiB: a file, hidden whole
+    assert redactor.text(huge, "message") == redactor.marker(huge)
 
 
 def test_fields_skipped_as_identities_are_skipped_only_when_they_hold_one() -> None:
@@ -160,6 +170,99 @@ def test_fields_skipped_as_identities_are_skipped_only_when_they_hold_one() -> N
         "repository": "shop",
         "pullPassword": redactor.marker("Im4ge-Pw-123"),
     }
+
+
+SSH_PUBLIC_KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+CA_BUNDLE = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJpRENDQVMrZ0F3SUJBZ0lRRHU0OUNa"
+
+HIDDEN_IN_TEXT = [
+    ("-Dspring.datasource.password=Jv4-pw-1 -Xmx1g", "Jv4-pw-1"),  # a whole flag, no space
+    ("--db-password=Ex7-pw-1", "Ex7-pw-1"),
+    ("https://api.example.com/v1?access_token=Ur1-tok-9&x=1", "Ur1-tok-9"),  # after a scheme
+    ('Get "http://10.0.0.1:8080/health?token=Ev1-tok-2": EOF', "Ev1-tok-2"),
+    ("kubectl create secret generic db --from-literal=password=Kc1-pw-3", "Kc1-pw-3"),
+    ("redis-cli CONFIG SET requirepass Rq1-pw-4", "Rq1-pw-4"),
+    ("aws configure set aws_secret_access_key Aw1-pw-5", "Aw1-pw-5"),
+    ("psql -c \"ALTER USER app PASSWORD 'Sq1-pw-6'\"", "Sq1-pw-6"),
+    ("mysql -e \"CREATE USER 'a'@'%' IDENTIFIED BY 'Sq2-pw-6'\"", "Sq2-pw-6"),
+    ("mongosh -u admin -p Mg1-pw-7 mongodb://db", "Mg1-pw-7"),
+    ("ldapsearch -x -D cn=admin -w Ld1-pw-8", "Ld1-pw-8"),
+    ("smbclient -U admin%Sm1-pw-9 //host/share", "Sm1-pw-9"),
+    ("sshpass -pSs1-pw-10 ssh host", "Ss1-pw-10"),
+    ("app:Go1-pw-10@tcp(db:3306)/shop?parseTime=true", "Go1-pw-10"),  # Go's MySQL DSN
+    ("app/Or1-pw-11@//db:1521/ORCL", "Or1-pw-11"),  # Oracle
+    ("<user>app</user><password>Xm1-pw-11</password>", "Xm1-pw-11"),
+    ("curl -H 'authorization: basic dXNlcjpwYXNz9w=='", "dXNlcjpwYXNz9w=="),
+    ("wget --header 'X-Upstream: Basic dXNlcjpwYXNzd29yZA==' http://x", "dXNlcjpwYXNzd29yZA=="),
+    ("mysql -uroot -p'Qu0ted pass' shop", "Qu0ted pass"),  # quoted, a space inside
+]
+KEPT_IN_TEXT = [
+    "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "https://monitoring.googleapis.com/v1/projects/PROJECT_ID/location/global/prometheus",
+    "projects/PRJCTID/zones/us-central1-a/disks/mysql-recovery",
+    "arn:aws:iam::123456789012:role/service-role/MyLambdaRole",
+    "export TOKEN=$(cat /var/run/secrets/kubernetes.io/serviceaccount/token) && run",
+    'failed to fetch token: serviceaccounts "default" not found',
+    "an anonymous token: unexpected status: 401 Unauthorized",
+    "set `automountServiceAccountToken: true` to mount it",
+    'sum(kube_secret_info{secret=~"db-.*"}) by (namespace)',
+    "kubectl get secret db-creds -o yaml; kubeadm token create",
+    "credentials defines a key of a Secret that holds the credentials for authentication.",
+    "Normal TokenRequest token requested for serviceaccount vault-auth, expiration 3600",
+    'Error: secret "db-credentials" not found',
+    "uses basic authentication over TLS",
+]
+
+
+@pytest.mark.parametrize(("text", "credential"), HIDDEN_IN_TEXT)
+def test_credentials_in_every_kind_of_text(text: str, credential: str) -> None:
+    redactor = Redactor(KEY)
+    hidden = redactor.text(text, "args")
+    assert credential not in hidden and redactor.marker(credential) in hidden
+
+
+@pytest.mark.parametrize("text", KEPT_IN_TEXT)
+def test_ordinary_text_is_kept(text: str) -> None:
+    assert Redactor(KEY).text(text, "args") == text
+
+
+@pytest.mark.parametrize(
+    ("fields", "credential"),
+    [
+        ({"key": "DB_PASSWORD", "value": "Kv1-pw-1"}, "Kv1-pw-1"),
+        ({"name": "db-password", "default": "Df1-pw-2"}, "Df1-pw-2"),  # Argo Workflows, Tekton
+        ({"name": "db-password", "value": ["Ar1-pw-3"]}, "Ar1-pw-3"),  # a Tekton array
+        ({"op": "add", "path": "/spec/password", "value": "Jp1-pw-4"}, "Jp1-pw-4"),  # JSON patch
+        ({"type": "password", "value": "Kc1-pw-5"}, "Kc1-pw-5"),  # Keycloak credentials
+        ({"ParameterKey": "DbPassword", "ParameterValue": "Cf1-pw-6"}, "Cf1-pw-6"),
+        ({"password": {"value": "Nv1-pw-7"}}, "Nv1-pw-7"),  # the value under its parent's name
+        ({"name": "MAX_TOTAL_TOKENS", "value": "2048"}, None),  # a count
+        ({"name": "MYSQL_ALLOW_EMPTY_PASSWORD", "value": "1"}, None),  # a switch
+        ({"name": "AUTH", "value": "oidc"}, None),  # a mode
+        ({"x-kubernetes-list-map-keys": ["name"]}, None),
+        ({"secretKey": "password", "remoteRef": {"key": "db"}}, None),  # a key's name
+        ({"adminPasswordKey": "postgres-password"}, None),
+        (
+            {
+                "name": "PUBLIC_KEY",
+                "value": f"ssh-ed25519 {SSH_PUBLIC_KEY} ci",
+            },
+            None,
+        ),
+        (
+            {"caBundle": CA_BUNDLE},
+            None,
+        ),
+    ],
+)
+def test_name_value_pairs_of_every_shape(fields: dict[str, Any], credential: str | None) -> None:
+    app = {"metadata": {"name": "a"}, "spec": {"params": [fields]}}
+    redacted = Redactor(KEY).redact("Pipeline", app)
+    hidden = json.dumps(redacted)
+    if credential is None:
+        assert redacted["spec"] == app["spec"]
+    else:
+        assert credential not in hidden and Redactor(KEY).marker(credential) in hidden
 
 
 def test_a_jwt_is_hidden_to_its_signature_whatever_its_name() -> None:
@@ -194,16 +297,19 @@ def pod(**container: Any) -> dict[str, Any]:
 
 CREDENTIAL_NAMES = [
     "MYSQL_PWD", "DB_PW", "PGPASSWORD", "MYSQL_ROOT_PASSWORD", "passwd", "passphrase",
-    "OAUTH_CLIENT_SECRET", "VAULT_TOKEN", "github-tokens", "AWS_CREDENTIALS", "creds",
+    "OAUTH_CLIENT_SECRET", "VAULT_TOKEN", "AWS_CREDENTIALS", "creds", "PASSWORD_2",
+    "DB_PASSWORD_OLD", "API_TOKEN_PROD", "API_KEY_US", "LDAP_BINDPW", "-storepass",
+    "SECRET_KEY_BASE", "GITHUB_PAT", "VAULT_SECRET_ID", "AUTH_HEADER", "PSK",
     "REDIS_AUTH", "SENTRY_DSN", "STRIPE_KEY", "apiKey", "api_key", "privateKey",
-    "ENCRYPTION_KEY_B64", "API_KEYS", "--db-password", "-password", "requirepass", "masterauth",
+    "ENCRYPTION_KEY_B64", "--db-password", "-password", "requirepass", "masterauth",
     "postgresql.auth.password", "smtp.credentials", "Authorization",
 ]  # fmt: skip
 NOT_CREDENTIAL_NAMES = [
     "KEY_FILE_PATH", "TOKEN_FILE", "secretName", "SECRET_NAME", "secretKeyRef", "key",
     "topologyKey", "TOKEN_TTL", "PASSWORD_MIN_LENGTH", "AUTH_ENABLED", "auth.username",
     "existingSecret", "checksum/secret", "image", "bypass", "compass", "author",
-    "passwordSecretRef", "TOKEN_URL", "keyspace", "LOG_LEVEL",
+    "passwordSecretRef", "TOKEN_URL", "keyspace", "LOG_LEVEL", "MAX_TOTAL_TOKENS",
+    "x-kubernetes-list-map-keys", "matchLabelKeys", "ROUTING_KEY", "PUBLIC_KEY", "S3_KEY",
 ]  # fmt: skip
 
 

@@ -17,6 +17,7 @@ expansion of an env variable; ``${VAR}``, ``$VAR``) are not credentials.
 ['k3y-123']
 """
 
+import base64
 import posixpath
 import re
 from collections.abc import Iterator, Sequence
@@ -26,21 +27,53 @@ from kubeopera.collectors.kubernetes.credential_names import credential_name
 from kubeopera.collectors.kubernetes.credential_values import placeholder
 
 _ASSIGNMENT = re.compile(
-    r"""(?<![\w.\-])(?P<name>[A-Za-z_][\w.\-]*)["']?[ \t]*(?:=|:)[ \t]*"""
-    r"""(?:(?i:bearer|basic|token)[ \t]+)?(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)"""
+    r"""(?<![\w.\-])(?P<name>[A-Za-z_\-][\w.\-]*)["']?[ \t]*(?P<sep>=(?![=~])|:(?!//|=))[ \t]*"""
+    r"""(?:(?i:bearer|basic|token)[ \t]+)?(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;&"'`<>]+)"""
 )
 """``name=value``, ``name: value``, ``"name": "value"``: in scripts, config files,
-connection and query strings, messages; ``Authorization: Bearer value`` too."""
+connection and query strings, messages, whole flags (``-Dspring.datasource.password=``);
+``Authorization: Bearer value`` too. Not ``==``, ``=~`` (comparisons) nor a URL's
+``scheme://``. The name is the whole run of word characters, dots and dashes before the
+sign, so each run is tried once."""
+
+_PROSE = re.compile(r"[a-z]+")
+"""A ``name: word`` value in lowercase letters only is prose (``failed to fetch token:
+serviceaccounts "default" not found``), not a credential, unless quoted."""
 
 _AUTHORIZATION = re.compile(
-    r"\b(?:Bearer|Basic)\s+([A-Za-z0-9._~+/=-]*[0-9+/=_.~-][A-Za-z0-9._~+/=-]*)"
+    r"\b(?i:bearer|basic)\s+([A-Za-z0-9._~+/=-]*[0-9+/=_.~-][A-Za-z0-9._~+/=-]*)"
 )
 """HTTP credentials (RFC 7235: an auth-scheme, then a token68); a token with no digit
 or symbol is a word (``basic authentication``), not a credential."""
 
+_BASIC = re.compile(r"\b(?i:basic)\s+([A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])")
+
+
+def _user_password(token: str) -> bool:
+    """Whether ``token`` is base64 of ``user:password`` (HTTP Basic credentials)."""
+    try:
+        decoded = base64.b64decode(token, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return ":" in decoded and decoded.isprintable()
+
+
+_SQL_PASSWORD = re.compile(r"(?i)\b(?:password|identified\s+by)\s+'([^']*)'")
+"""SQL's ``ALTER USER app PASSWORD 'x'`` and ``CREATE USER ... IDENTIFIED BY 'x'``."""
+
+_MARKUP = re.compile(r"<([\w.-]+)>([^<>\s]+)</\1>")
+"""``<password>x</password>`` (XML configuration)."""
+
 _FLAG_NAME = re.compile(r"--[A-Za-z][\w.-]*$|-[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)*$")
 """A flag that is a name: ``--dbPassword``, ``-password``, not ``-pS3cret`` (short
 flags with their value attached)."""
+
+_BARE_NAME = re.compile(r"[A-Za-z][\w.-]*")
+
+_SET_BY_NAME = frozenset({"redis-cli", "aws", "npm", "yarn", "pnpm", "git", "gcloud", "az"})
+"""Clients that take a setting as two words, its name then its value (``redis-cli CONFIG
+SET requirepass x``, ``aws configure set aws_secret_access_key x``); elsewhere a
+credential's name followed by a word is prose (``token requested for ...``)."""
 
 _SEPARATORS = frozenset({";", "&&", "||", "|", "&", ";;"})
 _PREFIXES = frozenset({"exec", "env", "sudo", "nohup", "command", "time", "export"})
@@ -54,7 +87,7 @@ class _Client:
     flags: tuple[str, ...]
     attached: bool = False  # given attached to a short flag: -pSECRET
     separate: bool = False  # given as the next word: -a SECRET
-    user_password: bool = False  # given as user:password
+    user_password: str = ""  # given as user:password (the separator)
 
     def credential(self, flag: str, given: str) -> str | None:
         """What ``flag`` (``given`` after its ``=`` or as the next word) gives, or None
@@ -67,7 +100,9 @@ class _Client:
                 credential = flag[len(option) :]
             else:
                 continue
-            return credential.partition(":")[2] if self.user_password else credential
+            if self.user_password:
+                return credential.partition(self.user_password)[2]
+            return credential
         return None
 
 
@@ -76,7 +111,14 @@ _CLIENTS = {
     "mysql": _Client(("-p",), attached=True),
     "mariadb": _Client(("-p",), attached=True),
     "redis-cli": _Client(("-a",), separate=True),
-    "curl": _Client(("-u", "--user", "-U", "--proxy-user"), True, True, user_password=True),
+    "mongo": _Client(("-p",), separate=True),  # mongo, mongosh, mongodump, ...
+    "sshpass": _Client(("-p",), attached=True, separate=True),
+    "az": _Client(("-p",), separate=True),  # az login -u user -p secret
+    "ldap": _Client(("-w",), separate=True),  # ldapsearch, ldapadd, ...
+    "mosquitto": _Client(("-P",), separate=True),
+    "sqlcmd": _Client(("-P",), separate=True),
+    "curl": _Client(("-u", "--user", "-U", "--proxy-user"), True, True, user_password=":"),
+    "smbclient": _Client(("-U", "--user"), True, True, user_password="%"),
 }
 """By the start of the program's name."""
 
@@ -94,9 +136,14 @@ def credentials_in_command(tokens: Sequence[str]) -> set[str]:
 
 def _text(text: str) -> Iterator[str]:
     for match in _ASSIGNMENT.finditer(text):
-        if credential_name(match["name"]):
-            yield match["value"].strip("\"'")
+        value = match["value"]
+        prose = match["sep"] == ":" and _PROSE.fullmatch(value)
+        if credential_name(match["name"]) and not prose:
+            yield value.strip("\"'")
     yield from _AUTHORIZATION.findall(text)
+    yield from (token for token in _BASIC.findall(text) if _user_password(token))
+    yield from _SQL_PASSWORD.findall(text)
+    yield from (value for name, value in _MARKUP.findall(text) if credential_name(name))
     for line in text.splitlines():
         if " " in line or "\t" in line:
             yield from _command(_tokens(line))
@@ -106,33 +153,45 @@ def _command(tokens: Sequence[str]) -> Iterator[str]:
     program = ""
     for index, token in enumerate(tokens):
         following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        if following in _SEPARATORS or following[:1] == "-":
+            following = ""
         if token in _SEPARATORS:
             program = ""
+        elif token.startswith("-"):  # its value may be quoted, spaces and all
+            yield from _flag(program, token, following)
         elif " " in token or "\n" in token or "\t" in token:
             yield from _text(token)
-        elif token.startswith("-"):
-            yield from _flag(program, token, following)
         elif "=" in token:
-            name, _, value = token.partition("=")
-            if credential_name(name):
-                yield value
+            yield from _assigned(token)
+        elif program in _SET_BY_NAME and _BARE_NAME.fullmatch(token) and credential_name(token):
+            yield following  # redis-cli CONFIG SET requirepass x; aws configure set ...
         elif (not program and token not in _PREFIXES) or _client(token):
             program = posixpath.basename(token)  # a client named mid-text starts its command
+
+
+def _assigned(word: str) -> Iterator[str]:
+    """``NAME=value`` (``--from-literal=password=x`` gives ``password=x``)."""
+    name, _, value = word.partition("=")
+    if not _BARE_NAME.fullmatch(name) or value[:1] in ("=", "~"):  # not ==, =~, f(x)=
+        return
+    if credential_name(name):
+        yield value
+    elif "=" in value:
+        yield from _assigned(value)
 
 
 def _flag(program: str, flag: str, following: str) -> Iterator[str]:
     """The credential a flag gives, attached (``--x=v``, ``-pV``) or as the next word."""
     name, equals, value = flag.partition("=")
-    given = (
-        value if equals else "" if following[:1] == "-" or following in _SEPARATORS else following
-    )
+    given = value if equals else following
     client = _client(program)
     credential = client.credential(flag, given) if client else None
     if credential is not None:
         yield credential
-        return
-    if (equals or _FLAG_NAME.match(name)) and credential_name(name):
+    elif (equals or _FLAG_NAME.match(name)) and credential_name(name):
         yield given
+    elif equals:
+        yield from _assigned(value)
 
 
 def _client(program: str) -> _Client | None:

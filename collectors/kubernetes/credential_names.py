@@ -11,9 +11,11 @@ Bitnami's chart convention) is not one.
 
 The words are those of the field's secret scanners (detect-secrets' keyword plugin,
 gitleaks' generic rule): password, passwd, pwd, pw, pass, passphrase, secret, token,
-credential(s), creds, auth, authorization, dsn, and ``key`` (``STRIPE_KEY``, ``apiKey``;
-not the bare ``key`` of a Kubernetes selector, toleration or ``secretKeyRef``, nor
-``topologyKey``).
+credential(s), creds, auth, authorization, dsn, bearer, pat, psk, pepper, sig, written
+together too (``BINDPW``, ``storepass``), and ``key`` (``STRIPE_KEY``, ``apiKey``; not
+the bare ``key`` of a Kubernetes selector, toleration or ``secretKeyRef``, nor
+``topologyKey``, ``ROUTING_KEY`` or ``PUBLIC_KEY``). Words after it that say which one
+are looked through (``DB_PASSWORD_OLD``, ``API_TOKEN_PROD``, ``PASSWORD_2``).
 
 >>> [credential_name(n) for n in ("MYSQL_PWD", "PGPASSWORD", "--db-password", "STRIPE_KEY")]
 [True, True, True, True]
@@ -30,17 +32,51 @@ _WORD = re.compile(r"[A-Z]?[a-z]+\d*|[A-Z]+\d*(?![a-z])|\d+")
 
 _ENDING_WORDS = ("password", "passwd", "passphrase", "secret", "token", "credential", "apikey")
 """Words that make a credential name at the end of a longer word (``PGPASSWORD``,
-``requirepass`` is in ``_WHOLE_WORDS``), also in plural."""
+``dbpassword``); password, passwd, secret and credential in plural too (``tokens`` are
+counted: ``MAX_TOTAL_TOKENS``)."""
+
+_PLURALS = ("passwords", "passwds", "secrets", "credentials")
 
 _WHOLE_WORDS = frozenset(
-    {"pass", "pwd", "pw", "creds", "cred", "auth", "authorization", "dsn", "requirepass",
-     "masterauth"}
+    {"pass", "pwd", "pw", "creds", "cred", "auth", "authorization", "dsn", "bearer", "pat",
+     "psk", "pepper", "sig"}
 )  # fmt: skip
 """Words that make a credential name only as a whole word (``bypass`` is not one):
-``authorization`` is the HTTP header, ``requirepass`` and ``masterauth`` Redis's settings."""
+``authorization`` is the HTTP header, ``pat`` a personal access token (``GITHUB_PAT``),
+``psk`` a pre-shared key, ``sig`` an Azure SAS signature."""
 
-_ENCODINGS = frozenset({"b64", "base64", "encoded", "value", "string", "str", "plain"})
+_RUN_TOGETHER = re.compile(
+    r"(?:bind|root|admin|db|pg|store|key|keystore|trust|truststore|require|sa|master|user)"
+    r"(?:pass|pw|pwd|passwd)"
+    r"|(?:auth|access|secret|private|api|master|signing|encryption|license|client)key"
+    r"|masterauth"
+)
+"""Credential names written as one word: ``LDAP_BINDPW``, keytool's ``-storepass``,
+Redis's ``requirepass`` and ``masterauth``, ``TS_AUTHKEY``."""
+
+_QUALIFIERS = frozenset(
+    {"new", "old", "prev", "previous", "next", "current", "primary", "secondary", "backup",
+     "ro", "rw", "readonly", "readwrite", "prod", "production", "dev", "development",
+     "staging", "stage", "test", "qa", "live", "sandbox", "local", "default", "base",
+     "admin", "root", "user", "app", "replication", "master"}
+)  # fmt: skip
+"""Last words that say which credential (``DB_PASSWORD_OLD``, ``API_TOKEN_PROD``,
+``SECRET_KEY_BASE``, ``POSTGRES_PASSWORD_ADMIN``), looked through like numbers and
+two-letter codes (``API_KEY_US``)."""
+
+_ENCODINGS = frozenset(
+    {"b64", "base64", "encoded", "value", "string", "str", "plain", "encrypted", "hashed"}
+)
 """Last words that say how the value is written, looked through to the word before."""
+
+_NOT_SECRET_KEYS = frozenset(
+    {"topology", "routing", "sort", "partition", "primary", "foreign", "public",
+     "publishable", "site", "s3", "object", "cache", "idempotency", "shard", "sharding",
+     "label", "group", "kms", "dedup", "lookup", "index", "map", "field", "row", "column",
+     "unique", "match", "selector", "node", "annotation"}
+)  # fmt: skip
+"""What a ``...Key`` is when it is no credential: a label key (``topologyKey``), a sort
+or routing key, a public key, an S3 object's key, a KMS key's ARN."""
 
 _CHECKSUMS = frozenset(
     {"checksum", "hash", "digest", "sha", "sha1", "sha256", "sha512", "md5", "fingerprint"}
@@ -51,15 +87,14 @@ _NOT_THE_CREDENTIAL = _CHECKSUMS | {"existing"}
 """Words that say the value is not the credential the name speaks of: a digest of it, or
 the name of a Secret that holds it (``existingSecret``, Bitnami's chart convention)."""
 
-_SCHEMA_KEYS = frozenset({"topologykey"})
-"""Kubernetes API fields named ``...Key`` that hold a label key, not a credential (the
-bare ``key`` is never a credential name: selectors, tolerations, ``*KeyRef``)."""
-
 _IDENTIFIERS = _CHECKSUMS | {
-    "commit", "revision", "version", "uid", "uuid", "id", "etag", "image", "generation"
+    "commit", "revision", "version", "uid", "uuid", "id", "etag", "image", "generation",
+    "public", "publishable", "site", "pub", "ca", "cert", "certificate", "crt", "bundle",
+    "known",
 }  # fmt: skip
-"""Words that say a value is a digest or an identifier: a random-looking value under such
-a name (Helm's ``checksum/config``, ``pod-template-hash``, a commit) is not a credential."""
+"""Words that say a value is a digest, an identifier or public material: a random-looking
+value under such a name (Helm's ``checksum/config``, ``pod-template-hash``, a commit, a
+webhook's ``caBundle``, a ``PUBLIC_KEY``, ``knownHosts``) is not a credential."""
 
 
 def words(name: str) -> list[str]:
@@ -75,16 +110,43 @@ def words(name: str) -> list[str]:
 def credential_name(name: str) -> bool:
     """Whether a value under ``name`` is a credential, whatever it looks like."""
     said = words(name)
-    while len(said) > 1 and said[-1] in _ENCODINGS:
+    while len(said) > 1 and (
+        said[-1] in _ENCODINGS or said[-1] in _QUALIFIERS or said[-1].isdigit()
+        or (len(said[-1]) == 2 and said[-1] not in _WHOLE_WORDS and said[-1] != "id")
+    ):  # fmt: skip
         said.pop()
     if not said or _NOT_THE_CREDENTIAL.intersection(said):
         return False
-    last = said[-1]
-    if last in ("key", "keys"):  # the bare key of selectors, tolerations and key refs is not
-        return len(said) > 1 and "".join(said).lower() not in _SCHEMA_KEYS
-    if last in _WHOLE_WORDS:
+    last, before = said[-1].rstrip("0123456789") or said[-1], said[-2] if len(said) > 1 else ""
+    if last == "key":  # not the bare key of selectors, tolerations and key refs
+        return bool(before) and before not in _NOT_SECRET_KEYS
+    if (last == "id" and before == "secret") or (
+        last in ("header", "headers") and before in ("auth", "authorization")
+    ):  # Vault AppRole's secret_id; AUTH_HEADER
         return True
-    return any(last.endswith(word) or last.endswith(word + "s") for word in _ENDING_WORDS)
+    if last in _WHOLE_WORDS or _RUN_TOGETHER.fullmatch(last):
+        return True
+    return last.endswith(_ENDING_WORDS) or last.endswith(_PLURALS)
+
+
+_KEY_NAME = re.compile(r"[A-Za-z][A-Za-z_.-]*")
+
+
+def names_a_key(name: str, value: str) -> bool:
+    """Whether ``value``, under a ``...Key`` name, is the name of the key that holds a
+    credential in a Secret (ExternalSecret's ``secretKey: password``, Bitnami's
+    ``adminPasswordKey: postgres-password``, Tekton's ``tokenKey: token``), not one.
+
+    >>> names_a_key("secretKey", "password"), names_a_key("SECRET_KEY", "x9-Kq2-z7")
+    (True, False)
+    """
+    said = words(name)
+    return (
+        bool(said)
+        and said[-1] == "key"
+        and bool(_KEY_NAME.fullmatch(value))
+        and (credential_name(value))
+    )
 
 
 @remembered

@@ -54,14 +54,15 @@ _BASE64_RUNS = re.compile(
 """Runs of the base64 alphabet no shorter than one whose entropy could pass the limit:
 n characters have at most log2(n) bits of entropy per character."""
 
-_PEM = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----.*?(-----END \1PRIVATE KEY\2-----|\Z)",
-    re.DOTALL,
-)
-
 _URL_PASSWORD = re.compile(r"(?<![\w+.-])[A-Za-z][\w+.-]*://[^/\s:@]*:([^/\s@]+)@")
 """The password of a URL's userinfo (RFC 3986), the user name empty included
 (``redis://:password@cache``), which the library's basic-auth pattern misses."""
+
+_CONNECTION_STRINGS = (
+    re.compile(r"(?<![\w.-])[\w.-]+:([^@\s/:()]+)@(?:tcp|unix)\("),  # Go MySQL DSN
+    re.compile(r"(?<![\w.-])[\w.-]+/([^@\s/]+)@//"),  # Oracle: user/password@//host
+)
+"""Connection strings with a password that are not URLs (Go's MySQL driver, Oracle)."""
 
 _FILTERS = (
     heuristic.is_sequential_string,
@@ -73,8 +74,12 @@ _FILTERS = (
 
 
 _SWITCHES = frozenset(
-    {"true", "false", "yes", "no", "on", "off", "null", "none", "enabled", "disabled"}
-)
+    {"true", "false", "yes", "no", "on", "off", "null", "none", "enabled", "disabled", "0",
+     "1", "oidc", "oauth", "oauth2", "ldap", "saml", "basic", "digest", "bearer", "login",
+     "plain", "jwt", "kerberos", "ntlm", "mtls", "tls", "iam", "sso", "x509", "md5",
+     "scram-sha-256", "trust", "peer", "ident", "cert", "anonymous"}
+)  # fmt: skip
+"""Switches and modes: ``MYSQL_ALLOW_EMPTY_PASSWORD=1``, ``AUTH=oidc``, ``SMTP_AUTH=login``."""
 
 _STANDS_FOR_ANOTHER = re.compile(
     r"\$\(\w+\)"  # Kubernetes' expansion of another env variable
@@ -84,14 +89,15 @@ _STANDS_FOR_ANOTHER = re.compile(
     re.DOTALL,
 )
 
-_SHELL_VARIABLE = re.compile(r"\$\w+")
+_SHELL_VARIABLE = re.compile(r"\$\w+|\$\(.*|`.*", re.DOTALL)
+"""In a shell script: a variable, or a command's output (``$(cat /run/token)``)."""
 
 
 def placeholder(value: str, shell: bool = False) -> bool:
     """Whether a value under a credential's name is not the credential: one that stands
     for another (``$(DB_PASSWORD)``, ``${DB_PASSWORD}``, ``{{ .Values.pw }}``, a file's
     path, and in a shell script ``$DB_PASSWORD``), a switch (``true``, ``off``), or no
-    word at all (``|``).
+    word at all (``|``). In a shell script, ``$DB_PASSWORD`` and ``$(cat /run/pw)`` too.
 
     >>> [placeholder(v) for v in ("$(DB_PASSWORD)", "{{ .Values.pw }}", "/etc/pki/tls.key")]
     [True, True, True]
@@ -122,17 +128,54 @@ def credentials_in(text: str, entropy: bool = True) -> frozenset[str]:
 
 def _findings(text: str, entropy: bool) -> Iterator[str]:
     for detector in _DETECTORS:
+        if isinstance(detector, PrivateKeyDetector):  # says that a key is there, not where
+            if any(regex.search(text) for regex in detector.denylist):
+                yield from _pem_blocks(text) or [text]
+            continue
         for regex in detector.denylist:
+            covered = 0  # a match run on to its token's end covers the matches inside it
             for match in regex.finditer(text):
-                if isinstance(detector, PrivateKeyDetector):
-                    yield from [block.group(0) for block in _PEM.finditer(text)] or [text]
-                else:
-                    yield _credential(match)
+                if match.start() >= covered:
+                    found, covered = _credential(match)
+                    yield found
     yield from _URL_PASSWORD.findall(text)
+    yield from (found for pattern in _CONNECTION_STRINGS for found in pattern.findall(text))
     if entropy:
         for run in _BASE64_RUNS.findall(text):
-            if _BASE64.calculate_shannon_entropy(run) > _BASE64.entropy_limit:
+            if (
+                not _readable(run)
+                and _BASE64.calculate_shannon_entropy(run) > _BASE64.entropy_limit
+            ):
                 yield run
+
+
+_SAME_CASE_RUNS = re.compile(r"[a-z]{3,}|[A-Z]{3,}")
+
+
+def _readable(run: str) -> bool:
+    """Whether ``run`` is made of words (a path, a flag, an ARN, a cipher suite list:
+    4/5 of its letters or more in runs of three of the same case), which random base64
+    is not: a random string has a third of its letters in such runs, and more than 4/5
+    in fewer than 1 in 2,000 at 40 characters (1 in 200 at 24)."""
+    letters = sum(c.isalpha() for c in run)
+    in_words = sum(len(word) for word in _SAME_CASE_RUNS.findall(run))
+    return letters > 0 and in_words >= 0.8 * letters
+
+
+_PEM_LINE = re.compile(r"-----(BEGIN|END) [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+
+
+def _pem_blocks(text: str) -> list[str]:
+    """Each private key's PEM block, from its BEGIN line to its END line (or the end of
+    the text), in one pass."""
+    blocks, start = [], -1
+    for line in _PEM_LINE.finditer(text):
+        if line[1] == "BEGIN" and start < 0:
+            start = line.start()
+        elif line[1] == "END" and start >= 0:
+            blocks.append(text[start : line.end()])
+            start = -1
+    return [*blocks, text[start:]] if start >= 0 else blocks
 
 
 _DELIMITERS = " \t\r\n\"'`=:@[](),;"
@@ -140,21 +183,19 @@ _DELIMITERS = " \t\r\n\"'`=:@[](),;"
 _TOKEN = re.compile(r"[\w-]*")
 
 
-def _credential(match: re.Match[str]) -> str:
-    """The credential a detector's match holds. Its regex may capture the credential
-    (the password of ``://user:password@``, the value after a keyword) or only a part of
-    it (``ghp`` of a GitHub token): a group that ends where the match ends, but for
-    closing delimiters, is the credential; otherwise the whole match is, delimiters off.
-    A match that stops inside a token (a lazy pattern: a JWT's signature) runs on to the
-    token's end."""
+def _credential(match: re.Match[str]) -> tuple[str, int]:
+    """The credential a detector's match holds, and where it ends. Its regex may capture
+    the credential (the password of ``://user:password@``, the value after a keyword) or
+    only a part of it (``ghp`` of a GitHub token): a group that ends where the match
+    ends, but for closing delimiters, is the credential; otherwise the whole match is,
+    delimiters off. A match that stops inside a token (a lazy pattern: a JWT's
+    signature) runs on to the token's end."""
     whole = match.group(0)
     end = match.start() + len(whole.rstrip(_DELIMITERS))
-    for group in range(1, (match.re.groups or 0) + 1):
-        if match.group(group) and match.end(group) == end:
-            return match.group(group) + _rest_of_token(match.string, match.end(group))
-    return whole.strip(_DELIMITERS) + _rest_of_token(match.string, end)
-
-
-def _rest_of_token(text: str, end: int) -> str:
-    rest = _TOKEN.match(text, end)
-    return rest.group(0) if rest else ""
+    start = next(
+        (match.start(g) for g in range(1, match.re.groups + 1) if match[g] and match.end(g) == end),
+        match.start() + len(whole) - len(whole.lstrip(_DELIMITERS)),
+    )
+    rest = _TOKEN.match(match.string, end)
+    end = rest.end() if rest else end
+    return match.string[start:end], end

@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,11 @@ from kubeopera.collectors.kubernetes.command_line import (
     credentials_in_command,
     credentials_in_text,
 )
-from kubeopera.collectors.kubernetes.credential_names import credential_name, digest_name
+from kubeopera.collectors.kubernetes.credential_names import (
+    credential_name,
+    digest_name,
+    names_a_key,
+)
 from kubeopera.collectors.kubernetes.credential_values import credentials_in, placeholder
 from kubeopera.collectors.kubernetes.remembered import remembered
 
@@ -56,11 +61,27 @@ credential (with those whose name ends in ``Time`` or ``Timestamp``)."""
 
 _COMMAND_LINE = ("command", "args")
 
+_PAIR_NAMES = ("name", "key", "parameterkey", "type")
+_PAIR_VALUES = frozenset({"value", "default", "val", "parametervalue"})
+"""A name/value pair's fields: env variables, Helm and Tekton parameters, Argo Workflows
+inputs, CloudFormation parameters, Keycloak credentials (``type: password``)."""
+
 _Loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 """YAML's base loader: every scalar a string (no dates, numbers or keys of other types)."""
 
 _DEEPEST = 64
 """Nesting deeper than this (no real object's) is hidden whole, not walked."""
+
+_LONGEST = 64 * 1024
+"""A string longer than this (64 KiB: a file, not a setting) is hidden whole, as a
+ConfigMap's files are: searching it would cost more than reading it is worth."""
+
+_MOST_NODES = 100_000
+"""YAML held in a string that would expand to more nodes than this (aliases of aliases)
+is hidden whole."""
+
+_MOST_CREDENTIALS = 64
+"""A string holding more credentials than this is a secrets file: hidden whole."""
 
 
 @dataclass(frozen=True)
@@ -109,25 +130,29 @@ class Redactor:
         if isinstance(node, list):
             return [self._rewrite(item, name, found, depth + 1) for item in node]
         if isinstance(node, dict):
-            return self._rewrite_fields(node, found, depth)
+            return self._rewrite_fields(node, name, found, depth)
         if isinstance(node, int | float) and not isinstance(node, bool) and credential_name(name):
             return self._hide(str(node), None, found)  # password: 123456
         return node
 
-    def _rewrite_fields(self, node: dict[Any, Any], found: set[str], depth: int) -> dict[Any, Any]:
-        pair = node.get("name") if isinstance(node.get("value"), str) else None
+    def _rewrite_fields(
+        self, node: dict[Any, Any], name: str, found: set[str], depth: int
+    ) -> dict[Any, Any]:
+        """A mapping's fields; its value fields (``value``, ``default``, ...) under the
+        name it gives them (``name``, ``key``, ``type``, a JSON patch's ``path``), or
+        else under its own (``password: {value: x}``)."""
         command_line = _command_line(node)
         rewritten: dict[Any, Any] = {}
         for key, value in node.items():
-            name = str(key)
-            if _not_searched(name, value):
+            field = str(key)
+            if _not_searched(field, value):
                 rewritten[key] = value
-            elif name == "value" and isinstance(pair, str):  # env, Helm parameters, ...
-                rewritten[key] = self._rewrite(value, pair, found, depth + 1)
-            elif name in _COMMAND_LINE and command_line and isinstance(value, list):
-                rewritten[key] = [self._word(w, name, command_line, found) for w in value]
+            elif field.lower() in _PAIR_VALUES:  # env, Helm and Tekton parameters, JSON patches
+                rewritten[key] = self._rewrite(value, _pair_name(node) or name, found, depth + 1)
+            elif field in _COMMAND_LINE and command_line and isinstance(value, list):
+                rewritten[key] = [self._word(w, field, command_line, found) for w in value]
             else:
-                rewritten[key] = self._rewrite(value, name, found, depth + 1)
+                rewritten[key] = self._rewrite(value, field, found, depth + 1)
         return rewritten
 
     def _word(self, word: Any, name: str, command_line: frozenset[str], found: set[str]) -> Any:
@@ -141,14 +166,19 @@ class Redactor:
 
     def _credentials(self, value: str, name: str) -> frozenset[str] | None:
         """The credentials in the string ``value`` named ``name``; None: all of it."""
-        if credential_name(name) and not placeholder(value):
+        if len(value) > _LONGEST or (
+            credential_name(name) and not placeholder(value) and not names_a_key(name, value)
+        ):
             return None
         held = _structured(value)
+        if held is _TOO_LARGE:
+            return None
         if held is None:
             return _credentials_in_string(value, digest_name(name))
         inner: set[str] = set()
         self._rewrite(held, name, inner)
-        return frozenset(inner)
+        # and as text: a key written twice is read once (the last), but shows twice
+        return frozenset(inner) | _credentials_in_string(value, digest_name(name))
 
     def _hide(self, value: str, credentials: frozenset[str] | None, found: set[str]) -> str:
         """``value`` with each of ``credentials`` (None: all of it) replaced by its marker
@@ -159,7 +189,7 @@ class Redactor:
         whole value is replaced."""
         if credentials is not None and not credentials:
             return value
-        if credentials is None or value in credentials:
+        if credentials is None or value in credentials or len(credentials) > _MOST_CREDENTIALS:
             found.add(value)
             return self.marker(value)
         found.update(credentials)
@@ -205,9 +235,20 @@ def _command_line_of(words: str) -> frozenset[str]:
 def _command_line(node: dict[Any, Any]) -> frozenset[str]:
     """The credentials in a container's (or exec action's) ``command`` and ``args``,
     read as one command line."""
+    if "command" not in node and "args" not in node:
+        return frozenset()
     lists = [node[key] for key in _COMMAND_LINE if isinstance(node.get(key), list)]
     words = [w for words in lists for w in words if isinstance(w, str)]
     return _command_line_of("\0".join(words)) if words else frozenset()
+
+
+def _pair_name(node: dict[Any, Any]) -> str | None:
+    """The name a mapping gives its value fields, if it gives one."""
+    fields = {str(k).lower(): v for k, v in node.items()}
+    given = next((fields[k] for k in _PAIR_NAMES if isinstance(fields.get(k), str)), None)
+    if given is None and "op" in node and isinstance(node.get("path"), str):
+        given = node["path"].rsplit("/", 1)[-1]  # a JSON patch: /spec/password
+    return given
 
 
 def _not_searched(name: str, value: Any) -> bool:
@@ -229,20 +270,56 @@ def _as_words(credentials: frozenset[str]) -> re.Pattern[str]:
     return re.compile(rf"{start}(?:{either})(?![\w.-])")
 
 
-def _structured(value: str) -> dict[Any, Any] | list[Any] | None:
+_TOO_LARGE: Any = object()
+
+
+def _structured(value: str) -> Any:
     """The mapping or list that ``value`` holds as JSON or YAML (Helm values inlined as
-    a string, JSON annotations), every scalar a string, or None for any other string
-    (and for YAML with aliases, which could expand without bound: it is read as text)."""
+    a string, JSON annotations), every scalar a string; None for any other string;
+    ``_TOO_LARGE`` for YAML nested deeper than ``_DEEPEST`` or expanding (by aliases) to
+    more than ``_MOST_NODES``, which is measured on the parser's events before any of it
+    is built (the C loader would overflow its stack on deep nesting)."""
     head = value.lstrip()[:1]
     if not head or (head not in "{[" and "\n" not in value):
         return None
     try:  # JSON is YAML too
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(value, Loader=_Loader)):
-            return None
+        if _expanded_size(yaml.parse(value, Loader=_Loader)) > _MOST_NODES:
+            return _TOO_LARGE
         held = yaml.load(value, Loader=_Loader)  # the base loader: strings only
-    except (yaml.YAMLError, RecursionError):
+    except yaml.YAMLError:
         return None
     return held if isinstance(held, dict | list) and held else None
+
+
+def _expanded_size(events: Iterable[yaml.Event]) -> int:
+    """How many nodes the document of ``events`` holds, aliases expanded; beyond
+    ``_DEEPEST`` levels of nesting, more than ``_MOST_NODES``."""
+    sizes: dict[str, int] = {}  # anchor -> its node's expanded size
+    open_: list[tuple[str | None, int]] = []  # the collections being read, their sizes
+    total = 0
+    for event in events:
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(open_) >= _DEEPEST:
+                return _MOST_NODES + 1
+            open_.append((event.anchor, 1))
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = open_.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, size = None, sizes.get(event.anchor or "", 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, size = event.anchor, 1
+        else:
+            continue
+        if anchor:
+            sizes[anchor] = size
+        if open_:
+            open_[-1] = (open_[-1][0], open_[-1][1] + size)
+        else:
+            total += size
+        if total > _MOST_NODES or (open_ and open_[-1][1] > _MOST_NODES):
+            return _MOST_NODES + 1
+    return total
 
 
 UNKEYED = Redactor()
