@@ -6,8 +6,11 @@ connection strings and query strings carry ``password=...``, and messages quote
 ``Authorization: Bearer ...``. This finds the credential in each, by the name it is
 given under (``credential_names``), or by the client's own flag where the name says
 nothing (``-p`` of the MySQL clients, ``-a`` of ``redis-cli``, the ``user:password`` of
-``curl -u``). Values that refer to another (``$(DB_PASSWORD)``, Kubernetes'
-expansion of an env variable; ``${VAR}``, ``$VAR``) are not credentials.
+``curl -u``), SQL's ``PASSWORD '...'``, XML's ``<password>``, HTTP Basic credentials.
+Values that refer to another (``$(DB_PASSWORD)``, Kubernetes' expansion of an env
+variable; ``${VAR}``, ``$VAR``, ``$(cat /run/pw)``) are not credentials. Shell words are
+split by a regular expression, linear in the text (shlex builds each word a character at
+a time: minutes for a megabyte).
 
 >>> sorted(credentials_in_command(["mysql", "-uroot", "-pS3cret!", "shop"]))
 ['S3cret!']

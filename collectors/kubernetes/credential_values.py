@@ -1,8 +1,8 @@
 """Values that are credentials by their form, found by Yelp's detect-secrets.
 
-Every detector the library ships is used (AWS, Azure, GitHub, GitLab, Slack, Stripe,
+Every regex detector the library ships is used (AWS, Azure, GitHub, GitLab, Slack, Stripe,
 Twilio, SendGrid, Mailchimp, OpenAI, npm, PyPI, Discord, Telegram, JWTs, private keys,
-``user:password@`` URLs, ...), so a library upgrade brings its new formats along, except:
+``user:password@`` URLs, ...), so a library upgrade brings its new formats along, but:
 
 - its keyword plugin: names are judged by ``credential_names``, one rule for env names,
   flags and keys alike;
@@ -11,14 +11,17 @@ Twilio, SendGrid, Mailchimp, OpenAI, npm, PyPI, Discord, Telegram, JWTs, private
 - its two high-entropy plugins, which look for quoted strings in source code: here every
   run of the base64 alphabet in a value is a candidate, scored with the plugin's Shannon
   entropy and limit (4.5 bits per character), unless the value's name says it is a
-  digest or an identifier (``credential_names.digest_name``). Hex strings are left to
+  digest, an identifier or public (``credential_names.digest_name``) or the run reads
+  as words (``_readable``: a path, an ARN, a cipher-suite list). Hex strings are left to
   names and formats: Kubernetes is full of random hex that is no secret (image digests,
   ``pod-template-hash``, ``kubernetes.io/config.mirror``, run ids in names), and a hex
   credential comes under a name that says so (``DD_API_KEY``).
 
 Findings pass the library's heuristic filters (sequential strings, UUIDs, templated
 ``${...}`` and ``{{...}}`` values, ``$VAR`` references, strings with no letter). Private
-key detectors only say that a key is there: the whole PEM block is the finding.
+key detectors only say that a key is there: the whole PEM block is the finding. Our own
+rules add what the library lacks: a URL's password with an empty user
+(``redis://:pw@host``), Go's and Oracle's DSNs.
 
 >>> sorted(credentials_in("postgres://app:hunter22@db:5432/shop"))
 ['hunter22']

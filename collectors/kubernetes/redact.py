@@ -1,13 +1,13 @@
 """Redaction: what looks like a credential never leaves the cluster.
 
 Secrets are never read at all (the collector lists and watches their metadata only).
-Everything else is walked once, every string of it, and each credential found is
-replaced by a marker with a keyed hash of it, so equal values stay equal and a rotated
-password still shows as a change:
+Everything else is walked once, every string of it (but identities: name, namespace,
+uid, owner references), and each credential found is replaced by a marker with a keyed
+hash of it, so equal values stay equal and a rotated password still shows as a change:
 
 - a value whose *name* says it is a credential (``credential_names``): env variables
-  and other ``name``/``value`` pairs (Helm parameters of an Argo CD Application), keys
-  of annotations, labels and custom resources, flags;
+  and every other name/value pair (Helm and Tekton parameters, JSON patches), keys of
+  annotations, labels and custom resources, flags;
 - a credential by its *form* anywhere (``credential_values``, Yelp's detect-secrets):
   AWS, GitHub, Stripe, Slack, ... keys, JWTs, private keys, ``user:password@`` URLs,
   high-entropy strings;
@@ -15,7 +15,13 @@ password still shows as a change:
   exec probes, ``sh -c`` scripts) and in free text (``password=...``, ``Bearer ...``)
   (``command_line``);
 - YAML or JSON held in a string (Helm values, JSON annotations) is parsed and walked
-  the same way; its credentials are replaced in the text, so the rest stays readable.
+  the same way, and searched as text too.
+
+A credential is replaced where it stands as a word, so the rest of a command line, URL
+or Helm values stays readable; where it also shows inside a longer word, or is written
+differently (escaped), the whole string is replaced (``_hide``). Whatever the input, the
+work and the memory are bounded: long strings, strings holding many credentials, deep
+nesting and expanding YAML are hidden whole.
 
 ConfigMap values are all replaced (their files are configuration a person reads in
 Git, not in a timeline) and so is ``kubectl.kubernetes.io/last-applied-configuration``,
