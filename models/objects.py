@@ -59,11 +59,26 @@ class PodSummary(BaseModel):
     containers: list[ContainerResources] = Field(default_factory=list)
 
 
+class FieldManager(BaseModel):
+    """One entry of the object's ``managedFields``, without values: who manages which
+    fields (server-side apply's field ownership), the fields as JSON pointers in which
+    list items are named by their key (``/spec/template/spec/containers/[name=app]/image``),
+    as ``streams.object_diff`` names them."""
+
+    manager: str
+    operation: str = ""  # Apply or Update
+    subresource: str = ""  # "scale" for an autoscaler's replicas, "status", ...
+    time: UtcDatetime | None = None
+    fields: list[str] = Field(default_factory=list)
+
+
 class ObjectChange(Contract):
     """One change of one object (topic ``objects``, key cluster/kind/namespace/name).
 
     ``object`` is the redacted object without managedFields; ``last_manager`` keeps who
-    wrote it last. ``owner_chain`` runs from the direct owner up to the top controller.
+    wrote it last, ``field_managers`` who manages which fields (so a change can be told
+    apart field by field). ``owner_chain`` runs from the direct owner up to the top
+    controller.
     """
 
     cluster: str = Field(min_length=1)
@@ -81,6 +96,7 @@ class ObjectChange(Contract):
     annotations: dict[str, str] = Field(default_factory=dict)
     owner_chain: list[OwnerRef] = Field(default_factory=list)
     last_manager: str | None = None
+    field_managers: list[FieldManager] = Field(default_factory=list)
     pod: PodSummary | None = None
 
     def key(self) -> str:

@@ -6,7 +6,8 @@ items of a list Kubernetes merges by a key are named by that key, as strategic m
 patch and Kustomize name them (``/spec/template/spec/containers/[name=app]/image``, not
 ``.../containers/0/image``, so a reordered list is no change and a change names the
 container); other lists are values of their own, compared whole (``args``). Noise to a
-person is left out: ``status``, ``metadata.resourceVersion``, ``generation``,
+person is left out: ``apiVersion``, ``kind``, ``status``, ``metadata.resourceVersion``,
+``generation``,
 ``managedFields``, the redacted ``last-applied-configuration`` and the
 ``deployment.kubernetes.io/revision`` annotation, and whatever ``ignored`` adds
 (``/spec/replicas`` of a workload an HPA scales). Values are JSON; a long one is cut and
@@ -29,6 +30,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from kubeopera.models.field_paths import MERGE_KEYS, escaped, item
+
 Change = Literal["ADDED", "MODIFIED", "DELETED"]
 
 
@@ -43,24 +46,9 @@ class FieldChange:
     category: str
 
 
-MERGE_KEYS: dict[str, tuple[str, ...]] = {
-    "containers": ("name",),
-    "initContainers": ("name",),
-    "ephemeralContainers": ("name",),
-    "env": ("name",),
-    "volumes": ("name",),
-    "volumeMounts": ("mountPath",),
-    "volumeDevices": ("devicePath",),
-    "imagePullSecrets": ("name",),
-    "ports": ("containerPort", "port"),  # a container's ports; a Service's
-    "hostAliases": ("ip",),
-    "topologySpreadConstraints": ("topologyKey",),
-    "resourceClaims": ("name",),
-}
-"""Lists Kubernetes merges by a key (the ``patchMergeKey`` of the API's types), by field
-name; the first key that every item has, once, is used."""
-
 NOISE: tuple[str, ...] = (
+    "/apiVersion",  # the object's identity, and which version the API served it in
+    "/kind",
     "/status",
     "/metadata/resourceVersion",
     "/metadata/generation",
@@ -100,7 +88,7 @@ def differences(
     is gone), in path order. ``ignored`` adds JSON pointers to leave out with what is
     under them; a ``*`` segment stands for any one segment
     (``/spec/template/spec/containers/*/image``)."""
-    rules = [_rule(pointer) for pointer in (*NOISE, *ignored)]
+    rules = [pointer_pattern(pointer) for pointer in (*NOISE, *ignored)]
     found = [
         change
         for change in _walk("", old or {}, new or {})  # created or gone: field by field
@@ -114,13 +102,13 @@ def _walk(path: str, old: Any, new: Any) -> Iterator[FieldChange]:
         return
     if isinstance(old, dict) and isinstance(new, dict):
         for key in old.keys() | new.keys():
-            yield from _walk(f"{path}/{_escaped(key)}", old.get(key), new.get(key))
+            yield from _walk(f"{path}/{escaped(key)}", old.get(key), new.get(key))
         return
     key = _merge_key(path, old, new)
     if key is not None:
         before, after = _keyed(old or [], key), _keyed(new or [], key)
         for name in before.keys() | after.keys():
-            yield from _walk(f"{path}/[{key}={_escaped(name)}]", before.get(name), after.get(name))
+            yield from _walk(f"{path}/{item(key, name)}", before.get(name), after.get(name))
         return
     change: Change = "ADDED" if old is None else "DELETED" if new is None else "MODIFIED"
     yield FieldChange(path, change, _shown(old), _shown(new), category(path))
@@ -158,11 +146,6 @@ def _keyed(items: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
     return {str(item[key]): item for item in items}
 
 
-def _escaped(segment: Any) -> str:
-    """A JSON pointer segment (RFC 6901: ``~`` and ``/`` escaped)."""
-    return str(segment).replace("~", "~0").replace("/", "~1")
-
-
 def _shown(value: Any) -> str | None:
     if value is None:
         return None
@@ -173,7 +156,11 @@ def _shown(value: Any) -> str | None:
     return f"{text[: LONGEST - 32]}...(sha256:{digest})"
 
 
-def _rule(pointer: str) -> re.Pattern[str]:
-    """A pattern for ``pointer`` and everything under it; ``*`` is any one segment."""
+def pointer_pattern(pointer: str) -> re.Pattern[str]:
+    """A pattern for ``pointer`` and everything under it; ``*`` is any one segment.
+
+    >>> bool(pointer_pattern("/spec/*/image").match("/spec/[name=app]/image"))
+    True
+    """
     segments = [re.escape(s) if s != "*" else "[^/]+" for s in pointer.split("/")]
     return re.compile("/".join(segments) + "(?:/|$)")

@@ -76,7 +76,10 @@ def test_a_short_redaction_key_is_refused_in_one_line() -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ("processors: [archive, costs]", "unknown processor 'costs' (known: archive, cost"),
+        (
+            "processors: [archive, costs]",
+            "unknown processor 'costs' (known: archive, changes, cost",
+        ),
         ("processors: [cost, cost]", "processors: cost listed more than once"),
         ("processor_modules: [json.nope]", "cannot import processor module 'json.nope'"),
         (

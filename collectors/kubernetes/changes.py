@@ -1,14 +1,17 @@
 """Kubernetes objects (API JSON) to ``ObjectChange`` messages: redacted, with the owner
 chain up to the top controller and the last field manager."""
 
+import json
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from kubeopera.collectors.kubernetes.redact import UNKEYED, Redactor
 from kubeopera.collectors.kubernetes.resources import Resource
 from kubeopera.models import ChangeType, ContainerResources, ObjectChange, OwnerRef, PodSummary
+from kubeopera.models.field_paths import MERGE_KEYS, escaped, item
+from kubeopera.models.objects import FieldManager
 from kubeopera.models.quantity import parse_quantity
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
@@ -149,6 +152,52 @@ def last_manager(metadata: dict[str, Any]) -> str | None:
     return latest[1] if latest else None
 
 
+def field_managers(metadata: dict[str, Any]) -> list[FieldManager]:
+    """Who manages which fields (``managedFields``), the fields as the timeline names
+    them: ``fieldsV1``'s ``f:spec``/``f:replicas`` is ``/spec/replicas``, its
+    ``k:{"name":"app"}`` under ``f:containers`` is ``[name=app]``; an item of a set
+    (``v:``, named by its value) is ``[value]``, so no value is published."""
+    return [
+        FieldManager(
+            manager=entry.get("manager") or "",
+            operation=entry.get("operation") or "",
+            subresource=entry.get("subresource") or "",
+            time=entry.get("time"),
+            fields=sorted(_owned("", "", entry.get("fieldsV1") or {})),
+        )
+        for entry in metadata.get("managedFields") or []
+    ]
+
+
+def _owned(path: str, field: str, node: dict[str, Any]) -> Iterator[str]:
+    """The paths of the fields a ``fieldsV1`` node sets (its leaves, and itself when it
+    has a ``.`` member)."""
+    if not node or "." in node:
+        yield path
+    for member, inner in node.items():
+        if member.startswith("f:"):
+            yield from _owned(f"{path}/{escaped(member[2:])}", member[2:], inner or {})
+        elif member.startswith("k:"):
+            yield from _owned(f"{path}/{_keyed_item(field, member[2:])}", "", inner or {})
+        elif member.startswith("i:"):
+            yield from _owned(f"{path}/{escaped(member[2:])}", "", inner or {})
+        elif member.startswith("v:"):  # an item of a set, by its value: not published
+            yield from _owned(f"{path}/[value]", "", inner or {})
+
+
+def _keyed_item(field: str, key_json: str) -> str:
+    """``k:{"containerPort":80,"protocol":"TCP"}`` as the item's segment, by the list's
+    merge key where the keys include it."""
+    try:
+        keys = json.loads(key_json)
+    except ValueError:
+        return escaped(key_json)
+    if not isinstance(keys, dict) or not keys:
+        return escaped(key_json)
+    key = next((k for k in MERGE_KEYS.get(field, ()) if k in keys), next(iter(keys)))
+    return item(key, keys[key])
+
+
 def pod_summary(pod: dict[str, Any]) -> PodSummary:
     """Node, phase and the containers that run for the pod's life: its containers and
     its native sidecars, init containers with ``restartPolicy: Always`` (Kubernetes
@@ -210,6 +259,7 @@ def to_change(
         annotations=cleaned["metadata"]["annotations"],
         owner_chain=chain.refs,
         last_manager=last_manager(metadata),
+        field_managers=field_managers(metadata),
         pod=pod_summary(obj) if resource.kind == "Pod" else None,
     )
     owners.hold(published, chain.awaiting)
