@@ -13,6 +13,7 @@ from test_kube_collect import collecting
 
 from kubeopera.deploy.testcluster import LocalCluster
 from kubeopera.models import ChangeType, ObjectChange, OwnerRef, Topic
+from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.pricing import Pricer
 from kubeopera.streams.processor import Batch, Envelope
 from kubeopera.streams.processors.change_timeline import ChangesSettings, ChangeTimeline
@@ -213,3 +214,52 @@ def test_managed_fields_become_pointers_without_values() -> None:
         f"{APP}/image", f"{APP}/name", f"{APP}/ports/[containerPort=80]",
     ])  # fmt: skip
     assert (scale.subresource, scale.time, scale.fields) == ("scale", None, ["/spec/replicas"])
+
+
+def test_a_workloads_history_joins_its_changes_and_its_pods_events(store: Store) -> None:
+    """``v_object_history``: the Deployment's field changes and the Events of its Pod
+    (owned through a ReplicaSet), under the Deployment, in time order; ``v_changes``
+    holds the change rows."""
+    from kubeopera.models import EventSource, KubeEvent, ObjectRef
+    from kubeopera.streams.embedded import EmbeddedEngine
+    from kubeopera.streams.registry import build
+
+    chain = [OwnerRef(kind="ReplicaSet", name="shop-7f", uid="u-rs"),
+             OwnerRef(kind="Deployment", name="shop", uid="u-shop")]  # fmt: skip
+    pod = ObjectChange(
+        cluster="c", api_version="v1", kind="Pod", namespace="prod", name="shop-7f-a",
+        uid="u-pod", observed_at=AT + timedelta(minutes=1), change=ChangeType.ADDED,
+        object={"metadata": {"name": "shop-7f-a"}}, owner_chain=chain,
+    )  # fmt: skip
+    event = KubeEvent(
+        cluster="c", namespace="prod", name="shop-7f-a.1", uid="u-ev", type="Warning",
+        reason="BackOff", message="Back-off restarting failed container",
+        involved=ObjectRef(kind="Pod", namespace="prod", name="shop-7f-a", uid="u-pod"),
+        source=EventSource(component="kubelet"), last_time=AT + timedelta(minutes=3),
+    )  # fmt: skip
+    messages = [
+        (Topic.OBJECTS, change(ChangeType.ADDED, deployment(), "helm", 0)),
+        (Topic.OBJECTS, pod),
+        (Topic.OBJECTS, change(ChangeType.MODIFIED, deployment("shop:1.5"), "kubectl-edit", 2)),
+        (Topic.EVENTS, event),
+    ]  # fmt: skip
+    EmbeddedEngine(store, build(["archive", "changes"])).run([messages])
+    history = store.query(
+        "SELECT dateDiff('minute', toDateTime64('2026-12-05 09:00:00', 3, 'UTC'), at), entry,"
+        " kind, name, detail, path, who FROM v_object_history"
+        " WHERE top_kind = 'Application' AND top_name = 'shop-app' ORDER BY at, path"
+    ).rows()
+    assert history == [
+        (0, "change", "Deployment", "shop", "other", "/metadata", "helm"),
+        (0, "change", "Deployment", "shop", "other", "/spec", "helm"),
+        (2, "change", "Deployment", "shop", "image", f"{APP}/image", "kubectl-edit"),
+    ]
+    pods = store.query(
+        "SELECT entry, kind, name, detail, new, who FROM v_object_history"
+        " WHERE top_kind = 'Deployment' AND top_name = 'shop' ORDER BY at, path"
+    ).rows()
+    assert pods == [
+        ("change", "Pod", "shop-7f-a", "other", '{"name":"shop-7f-a"}', ""),
+        ("event", "Pod", "shop-7f-a", "BackOff", "Back-off restarting failed container", "kubelet"),
+    ]
+    assert store.query("SELECT count() FROM v_changes").item() == 4
