@@ -2,10 +2,11 @@
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -16,6 +17,24 @@ from kubeopera.deploy.paths import default_path
 from kubeopera.deploy.processes import stop_on_sigterm
 from kubeopera.settings import Settings, load_settings
 from kubeopera.settings.durations import format_duration, window_start
+from kubeopera.streams.object_diff import CATEGORIES
+
+FC = TypeVar("FC", bound=Callable[..., Any])
+
+
+def output_options(command: FC) -> FC:
+    """``--format`` and ``-o``, the same for every command that prints rows
+    (``render.write``)."""
+    formats = click.option(
+        "--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True
+    )
+    output = click.option(
+        "--output",
+        "-o",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Write to a file instead of stdout.",
+    )
+    return formats(output(command))
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -303,15 +322,7 @@ def cluster(action: str, port: int | None, state: Path) -> None:
 
 @cli.command(short_help="Run analyst SQL on the store (table, csv, json, parquet).")
 @click.argument("query")
-@click.option(
-    "--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True
-)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write to a file instead of stdout.",
-)
+@output_options
 @click.pass_context
 def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None) -> None:
     """Run analyst SQL (ClickHouse dialect) on the store, e.g. over v_cost_by_namespace_daily."""
@@ -350,10 +361,7 @@ def sql(ctx: click.Context, query: str, fmt: render.Format, output: Path | None)
     help="Spread shared namespaces over every group of the report (OpenCost) or of "
     "their own cluster.",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True
-)
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False))
+@output_options
 @click.pass_context
 def cost(
     ctx: click.Context,
@@ -390,6 +398,43 @@ def cost(
         render.write(report, fmt, output, notes=notes, empty_table=False)
     else:
         render.write(report, fmt, output, title=title, notes=[total, *notes])
+
+
+@cli.command(short_help="What changed, field by field, newest first (the change timeline).")
+@click.option("--cluster", help="Only this cluster.")
+@click.option("--namespace", help="Only this namespace.")
+@click.option("--kind", help="Only objects of this kind (Deployment, ConfigMap, ...).")
+@click.option("--name", help="Only this object, or the objects under this top controller.")
+@click.option("--category", type=click.Choice(CATEGORIES), help="Only changes of this kind.")
+@duration_option("--since", "24h", "How far back from now.", reaching_back=True)
+@output_options
+@click.pass_context
+def timeline(
+    ctx: click.Context,
+    /,
+    since: timedelta,
+    fmt: render.Format,
+    output: Path | None,
+    **filters: str | None,
+) -> None:
+    """Print the change timeline from the store (written by the changes processor: add
+    it to the settings' processors): each object version's changed fields, old and new,
+    and who changed them."""
+    from kubeopera.reports import change_timeline
+
+    with _settings(ctx).open_store() as store:
+        rows = change_timeline(
+            store,
+            window_start(since, datetime.now(UTC)),
+            {k: v for k, v in filters.items() if v is not None},
+        )
+        notes = [f"Store: {store.describe()}"]
+    if rows.is_empty():
+        notes.insert(0, f"No changes in the last {format_duration(since)} that match.")
+    if fmt == "table":
+        render.emit(render.diff(rows), output, notes)
+    else:
+        render.write(rows, fmt, output, notes=notes)
 
 
 @cli.command(short_help="Apply pending ClickHouse schema migrations.")

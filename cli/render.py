@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:  # frames come from the commands that load polars
     import polars as pl
@@ -90,6 +91,47 @@ def write(
         _emit(frame.write_csv() if fmt == "csv" else frame.write_json() + "\n", output)
     for note in notes:
         print(note, file=sys.stderr)
+
+
+_SIGNS = {"ADDED": ("+", "green"), "DELETED": ("-", "red"), "MODIFIED": ("~", "yellow")}
+
+
+def diff(rows: "pl.DataFrame") -> list[Text]:
+    """The change timeline for people: one header per object version (time, object, top
+    controller, who), then its fields, ``~ path: old -> new`` (``+`` added, ``-``
+    removed), coloured on a terminal."""
+    lines: list[Text] = []
+    version = None
+    for row in rows.iter_rows(named=True):
+        key = (row["at"], row["cluster"], row["namespace"], row["kind"], row["name"])
+        if key != version:
+            version = key
+            who = row["manager"] + (f" ({row['operation']})" if row["operation"] else "")
+            top = f"{row['top_kind']}/{row['top_name']}"
+            where = "/".join(p for p in (row["cluster"], row["namespace"]) if p)
+            header = f"{row['at']:%Y-%m-%d %H:%M:%S} {where} {row['kind']}/{row['name']}"
+            lines.append(Text(f"{header}  [{top}]  by {who or 'unknown'}", style="bold"))
+        sign, colour = _SIGNS[row["field_change"]]
+        line = Text(f"  {sign} {row['path']}: ", style=colour)
+        if row["old"] is not None:
+            line.append(row["old"], style="red")
+        if row["old"] is not None and row["new"] is not None:
+            line.append(" -> ")
+        if row["new"] is not None:
+            line.append(row["new"], style="green")
+        lines.append(line)
+    return lines
+
+
+def emit(lines: Sequence[Text | str], output: Path | None, notes: Sequence[str] = ()) -> None:
+    """Lines for people, coloured on a terminal, plain in a file or a pipe."""
+    terminal = output is None and sys.stdout.isatty()
+    text = io.StringIO()
+    out = Console(width=None if terminal else 140, file=text, highlight=False,
+                  force_terminal=terminal, no_color=not terminal)  # fmt: skip
+    for line in [*lines, *notes]:
+        out.print(line)
+    _emit(text.getvalue(), output)
 
 
 def _emit(text: str, output: Path | None) -> None:

@@ -98,3 +98,23 @@ EXAMPLE_SQL = (
     "GROUP BY team ORDER BY usd DESC"
 )
 """Analyst SQL the demo suggests: cost in USD per team over the whole store."""
+
+
+def changes_sql(since: datetime, filters: dict[str, str]) -> str:
+    """The change timeline (``v_changes``) since ``since``, newest first; ``filters``
+    are column -> value (``cluster``, ``namespace``, ``kind``, ``category``; ``name``
+    matches the object or its top controller)."""
+    where = [f"at >= {_time(since)}"]
+    for column, value in sorted(filters.items()):
+        if column == "name":
+            where.append(f"(name = {_literal(value)} OR top_name = {_literal(value)})")
+        else:
+            where.append(f"{column} = {_literal(value)}")
+    columns = (
+        "at, cluster, namespace, kind, name, top_kind, top_name, change, path, field_change, "
+        "old, new, category, manager, operation"
+    )
+    return (
+        f"SELECT {columns} FROM v_changes WHERE {' AND '.join(where)} "
+        "ORDER BY at DESC, cluster, namespace, kind, name, path"
+    )

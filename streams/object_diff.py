@@ -80,6 +80,8 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )  # fmt: skip
 """The first that matches a path names its category; none: ``other``."""
 
+CATEGORIES: tuple[str, ...] = (*(name for name, _ in _CATEGORIES), "other")
+
 
 def differences(
     old: dict[str, Any] | None, new: dict[str, Any] | None, ignored: Iterable[str] = ()

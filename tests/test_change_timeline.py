@@ -3,9 +3,11 @@ changes built here, then on a Deployment's life on the real kube-apiserver as th
 collector sees it (created by helm, edited by kubectl-edit, scaled by an autoscaler's
 manager, deleted)."""
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
@@ -22,6 +24,7 @@ from kubeopera.streams.reference import Reference
 AT = datetime(2026, 12, 5, 9, tzinfo=UTC)
 APP = "/spec/template/spec/containers/[name=app]"
 AUTOSCALER = "kube-controller-manager"  # the HPA controller runs in it
+SHOP = "c/prod Deployment/shop  [Application/shop-app]"  # as kubeopera timeline heads it
 
 
 def deployment(image: str = "shop:1.4", level: str = "info", replicas: int = 2) -> dict[str, Any]:
@@ -263,3 +266,48 @@ def test_a_workloads_history_joins_its_changes_and_its_pods_events(store: Store)
         ("event", "Pod", "shop-7f-a", "BackOff", "Back-off restarting failed container", "kubelet"),
     ]
     assert store.query("SELECT count() FROM v_changes").item() == 4
+
+
+def test_kubeopera_timeline_prints_each_version_newest_first(tmp_path: Path) -> None:
+    """``kubeopera timeline`` on a store the changes processor wrote: a header per
+    object version (time, object, top controller, who) and its fields, newest first;
+    filters; ``--format json`` gives the rows; nothing that matches says so."""
+    from cli_tools import run_kubeopera
+
+    from kubeopera.sinks.clickhouse import ChdbBackend
+    from kubeopera.streams.embedded import EmbeddedEngine
+    from kubeopera.streams.registry import build
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    created, edited = now - timedelta(minutes=50), now - timedelta(minutes=20)
+    versions = [
+        change(kind, obj, manager, 0).model_copy(update={"observed_at": at})
+        for kind, obj, manager, at in (
+            (ChangeType.ADDED, deployment(), "helm", created),
+            (ChangeType.MODIFIED, deployment("shop:1.5", "debug"), "kubectl-edit", edited),
+        )
+    ]
+    data = tmp_path / "store"
+    with Store(ChdbBackend(data), 0) as store:
+        EmbeddedEngine(store, build(["changes"])).run([[(Topic.OBJECTS, v) for v in versions]])
+    shown = run_kubeopera(data, "timeline", "--since", "2h")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[:6] == [
+        f"{edited:%Y-%m-%d %H:%M:%S} {SHOP}  by kubectl-edit",
+        f'  ~ {APP}/env/[name=LOG_LEVEL]/value: "info" -> "debug"',
+        f'  ~ {APP}/image: "shop:1.4" -> "shop:1.5"',
+        f"{created:%Y-%m-%d %H:%M:%S} {SHOP}  by helm",
+        '  + /metadata: {"name":"shop","namespace":"prod"}',
+        '  + /spec: {"replicas":2,"template":{"spec":{"containers":[{"env":[{"name":"LOG_LEVEL",'
+        '"value":"info"}],"image":"shop:1.4","name":"app"}]}}}',
+    ]
+    images = run_kubeopera(
+        data, "timeline", "--category", "image", "--name", "shop-app", "--format", "json"
+    )
+    assert [(r["path"], r["new"]) for r in json.loads(images.stdout)] == [
+        (f"{APP}/image", '"shop:1.5"')
+    ]
+    recent = run_kubeopera(data, "timeline", "--since", "30m", "--kind", "Deployment")
+    assert len([line for line in recent.stdout.splitlines() if line.startswith("  ")]) == 2
+    none = run_kubeopera(data, "timeline", "--namespace", "staging")
+    assert none.returncode == 0 and none.stdout.startswith("No changes in the last 1d that match.")
