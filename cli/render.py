@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -78,14 +78,7 @@ def write(
         else:
             frame.write_parquet(output)
     elif fmt == "table":
-        terminal = output is None and sys.stdout.isatty()
-        text = io.StringIO()
-        out = Console(width=None if terminal else 140, file=text, highlight=False)
-        if frame.height or empty_table:
-            out.print(table(frame, title=title))
-        for note in notes:
-            out.print(note)
-        _emit(text.getvalue(), output)
+        emit([table(frame, title=title)] if frame.height or empty_table else [], output, notes)
         return
     else:
         _emit(frame.write_csv() if fmt == "csv" else frame.write_json() + "\n", output)
@@ -123,8 +116,9 @@ def diff(rows: "pl.DataFrame") -> list[Text]:
     return lines
 
 
-def emit(lines: Sequence[Text | str], output: Path | None, notes: Sequence[str] = ()) -> None:
-    """Lines for people, coloured on a terminal, plain in a file or a pipe."""
+def emit(lines: Sequence[RenderableType], output: Path | None, notes: Sequence[str] = ()) -> None:
+    """Tables or lines for people, then ``notes``: styled on a terminal, plain in a file
+    or a pipe."""
     terminal = output is None and sys.stdout.isatty()
     text = io.StringIO()
     out = Console(width=None if terminal else 140, file=text, highlight=False,

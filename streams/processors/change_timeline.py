@@ -112,7 +112,7 @@ class ChangeTimeline:
             state[change.uid] = json.dumps({"object": new, "managers": managers}, sort_keys=True)
         top = change.controller
         for field in differences(before.get("object"), new):
-            manager, operation = _who(change, field.path, before.get("managers") or {})
+            manager, operation = _who(change, field.path, managers, before.get("managers") or {})
             if not self._ignored(change.kind, manager, field.path):
                 yield _row(change, field, manager, operation, top)
 
@@ -147,12 +147,16 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": metadata}
 
 
-def _who(change: ObjectChange, path: str, before: dict[str, str]) -> tuple[str, str]:
+def _who(
+    change: ObjectChange, path: str, now: dict[str, str], before: dict[str, str]
+) -> tuple[str, str]:
     """The field manager (and its operation) that made the change at ``path``: of the
     managers whose fields include it, the one whose entry changed with this version (an
-    autoscaler's ``scale`` entry, which carries no time); else the last writer."""
+    autoscaler's ``scale`` entry, which carries no time); else the last writer. ``now``
+    and ``before`` are the managers' entries (``_signature``) in this version and the
+    last."""
     owners = [m for m in change.field_managers if _owns(m.fields, path)]
-    changed = [m for m in owners if before.get(_entry(m)) != _signature(m)]
+    changed = [m for m in owners if before.get(_entry(m)) != now[_entry(m)]]
     for candidate in (changed, owners):
         if candidate:
             latest = max(candidate, key=lambda m: m.time.timestamp() if m.time else 0.0)
