@@ -92,14 +92,14 @@ _SIGNS = {"ADDED": ("+", "green"), "DELETED": ("-", "red"), "MODIFIED": ("~", "y
 def diff(rows: "pl.DataFrame") -> list[Text]:
     """The change timeline for people: one header per object version (time, object, top
     controller, who), then its fields, ``~ path: old -> new`` (``+`` added, ``-``
-    removed), coloured on a terminal."""
+    removed), each with its own manager where another made it, coloured on a terminal."""
     lines: list[Text] = []
-    version = None
+    version, by = None, ""
     for row in rows.iter_rows(named=True):
         key = (row["at"], row["cluster"], row["namespace"], row["kind"], row["name"])
+        who = row["manager"] + (f" ({row['operation']})" if row["operation"] else "")
         if key != version:
-            version = key
-            who = row["manager"] + (f" ({row['operation']})" if row["operation"] else "")
+            version, by = key, who
             top = f"{row['top_kind']}/{row['top_name']}"
             where = "/".join(p for p in (row["cluster"], row["namespace"]) if p)
             header = f"{row['at']:%Y-%m-%d %H:%M:%S} {where} {row['kind']}/{row['name']}"
@@ -112,6 +112,8 @@ def diff(rows: "pl.DataFrame") -> list[Text]:
             line.append(" -> ")
         if row["new"] is not None:
             line.append(row["new"], style="green")
+        if who != by:  # a field another manager changed in the same version
+            line.append(f"  (by {who or 'unknown'})", style="dim")
         lines.append(line)
     return lines
 

@@ -311,3 +311,23 @@ def test_kubeopera_timeline_prints_each_version_newest_first(tmp_path: Path) -> 
     assert len([line for line in recent.stdout.splitlines() if line.startswith("  ")]) == 2
     none = run_kubeopera(data, "timeline", "--namespace", "staging")
     assert none.returncode == 0 and none.stdout.startswith("No changes in the last 1d that match.")
+
+
+def test_a_field_another_manager_changed_in_the_same_version_names_it() -> None:
+    """Managers are found field by field: a version two managers made shows both."""
+    import polars as pl
+
+    from kubeopera.cli.render import diff
+
+    row = {"at": AT, "cluster": "c", "namespace": "prod", "kind": "Deployment",
+           "name": "shop", "top_kind": "Deployment", "top_name": "shop",
+           "field_change": "MODIFIED", "operation": "Update"}  # fmt: skip
+    rows = pl.DataFrame([
+        {**row, "path": f"{APP}/image", "old": '"a"', "new": '"b"', "manager": "kubectl-edit"},
+        {**row, "path": "/spec/replicas", "old": "2", "new": "6", "manager": AUTOSCALER},
+    ])  # fmt: skip
+    assert [line.plain for line in diff(rows)] == [
+        "2026-12-05 09:00:00 c/prod Deployment/shop  [Deployment/shop]  by kubectl-edit (Update)",
+        f'  ~ {APP}/image: "a" -> "b"',
+        f"  ~ /spec/replicas: 2 -> 6  (by {AUTOSCALER} (Update))",
+    ]
