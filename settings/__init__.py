@@ -66,6 +66,9 @@ class StorageSettings(_Section):
     database: str = "kubeopera"
     secure: bool = False
     raw_retention_days: int = Field(30, ge=0, description="TTL of raw tables; 0 keeps them")
+    history_retention_days: int = Field(
+        365, ge=0, description="TTL of the change timeline and findings; 0 keeps them"
+    )
 
 
 class PricingSettings(_Section):
@@ -206,7 +209,11 @@ class Settings(BaseSettings):
     def open_store(self) -> "Store":
         from kubeopera.sinks.clickhouse import Store
 
-        return Store(self.backend(), self.storage.raw_retention_days)
+        return Store(
+            self.backend(),
+            self.storage.raw_retention_days,
+            history_retention_days=self.storage.history_retention_days,
+        )
 
     def catalogue(self) -> "Catalogue":
         from kubeopera.models.catalogue import Catalogue

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeopera.models import DeadLetter, Finding, Message, MetricBatch
+from kubeopera.models import DeadLetter, Message, MetricBatch
 from kubeopera.streams.decode import RawMessage
 from kubeopera.streams.pipeline import Pipeline, decode_all
 from kubeopera.streams.pricing import Pricer
@@ -48,7 +48,6 @@ class EmbeddedEngine:
         self.reference = Reference(pricer or Pricer(), team_label)
         self.pipeline = Pipeline(build() if processors is None else processors, self.reference)
         self.stats = RunStats()
-        self.findings: list[Finding] = []  # no findings table yet: kept for the caller
 
     def run(
         self,
@@ -87,7 +86,6 @@ class EmbeddedEngine:
 
     def _write(self, output: Output) -> None:
         write(self.sink, output)
-        self.findings.extend(output.findings)
         self.stats.dead_letters += len(output.dead_letters)
         self.stats.duplicates += output.duplicates
         self.stats.counts.update(output.counts)

@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 from pydantic_core import to_json
 
-from kubeopera.models import DeadLetter, KubeEvent, MetricBatch, ObjectChange
+from kubeopera.models import DeadLetter, Finding, KubeEvent, MetricBatch, ObjectChange
 
 TIME = pl.Datetime("ms", "UTC")
 LABEL_TYPE = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
@@ -197,3 +197,33 @@ def deadletters_frame(letters: list[DeadLetter]) -> pl.DataFrame:
             "error": pl.String,
         },
     )
+
+
+def findings_frame(findings: list[Finding]) -> pl.DataFrame:
+    """Findings as ``findings`` rows: the subject's fields flattened, the evidence as JSON."""
+    return pl.DataFrame(
+        {
+            "cluster": [f.subject.cluster for f in findings],
+            "namespace": [f.subject.namespace for f in findings],
+            "finding_kind": [str(f.kind) for f in findings],
+            "fingerprint": [f.fingerprint for f in findings],
+            "last_seen": [f.last_seen for f in findings],
+            "first_seen": [f.first_seen for f in findings],
+            "status": [str(f.status) for f in findings],
+            "severity": [str(f.severity) for f in findings],
+            "kind": [f.subject.kind for f in findings],
+            "name": [f.subject.name for f in findings],
+            "summary": [f.summary for f in findings],
+            "evidence": [to_json(f.evidence).decode() for f in findings],
+            "remediation": [f.remediation for f in findings],
+        },
+        schema_overrides={
+            **dict.fromkeys(
+                ("cluster", "namespace", "finding_kind", "fingerprint", "status", "severity",
+                 "kind", "name", "summary", "evidence", "remediation"),
+                pl.String,
+            ),
+            "last_seen": TIME,
+            "first_seen": TIME,
+        },
+    )  # fmt: skip

@@ -15,7 +15,7 @@ def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
         applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
         versions = applied["version"].to_list()
-        assert versions == [m.version for m in MIGRATIONS] == list(range(1, 11))
+        assert versions == [m.version for m in MIGRATIONS] == list(range(1, 12))
         store.query("SELECT 1")  # the store answers
         frame = pl.DataFrame(
             {
@@ -48,18 +48,21 @@ def test_statements_split_on_line_end_semicolons() -> None:
 
 
 def test_retention_sets_and_removes_ttl(tmp_path: Path) -> None:
-    def ttl() -> str:
-        with Store(ChdbBackend(tmp_path), raw_retention_days=days) as store:
+    def ttl(table: str) -> str:
+        with Store(ChdbBackend(tmp_path), days, history_retention_days=history) as store:
             engine: str = store.query(
                 "SELECT engine_full FROM system.tables "
-                "WHERE database = currentDatabase() AND name = 'raw_metrics'"
+                f"WHERE database = currentDatabase() AND name = '{table}'"
             ).item()
         return engine
 
-    days = 14
-    assert "TTL toDateTime(window_start) + toIntervalDay(14)" in ttl()
-    days = 0
-    assert " TTL " not in ttl()
+    days, history = 14, 90
+    assert "TTL toDateTime(window_start) + toIntervalDay(14)" in ttl("raw_metrics")
+    assert "TTL toDateTime(observed_at) + toIntervalDay(90)" in ttl("object_changes")
+    assert "TTL toDateTime(last_seen) + toIntervalDay(90)" in ttl("findings")
+    days, history = 0, 0
+    assert " TTL " not in ttl("raw_metrics")
+    assert " TTL " not in ttl("findings")
 
 
 def test_label_lists_insert_as_maps_and_reset_empties_tables(store: Store) -> None:

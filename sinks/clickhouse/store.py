@@ -16,6 +16,10 @@ RAW_RETENTION = {
     "raw_objects": "observed_at",
     "raw_events": "last_time",
 }
+"""Raw tables and the time column their TTL counts from."""
+
+HISTORY_RETENTION = {"object_changes": "observed_at", "findings": "last_seen"}
+"""The change timeline and the findings' history, kept longer than raw data."""
 
 
 class Store:
@@ -26,22 +30,28 @@ class Store:
     """
 
     def __init__(
-        self, backend: Backend, raw_retention_days: int = 30, backoff: Backoff = DEFAULT_BACKOFF
+        self,
+        backend: Backend,
+        raw_retention_days: int = 30,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        history_retention_days: int = 365,
     ) -> None:
         self.backend = backend
         self.backoff = backoff
         migrate(backend)
-        self._apply_retention(raw_retention_days)
+        self._apply_retention(RAW_RETENTION, raw_retention_days)
+        self._apply_retention(HISTORY_RETENTION, history_retention_days)
 
-    def _apply_retention(self, days: int) -> None:
-        """Set the raw tables' TTL to ``days`` (0 keeps raw data forever); no-op when unchanged."""
+    def _apply_retention(self, tables: dict[str, str], days: int) -> None:
+        """Set the TTL of ``tables`` (name -> time column) to ``days`` (0 keeps their rows
+        forever); no-op when unchanged."""
         engines = {
             row["name"]: row["engine_full"]
             for row in self.backend.query(
                 "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
             ).to_pylist()
         }
-        for table, column in RAW_RETENTION.items():
+        for table, column in tables.items():
             current = engines[table]
             if days > 0 and f"toIntervalDay({days})" not in current:
                 self.backend.execute(
