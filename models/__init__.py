@@ -1,6 +1,7 @@
 """Contracts every stage shares: one pydantic model per message and finding."""
 
 from kubeopera.models.base import Contract, UtcDatetime
+from kubeopera.models.baselines import Baseline, BaselineKind
 from kubeopera.models.deadletter import DeadLetter
 from kubeopera.models.events import EventSource, KubeEvent
 from kubeopera.models.findings import Finding, FindingKind, FindingStatus, Severity, Subject
@@ -36,6 +37,8 @@ __all__ = [
     "TOPIC_MODELS",
     "TOPIC_SETTINGS",
     "UNALLOCATED",
+    "Baseline",
+    "BaselineKind",
     "CapacityType",
     "ChangeType",
     "ContainerResources",

@@ -7,6 +7,7 @@ by that key, as strategic merge patch and Kustomize name them
 ('[name=app]', 'a~1b~0c')
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 MERGE_KEYS: dict[str, tuple[str, ...]] = {
@@ -35,3 +36,79 @@ def escaped(segment: Any) -> str:
 def item(key: str, value: Any) -> str:
     """The segment of a merged list's item whose ``key`` is ``value``."""
     return f"[{key}={escaped(value)}]"
+
+
+def owned(obj: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """``obj`` cut down to the fields at ``paths``, the fields a manager owns as
+    ``field_managers`` names them. A path that others go on below keeps what they name;
+    one that ends there keeps all of the value under it. A list's item ``[key=value]``
+    keeps its key (that names it) and what is named below it; ``[value]``, an item of a
+    set (named by its value, which paths do not hold), keeps the whole list; a number,
+    the item at that index. Paths to what ``obj`` lacks, and the empty path, add nothing.
+
+    >>> deployment = {"spec": {"replicas": 2, "paused": False, "template": {"spec": {
+    ...     "containers": [
+    ...         {"name": "app", "image": "shop:1.5", "imagePullPolicy": "Always",
+    ...          "resources": {"requests": {"cpu": "100m"}}},
+    ...         {"name": "istio-proxy", "image": "proxyv2:1"}]}}}}
+    >>> app = "/spec/template/spec/containers/[name=app]"
+    >>> owned(deployment, ["/spec/replicas", app, f"{app}/image", f"{app}/resources"])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'spec': {'replicas': 2, 'template': {'spec': {'containers':
+        [{'name': 'app', 'image': 'shop:1.5', 'resources': {'requests': {'cpu': '100m'}}}]}}}}
+    """
+    tree: dict[str, Any] = {}
+    for path in paths:
+        if path:
+            node = tree
+            for segment in path.split("/")[1:]:
+                node = node.setdefault(segment, {})
+    if not tree:
+        return {}
+    projected: dict[str, Any] = _projected(obj, tree)
+    return projected
+
+
+def _projected(value: Any, tree: dict[str, Any]) -> Any:
+    """``value`` cut down to ``tree``, the segments below it (none: all of it)."""
+    if not tree:
+        return value
+    if isinstance(value, dict):
+        return {
+            key: _projected(inner, tree[escaped(key)])
+            for key, inner in value.items()
+            if escaped(key) in tree
+        }
+    if isinstance(value, list):
+        if "[value]" in tree:
+            return value
+        kept = []
+        for index, entry in enumerate(value):
+            segment = _segment(entry, index, tree)
+            if segment is not None:
+                projected = _projected(entry, tree[segment])
+                key = _item_key(segment)
+                if key is not None and isinstance(projected, dict):
+                    projected = {key: entry[key], **projected}
+                kept.append(projected)
+        return kept
+    return value
+
+
+def _segment(entry: Any, index: int, tree: dict[str, Any]) -> str | None:
+    """The segment of ``tree`` that names a list's ``entry`` (at ``index``), if any."""
+    if str(index) in tree:
+        return str(index)
+    if isinstance(entry, dict):
+        for segment in tree:
+            key = _item_key(segment)
+            if key is not None and key in entry and item(key, entry[key]) == segment:
+                return segment
+    return None
+
+
+def _item_key(segment: str) -> str | None:
+    """The key a ``[key=value]`` segment names its item by."""
+    if segment.startswith("[") and segment.endswith("]") and "=" in segment:
+        return segment[1:].split("=", 1)[0]
+    return None

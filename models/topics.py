@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kubeopera.models.base import Contract
+from kubeopera.models.baselines import Baseline
 from kubeopera.models.deadletter import DeadLetter
 from kubeopera.models.events import KubeEvent
 from kubeopera.models.findings import Finding
@@ -18,6 +19,7 @@ class Topic(StrEnum):
     METRICS = "kubeopera.metrics.v1"
     PRICES = "kubeopera.prices.v1"
     FINDINGS = "kubeopera.findings.v1"
+    BASELINES = "kubeopera.baselines.v1"
     DEADLETTER = "kubeopera.deadletter.v1"
 
 
@@ -27,6 +29,7 @@ TOPIC_MODELS: dict[Topic, type[Contract]] = {
     Topic.METRICS: MetricBatch,
     Topic.PRICES: NodePrice,
     Topic.FINDINGS: Finding,
+    Topic.BASELINES: Baseline,
     Topic.DEADLETTER: DeadLetter,
 }
 
@@ -73,6 +76,8 @@ TOPIC_SETTINGS: dict[Topic, TopicSettings] = {
     Topic.METRICS: _topic(12, "delete", retention_days=3),
     Topic.PRICES: _topic(3, "compact"),
     Topic.FINDINGS: _topic(6, "compact,delete", retention_days=30),
+    # Reference data, like prices: the latest baseline of each object, kept until replaced.
+    Topic.BASELINES: _topic(3, "compact"),
     Topic.DEADLETTER: _topic(3, "delete", retention_days=30),
 }
 """Producers compress with zstd; brokers keep it as sent (Kafka's default)."""

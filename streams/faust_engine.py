@@ -113,7 +113,7 @@ class FaustEngine:
         self.reference = Reference(pricer or Pricer(), options.team_label)
         self.reader = TopicReader(
             options.bootstrap,
-            [Topic.PRICES.value, Topic.OBJECTS.value],
+            [Topic.PRICES.value, Topic.OBJECTS.value, Topic.BASELINES.value],
             self._apply_reference,
             **options.security,
         )
@@ -346,12 +346,18 @@ class FaustEngine:
         )
 
     async def _advance_idle(self) -> None:
-        """Partitions read to their end that have taken no message for ``idle_after``:
+        """Slots of processors that compare their state with reference data that changed
+        are brought up to date (``Pipeline.stale``). Partitions read to their end that
+        have taken no message for ``idle_after``:
         their watermark moves ``idle_advance`` ahead, never past now less ``idle_after``
         (``Pipeline.advance``), and what that closes is written and saved as a batch's
         output is. Not while a batch is in flight or the partitions move."""
         if not self._assigned.is_set() or self._busy:
             return
+        if self.pipeline.stale():  # reference data changed with no batch to notice it
+            with self._in_flight():
+                output, touched = self.pipeline.run([])
+                await self._commit([], output, self._snapshot(touched, []))
         consumer = cast(Consumer, self.app.consumer)
         quiet = self.options.idle_after.total_seconds()
         now = asyncio.get_running_loop().time()
@@ -432,12 +438,16 @@ class FaustEngine:
         self, touched: list[Slot], events: list[EventT[bytes]]
     ) -> list[tuple[str, EventT[bytes], bytes]]:
         """The stateful slots the batch changed, as bytes, each with the latest event of
-        its partition (the table write goes to that event's partition)."""
-        latest = {(e.message.topic, e.message.partition): e for e in events}
+        its partition (the table write goes to that event's partition): of the batch, or
+        the last one taken (a slot brought up to date with changed reference data). A
+        slot of a partition that has taken no event here is not saved: what changed it
+        is reference data, compared again after a restart."""
+        latest = {(tp.topic, tp.partition): last for tp, (_, last) in self._quiet_since.items()}
+        latest.update({(e.message.topic, e.message.partition): e for e in events})
         return [
-            (slot.key, latest[(slot.topic.value, slot.partition)], self.pipeline.saved(slot))
+            (slot.key, latest[where], self.pipeline.saved(slot))
             for slot in touched
-            if slot.state is not None
+            if slot.state is not None and (where := (slot.topic.value, slot.partition)) in latest
         ]
 
     async def _ack(self, events: list[EventT[bytes]]) -> None:

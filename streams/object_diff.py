@@ -99,6 +99,17 @@ def differences(
     return sorted(found, key=lambda change: change.path)
 
 
+def comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without what changes on its own (its status, bookkeeping): what is
+    compared between versions, with a baseline, or across clusters."""
+    metadata = {
+        k: v
+        for k, v in (obj.get("metadata") or {}).items()
+        if k not in ("managedFields", "resourceVersion", "generation")
+    }
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": metadata}
+
+
 def _walk(path: str, old: Any, new: Any) -> Iterator[FieldChange]:
     if old == new:
         return

@@ -8,7 +8,9 @@ processor's state. A batch's messages are grouped by processor and partition; re
 could not be decoded too (a redelivered bad message is not dead-lettered twice); each message
 is given its partition's watermark as of the message before it; the processor computes
 (once for all the batch's partitions when it can: ``processor.process_partitions``);
-then each slot closes what its new watermark has made due.
+then each slot closes what its new watermark has made due. When reference data that a
+processor compares its state with has changed (``processor.ComparesWithReference``),
+every slot of that processor is processed, with an empty batch if it has none.
 
 A slot's state is saved as bytes (``saved``) after the batch's output is written, and
 restored (the ``restore`` callback) the first time its partition is seen again.
@@ -22,7 +24,14 @@ from typing import Any
 
 from kubeopera.models import DeadLetter, Topic
 from kubeopera.streams.decode import RawMessage, decode
-from kubeopera.streams.processor import Batch, Envelope, Output, Processor, process_partitions
+from kubeopera.streams.processor import (
+    Batch,
+    ComparesWithReference,
+    Envelope,
+    Output,
+    Processor,
+    process_partitions,
+)
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.state_bytes import pack, unpack
 from kubeopera.streams.watermark import END_OF_INPUT, PartitionClock
@@ -86,6 +95,7 @@ class Pipeline:
         self.reference_retention = reference_retention
         self.restore = restore
         self.slots: dict[str, Slot] = {}
+        self._compared: dict[str, int] = {}  # processor -> reference generations compared
 
     def topics(self) -> set[Topic]:
         """Every topic some processor consumes."""
@@ -105,10 +115,7 @@ class Pipeline:
         output = Output()
         touched: dict[str, Slot] = {}
         for processor in self.processors:
-            groups: dict[tuple[Topic, int], list[Envelope]] = {}
-            for envelope in envelopes:
-                if envelope.topic in processor.topics:
-                    groups.setdefault((envelope.topic, envelope.partition), []).append(envelope)
+            groups = self._groups(processor, envelopes)
             unread: dict[tuple[Topic, int], list[int]] = {}
             for index, letter in enumerate(letters):
                 topic = consumed.get(letter.source_topic)
@@ -136,6 +143,37 @@ class Pipeline:
         output.duplicates += len(letters) - len(kept)
         self._forget_reference()
         return output, list(touched.values())
+
+    def _groups(
+        self, processor: Processor[Any], envelopes: Sequence[Envelope]
+    ) -> dict[tuple[Topic, int], list[Envelope]]:
+        """The processor's messages by topic and partition; with every slot of it (and no
+        messages) when the reference data it compares its state with has changed."""
+        groups: dict[tuple[Topic, int], list[Envelope]] = {}
+        for envelope in envelopes:
+            if envelope.topic in processor.topics:
+                groups.setdefault((envelope.topic, envelope.partition), []).append(envelope)
+        if self._reference_changed(processor):
+            for slot in list(self.slots.values()):
+                if slot.processor is processor:
+                    groups.setdefault((slot.topic, slot.partition), [])
+        return groups
+
+    def stale(self) -> bool:
+        """Whether reference data some processor compares its state with has changed
+        since it last did (``run`` with no messages then brings every slot up to date)."""
+        return any(self._generation(p) != self._compared.get(p.name, 0) for p in self.processors)
+
+    def _reference_changed(self, processor: Processor[Any]) -> bool:
+        generation = self._generation(processor)
+        changed = generation != self._compared.get(processor.name, 0)
+        self._compared[processor.name] = generation
+        return changed
+
+    def _generation(self, processor: Processor[Any]) -> int:
+        if not isinstance(processor, ComparesWithReference):
+            return 0
+        return sum(self.reference.generation(t) for t in processor.reference_topics)
 
     def advance(
         self, topic: Topic, partition: int, by: timedelta, limit: datetime

@@ -159,6 +159,16 @@ class ProcessesPartitionsTogether(Protocol):
         ...
 
 
+@runtime_checkable
+class ComparesWithReference(Protocol):
+    """A processor whose output depends on reference data that may change after its
+    input arrived (the drift processor on baselines): when the reference data of these
+    topics changes, the pipeline calls ``process`` with an empty batch on each of its
+    partitions' states, so that it compares what it holds with the new data."""
+
+    reference_topics: ClassVar[frozenset[Topic]]
+
+
 def process_partitions(
     processor: Processor[Any], work: Sequence[tuple[Batch, Any]], reference: Reference
 ) -> Output:

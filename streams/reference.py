@@ -1,5 +1,6 @@
-"""The reference data every metric batch is costed against: node prices and the pods,
-each as a timeline, so a scrape is costed with the facts valid at its time.
+"""The reference data the processors share: node prices and the pods, each as a
+timeline, so a scrape is costed with the facts valid at its time; and the drift
+baselines (``streams.baselines``).
 
 Both engines keep one: the embedded engine feeds it from its batches, each Faust worker
 from its own full read of the ``prices`` and ``objects`` topics (a node's metrics and
@@ -7,13 +8,15 @@ its pods travel on different partitions, so no partition assignment could give o
 worker both).
 """
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
 import polars as pl
 
-from kubeopera.models import Contract, MetricBatch, NodePrice, ObjectChange
+from kubeopera.models import Baseline, Contract, MetricBatch, NodePrice, ObjectChange, Topic
+from kubeopera.streams.baselines import Baselines
 from kubeopera.streams.inventory import BEGINNING, Inventory
 from kubeopera.streams.pricing import NodePricing, Pricer, pricing_frame
 from kubeopera.streams.timeline import Timeline, prune, record
@@ -25,11 +28,14 @@ def _same_price(a: NodePricing, b: NodePricing) -> bool:
 
 
 class Reference:
-    """Every node's price timeline and the pod inventory, with cached frame views."""
+    """Every node's price timeline and the pod inventory, with cached frame views, and
+    every object's drift baselines."""
 
     def __init__(self, pricer: Pricer, team_label: str = "team") -> None:
         self.pricer = pricer
         self.inventory = Inventory(team_label)
+        self.baselines = Baselines()
+        self._generations: Counter[Topic] = Counter()
         self._prices: dict[tuple[str, str], Timeline[NodePricing]] = {}
         self._pricing: pl.DataFrame | None = None
 
@@ -46,11 +52,19 @@ class Reference:
         self.inventory.apply(changes)
 
     def apply(self, messages: Iterable[Contract]) -> None:
-        """Keep what messages of the ``prices`` and ``objects`` topics say; others are
-        ignored."""
+        """Keep what messages of the ``prices``, ``objects`` and ``baselines`` topics say;
+        others are ignored."""
         batch = list(messages)
         self.apply_prices(m for m in batch if isinstance(m, NodePrice))
         self.apply_changes(m for m in batch if isinstance(m, ObjectChange))
+        if self.baselines.apply(m for m in batch if isinstance(m, Baseline)):
+            self._generations[Topic.BASELINES] += 1
+
+    def generation(self, topic: Topic) -> int:
+        """How many times the reference data of ``topic`` has changed (counted for
+        ``baselines``, which processors compare their state with:
+        ``processor.ComparesWithReference``)."""
+        return self._generations[topic]
 
     def ready(self, message: Contract) -> bool:
         """Whether the reference data ``message`` needs has arrived: a scrape's node
@@ -81,6 +95,7 @@ class Reference:
     def forget_before(self, horizon: datetime) -> None:
         """Scrapes before ``horizon`` are no longer admissible: drop what only they need."""
         self.inventory.forget_before(horizon)
+        self.baselines.forget_before(horizon)
         for timeline in self._prices.values():
             before = len(timeline)
             prune(timeline, horizon)

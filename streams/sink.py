@@ -24,8 +24,8 @@ class Sink(Protocol):
 
 
 def write(sink: Sink, output: Output) -> None:
-    """Every block of ``output`` in order, then its findings and dead letters; returns after the sink
-    has acknowledged them all (offsets may be committed then). The blocks of a table
+    """Every block of ``output`` in order, then its findings and dead letters; returns
+    after the sink has acknowledged them all (offsets may be committed then). The blocks of a table
     that is not deduplicated by content go as one insert, at its first block's place
     (ClickHouse wants few, large inserts); a deduplicated table's blocks go as they are,
     since their content is their token."""

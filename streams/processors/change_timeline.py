@@ -27,7 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from kubeopera.models import ChangeType, ObjectChange, OwnerRef, Topic
 from kubeopera.models.objects import FieldManager
 from kubeopera.streams.frames import TIME
-from kubeopera.streams.object_diff import FieldChange, differences, pointer_pattern
+from kubeopera.streams.ignore_differences import (
+    IgnoreDifferences,
+    autoscaled_replicas,
+    ignored,
+    latest,
+    owners,
+)
+from kubeopera.streams.object_diff import FieldChange, comparable, differences
 from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
@@ -39,41 +46,13 @@ OBJECT_CHANGES = Table(
     "observed_at",
 )
 
-AUTOSCALERS = ["kube-controller-manager", "horizontal-pod-autoscaler", "keda-operator"]
-"""Field managers that set a workload's replicas for an autoscaler."""
-
-
-class IgnoreDifferences(BaseModel):
-    """Differences left out, as Argo CD's ``ignoreDifferences``: under these JSON
-    pointers (a ``*`` segment is any one), for these kinds (none: every kind), when made
-    by these field managers (none: by anyone; Argo CD's ``managedFieldsManagers``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    json_pointers: list[str] = Field(min_length=1)
-    kinds: list[str] = Field(default_factory=list)
-    managers: list[str] = Field(default_factory=list)
-
-    def applies(self, kind: str, manager: str | None) -> bool:
-        return (not self.kinds or kind in self.kinds) and (
-            not self.managers or manager in self.managers
-        )
-
 
 class ChangesSettings(BaseModel):
     """The ``changes:`` section."""
 
     model_config = ConfigDict(extra="forbid")
 
-    ignore_differences: list[IgnoreDifferences] = Field(
-        default_factory=lambda: [
-            IgnoreDifferences(
-                json_pointers=["/spec/replicas"],
-                kinds=["Deployment", "StatefulSet", "ReplicaSet"],
-                managers=AUTOSCALERS,
-            )
-        ]
-    )
+    ignore_differences: list[IgnoreDifferences] = Field(default_factory=autoscaled_replicas)
 
 
 Versions = dict[str, str]
@@ -104,7 +83,7 @@ class ChangeTimeline:
 
     def _rows(self, change: ObjectChange, state: Versions) -> Iterator[dict[str, Any]]:
         before = json.loads(state[change.uid]) if change.uid in state else {}
-        new = None if change.change == ChangeType.DELETED else _comparable(change.object)
+        new = None if change.change == ChangeType.DELETED else comparable(change.object)
         managers = {_entry(m): _signature(m) for m in change.field_managers}
         if new is None:
             state.pop(change.uid, None)
@@ -113,15 +92,8 @@ class ChangeTimeline:
         top = change.controller
         for field in differences(before.get("object"), new):
             manager, operation = _who(change, field.path, managers, before.get("managers") or {})
-            if not self._ignored(change.kind, manager, field.path):
+            if not ignored(self.settings.ignore_differences, change.kind, manager, field.path):
                 yield _row(change, field, manager, operation, top)
-
-    def _ignored(self, kind: str, manager: str, path: str) -> bool:
-        return any(
-            rule.applies(kind, manager) and pointer_pattern(pointer).match(path)
-            for rule in self.settings.ignore_differences
-            for pointer in rule.json_pointers
-        )
 
     def close(self, state: Versions, watermark: datetime) -> Output:
         return Output()
@@ -136,17 +108,6 @@ class ChangeTimeline:
         return dict(json.loads(data)) if data else {}
 
 
-def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object without what changes on its own (its status, bookkeeping): what is
-    kept of it between versions."""
-    metadata = {
-        k: v
-        for k, v in (obj.get("metadata") or {}).items()
-        if k not in ("managedFields", "resourceVersion", "generation")
-    }
-    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": metadata}
-
-
 def _who(
     change: ObjectChange, path: str, now: dict[str, str], before: dict[str, str]
 ) -> tuple[str, str]:
@@ -155,17 +116,12 @@ def _who(
     autoscaler's ``scale`` entry, which carries no time); else the last writer. ``now``
     and ``before`` are the managers' entries (``_signature``) in this version and the
     last."""
-    owners = [m for m in change.field_managers if _owns(m.fields, path)]
-    changed = [m for m in owners if before.get(_entry(m)) != now[_entry(m)]]
-    for candidate in (changed, owners):
-        if candidate:
-            latest = max(candidate, key=lambda m: m.time.timestamp() if m.time else 0.0)
-            return latest.manager, latest.operation
+    managing = owners(change.field_managers, path)
+    changed = [m for m in managing if before.get(_entry(m)) != now[_entry(m)]]
+    who = latest(changed) or latest(managing)
+    if who is not None:
+        return who.manager, who.operation
     return change.last_manager or "", ""
-
-
-def _owns(fields: list[str], path: str) -> bool:
-    return any(f == path or f.startswith(path + "/") or path.startswith(f + "/") for f in fields)
 
 
 def _entry(manager: FieldManager) -> str:

@@ -1,0 +1,76 @@
+"""The drift baselines as reference data: every object's declared and approved
+baselines, each a timeline (``streams.timeline``) from the time it was recorded, so an
+object version is compared with the baseline valid at its time however the input is
+batched.
+
+>>> from datetime import UTC, datetime
+>>> from kubeopera.models import Baseline, BaselineKind
+>>> def approved(hour: int, replicas: int) -> Baseline:
+...     return Baseline(baseline=BaselineKind.APPROVED, origin="ops", cluster="prod",
+...         api_version="apps/v1", kind="Deployment", namespace="shop", name="web",
+...         object={"spec": {"replicas": replicas}},
+...         recorded_at=datetime(2026, 3, 2, hour, tzinfo=UTC))
+>>> baselines = Baselines()
+>>> baselines.apply([approved(9, 2), approved(12, 3), approved(13, 3)])
+True
+>>> key = "prod/Deployment/shop/web"
+>>> [b.object for b in baselines.versions(key, BaselineKind.APPROVED)]
+[{'spec': {'replicas': 2}}, {'spec': {'replicas': 3}}]
+>>> baselines.valid(key, BaselineKind.APPROVED, datetime(2026, 3, 2, 8, tzinfo=UTC)) is None
+True
+"""
+
+from collections.abc import Iterable, KeysView
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from kubeopera.models import Baseline, BaselineKind
+from kubeopera.streams.timeline import Timeline, prune, record
+
+
+def _same(a: Baseline, b: Baseline) -> bool:
+    """The same baseline recorded again: no change."""
+    return a.object == b.object and a.origin == b.origin
+
+
+@dataclass
+class Baselines:
+    """Object key (``cluster/kind/namespace/name``) -> baseline kind -> timeline."""
+
+    _timelines: dict[str, dict[BaselineKind, Timeline[Baseline]]] = field(default_factory=dict)
+
+    def apply(self, baselines: Iterable[Baseline]) -> bool:
+        """Record each baseline from its time; returns whether any was new."""
+        changed = False
+        for baseline in baselines:
+            kinds = self._timelines.setdefault(baseline.object_key(), {})
+            timeline = kinds.setdefault(baseline.baseline, [])
+            changed |= record(timeline, baseline.recorded_at, baseline, _same)
+        return changed
+
+    def keys(self) -> KeysView[str]:
+        """The objects that have a baseline."""
+        return self._timelines.keys()
+
+    def kinds(self, key: str) -> list[BaselineKind]:
+        return sorted(self._timelines.get(key, {}))
+
+    def versions(self, key: str, kind: BaselineKind) -> list[Baseline]:
+        """Every recorded version of the object's baseline of ``kind``, oldest first."""
+        return [b for _, b in self._timelines.get(key, {}).get(kind, [])]
+
+    def valid(self, key: str, kind: BaselineKind, at: datetime) -> Baseline | None:
+        """The baseline valid at ``at``: None before the first was recorded (or when the
+        one valid withdrew it: ``object`` None)."""
+        found = None
+        for since, baseline in self._timelines.get(key, {}).get(kind, []):
+            if since > at:
+                break
+            found = baseline
+        return found if found is not None and found.object is not None else None
+
+    def forget_before(self, horizon: datetime) -> None:
+        """Drop baselines superseded before ``horizon``; the one valid then stays."""
+        for kinds in self._timelines.values():
+            for timeline in kinds.values():
+                prune(timeline, horizon)

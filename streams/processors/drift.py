@@ -1,0 +1,257 @@
+"""The drift processor: each object against its baselines (``streams.baselines``: the
+declared manifests, the last approved state), as drift findings: opened when a field
+drifts, changed when the drifted fields change, resolved when the object matches again
+(or is deleted, or its baseline withdrawn).
+
+Every object version is compared with the baselines valid at its time, and a baseline
+recorded later is compared with the object version live then, both in event-time order,
+so the findings do not depend on how the input is batched. A finding's ``first_seen`` is
+when its drift began; ``last_seen`` the last comparison that changed it.
+
+State: for each live object of the partition (the ``objects`` topic is keyed by object),
+its last version without status and bookkeeping, its field managers (to leave out, by
+``ignore_differences``, a field an autoscaler manages) and its verdict for each
+baseline; forgotten when the object is deleted: it grows with live objects, not with
+history.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kubeopera.models import (
+    Baseline,
+    BaselineKind,
+    ChangeType,
+    Finding,
+    FindingKind,
+    FindingStatus,
+    ObjectChange,
+    Severity,
+    Subject,
+    Topic,
+)
+from kubeopera.models.objects import FieldManager
+from kubeopera.streams.drift import Drift, against
+from kubeopera.streams.ignore_differences import (
+    IgnoreDifferences,
+    autoscaled_replicas,
+    ignored,
+    latest,
+    owners,
+)
+from kubeopera.streams.object_diff import comparable
+from kubeopera.streams.processor import Batch, Output, Table
+from kubeopera.streams.reference import Reference
+from kubeopera.streams.registry import register
+from kubeopera.streams.watermark import END_OF_INPUT
+
+SERIOUS = {"image", "RBAC rules"}
+"""Categories of drift that make a finding high severity (what runs, who may do what)."""
+
+
+class DriftSettings(BaseModel):
+    """The ``drift:`` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ignore_differences: list[IgnoreDifferences] = Field(default_factory=autoscaled_replicas)
+
+
+Objects = dict[str, str]
+"""The partition's live objects: object key -> its last version, field managers and
+verdicts, as JSON."""
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One comparison to make, in time order: an object version, or a baseline recorded
+    after the object's last comparison with its kind."""
+
+    at: datetime
+    change: ObjectChange | None = None
+    baseline: Baseline | None = None
+
+
+@register
+class DriftDetector:
+    name: ClassVar[str] = "drift"
+    Settings: ClassVar[type[BaseModel]] = DriftSettings
+    topics: ClassVar[frozenset[Topic]] = frozenset({Topic.OBJECTS})
+    reference_topics: ClassVar[frozenset[Topic]] = frozenset({Topic.BASELINES})
+    tables: ClassVar[tuple[Table, ...]] = ()  # findings only
+
+    def __init__(self, settings: DriftSettings | None = None) -> None:
+        self.settings = settings or DriftSettings()
+
+    def new_state(self) -> Objects:
+        return {}
+
+    def process(self, batch: Batch, reference: Reference, state: Objects) -> Output:
+        """Findings for the batch's object versions and for baselines recorded since the
+        partition's objects were last compared. Counts ``drift_findings``."""
+        baselines = reference.baselines
+        steps: dict[str, list[_Step]] = {}
+        for change in batch.of(ObjectChange):
+            steps.setdefault(change.key(), []).append(_Step(change.observed_at, change=change))
+        for key in steps.keys() | (state.keys() & baselines.keys()):
+            verdicts = json.loads(state[key])["verdicts"] if key in state else {}
+            for kind in baselines.kinds(key):
+                since = verdicts.get(kind, {}).get("baseline_at")
+                for baseline in baselines.versions(key, kind):
+                    if since is None or baseline.recorded_at > datetime.fromisoformat(since):
+                        steps.setdefault(key, []).append(
+                            _Step(baseline.recorded_at, baseline=baseline)
+                        )
+        output = Output()
+        for key, ordered in steps.items():
+            for step in sorted(ordered, key=lambda s: (s.at, s.change is not None)):
+                output.findings.extend(self._step(key, step, reference, state))
+        output.counts["drift_findings"] = len(output.findings)
+        return output
+
+    def _step(self, key: str, step: _Step, reference: Reference, state: Objects) -> list[Finding]:
+        change = step.change
+        if change is not None and change.change == ChangeType.DELETED:
+            entry = json.loads(state.pop(key)) if key in state else None
+            return self._resolve_all(entry, step.at) if entry else []
+        if change is not None:
+            entry = json.loads(state[key]) if key in state else _entry(change)
+            entry["object"] = comparable(change.object)
+            entry["managers"] = [m.model_dump(mode="json") for m in change.field_managers]
+            kinds = [*BaselineKind]
+        elif key in state:
+            entry, kinds = json.loads(state[key]), [step.baseline.baseline]  # type: ignore[union-attr]
+        else:
+            return []
+        at = max(step.at, datetime.fromisoformat(entry["at"])) if entry.get("at") else step.at
+        entry["at"] = at.isoformat()
+        valid = reference.baselines.valid
+        found = [
+            finding
+            for kind in kinds
+            if (finding := self._compare(entry, kind, valid(key, kind, step.at), at))
+        ]
+        state[key] = json.dumps(entry, sort_keys=True)
+        return found
+
+    def _compare(
+        self, entry: dict[str, Any], kind: BaselineKind, baseline: Baseline | None, at: datetime
+    ) -> Finding | None:
+        """The finding that comparing ``entry``'s object with ``baseline`` opens, changes
+        or resolves (None: nothing new)."""
+        verdict = entry["verdicts"].setdefault(kind, {"first_seen": None, "digest": None})
+        if baseline is not None:
+            verdict["baseline_at"] = baseline.recorded_at.isoformat()
+        drift = self._drift(entry, baseline) if baseline is not None else []
+        if not drift:
+            if verdict["first_seen"] is None:
+                return None
+            finding = _finding(entry, kind, verdict, [], at)
+            verdict.update(first_seen=None, digest=None)
+            return finding
+        digest = hashlib.sha256(json.dumps([d.as_dict() for d in drift]).encode()).hexdigest()
+        if verdict["digest"] == digest:
+            return None
+        verdict.update(first_seen=verdict["first_seen"] or at.isoformat(), digest=digest)
+        verdict["origin"] = baseline.origin  # type: ignore[union-attr]
+        return _finding(entry, kind, verdict, drift, at)
+
+    def _drift(self, entry: dict[str, Any], baseline: Baseline) -> list[Drift]:
+        managers = [FieldManager.model_validate(m) for m in entry["managers"]]
+        kind, rules = entry["subject"]["kind"], self.settings.ignore_differences
+        declared = baseline.baseline == BaselineKind.DECLARED
+        return [
+            d
+            for d in against(baseline.object or {}, entry["object"], declared)
+            if not ignored(rules, kind, _manager(managers, d.path), d.path)
+        ]
+
+    def _resolve_all(self, entry: dict[str, Any], at: datetime) -> list[Finding]:
+        return [
+            _finding(entry, BaselineKind(kind), verdict, [], at)
+            for kind, verdict in sorted(entry["verdicts"].items())
+            if verdict["first_seen"] is not None
+        ]
+
+    def close(self, state: Objects, watermark: datetime) -> Output:
+        return Output()
+
+    def horizon(self, state: Objects) -> datetime | None:
+        return END_OF_INPUT  # baselines it has compared are in its state's verdicts
+
+    def state_to_bytes(self, state: Objects) -> bytes:
+        return json.dumps(state, sort_keys=True).encode()
+
+    def state_from_bytes(self, data: bytes) -> Objects:
+        return dict(json.loads(data)) if data else {}
+
+
+def _entry(change: ObjectChange) -> dict[str, Any]:
+    subject = Subject(
+        cluster=change.cluster, namespace=change.namespace, kind=change.kind, name=change.name
+    )
+    return {"subject": subject.model_dump(), "verdicts": {}, "at": None}
+
+
+def _manager(managers: list[FieldManager], path: str) -> str | None:
+    who = latest(owners(managers, path))
+    return who.manager if who else None
+
+
+def fingerprint(kind: BaselineKind, subject: Subject) -> str:
+    """The drift finding's fingerprint: the same for an object and baseline kind across
+    restarts, versions and re-creations of the object."""
+    key = f"drift/{kind}/{subject.cluster}/{subject.kind}/{subject.namespace}/{subject.name}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _finding(
+    entry: dict[str, Any],
+    kind: BaselineKind,
+    verdict: dict[str, Any],
+    drift: list[Drift],
+    at: datetime,
+) -> Finding:
+    subject = Subject.model_validate(entry["subject"])
+    what = f"{subject.kind} {subject.namespace + '/' if subject.namespace else ''}{subject.name}"
+    where = f"in {subject.cluster}"
+    if drift:
+        categories = sorted({d.category for d in drift})
+        fields = "1 field" if len(drift) == 1 else f"{len(drift)} fields"
+        summary = f"{what} {where} drifted from its {kind} baseline: {fields}"
+        summary += f" ({', '.join(categories)})"
+    else:
+        summary = f"{what} {where} matches its {kind} baseline again"
+    return Finding(
+        kind=FindingKind.DRIFT,
+        severity=Severity.HIGH if SERIOUS & {d.category for d in drift} else Severity.MEDIUM,
+        subject=subject,
+        fingerprint=fingerprint(kind, subject),
+        first_seen=datetime.fromisoformat(verdict["first_seen"]),
+        last_seen=at,
+        status=FindingStatus.OPEN if drift else FindingStatus.RESOLVED,
+        summary=summary,
+        evidence={
+            "baseline": str(kind),
+            "origin": verdict.get("origin", ""),
+            "entries": [d.as_dict() for d in drift],
+        },
+        remediation=_remediation(kind, subject, verdict.get("origin", "")) if drift else None,
+    )
+
+
+def _remediation(kind: BaselineKind, subject: Subject, origin: str) -> str:
+    if kind == BaselineKind.DECLARED:
+        return f"Re-apply the declared manifest ({origin}), or declare the live state there."
+    scope = f"--cluster {subject.cluster}"
+    if subject.namespace:
+        scope += f" --namespace {subject.namespace}"
+    return (
+        "Revert the change, or approve it: kubeopera drift approve "
+        f"{scope} --kind {subject.kind} --name {subject.name}"
+    )

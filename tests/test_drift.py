@@ -1,0 +1,242 @@
+"""The drift processor (``drift``) and the comparisons behind it (``streams.drift``):
+findings worked out by hand on object changes and baselines built here."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from kubeopera.models import (
+    Baseline,
+    BaselineKind,
+    ChangeType,
+    Finding,
+    ObjectChange,
+    Topic,
+)
+from kubeopera.models.objects import FieldManager
+from kubeopera.models.topics import Message
+from kubeopera.streams.drift import across, against
+from kubeopera.streams.pipeline import Pipeline
+from kubeopera.streams.pricing import Pricer
+from kubeopera.streams.processor import Envelope
+from kubeopera.streams.processors.drift import DriftDetector, DriftSettings
+from kubeopera.streams.reference import Reference
+
+AT = datetime(2026, 12, 5, 9, tzinfo=UTC)
+WEB = "/spec/template/spec/containers/[name=web]"
+
+
+def deployment(
+    image: str = "shop:1.4", replicas: int = 2, level: str = "info", **labels: str
+) -> dict[str, Any]:
+    container = {
+        "name": "web",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",  # a default the declaration leaves out
+        "env": [{"name": "LOG_LEVEL", "value": level}],
+        "resources": {"limits": {"memory": "256Mi"}},
+    }
+    return {
+        "metadata": {
+            "name": "web", "namespace": "shop", "uid": "u1", "labels": {"app": "web", **labels}
+        },
+        "spec": {
+            "replicas": replicas,
+            "strategy": {"type": "RollingUpdate"},
+            "template": {"spec": {"containers": [container]}},
+        },
+        "status": {"replicas": replicas},
+    }  # fmt: skip
+
+
+DECLARED = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+    "spec": {
+        "replicas": 2,
+        "template": {"spec": {"containers": [
+            {"name": "web", "image": "shop:1.4", "env": [{"name": "LOG_LEVEL", "value": "info"}],
+             "resources": {"limits": {"memory": "256Mi"}}},
+        ]}},
+    },
+}  # fmt: skip
+
+
+def change(
+    minute: int,
+    obj: dict[str, Any],
+    kind: ChangeType = ChangeType.MODIFIED,
+    manager: str = "kubectl-edit",
+) -> Message:
+    managers = [
+        FieldManager(manager="helm", operation="Apply", time=AT, fields=["/spec/replicas"]),
+        FieldManager(manager=manager, operation="Update", time=AT + timedelta(minutes=minute),
+                     fields=[f"{WEB}/image"] if manager != "kube-controller-manager" else []),
+    ]  # fmt: skip
+    if manager == "kube-controller-manager":
+        managers[0] = FieldManager(manager="helm", operation="Apply", time=AT)
+        managers.append(
+            FieldManager(manager=manager, operation="Update", subresource="scale",
+                         fields=["/spec/replicas"])
+        )  # fmt: skip
+    return (
+        Topic.OBJECTS,
+        ObjectChange(
+            cluster="prod", api_version="apps/v1", kind="Deployment", namespace="shop",
+            name="web", uid="u1", resource_version=str(minute),
+            observed_at=AT + timedelta(minutes=minute), change=kind, object=obj,
+            field_managers=managers,
+        ),
+    )  # fmt: skip
+
+
+def baseline(
+    minute: int, obj: dict[str, Any] | None, kind: BaselineKind = BaselineKind.DECLARED
+) -> Message:
+    return (
+        Topic.BASELINES,
+        Baseline(
+            baseline=kind, origin="git@example:shop.git@main" if kind == "declared" else "ops",
+            cluster="prod", api_version="apps/v1", kind="Deployment", namespace="shop",
+            name="web", object=obj, recorded_at=AT + timedelta(minutes=minute),
+        ),
+    )  # fmt: skip
+
+
+def findings(messages: list[Message], size: int | None = None) -> list[Finding]:
+    """The findings of ``messages`` cut into batches of ``size`` (None: one batch)."""
+    pipeline = Pipeline([DriftDetector(DriftSettings())], Reference(Pricer()))
+    found: list[Finding] = []
+    size = size or len(messages)
+    offsets: dict[Topic, int] = {}
+    for start in range(0, len(messages), size):
+        envelopes = []
+        for topic, message in messages[start : start + size]:
+            offsets[topic] = offsets.get(topic, -1) + 1
+            envelopes.append(Envelope(topic, message, 0, offsets[topic]))
+        output, _ = pipeline.run(envelopes)
+        found.extend(output.findings)
+    return found
+
+
+def seen(found: list[Finding]) -> list[tuple[Any, ...]]:
+    """Each finding as (minute, status, minute first seen, [(path, change, expected, live)])."""
+    return [
+        (
+            int((f.last_seen - AT).total_seconds() // 60),
+            str(f.status),
+            int((f.first_seen - AT).total_seconds() // 60),
+            [(e["path"], e["change"], e["expected"], e["live"]) for e in f.evidence["entries"]],
+        )
+        for f in found
+    ]
+
+
+def test_a_declared_workloads_drift_opens_changes_and_resolves() -> None:
+    life = [
+        baseline(0, DECLARED),
+        change(1, deployment(), ChangeType.ADDED, "helm"),  # as declared: no finding
+        change(2, deployment("shop:1.5")),  # a person edits the image
+        change(3, deployment("shop:1.5"), ChangeType.RESYNC),  # nothing new
+        change(4, deployment("shop:1.5", level="debug", tier="gold")),  # env and a label
+        change(5, deployment("shop:1.4", level="debug", tier="gold")),  # image reverted
+        change(6, deployment("shop:1.4")),  # all reverted
+    ]
+    image = (f"{WEB}/image", "changed", '"shop:1.4"', '"shop:1.5"')
+    level = (f"{WEB}/env/[name=LOG_LEVEL]/value", "changed", '"info"', '"debug"')
+    tier = ("/metadata/labels/tier", "added", None, '"gold"')
+    assert seen(findings(life)) == [
+        (2, "open", 2, [image]),
+        (4, "open", 2, [tier, level, image]),
+        (5, "open", 2, [tier, level]),
+        (6, "resolved", 2, []),
+    ]
+    found = findings(life)
+    assert len({f.fingerprint for f in found}) == 1
+    assert found[0].severity == "high" and found[2].severity == "medium"  # image vs env
+    assert found[0].evidence["origin"] == "git@example:shop.git@main"
+    assert found[0].summary == (
+        "Deployment shop/web in prod drifted from its declared baseline: 1 field (image)"
+    )
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_the_same_findings_however_the_input_is_cut(size: int) -> None:
+    life = [
+        change(0, deployment(), ChangeType.ADDED, "helm"),
+        change(1, deployment("shop:1.5")),
+        baseline(2, DECLARED),  # declared after the edit: compared with the live version
+        baseline(3, DECLARED),  # recorded again unchanged: nothing new
+        change(4, deployment("shop:1.5", replicas=5), manager="kube-controller-manager"),
+        baseline(5, {**DECLARED, "spec": {**DECLARED["spec"], "replicas": 3}}),
+        baseline(6, None),  # the manifest left the set
+    ]
+    image = (f"{WEB}/image", "changed", '"shop:1.4"', '"shop:1.5"')
+    assert seen(findings(life, size)) == [
+        (2, "open", 2, [image]),
+        # minute 4: the autoscaler's replicas are not drift; minute 5: declared 3 replicas
+        # and an autoscaler holds 5: still not drift (ignore_differences by manager)
+        (6, "resolved", 2, []),
+    ]
+
+
+def test_an_approved_baseline_holds_until_approved_again() -> None:
+    approved = baseline(1, deployment(), BaselineKind.APPROVED)
+    life = [
+        change(0, deployment(), ChangeType.ADDED, "helm"),
+        approved,
+        change(2, deployment(replicas=3), manager="kubectl-scale"),
+        baseline(3, deployment(replicas=3), BaselineKind.APPROVED),  # approved again
+    ]
+    found = findings(life)
+    assert seen(found) == [
+        (2, "open", 2, [("/spec/replicas", "changed", "2", "3")]),
+        (3, "resolved", 2, []),
+    ]
+    assert found[0].remediation == (
+        "Revert the change, or approve it: kubeopera drift approve --cluster prod "
+        "--namespace shop --kind Deployment --name web"
+    )
+
+
+def test_a_deleted_object_resolves_its_findings_and_leaves_the_state() -> None:
+    processor = DriftDetector()
+    pipeline = Pipeline([processor], Reference(Pricer()))
+    messages = [
+        baseline(0, DECLARED),
+        change(1, deployment("shop:2")),
+        change(2, deployment("shop:2"), ChangeType.DELETED),
+    ]
+    output, slots = pipeline.run([Envelope(t, m, 0, i) for i, (t, m) in enumerate(messages)])
+    assert [str(f.status) for f in output.findings] == ["open", "resolved"]
+    (slot,) = slots
+    assert slot.state == {}
+
+
+def test_against_compares_only_what_the_declaration_sets_and_names_list_items() -> None:
+    live = deployment("shop:1.4")
+    live["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "envoy"})
+    declared = {**DECLARED, "metadata": {"name": "web", "labels": {"app": "web", "team": "a"}}}
+    got = [(d.path, d.change) for d in against(declared, live, declared=True)]
+    assert got == [
+        ("/metadata/labels/team", "removed"),
+        ("/spec/template/spec/containers/[name=sidecar]", "added"),
+    ]
+    # An approved baseline is the whole object: the default imagePullPolicy counts.
+    edited = deployment()
+    edited["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "Always"
+    assert [d.path for d in against(deployment(), edited, declared=False)] == [
+        f"{WEB}/imagePullPolicy"
+    ]
+
+
+def test_across_clusters_gives_each_clusters_value_where_they_differ() -> None:
+    prod = deployment(replicas=6)
+    staging = deployment(replicas=2, level="debug")
+    staging["metadata"]["uid"] = "u2"  # per cluster by nature
+    assert across({"prod": prod, "staging": staging}) == {
+        f"{WEB}/env/[name=LOG_LEVEL]/value": {"prod": '"info"', "staging": '"debug"'},
+        "/spec/replicas": {"prod": "6", "staging": "2"},
+    }  # status is no difference
