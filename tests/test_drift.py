@@ -2,10 +2,12 @@
 findings worked out by hand on object changes and baselines built here."""
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import pytest
 
+from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.models import (
     Baseline,
     BaselineKind,
@@ -17,6 +19,7 @@ from kubeopera.models import (
 from kubeopera.models.objects import FieldManager
 from kubeopera.models.topics import Message
 from kubeopera.streams.drift import across, against
+from kubeopera.streams.object_diff import comparable
 from kubeopera.streams.pipeline import Pipeline
 from kubeopera.streams.pricing import Pricer
 from kubeopera.streams.processor import Envelope
@@ -240,3 +243,88 @@ def test_across_clusters_gives_each_clusters_value_where_they_differ() -> None:
         f"{WEB}/env/[name=LOG_LEVEL]/value": {"prod": '"info"', "staging": '"debug"'},
         "/spec/replicas": {"prod": "6", "staging": "2"},
     }  # status is no difference
+
+
+# -- the simulated fleet's ground truth ---------------------------------------------------
+
+
+SIMULATED = FleetSpec(
+    clusters=3,
+    pods_per_cluster=60,
+    start=datetime(2026, 3, 2, tzinfo=UTC),
+    duration=timedelta(hours=24),
+    resolution=timedelta(minutes=15),
+    seed=5,
+)
+
+
+@cache
+def simulated() -> tuple[list[Message], list[Finding]]:
+    """The fleet's messages, and the drift processor's findings on them."""
+    messages = [m for step in simulate(SIMULATED) for m in step]
+    return messages, findings(messages, 500)
+
+
+def test_every_manual_edit_left_standing_is_drift_and_nothing_else_is() -> None:
+    """The simulator's Deployments are declared by their usual manager (each apply
+    publishes the declared baseline); ``kubectl-edit`` changes replicas or resources by
+    hand. Open drift at the end: exactly the workloads edited since their last
+    declaration whose replicas or resources now differ from it, read off the objects."""
+    messages, found = simulated()
+    declared: dict[str, Baseline] = {}
+    live: dict[str, ObjectChange] = {}
+    edited_since: dict[str, bool] = {}
+    for _, m in messages:
+        if isinstance(m, Baseline):
+            declared[m.object_key()] = m
+            edited_since[m.object_key()] = False
+        elif isinstance(m, ObjectChange) and m.key() in declared:
+            live[m.key()] = m
+            edited_since[m.key()] |= m.last_manager == "kubectl-edit"
+    expected = set()
+    for key, baseline in declared.items():
+        want, have = baseline.object["spec"], live[key].object["spec"]  # type: ignore[index]
+        resources = [c["resources"] for c in want["template"]["spec"]["containers"]]
+        now = [c["resources"] for c in have["template"]["spec"]["containers"]]
+        if want.get("replicas") != have.get("replicas") or resources != now:
+            assert edited_since[key], f"{key} differs without a manual edit"
+            expected.add(key)
+    assert expected, "the run has manual edits left standing"
+    latest = {f.fingerprint: f for f in found}  # in order: the last state of each
+    drifting = {
+        f"{f.subject.cluster}/{f.subject.kind}/{f.subject.namespace}/{f.subject.name}": f
+        for f in latest.values()
+        if f.status == "open"
+    }
+    assert set(drifting) == expected
+    for finding in drifting.values():
+        for entry in finding.evidence["entries"]:
+            assert entry["path"] == "/spec/replicas" or "/resources" in entry["path"], entry
+    resolved = [f for f in latest.values() if f.status == "resolved"]
+    assert resolved, "a later rollout by the usual manager declares what was edited"
+
+
+def test_the_fleets_environment_difference_is_the_only_one_across_its_clusters() -> None:
+    """The monitoring stack is deployed from one set of manifests to every cluster, but
+    staging's Grafana logs at debug: across prod and staging that is the one difference."""
+    messages, _ = simulated()
+    last: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+    for _, m in messages:
+        if not isinstance(m, ObjectChange) or m.namespace != "monitoring":
+            continue
+        if m.kind in ("Deployment", "StatefulSet", "DaemonSet"):
+            last.setdefault((m.kind, m.namespace, m.name), {})[m.cluster] = comparable(m.object)
+    prod, staging = "prod-us-east-1", "staging-eu-west-1"
+    differences = {
+        key: found
+        for key, versions in last.items()
+        if (found := across({prod: versions[prod], staging: versions[staging]}))
+    }
+    assert differences == {
+        ("Deployment", "monitoring", "grafana"): {
+            "/spec/template/spec/containers/[name=grafana]/env/[name=GF_LOG_LEVEL]/value": {
+                prod: '"info"',
+                staging: '"debug"',
+            }
+        }
+    }

@@ -21,6 +21,7 @@ import pytest
 from kubeopera.collectors.simulator import FleetSpec, Message, simulate
 from kubeopera.models import (
     TOPIC_MODELS,
+    Baseline,
     CapacityType,
     ChangeType,
     KubeEvent,
@@ -94,7 +95,7 @@ def test_every_message_is_its_topics_model_and_round_trips_through_json(
         assert type(message) is model
         assert model.model_validate_json(message.model_dump_json()) == message
         seen.add(topic)
-    assert seen == {Topic.OBJECTS, Topic.EVENTS, Topic.METRICS, Topic.PRICES}
+    assert seen == {Topic.OBJECTS, Topic.EVENTS, Topic.METRICS, Topic.PRICES, Topic.BASELINES}
 
 
 def test_messages_were_validated_on_construction(run: list[list[Message]]) -> None:
@@ -154,12 +155,14 @@ def event_time(message: Any) -> datetime:
         return message.window_start
     if isinstance(message, KubeEvent):
         return message.last_time
+    if isinstance(message, Baseline):
+        return message.recorded_at
     return message.observed_at  # type: ignore[no-any-return]
 
 
 def rank(message: Any) -> int:
     """The order the brief gives within a step."""
-    if isinstance(message, NodePrice) or (
+    if isinstance(message, NodePrice | Baseline) or (
         isinstance(message, ObjectChange) and message.kind == "Node"
     ):
         return 0

@@ -16,6 +16,7 @@ import numpy as np
 from kubeopera.collectors.simulator.fleet import POOL, POOLS, cluster_identity, pick_type
 from kubeopera.collectors.simulator.kube import Rand, si
 from kubeopera.collectors.simulator.manifests import (
+    declared_manifest,
     namespace_manifest,
     node_manifest,
     pod_manifest,
@@ -32,12 +33,16 @@ from kubeopera.collectors.simulator.state import (
     never,
 )
 from kubeopera.collectors.simulator.usage import Usage
-from kubeopera.models import Message
+from kubeopera.models import Baseline, BaselineKind, Message
 from kubeopera.models.catalogue import Catalogue
 from kubeopera.models.events import EventSource, KubeEvent
 from kubeopera.models.objects import ChangeType, ObjectChange, ObjectRef, OwnerRef, PodSummary
 from kubeopera.models.prices import NodePrice
 from kubeopera.models.topics import Topic
+
+DECLARED_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+"""The kinds people declare in their repositories (Jobs come from CronJobs, ReplicaSets
+and Pods from controllers)."""
 
 
 @dataclass
@@ -45,13 +50,17 @@ class Out:
     """One step's messages, bucketed in the order consumers expect them."""
 
     nodes: list[Message] = field(default_factory=list)
+    baselines: list[Message] = field(default_factory=list)
     namespaces: list[Message] = field(default_factory=list)
     workloads: list[Message] = field(default_factory=list)
     pods: list[Message] = field(default_factory=list)
     events: list[Message] = field(default_factory=list)
 
     def messages(self) -> list[Message]:
-        return [*self.nodes, *self.namespaces, *self.workloads, *self.pods, *self.events]
+        return [
+            *self.nodes, *self.baselines, *self.namespaces, *self.workloads, *self.pods,
+            *self.events,
+        ]  # fmt: skip
 
 
 class Cluster:
@@ -358,8 +367,25 @@ class Cluster:
         )
 
     def emit_workload(self, out: Out, wl: Workload, change: ChangeType, manager: str) -> None:
+        """The workload as it now is; when its usual manager (Argo CD, helm) applies it,
+        what that declares is its declared baseline from now on (what a person changes
+        by hand is drift from it)."""
         ttl = int(self.spec.resolution.total_seconds())
-        self._change(out.workloads, workload_manifest(wl, change, ttl, self.t), change, manager)
+        obj = workload_manifest(wl, change, ttl, self.t)
+        if wl.kind in DECLARED_KINDS and manager == wl.manager and change != ChangeType.DELETED:
+            declared = declared_manifest(obj)
+            out.baselines.append(
+                (
+                    Topic.BASELINES,
+                    Baseline(
+                        baseline=BaselineKind.DECLARED, origin=f"{manager} (simulated)",
+                        cluster=self.name, api_version=obj["apiVersion"], kind=wl.kind,
+                        namespace=wl.namespace, name=wl.name, object=declared,
+                        recorded_at=self.t,
+                    ),
+                )
+            )  # fmt: skip
+        self._change(out.workloads, obj, change, manager)
 
     def emit_rs(self, out: Out, wl: Workload, rs: ReplicaSet, change: ChangeType) -> None:
         obj = replica_set_manifest(wl, rs)

@@ -181,6 +181,26 @@ ECR = "123456789012.dkr.ecr.{region}.amazonaws.com"
 # fmt: on
 
 
+PLATFORM_ENV: dict[str, dict[str, str]] = {"grafana": {"GF_LOG_LEVEL": "info"}}
+"""Environment variables of platform containers, by container: the same in every cluster
+(their manifests are shared) but where ``ENVIRONMENT_VALUES`` says."""
+
+ENVIRONMENT_VALUES: dict[tuple[str, str], dict[str, str]] = {
+    ("staging", "grafana"): {"GF_LOG_LEVEL": "debug"},
+}
+"""(environment, container) -> the values that differ there: the fleet's one environment
+difference, the ground truth of drift across clusters."""
+
+
+def platform_env(environment: str, container: str) -> tuple[tuple[str, str], ...]:
+    """A platform container's environment variables in an environment (``prod``, ...)."""
+    values = {
+        **PLATFORM_ENV.get(container, {}),
+        **ENVIRONMENT_VALUES.get((environment, container), {}),
+    }
+    return tuple(sorted(values.items()))
+
+
 def cluster_identity(index: int) -> tuple[str, str]:
     """Name and region of the fleet's cluster number ``index``: three named, then prod-N."""
     if index < len(FIRST_CLUSTERS):

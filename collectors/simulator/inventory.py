@@ -6,6 +6,7 @@ sized for, and a share of the nodes turns spot. The factories for containers, wo
 and ReplicaSets are used again by the changes that create objects during the run.
 """
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from kubeopera.collectors.simulator.cluster import Cluster
@@ -20,6 +21,7 @@ from kubeopera.collectors.simulator.fleet import (
     TEAMS,
     Team,
     Template,
+    platform_env,
 )
 from kubeopera.collectors.simulator.kube import MIB, cpu_text, memory_text, si
 from kubeopera.collectors.simulator.spec import HOUR
@@ -252,14 +254,17 @@ def _workload_from(
     before: datetime,
 ) -> Workload:
     specs = [
-        new_container(
-            cluster,
-            name,
-            image.format(region=cluster.region),
-            (cpu, mem),
-            tpl.profile,
-            limits=(cpu_lim, mem_lim),
-            system=True,
+        replace(
+            new_container(
+                cluster,
+                name,
+                image.format(region=cluster.region),
+                (cpu, mem),
+                tpl.profile,
+                limits=(cpu_lim, mem_lim),
+                system=True,
+            ),
+            env=platform_env(cluster.env, name),
         )
         for name, image, cpu, mem, cpu_lim, mem_lim in tpl.containers
     ]

@@ -5,6 +5,7 @@ ReplicaSet, Pod with its container statuses). They draw no randomness and change
 state, so the same state always renders the same bytes.
 """
 
+from copy import deepcopy
 from datetime import datetime
 from typing import Any
 
@@ -105,6 +106,7 @@ def pod_template(
                 "image": c.image,
                 "imagePullPolicy": "IfNotPresent",
                 "resources": c.resources(),
+                **({"env": [{"name": k, "value": v} for k, v in c.env]} if c.env else {}),
             }
             for c in containers
         ],
@@ -123,6 +125,27 @@ def pod_template(
             {"key": "workload", "operator": "Equal", "value": wl.pool, "effect": "NoSchedule"}
         ]
     return {"metadata": {"labels": dict(labels)}, "spec": spec}
+
+
+def declared_manifest(obj: dict[str, Any]) -> dict[str, Any]:
+    """What its owners declared of a workload (the manifest in their repository): the
+    object without status and without what the API server and controllers write."""
+    meta = obj["metadata"]
+    metadata = {k: meta[k] for k in ("name", "namespace", "labels") if k in meta}
+    annotations = {
+        k: v for k, v in meta.get("annotations", {}).items() if k not in CONTROLLER_ANNOTATIONS
+    }
+    if annotations:
+        metadata["annotations"] = annotations
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "metadata": metadata,
+        "spec": deepcopy(obj["spec"]),
+    }
+
+
+CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 
 
 def workload_manifest(

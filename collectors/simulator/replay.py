@@ -30,7 +30,14 @@ from kubeopera.collectors.kubernetes.api import send
 from kubeopera.collectors.kubernetes.collector import Collector
 from kubeopera.collectors.kubernetes.resources import EVENTS, known
 from kubeopera.collectors.simulator.kube import stamp
-from kubeopera.models import ChangeType, KubeEvent, Message, MetricBatch, ObjectChange
+from kubeopera.models import (
+    Baseline,
+    ChangeType,
+    KubeEvent,
+    Message,
+    MetricBatch,
+    ObjectChange,
+)
 
 APPLY = "application/apply-patch+yaml"  # JSON is YAML: a dict body goes as JSON
 SERVER_SET = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation")
@@ -201,17 +208,19 @@ def through_api_server(
                 default=now[0],
             )
             awaited: list[Written] = []
-            scrapes: list[Message] = []
+            passed: list[Message] = []  # what no API server holds: scrapes, baselines
             for topic, message in messages:
                 if isinstance(message, ObjectChange):
                     awaited.append(replay.apply(message))
                 elif isinstance(message, KubeEvent):
                     awaited.append(replay.record(message))
                 elif isinstance(message, MetricBatch):
-                    scrapes.append((topic, replay.scrape(message)))
+                    passed.append((topic, replay.scrape(message)))
+                elif isinstance(message, Baseline):  # what the simulated owners declared
+                    passed.append((topic, message))
             reported = caught.take(awaited, timeout)
             replay.reported.update(topic for topic, _ in reported)
-            yield [*reported, *scrapes]
+            yield [*reported, *passed]
     finally:
         stop.set()
         watching.join(timeout=10)

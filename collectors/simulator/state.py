@@ -31,6 +31,7 @@ class ContainerSpec:
     daily: float  # amplitude of the day/night swing
     weekend: float  # weekend level relative to weekdays
     si: ContainerResources = field(init=False, compare=False)
+    env: tuple[tuple[str, str], ...] = ()  # name, value
 
     def __post_init__(self) -> None:
         limits = (self.cpu_limit, self.memory_limit)
