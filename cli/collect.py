@@ -19,6 +19,8 @@ from kubeopera.models import Message
 from kubeopera.settings import Settings
 
 if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
     from kubeopera.collectors.kubernetes.redact import Redactor
     from kubeopera.collectors.simulator import FleetSpec
 
@@ -57,9 +59,6 @@ def collect_cluster(
     usage_source: str = "auto",
 ) -> None:
     """Watch the cluster until SIGTERM, Ctrl-C or ``stop_after`` seconds."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
     from kubeopera.collectors.kubernetes.collector import Collector
     from kubeopera.collectors.kubernetes.resources import EVENTS, RESOURCES, Resource
 
@@ -67,15 +66,9 @@ def collect_cluster(
         settings.build_processors()
     try:
         resources = [*RESOURCES, *(Resource.parse(text) for text in custom), EVENTS]
-        if kubeconfig is None:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-            api = client.ApiClient()
-        else:
-            api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=str(kubeconfig), context=context
-            )
-    except (ConfigException, ValueError) as error:
+    except ValueError as error:
         raise click.ClickException(f"cannot use the cluster: {error}") from error
+    api = api_client(kubeconfig, context)
     watching = partial(
         Collector,
         api,
@@ -83,7 +76,7 @@ def collect_cluster(
         resources=resources,
         usage_every=timedelta(seconds=scrape_seconds) if scrape_seconds > 0 else None,
         usage_source=usage_source,
-        redactor=_redactor(settings),
+        redactor=redactor(settings),
     )
     stop = threading.Event()
 
@@ -129,7 +122,26 @@ def collect_cluster(
     )
 
 
-def _redactor(settings: Settings) -> "Redactor":
+def api_client(kubeconfig: Path | None, context: str | None) -> "ApiClient":
+    """A client of the cluster of ``kubeconfig`` (its ``context``), or, without one, of
+    the cluster this pod runs in. Raises ``ClickException`` when neither can be used."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        if kubeconfig is None:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            return client.ApiClient()
+        api: ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig), context=context
+        )
+    except (ConfigException, ValueError) as error:
+        raise click.ClickException(f"cannot use the cluster: {error}") from error
+    return api
+
+
+def redactor(settings: Settings) -> "Redactor":
+    """The collector's redaction, with the cluster's key (warns when none is set)."""
     from kubeopera.collectors.kubernetes.redact import Redactor
 
     key = settings.collector.redaction_key

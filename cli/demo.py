@@ -1,6 +1,8 @@
 """``kubeopera demo``: a simulated fleet through the embedded pipeline, then its costs."""
 
 import time
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 from rich.console import Console
@@ -9,11 +11,25 @@ from kubeopera.cli import render
 from kubeopera.cli.demo_cluster import ClusterOptions, replayed
 from kubeopera.cli.fleet import simulated
 from kubeopera.collectors.simulator import FleetSpec
+from kubeopera.collectors.simulator.declared import write_declared
+from kubeopera.deploy.paths import default_path
 from kubeopera.models import IDLE, Topic
-from kubeopera.reports import EXAMPLE_SQL, Sharing, cost_report, pricing_notes, sample_counts
+from kubeopera.reports import (
+    EXAMPLE_SQL,
+    Sharing,
+    cost_report,
+    notable_changes,
+    open_drift,
+    pricing_notes,
+    recorded_baselines,
+    sample_counts,
+)
 from kubeopera.settings import Settings
 from kubeopera.settings.durations import format_duration
 from kubeopera.streams.embedded import RunStats, tune_gc_for_batches
+
+if TYPE_CHECKING:
+    from kubeopera.sinks.clickhouse import Store
 
 
 def run_demo(
@@ -94,12 +110,46 @@ def run_demo(
         )
         for note in pricing_notes(store, start, until):
             out.print(note)
+        _print_changes_and_drift(out, store, start, until)
+        declared = default_path("declared")
+        files = write_declared(recorded_baselines(store), declared)
+        out.print(
+            f"Declared manifests: {files} files in {declared} (compare a cluster with them: "
+            f"kubeopera drift --baseline {declared}/CLUSTER --cluster CLUSTER)"
+        )
         out.print(f"Data: {store.describe()}")
         out.print(f'Try:  kubeopera sql "{EXAMPLE_SQL}"')
         running = cluster.still_running() if cluster is not None else None
         if running is not None:
             out.print(running)
     return stats
+
+
+def _print_changes_and_drift(
+    out: Console, store: "Store", since: datetime, until: datetime
+) -> None:
+    """The day's notable changes (rollouts, edits by hand) and the drift open at its end."""
+    changes = notable_changes(store, since, until, limit=10)
+    if not changes.is_empty():
+        out.print(
+            render.table(
+                changes, title="Notable changes (rollouts and edits by hand), newest first"
+            )
+        )
+    drift = open_drift(store, {})
+    objects = drift.select("cluster", "namespace", "kind", "name").n_unique()
+    if drift.is_empty():
+        out.print("No drift open: every workload matches what its owners declared.")
+    else:
+        out.print(
+            render.table(
+                drift.select("first_seen", "cluster", "namespace", "kind", "name", "baseline",
+                             "path", "expected", "live"),
+                title=f"Open drift: {objects} objects differ from their baseline",
+                limit=10,
+            )
+        )  # fmt: skip
+    out.print("Try:  kubeopera timeline --since 7d   kubeopera drift")
 
 
 def _print_summary(

@@ -437,6 +437,145 @@ def timeline(
         render.write(rows, fmt, output, notes=notes)
 
 
+def _filters(**given: str | None) -> dict[str, str]:
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@cli.group(
+    invoke_without_command=True,
+    short_help="Drift from declared manifests or approved state, or across clusters.",
+)
+@click.option("--cluster", help="Only this cluster (with --baseline: the cluster compared).")
+@click.option("--namespace", help="Only this namespace.")
+@click.option("--kind", help="Only objects of this kind.")
+@click.option("--name", help="Only this object.")
+@click.option(
+    "--baseline",
+    "source",
+    metavar="DIR|FILE|GIT_URL@REF",
+    help="Compare the store's live objects of --cluster with these manifests (plain YAML, "
+    "multi-document; Kustomize or Helm output rendered to files), and record them as "
+    "the cluster's declared baseline.",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="With --baseline: normalise the manifests by a server-side dry-run apply on this "
+    "cluster (defaults, canonical quantities), as Argo CD's server-side diff does.",
+)
+@click.option("--context", help="The kubeconfig context (default: its current one).")
+@click.option(
+    "--across",
+    metavar="CLUSTER,CLUSTER[,...]",
+    help="Where the same workloads differ between these clusters (or environments).",
+)
+@click.option(
+    "--identity-label",
+    metavar="LABEL",
+    help="With --across: workloads are the same when this label's value (and kind) match, "
+    "not their namespace and name.",
+)
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="With --baseline: send the baselines to Kafka for the running workers, "
+    "instead of comparing here.",
+)
+@output_options
+@click.pass_context
+def drift(
+    ctx: click.Context,
+    /,
+    source: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    across: str | None,
+    identity_label: str | None,
+    publish: bool,
+    fmt: render.Format,
+    output: Path | None,
+    **filters: str | None,
+) -> None:
+    """Print open drift (drift findings of the drift processor: live objects against their
+    declared or approved baseline), one row per drifted field. With --baseline, compare
+    the store's live objects of a cluster with a manifest set first; with --across,
+    compare clusters with each other."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from kubeopera.cli import drift as drifts
+    from kubeopera.reports import across_clusters, live_objects, open_drift
+
+    settings, given = _settings(ctx), _filters(**filters)
+    if source is not None and across is not None:
+        raise click.UsageError("give --baseline or --across, not both")
+    if (kubeconfig or publish) and source is None:
+        raise click.UsageError("--kubeconfig and --publish go with --baseline")
+    notes: list[str] = []
+    with settings.open_store() as store:
+        if across is not None:
+            clusters = [c.strip() for c in across.split(",") if c.strip()]
+            if len(set(clusters)) < 2:
+                raise click.UsageError("--across needs two clusters or more: A,B")
+            given.pop("cluster", None)
+            rows = across_clusters(store, clusters, given, identity_label)
+            notes.append(f"Store: {store.describe()}")
+            if rows.is_empty():
+                notes.insert(0, f"No differences between {', '.join(clusters)} that match.")
+            render.write(rows, fmt, output, title="Differences across clusters", notes=notes)
+            return
+        if source is not None:
+            if "cluster" not in given:
+                raise click.UsageError("--baseline needs --cluster: the cluster it declares")
+            baselines = drifts.declared_baselines(
+                settings, source, given["cluster"], kubeconfig, context,
+                given.get("namespace", "default"),
+            )  # fmt: skip
+            if publish:
+                drifts.publish(settings, baselines)
+                click.echo(f"published {len(baselines)} declared baselines from {source}")
+                return
+            drifts.compare(settings, store, baselines)
+            live = {o.key() for o in live_objects(store, {"cluster": given["cluster"]})}
+            notes.append(drifts.compared_note(baselines, live, source))
+            given["baseline"] = "declared"
+        rows = open_drift(store, given)
+        notes.append(f"Store: {store.describe()}")
+    if rows.is_empty():
+        notes.insert(0, "No open drift that matches.")
+    render.write(rows, fmt, output, title="Open drift", notes=notes)
+
+
+@drift.command(short_help="Record the live state of a scope as its approved baseline.")
+@click.option("--cluster", help="Only this cluster (default: every cluster in the store).")
+@click.option("--namespace", required=True, help="The namespace to approve.")
+@click.option("--kind", help="Only objects of this kind.")
+@click.option("--name", help="Only this object.")
+@click.option("--publish", is_flag=True, help="Send to Kafka for the running workers.")
+@click.pass_context
+def approve(ctx: click.Context, /, publish: bool, **filters: str | None) -> None:
+    """Record the store's live objects of a namespace (objects a controller made left
+    out) as their approved baseline: changes after it are drift until approved again.
+    Open drift from the approved baseline in the scope resolves."""
+    from kubeopera.cli import drift as drifts
+
+    settings, given = _settings(ctx), _filters(**filters)
+    who = drifts.approver()
+    with settings.open_store() as store:
+        baselines = drifts.approved_baselines(store, given, who)
+        if not baselines:
+            scope = ", ".join(f"{k} {v}" for k, v in sorted(given.items()))
+            raise click.ClickException(f"no live objects in the store match {scope}")
+        if publish:
+            drifts.publish(settings, baselines)
+        else:
+            drifts.compare(settings, store, baselines)
+    clusters = sorted({b.cluster for b in baselines})
+    click.echo(
+        f"approved {len(baselines)} objects in {', '.join(clusters)} as their baseline "
+        f"(by {who})" + (": published" if publish else "")
+    )
+
+
 @cli.command(short_help="Apply pending ClickHouse schema migrations.")
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
@@ -484,6 +623,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """Errors that mean the user must change something: one line, no traceback. Imported
     only once one happened: they live in modules a light command never loads."""
     from kafka.errors import KafkaError
+    from urllib3.exceptions import HTTPError
 
     from kubeopera.collectors.simulator.replay import ReplayError
     from kubeopera.deploy.kafka import BrokerError
@@ -500,6 +640,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
         ClusterError,
         ReplayError,
         KafkaError,
+        HTTPError,  # an API server that cannot be reached
         ValueError,
         OSError,
     )

@@ -47,7 +47,8 @@ def table(frame: "pl.DataFrame", title: str | None = None, limit: int | None = N
     for column, dtype in frame.schema.items():
         out.add_column(column, justify="right" if dtype.is_numeric() else "left")
     for row in shown.iter_rows():
-        out.add_row(*[_cell(c, v) for c, v in zip(frame.columns, row, strict=True)])
+        # As text, never markup: a value such as a path's ``[name=app]`` prints as it is.
+        out.add_row(*[Text(_cell(c, v)) for c, v in zip(frame.columns, row, strict=True)])
     if limit and frame.height > limit:
         out.caption = f"{frame.height - limit} more rows not shown"
     return out

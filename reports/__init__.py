@@ -2,20 +2,26 @@
 sharing of cost rows. Above sinks and streams, below the CLI, which only calls these."""
 
 from kubeopera.reports.aggregate import Sharing, aggregate, key_columns
-from kubeopera.reports.changes import change_timeline
+from kubeopera.reports.changes import change_timeline, notable_changes
 from kubeopera.reports.cost import cost_report, pricing_notes
+from kubeopera.reports.drift import across_clusters, live_objects, open_drift, recorded_baselines
 from kubeopera.reports.sql import EXAMPLE_SQL
 from kubeopera.reports.store import analyst_query, sample_counts, schema_status
 
 __all__ = [
     "EXAMPLE_SQL",
     "Sharing",
+    "across_clusters",
     "aggregate",
     "analyst_query",
     "change_timeline",
     "cost_report",
     "key_columns",
+    "live_objects",
+    "notable_changes",
+    "open_drift",
     "pricing_notes",
+    "recorded_baselines",
     "sample_counts",
     "schema_status",
 ]

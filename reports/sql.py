@@ -118,3 +118,74 @@ def changes_sql(since: datetime, filters: dict[str, str]) -> str:
         f"SELECT {columns} FROM v_changes WHERE {' AND '.join(where)} "
         "ORDER BY at DESC, cluster, namespace, kind, name, path"
     )
+
+
+def _where(filters: dict[str, str], columns: dict[str, str] | None = None) -> list[str]:
+    """``column = 'value'`` for each filter, its column renamed by ``columns``."""
+    return [
+        f"{(columns or {}).get(column, column)} = {_literal(value)}"
+        for column, value in sorted(filters.items())
+    ]
+
+
+def open_drift_sql(filters: dict[str, str]) -> str:
+    """Open drift (``v_drift_open``), one row per drifted field, matching ``filters``
+    (``cluster``, ``namespace``, ``kind``, ``name``, ``baseline``), oldest drift first."""
+    where = " AND ".join(["1", *_where(filters)])
+    return (
+        "SELECT first_seen, cluster, namespace, kind, name, baseline, path, change, expected, "
+        f"live, origin FROM v_drift_open WHERE {where} "
+        "ORDER BY first_seen, cluster, namespace, kind, name, baseline, path"
+    )
+
+
+def live_objects_sql(filters: dict[str, str]) -> str:
+    """The last version of each object that is not deleted (``raw_objects``), matching
+    ``filters`` (``cluster``, ``namespace``, ``kind``, ``name``): the columns of
+    ``raw_objects`` but labels and annotations (which the object holds)."""
+    where = " AND ".join(["1", *_where(filters)])
+    columns = (
+        "uid", "api_version", "resource_version", "generation", "change", "object", "owner_chain",
+        "last_manager",
+    )  # fmt: skip
+    latest = ", ".join(f"argMax({c}, t) AS {c}" for c in columns)
+    return (
+        f"SELECT cluster, kind, namespace, name, max(t) AS observed_at, {latest} "
+        f"FROM (SELECT *, observed_at AS t FROM raw_objects FINAL WHERE {where}) "
+        "GROUP BY cluster, kind, namespace, name "
+        "HAVING change != 'DELETED' ORDER BY cluster, kind, namespace, name"
+    )
+
+
+RECORDED_BASELINES_SQL = (
+    "SELECT cluster, namespace, kind, name, baseline, recorded_at, api_version, origin, object "
+    "FROM baselines FINAL ORDER BY recorded_at, cluster, namespace, kind, name, baseline"
+)
+"""Every drift baseline recorded (each version), oldest first."""
+
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
+
+
+def notable_changes_sql(since: datetime, until: datetime, limit: int) -> str:
+    """The workload versions in [since, until) that were rollouts (an image changed) or
+    edits by hand (a ``kubectl`` field manager), newest first, at most ``limit``: one row
+    per version with ``at``, ``cluster``, ``namespace``, ``kind``, ``name``, ``manager``
+    and ``detail``, its first changed field as ``field old -> new`` (an image without its
+    registry path) and how many more fields changed with it."""
+    kinds = ", ".join(_literal(k) for k in WORKLOAD_KINDS)
+    short = "replaceRegexpOne(ifNull({}, '-'), '^\"[^\"]*/', '\"')"
+    first = (
+        f"concat(replaceRegexpOne(path, '.*/', ''), ' ', {short.format('old')}, ' -> ', "
+        f"{short.format('new')})"
+    )
+    return (
+        "SELECT at, cluster, namespace, kind, name, manager, "
+        f"concat(argMin({first}, path), if(count() > 1, concat(' (+', toString(count() - 1), "
+        "' more)'), '')) AS detail "
+        f"FROM v_changes WHERE change = 'MODIFIED' AND kind IN ({kinds}) "
+        f"AND at >= {_time(since)} AND at < {_time(until)} "
+        "GROUP BY at, cluster, namespace, kind, name, manager "
+        "HAVING has(groupArray(category), 'image') OR startsWith(manager, 'kubectl') "
+        f"ORDER BY at DESC, cluster, namespace, kind, name LIMIT {int(limit)}"
+    )

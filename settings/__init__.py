@@ -10,6 +10,7 @@ Environment variables win over the file; nested fields use ``__``, e.g.
 """
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -249,23 +250,34 @@ class Settings(BaseSettings):
             self.pricing.spot_fallback,
         )
 
-    def build_processors(self) -> "list[Processor[Any]]":
-        """The processors ``processors:`` lists, each from its section (importing
-        ``processor_modules`` first). Raises ``SettingsError`` for a processor that is
-        not registered, a module that cannot be imported or a section that is refused."""
+    def build_processors(self, names: Sequence[str] | None = None) -> "list[Processor[Any]]":
+        """The processors ``processors:`` lists (or ``names``), each from its section
+        (importing ``processor_modules`` first). Raises ``SettingsError`` for a processor
+        that is not registered, a module that cannot be imported or a section that is
+        refused."""
         try:
             load(self.processor_modules)
-            return build(self.processors, {**self.processor_settings, "cost": self.cost})
+            sections = {**self.processor_settings, "cost": self.cost}
+            return build(self.processors if names is None else names, sections)
         except ValueError as error:  # UnknownProcessorError, ProcessorSettingsError
             raise SettingsError(f"config error: {error}") from error
 
-    def engine(self, store: "Store", catalogue: "Catalogue | None" = None) -> "EmbeddedEngine":
-        """The embedded pipeline as these settings describe it."""
+    def engine(
+        self,
+        store: "Store",
+        catalogue: "Catalogue | None" = None,
+        processors: Sequence[str] | None = None,
+    ) -> "EmbeddedEngine":
+        """The embedded pipeline as these settings describe it (or with ``processors``),
+        its reference data holding the drift baselines the store has recorded."""
+        from kubeopera.reports import recorded_baselines
         from kubeopera.streams.embedded import EmbeddedEngine
 
-        return EmbeddedEngine(
-            store, self.build_processors(), self.pricer(catalogue), self.cost.team_label
+        engine = EmbeddedEngine(
+            store, self.build_processors(processors), self.pricer(catalogue), self.cost.team_label
         )
+        engine.reference.apply(recorded_baselines(store))
+        return engine
 
     def sharing(self) -> "Sharing":
         from kubeopera.reports import Sharing

@@ -11,7 +11,14 @@ import polars as pl
 import pyarrow as pa
 from pydantic_core import to_json
 
-from kubeopera.models import DeadLetter, Finding, KubeEvent, MetricBatch, ObjectChange
+from kubeopera.models import (
+    Baseline,
+    DeadLetter,
+    Finding,
+    KubeEvent,
+    MetricBatch,
+    ObjectChange,
+)
 
 TIME = pl.Datetime("ms", "UTC")
 LABEL_TYPE = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
@@ -225,5 +232,30 @@ def findings_frame(findings: list[Finding]) -> pl.DataFrame:
             ),
             "last_seen": TIME,
             "first_seen": TIME,
+        },
+    )  # fmt: skip
+
+
+def baselines_frame(baselines: list[Baseline]) -> pl.DataFrame:
+    """Baselines as ``baselines`` rows, the object as JSON (empty: withdrawn)."""
+    return pl.DataFrame(
+        {
+            "cluster": [b.cluster for b in baselines],
+            "namespace": [b.namespace for b in baselines],
+            "kind": [b.kind for b in baselines],
+            "name": [b.name for b in baselines],
+            "baseline": [str(b.baseline) for b in baselines],
+            "recorded_at": [b.recorded_at for b in baselines],
+            "api_version": [b.api_version for b in baselines],
+            "origin": [b.origin for b in baselines],
+            "object": ["" if b.object is None else to_json(b.object).decode() for b in baselines],
+        },
+        schema_overrides={
+            **dict.fromkeys(
+                ("cluster", "namespace", "kind", "name", "baseline", "api_version", "origin",
+                 "object"),
+                pl.String,
+            ),
+            "recorded_at": TIME,
         },
     )  # fmt: skip

@@ -1,6 +1,6 @@
-"""The archive processor: object changes, Kubernetes events and resolved node prices as
-they arrive, into their raw tables (the change timeline, the event log and the price
-history the analyst views read).
+"""The archive processor: object changes, Kubernetes events, resolved node prices and drift
+baselines as they arrive, into their raw tables (the object history, the event log, the
+price history the analyst views read, and the baselines embedded runs read back).
 
 Stateless: a replayed message writes a row whose key the table already holds, and the
 table keeps one.
@@ -11,8 +11,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from kubeopera.models import KubeEvent, NodePrice, ObjectChange, Topic
-from kubeopera.streams.frames import events_frame, objects_frame
+from kubeopera.models import Baseline, KubeEvent, NodePrice, ObjectChange, Topic
+from kubeopera.streams.frames import baselines_frame, events_frame, objects_frame
 from kubeopera.streams.pricing import pricing_frame
 from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
@@ -30,6 +30,9 @@ RAW_EVENTS = Table(
     "last_time",
 )
 NODE_PRICES = Table("node_prices", ("cluster", "node", "observed_at"), "observed_at")
+BASELINES = Table(
+    "baselines", ("cluster", "namespace", "kind", "name", "baseline", "recorded_at"), "recorded_at"
+)
 
 
 class ArchiveSettings(BaseModel):
@@ -42,8 +45,10 @@ class ArchiveSettings(BaseModel):
 class Archive:
     name: ClassVar[str] = "archive"
     Settings: ClassVar[type[BaseModel]] = ArchiveSettings
-    topics: ClassVar[frozenset[Topic]] = frozenset({Topic.OBJECTS, Topic.EVENTS, Topic.PRICES})
-    tables: ClassVar[tuple[Table, ...]] = (RAW_OBJECTS, RAW_EVENTS, NODE_PRICES)
+    topics: ClassVar[frozenset[Topic]] = frozenset(
+        {Topic.OBJECTS, Topic.EVENTS, Topic.PRICES, Topic.BASELINES}
+    )
+    tables: ClassVar[tuple[Table, ...]] = (RAW_OBJECTS, RAW_EVENTS, NODE_PRICES, BASELINES)
 
     def __init__(self, settings: ArchiveSettings | None = None) -> None:
         self.settings = settings or ArchiveSettings()
@@ -52,13 +57,19 @@ class Archive:
         return None
 
     def process(self, batch: Batch, reference: Reference, state: None) -> Output:
-        """Rows of ``raw_objects``, ``raw_events`` and ``node_prices`` (each price
-        resolved as the pricer would cost it: ``pricing.Pricer.resolve``)."""
+        """Rows of ``raw_objects``, ``raw_events``, ``node_prices`` (each price resolved
+        as the pricer would cost it: ``pricing.Pricer.resolve``) and ``baselines``."""
         changes = batch.of(ObjectChange)
         events = batch.of(KubeEvent)
         prices = [reference.pricer.resolve(m) for m in batch.of(NodePrice)]
         rows = [(RAW_OBJECTS, objects_frame(changes)), (RAW_EVENTS, events_frame(events))]
-        return Output(rows=[*rows, (NODE_PRICES, pricing_frame(prices))])
+        return Output(
+            rows=[
+                *rows,
+                (NODE_PRICES, pricing_frame(prices)),
+                (BASELINES, baselines_frame(batch.of(Baseline))),
+            ]
+        )
 
     def close(self, state: None, watermark: datetime) -> Output:
         return Output()

@@ -8,6 +8,9 @@ recorded later is compared with the object version live then, both in event-time
 so the findings do not depend on how the input is batched. A finding's ``first_seen`` is
 when its drift began; ``last_seen`` the last comparison that changed it.
 
+Objects a controller made (those with an owner: Pods, ReplicaSets, Jobs of a CronJob)
+are nobody's declaration and are not compared.
+
 State: for each live object of the partition (the ``objects`` topic is keyed by object),
 its last version without status and bookkeeping, its field managers (to leave out, by
 ``ignore_differences``, a field an autoscaler manages) and its verdict for each
@@ -97,6 +100,8 @@ class DriftDetector:
         baselines = reference.baselines
         steps: dict[str, list[_Step]] = {}
         for change in batch.of(ObjectChange):
+            if change.owner_chain:  # made by a controller (a Pod, a ReplicaSet): not declared
+                continue
             steps.setdefault(change.key(), []).append(_Step(change.observed_at, change=change))
         for key in steps.keys() | (state.keys() & baselines.keys()):
             verdicts = json.loads(state[key])["verdicts"] if key in state else {}

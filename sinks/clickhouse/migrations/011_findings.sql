@@ -92,3 +92,22 @@ LEFT JOIN
     FROM owners GROUP BY cluster, namespace, kind, name
 ) AS o ON f.cluster = o.cluster AND f.namespace = o.namespace AND f.kind = o.kind
     AND f.name = o.name;
+
+-- Drift baselines as they were recorded (topic baselines; the archive processor): what
+-- each object should be, declared (a manifest set) or approved (kubeopera drift approve).
+-- An empty object withdraws the baseline. Embedded runs read the latest of each back as
+-- reference data.
+CREATE TABLE IF NOT EXISTS baselines
+(
+    cluster LowCardinality(String),
+    namespace LowCardinality(String),
+    kind LowCardinality(String),
+    name String,
+    baseline LowCardinality(String),
+    recorded_at DateTime64(3, 'UTC'),
+    api_version LowCardinality(String),
+    origin String,
+    object String CODEC(ZSTD(3))
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (cluster, namespace, kind, name, baseline, recorded_at);

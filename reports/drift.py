@@ -1,0 +1,87 @@
+"""Drift as reports: the open drift, the store's live objects and recorded baselines as the
+drift processor takes them (to compare them again from the command line), and the same
+workloads across clusters."""
+
+import json
+from collections.abc import Sequence
+
+import polars as pl
+
+from kubeopera.models import Baseline, ObjectChange
+from kubeopera.models.objects import ChangeType
+from kubeopera.reports.sql import RECORDED_BASELINES_SQL, live_objects_sql, open_drift_sql
+from kubeopera.sinks.clickhouse import Store
+from kubeopera.streams.drift import across
+from kubeopera.streams.object_diff import comparable
+
+
+def open_drift(store: Store, filters: dict[str, str]) -> pl.DataFrame:
+    """Open drift, one row per drifted field (``reports.sql.open_drift_sql``)."""
+    return store.query(open_drift_sql(filters))
+
+
+def live_objects(store: Store, filters: dict[str, str]) -> list[ObjectChange]:
+    """The last version of each live object matching ``filters``, as the RESYNC the
+    collector would send of it (its time, the time it was observed)."""
+    rows = store.query(live_objects_sql(filters)).to_dicts()
+    return [
+        ObjectChange(
+            cluster=row["cluster"], api_version=row["api_version"], kind=row["kind"],
+            namespace=row["namespace"], name=row["name"], uid=row["uid"],
+            resource_version=row["resource_version"], generation=row["generation"],
+            observed_at=row["observed_at"], change=ChangeType(row["change"]),
+            object=json.loads(row["object"]), owner_chain=json.loads(row["owner_chain"]),
+            last_manager=row["last_manager"] or None,
+        )
+        for row in rows
+    ]  # fmt: skip
+
+
+def recorded_baselines(store: Store) -> list[Baseline]:
+    """Every baseline version the store holds, oldest first."""
+    return [
+        Baseline(
+            baseline=row["baseline"], origin=row["origin"], cluster=row["cluster"],
+            api_version=row["api_version"], kind=row["kind"], namespace=row["namespace"],
+            name=row["name"], object=json.loads(row["object"]) if row["object"] else None,
+            recorded_at=row["recorded_at"],
+        )
+        for row in store.query(RECORDED_BASELINES_SQL).to_dicts()
+    ]  # fmt: skip
+
+
+def across_clusters(
+    store: Store, clusters: Sequence[str], filters: dict[str, str], identity_label: str | None
+) -> pl.DataFrame:
+    """Where the same workloads differ between ``clusters`` (``streams.drift.across``):
+    one row per workload and field, with ``namespace``, ``kind``, ``name`` (of the first
+    cluster's object), ``path`` and one column per cluster holding its value (JSON; NULL
+    where absent). Objects are the same workload when their namespace, kind and name
+    match, or with ``identity_label``, their kind and that label's value. Objects a
+    controller made (with an owner) are left out, and so are those not in every cluster.
+    """
+    found: dict[tuple[str, ...], dict[str, ObjectChange]] = {}
+    for cluster in clusters:
+        for change in live_objects(store, {**filters, "cluster": cluster}):
+            if change.owner_chain:
+                continue
+            if identity_label is None:
+                identity: tuple[str, ...] = (change.namespace, change.kind, change.name)
+            elif identity_label in (labels := change.object["metadata"].get("labels") or {}):
+                identity = (change.kind, labels[identity_label])
+            else:
+                continue
+            found.setdefault(identity, {})[cluster] = change
+    rows = []
+    for versions in found.values():
+        if len(versions) < len(clusters):
+            continue
+        first = versions[clusters[0]]
+        objects = {c: comparable(versions[c].object) for c in clusters}
+        for path, values in across(objects).items():
+            rows.append(
+                {"namespace": first.namespace, "kind": first.kind, "name": first.name,
+                 "path": path, **values}
+            )  # fmt: skip
+    schema = {c: pl.String() for c in ("namespace", "kind", "name", "path", *clusters)}
+    return pl.DataFrame(rows, schema=schema).sort("namespace", "kind", "name", "path")
