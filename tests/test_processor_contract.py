@@ -387,6 +387,14 @@ def test_every_processor_gives_the_same_tables_on_both_engines(
             embedded = stored(tmp_path / "embedded-store", sql).drop("ingested_at", strict=False)
             assert embedded.height, f"{table.name}: nothing to compare"
             assert_frame_equal(worker, embedded, check_exact=True)
+    # The findings (the drift processor's), every state written before the last hour.
+    findings = (
+        f"SELECT * FROM findings FINAL WHERE last_seen < "
+        f"toDateTime64('{CLOSED:%Y-%m-%d %H:%M:%S}', 3, 'UTC') ORDER BY fingerprint, last_seen"
+    )
+    embedded_findings = stored(tmp_path / "embedded-store", findings)
+    assert embedded_findings.height, "findings: nothing to compare"
+    assert_frame_equal(stored(tmp_path / "worker-store", findings), embedded_findings)
     # The planted late scrape, dead-lettered by each processor of metrics (the table
     # keeps one row per message); the garbage-free input has no other.
     rejected = "SELECT source_topic, uniqExact(raw) AS messages FROM deadletter GROUP BY ALL"

@@ -55,6 +55,12 @@ COST = (
     f"WHERE window_start < toDateTime64('{CLOSED:%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
     "ORDER BY cluster, namespace, window_start, node, pod, pod_uid, container"
 )
+HISTORY = {
+    "object_changes": "SELECT * FROM object_changes FINAL ORDER BY cluster, namespace, kind, "
+    "name, observed_at, uid, resource_version, path",
+    "findings": "SELECT * FROM findings FINAL ORDER BY cluster, namespace, fingerprint, last_seen",
+}
+"""The change timeline and the drift findings, whole: written as object changes arrive."""
 GARBAGE = [
     (Topic.METRICS, b"\xff\xfe not json"),
     (Topic.OBJECTS, b'{"schema_version": 1, "cluster": "c", "kind": "Pod", "na'),
@@ -129,8 +135,15 @@ def fleet_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 
 
 @pytest.fixture(scope="module")
-def fleet_embedded(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
-    return embedded_costs(tmp_path_factory.mktemp("embedded"), FLEET)
+def fleet_embedded_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("embedded")
+    embedded_costs(folder, FLEET)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fleet_embedded(fleet_embedded_store: Path) -> pl.DataFrame:
+    return stored(fleet_embedded_store)[0]
 
 
 def committed(broker: Broker, app_id: str, topic: Topic) -> dict[int, int]:
@@ -149,6 +162,11 @@ def stored(store: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
             "SELECT source_topic, error FROM deadletter FINAL ORDER BY source_topic"
         )
         return opened.query(COST), letters
+
+
+def history(store: Path) -> dict[str, pl.DataFrame]:
+    with Store(ChdbBackend(store), 0) as opened:
+        return {table: opened.query(sql) for table, sql in HISTORY.items()}
 
 
 def rollup_and_hourly_totals(store: Path) -> tuple[float, float]:
@@ -199,11 +217,12 @@ def test_a_wrong_kafka_password_is_one_clear_line(broker: Broker, tmp_path: Path
 
 
 def test_killed_again_and_again_the_worker_loses_and_duplicates_nothing(
-    fleet_broker: Broker, fleet_embedded: pl.DataFrame, tmp_path: Path
+    fleet_broker: Broker, fleet_embedded: pl.DataFrame, fleet_embedded_store: Path, tmp_path: Path
 ) -> None:
-    """kill -9 at five random points of a run, restart each time: the final tables equal
-    the embedded engine's, garbage is dead-lettered once, and the rollups fed by
-    materialized views did not count a replayed hour twice."""
+    """kill -9 at five random points of a run, restart each time: the final tables (costs,
+    the change timeline, the drift findings) equal the embedded engine's, garbage is
+    dead-lettered once, and the rollups fed by materialized views did not count a
+    replayed hour twice."""
     store, data, app_id = tmp_path / "store", tmp_path / "worker", "crashy"
     chance = random.Random(7)
     for _ in range(5):
@@ -213,6 +232,12 @@ def test_killed_again_and_again_the_worker_loses_and_duplicates_nothing(
     run_until_drained(fleet_broker, store, app_id, data)
     costs, letters = stored(store)
     assert costs.equals(fleet_embedded)
+    expected = history(fleet_embedded_store)
+    for table, frame in history(store).items():
+        assert expected[table].height, f"{table}: nothing to compare"
+        assert frame.drop("ingested_at", strict=False).equals(
+            expected[table].drop("ingested_at", strict=False)
+        ), table
     assert letters.height == len(GARBAGE)
     rollup, hourly = rollup_and_hourly_totals(store)
     assert rollup == pytest.approx(hourly, rel=1e-12)

@@ -4,9 +4,12 @@ drifts, changed when the drifted fields change, resolved when the object matches
 (or is deleted, or its baseline withdrawn).
 
 Every object version is compared with the baselines valid at its time, and a baseline
-recorded later is compared with the object version live then, both in event-time order,
-so the findings do not depend on how the input is batched. A finding's ``first_seen`` is
-when its drift began; ``last_seen`` the last comparison that changed it.
+recorded later with the object version live then, in event-time order: a baseline
+recorded after the partition's latest object change waits (in the state) until the
+partition's watermark passes it, as a window waits to close, however early the engine
+learnt of it. So the findings depend neither on how the input is batched nor on when the
+reference data arrived. A finding's ``first_seen`` is when its drift began;
+``last_seen`` the last comparison that changed it.
 
 Objects a controller made (those with an owner: Pods, ReplicaSets, Jobs of a CronJob)
 are nobody's declaration and are not compared.
@@ -14,13 +17,13 @@ are nobody's declaration and are not compared.
 State: for each live object of the partition (the ``objects`` topic is keyed by object),
 its last version without status and bookkeeping, its field managers (to leave out, by
 ``ignore_differences``, a field an autoscaler manages) and its verdict for each
-baseline; forgotten when the object is deleted: it grows with live objects, not with
-history.
+baseline, forgotten when the object is deleted; and the baselines waiting for the
+watermark. It grows with live objects, not with history.
 """
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -65,15 +68,21 @@ class DriftSettings(BaseModel):
     ignore_differences: list[IgnoreDifferences] = Field(default_factory=autoscaled_replicas)
 
 
-Objects = dict[str, str]
-"""The partition's live objects: object key -> its last version, field managers and
-verdicts, as JSON."""
+@dataclass
+class DriftState:
+    """``objects``: object key -> its last version, field managers and verdicts, as
+    JSON. ``pending``: baselines recorded after ``clock`` (the partition's latest object
+    change), as (object key, baseline JSON), in time order."""
+
+    objects: dict[str, str] = field(default_factory=dict)
+    pending: list[tuple[str, str]] = field(default_factory=list)
+    clock: datetime | None = None
 
 
 @dataclass(frozen=True)
 class _Step:
     """One comparison to make, in time order: an object version, or a baseline recorded
-    after the object's last comparison with its kind."""
+    since the object's last comparison with its kind."""
 
     at: datetime
     change: ObjectChange | None = None
@@ -91,27 +100,21 @@ class DriftDetector:
     def __init__(self, settings: DriftSettings | None = None) -> None:
         self.settings = settings or DriftSettings()
 
-    def new_state(self) -> Objects:
-        return {}
+    def new_state(self) -> DriftState:
+        return DriftState()
 
-    def process(self, batch: Batch, reference: Reference, state: Objects) -> Output:
-        """Findings for the batch's object versions and for baselines recorded since the
-        partition's objects were last compared. Counts ``drift_findings``."""
-        baselines = reference.baselines
+    def process(self, batch: Batch, reference: Reference, state: DriftState) -> Output:
+        """Findings for the batch's object versions and for the baselines recorded up to
+        its latest one (later ones wait: ``close``). Counts ``drift_findings``."""
+        changes = [c for c in batch.of(ObjectChange) if not c.owner_chain]  # see above
+        state.clock = max([c.observed_at for c in changes], default=state.clock)
+        keys = {c.key() for c in changes} | (state.objects.keys() & reference.baselines.keys())
+        self._hold(keys, reference, state)
         steps: dict[str, list[_Step]] = {}
-        for change in batch.of(ObjectChange):
-            if change.owner_chain:  # made by a controller (a Pod, a ReplicaSet): not declared
-                continue
+        for change in changes:
             steps.setdefault(change.key(), []).append(_Step(change.observed_at, change=change))
-        for key in steps.keys() | (state.keys() & baselines.keys()):
-            verdicts = json.loads(state[key])["verdicts"] if key in state else {}
-            for kind in baselines.kinds(key):
-                since = verdicts.get(kind, {}).get("baseline_at")
-                for baseline in baselines.versions(key, kind):
-                    if since is None or baseline.recorded_at > datetime.fromisoformat(since):
-                        steps.setdefault(key, []).append(
-                            _Step(baseline.recorded_at, baseline=baseline)
-                        )
+        for key, baseline in self._due(state, state.clock):
+            steps.setdefault(key, []).append(_Step(baseline.recorded_at, baseline=baseline))
         output = Output()
         for key, ordered in steps.items():
             for step in sorted(ordered, key=lambda s: (s.at, s.change is not None)):
@@ -119,29 +122,64 @@ class DriftDetector:
         output.counts["drift_findings"] = len(output.findings)
         return output
 
-    def _step(self, key: str, step: _Step, reference: Reference, state: Objects) -> list[Finding]:
-        change = step.change
+    def _hold(self, keys: set[str], reference: Reference, state: DriftState) -> None:
+        """Add to the pending baselines each version of ``keys``' baselines recorded
+        after the one its verdict last compared with (and not pending already)."""
+        held = set(state.pending)
+        for key in keys:
+            verdicts = json.loads(state.objects[key])["verdicts"] if key in state.objects else {}
+            for kind in reference.baselines.kinds(key):
+                since = verdicts.get(kind, {}).get("baseline_at")
+                for baseline in reference.baselines.versions(key, kind):
+                    if since is None or baseline.recorded_at > datetime.fromisoformat(since):
+                        entry = (key, baseline.model_dump_json())
+                        if entry not in held:
+                            state.pending.append(entry)
+                            held.add(entry)
+        state.pending.sort(key=lambda p: Baseline.model_validate_json(p[1]).recorded_at)
+
+    @staticmethod
+    def _due(state: DriftState, until: datetime | None) -> list[tuple[str, Baseline]]:
+        """The pending baselines recorded up to ``until``, taken out of the state."""
+        due, waiting = [], []
+        for key, text in state.pending:
+            baseline = Baseline.model_validate_json(text)
+            if until is not None and baseline.recorded_at <= until:
+                due.append((key, baseline))
+            else:
+                waiting.append((key, text))
+        state.pending = waiting
+        return due
+
+    def _step(
+        self, key: str, step: _Step, reference: Reference | None, state: DriftState
+    ) -> list[Finding]:
+        """One comparison: an object version with the baselines valid at its time (from
+        ``reference``), or a baseline (``step.baseline``) with the object's version."""
+        objects, change = state.objects, step.change
         if change is not None and change.change == ChangeType.DELETED:
-            entry = json.loads(state.pop(key)) if key in state else None
+            entry = json.loads(objects.pop(key)) if key in objects else None
             return self._resolve_all(entry, step.at) if entry else []
+        if key not in objects and change is None:
+            return []  # a baseline of an object not seen (yet)
+        entry = json.loads(objects[key]) if key in objects else _entry(change)  # type: ignore[arg-type]
+        at = max(step.at, datetime.fromisoformat(entry["at"])) if entry["at"] else step.at
+        entry["at"] = at.isoformat()
         if change is not None:
-            entry = json.loads(state[key]) if key in state else _entry(change)
             entry["object"] = comparable(change.object)
             entry["managers"] = [m.model_dump(mode="json") for m in change.field_managers]
-            kinds = [*BaselineKind]
-        elif key in state:
-            entry, kinds = json.loads(state[key]), [step.baseline.baseline]  # type: ignore[union-attr]
+        compared: list[tuple[BaselineKind, Baseline | None]]
+        if step.baseline is not None:
+            compared = [(step.baseline.baseline, step.baseline)]
         else:
-            return []
-        at = max(step.at, datetime.fromisoformat(entry["at"])) if entry.get("at") else step.at
-        entry["at"] = at.isoformat()
-        valid = reference.baselines.valid
+            assert reference is not None
+            compared = [(k, reference.baselines.valid(key, k, at)) for k in BaselineKind]
         found = [
             finding
-            for kind in kinds
-            if (finding := self._compare(entry, kind, valid(key, kind, step.at), at))
+            for kind, baseline in compared
+            if (finding := self._compare(entry, kind, baseline, at))
         ]
-        state[key] = json.dumps(entry, sort_keys=True)
+        objects[key] = json.dumps(entry, sort_keys=True)
         return found
 
     def _compare(
@@ -183,17 +221,31 @@ class DriftDetector:
             if verdict["first_seen"] is not None
         ]
 
-    def close(self, state: Objects, watermark: datetime) -> Output:
-        return Output()
+    def close(self, state: DriftState, watermark: datetime) -> Output:
+        """Findings for the pending baselines the watermark has passed."""
+        output = Output()
+        for key, baseline in self._due(state, watermark):
+            step = _Step(baseline.recorded_at, baseline=baseline)
+            output.findings.extend(self._step(key, step, None, state))
+        output.counts["drift_findings"] = len(output.findings)
+        return output
 
-    def horizon(self, state: Objects) -> datetime | None:
-        return END_OF_INPUT  # baselines it has compared are in its state's verdicts
+    def horizon(self, state: DriftState) -> datetime | None:
+        return END_OF_INPUT  # baselines it still needs are in its state
 
-    def state_to_bytes(self, state: Objects) -> bytes:
-        return json.dumps(state, sort_keys=True).encode()
+    def state_to_bytes(self, state: DriftState) -> bytes:
+        clock = state.clock.isoformat() if state.clock else None
+        return json.dumps(
+            {"objects": state.objects, "pending": state.pending, "clock": clock}, sort_keys=True
+        ).encode()
 
-    def state_from_bytes(self, data: bytes) -> Objects:
-        return dict(json.loads(data)) if data else {}
+    def state_from_bytes(self, data: bytes) -> DriftState:
+        if not data:
+            return DriftState()
+        saved = json.loads(data)
+        clock = datetime.fromisoformat(saved["clock"]) if saved["clock"] else None
+        pending = [(key, text) for key, text in saved["pending"]]
+        return DriftState(dict(saved["objects"]), pending, clock)
 
 
 def _entry(change: ObjectChange) -> dict[str, Any]:
