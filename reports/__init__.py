@@ -4,7 +4,13 @@ sharing of cost rows. Above sinks and streams, below the CLI, which only calls t
 from kubeopera.reports.aggregate import Sharing, aggregate, key_columns
 from kubeopera.reports.changes import change_timeline, notable_changes
 from kubeopera.reports.cost import cost_report, pricing_notes
-from kubeopera.reports.drift import across_clusters, live_objects, open_drift, recorded_baselines
+from kubeopera.reports.drift import (
+    across_clusters,
+    live_objects,
+    open_drift,
+    open_findings,
+    recorded_baselines,
+)
 from kubeopera.reports.sql import EXAMPLE_SQL
 from kubeopera.reports.store import analyst_query, sample_counts, schema_status
 
@@ -20,6 +26,7 @@ __all__ = [
     "live_objects",
     "notable_changes",
     "open_drift",
+    "open_findings",
     "pricing_notes",
     "recorded_baselines",
     "sample_counts",

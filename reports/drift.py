@@ -7,9 +7,14 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from kubeopera.models import Baseline, ObjectChange
+from kubeopera.models import Baseline, Finding, ObjectChange, Subject
 from kubeopera.models.objects import ChangeType
-from kubeopera.reports.sql import RECORDED_BASELINES_SQL, live_objects_sql, open_drift_sql
+from kubeopera.reports.sql import (
+    OPEN_FINDINGS_SQL,
+    RECORDED_BASELINES_SQL,
+    live_objects_sql,
+    open_drift_sql,
+)
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.drift import across
 from kubeopera.streams.object_diff import comparable
@@ -47,6 +52,21 @@ def recorded_baselines(store: Store) -> list[Baseline]:
             recorded_at=row["recorded_at"],
         )
         for row in store.query(RECORDED_BASELINES_SQL).to_dicts()
+    ]  # fmt: skip
+
+
+def open_findings(store: Store) -> list[Finding]:
+    """Every finding open now, as the processor that found it last wrote it."""
+    return [
+        Finding(
+            kind=row["finding_kind"], severity=row["severity"],
+            subject=Subject(cluster=row["cluster"], namespace=row["namespace"],
+                            kind=row["kind"], name=row["name"]),
+            fingerprint=row["fingerprint"], first_seen=row["first_seen"],
+            last_seen=row["last_seen"], status=row["status"], summary=row["summary"],
+            evidence=json.loads(row["evidence"]), remediation=row["remediation"],
+        )
+        for row in store.query(OPEN_FINDINGS_SQL).to_dicts()
     ]  # fmt: skip
 
 

@@ -189,3 +189,11 @@ def notable_changes_sql(since: datetime, until: datetime, limit: int) -> str:
         "HAVING has(groupArray(category), 'image') OR startsWith(manager, 'kubectl') "
         f"ORDER BY at DESC, cluster, namespace, kind, name LIMIT {int(limit)}"
     )
+
+
+OPEN_FINDINGS_SQL = (
+    "SELECT fingerprint, finding_kind, cluster, namespace, kind, name, status, severity, "
+    "first_seen, last_seen, summary, evidence, remediation FROM v_findings "
+    "WHERE status = 'open' ORDER BY fingerprint"
+)
+"""Every finding open now, in its latest state."""

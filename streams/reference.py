@@ -15,7 +15,15 @@ from datetime import datetime
 
 import polars as pl
 
-from kubeopera.models import Baseline, Contract, MetricBatch, NodePrice, ObjectChange, Topic
+from kubeopera.models import (
+    Baseline,
+    Contract,
+    Finding,
+    MetricBatch,
+    NodePrice,
+    ObjectChange,
+    Topic,
+)
 from kubeopera.streams.baselines import Baselines
 from kubeopera.streams.inventory import BEGINNING, Inventory
 from kubeopera.streams.pricing import NodePricing, Pricer, pricing_frame
@@ -28,13 +36,16 @@ def _same_price(a: NodePricing, b: NodePricing) -> bool:
 
 
 class Reference:
-    """Every node's price timeline and the pod inventory, with cached frame views, and
-    every object's drift baselines."""
+    """Every node's price timeline and the pod inventory, with cached frame views;
+    every object's drift baselines; the findings open when an embedded run began."""
 
     def __init__(self, pricer: Pricer, team_label: str = "team") -> None:
         self.pricer = pricer
         self.inventory = Inventory(team_label)
         self.baselines = Baselines()
+        self.open_findings: dict[str, Finding] = {}
+        """Findings the store holds open, by fingerprint: an embedded run, whose
+        processors start without state, loads them so that they resolve."""
         self._generations: Counter[Topic] = Counter()
         self._prices: dict[tuple[str, str], Timeline[NodePricing]] = {}
         self._pricing: pl.DataFrame | None = None

@@ -330,3 +330,20 @@ def test_the_fleets_environment_difference_is_the_only_one_across_its_clusters()
             }
         }
     }
+
+
+def test_an_embedded_run_resolves_the_drift_the_store_holds_open() -> None:
+    """An embedded run starts without state: the open findings it is given (from the
+    store) are known drift, resolved when the object now matches, kept open (since its
+    first time seen) when it does not."""
+    earlier = findings([baseline(0, DECLARED), change(1, deployment("shop:1.5"))])
+    (known,) = earlier
+    assert known.status == "open"
+    for image, status in (("shop:1.4", "resolved"), ("shop:1.5", "open")):
+        reference = Reference(Pricer())
+        reference.open_findings = {known.fingerprint: known}
+        pipeline = Pipeline([DriftDetector()], reference)
+        messages = [baseline(0, DECLARED), change(30, deployment(image))]
+        output, _ = pipeline.run([Envelope(t, m, 0, i) for i, (t, m) in enumerate(messages)])
+        (found,) = output.findings
+        assert (found.status, found.first_seen) == (status, known.first_seen)

@@ -162,7 +162,11 @@ class DriftDetector:
             return self._resolve_all(entry, step.at) if entry else []
         if key not in objects and change is None:
             return []  # a baseline of an object not seen (yet)
-        entry = json.loads(objects[key]) if key in objects else _entry(change)  # type: ignore[arg-type]
+        if key in objects:
+            entry = json.loads(objects[key])
+        else:
+            assert change is not None and reference is not None
+            entry = _entry(change, reference)
         at = max(step.at, datetime.fromisoformat(entry["at"])) if entry["at"] else step.at
         entry["at"] = at.isoformat()
         if change is not None:
@@ -248,11 +252,20 @@ class DriftDetector:
         return DriftState(dict(saved["objects"]), pending, clock)
 
 
-def _entry(change: ObjectChange) -> dict[str, Any]:
+def _entry(change: ObjectChange, reference: Reference) -> dict[str, Any]:
+    """A new object's state; the drift the store holds open for it (an embedded run
+    starts with no state) is taken as known, so that it resolves, or stays open since
+    its first time seen."""
     subject = Subject(
         cluster=change.cluster, namespace=change.namespace, kind=change.kind, name=change.name
     )
-    return {"subject": subject.model_dump(), "verdicts": {}, "at": None}
+    verdicts = {
+        kind: {"first_seen": known.first_seen.isoformat(), "digest": None,
+               "origin": known.evidence.get("origin", "")}
+        for kind in BaselineKind
+        if (known := reference.open_findings.get(fingerprint(kind, subject))) is not None
+    }  # fmt: skip
+    return {"subject": subject.model_dump(), "verdicts": verdicts, "at": None}
 
 
 def _manager(managers: list[FieldManager], path: str) -> str | None:
