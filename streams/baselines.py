@@ -20,6 +20,7 @@ True
 True
 """
 
+import uuid
 from collections.abc import Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,9 +36,14 @@ def _same(a: Baseline, b: Baseline) -> bool:
 
 @dataclass
 class Baselines:
-    """Object key (``cluster/kind/namespace/name``) -> baseline kind -> timeline."""
+    """Object key (``cluster/kind/namespace/name``) -> baseline kind -> timeline; and
+    the keys in the order their baselines changed (``changed``)."""
 
     _timelines: dict[str, dict[BaselineKind, Timeline[Baseline]]] = field(default_factory=dict)
+    _log: list[str] = field(default_factory=list)
+    epoch: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Names this instance's log: a position in another's (a restarted engine's) means
+    nothing here."""
 
     def apply(self, baselines: Iterable[Baseline]) -> bool:
         """Record each baseline from its time; returns whether any was new."""
@@ -45,8 +51,19 @@ class Baselines:
         for baseline in baselines:
             kinds = self._timelines.setdefault(baseline.object_key(), {})
             timeline = kinds.setdefault(baseline.baseline, [])
-            changed |= record(timeline, baseline.recorded_at, baseline, _same)
+            if record(timeline, baseline.recorded_at, baseline, _same):
+                self._log.append(baseline.object_key())
+                changed = True
         return changed
+
+    def changed(self, since: tuple[str, int] | None) -> tuple[set[str], tuple[str, int]]:
+        """The objects whose baselines changed since position ``since`` (``(epoch,
+        index)`` as this returned it before; None, or another epoch's: every object with
+        a baseline), and the position now."""
+        now = (self.epoch, len(self._log))
+        if since is None or since[0] != self.epoch:
+            return set(self._timelines), now
+        return set(self._log[since[1] :]), now
 
     def keys(self) -> KeysView[str]:
         """The objects that have a baseline."""

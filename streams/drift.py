@@ -125,6 +125,8 @@ def _shaped(field: str, live: Any, declared: Any) -> Any:
     declaration sets (all of them in a ``WHOLE`` mapping); a list merged by key keeps
     every live item, each cut to its declared item's shape (an item the declaration
     does not name is kept whole); any other value is compared whole."""
+    if live == declared:  # most of an object: nothing to cut
+        return live
     if isinstance(live, dict) and isinstance(declared, dict) and field not in WHOLE:
         return {k: _shaped(k, live[k], declared[k]) for k in declared if k in live}
     key = _merge_key(field, live, declared)

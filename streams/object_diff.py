@@ -28,6 +28,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from kubeopera.models.field_paths import MERGE_KEYS, escaped, item
@@ -115,13 +116,16 @@ def _walk(path: str, old: Any, new: Any) -> Iterator[FieldChange]:
         return
     if isinstance(old, dict) and isinstance(new, dict):
         for key in old.keys() | new.keys():
-            yield from _walk(f"{path}/{escaped(key)}", old.get(key), new.get(key))
+            before, after = old.get(key), new.get(key)
+            if before != after:
+                yield from _walk(f"{path}/{escaped(key)}", before, after)
         return
     key = _merge_key(path, old, new)
     if key is not None:
         before, after = _keyed(old or [], key), _keyed(new or [], key)
         for name in before.keys() | after.keys():
-            yield from _walk(f"{path}/{item(key, name)}", before.get(name), after.get(name))
+            if before.get(name) != after.get(name):
+                yield from _walk(f"{path}/{item(key, name)}", before.get(name), after.get(name))
         return
     change: Change = "ADDED" if old is None else "DELETED" if new is None else "MODIFIED"
     yield FieldChange(path, change, _shown(old), _shown(new), category(path))
@@ -169,6 +173,7 @@ def _shown(value: Any) -> str | None:
     return f"{text[: LONGEST - 32]}...(sha256:{digest})"
 
 
+@cache
 def pointer_pattern(pointer: str) -> re.Pattern[str]:
     """A pattern for ``pointer`` and everything under it; ``*`` is any one segment.
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import from_json, to_json
 
 from kubeopera.models import ChangeType, ObjectChange, OwnerRef, Topic
 from kubeopera.models.objects import FieldManager
@@ -82,13 +83,13 @@ class ChangeTimeline:
         return output
 
     def _rows(self, change: ObjectChange, state: Versions) -> Iterator[dict[str, Any]]:
-        before = json.loads(state[change.uid]) if change.uid in state else {}
+        before = from_json(state[change.uid]) if change.uid in state else {}
         new = None if change.change == ChangeType.DELETED else comparable(change.object)
         managers = {_entry(m): _signature(m) for m in change.field_managers}
         if new is None:
             state.pop(change.uid, None)
         else:
-            state[change.uid] = json.dumps({"object": new, "managers": managers}, sort_keys=True)
+            state[change.uid] = to_json({"object": new, "managers": managers}).decode()
         top = change.controller
         for field in differences(before.get("object"), new):
             manager, operation = _who(change, field.path, managers, before.get("managers") or {})

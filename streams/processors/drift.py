@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import from_json, to_json
 
 from kubeopera.models import (
     Baseline,
@@ -72,11 +73,14 @@ class DriftSettings(BaseModel):
 class DriftState:
     """``objects``: object key -> its last version, field managers and verdicts, as
     JSON. ``pending``: baselines recorded after ``clock`` (the partition's latest object
-    change), as (object key, baseline JSON), in time order."""
+    change), as (recorded at, POSIX seconds; object key; baseline JSON), in time order.
+    ``compared``: how far the reference's baselines have been taken in
+    (``Baselines.changed``)."""
 
     objects: dict[str, str] = field(default_factory=dict)
-    pending: list[tuple[str, str]] = field(default_factory=list)
+    pending: list[tuple[float, str, str]] = field(default_factory=list)
     clock: datetime | None = None
+    compared: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,8 @@ class DriftDetector:
         its latest one (later ones wait: ``close``). Counts ``drift_findings``."""
         changes = [c for c in batch.of(ObjectChange) if not c.owner_chain]  # see above
         state.clock = max([c.observed_at for c in changes], default=state.clock)
-        keys = {c.key() for c in changes} | (state.objects.keys() & reference.baselines.keys())
-        self._hold(keys, reference, state)
+        changed, state.compared = reference.baselines.changed(state.compared)
+        self._hold({c.key() for c in changes} | (state.objects.keys() & changed), reference, state)
         steps: dict[str, list[_Step]] = {}
         for change in changes:
             steps.setdefault(change.key(), []).append(_Step(change.observed_at, change=change))
@@ -126,29 +130,24 @@ class DriftDetector:
         """Add to the pending baselines each version of ``keys``' baselines recorded
         after the one its verdict last compared with (and not pending already)."""
         held = set(state.pending)
-        for key in keys:
-            verdicts = json.loads(state.objects[key])["verdicts"] if key in state.objects else {}
+        for key in keys & reference.baselines.keys():
+            verdicts = from_json(state.objects[key])["verdicts"] if key in state.objects else {}
             for kind in reference.baselines.kinds(key):
                 since = verdicts.get(kind, {}).get("baseline_at")
                 for baseline in reference.baselines.versions(key, kind):
                     if since is None or baseline.recorded_at > datetime.fromisoformat(since):
-                        entry = (key, baseline.model_dump_json())
+                        entry = (baseline.recorded_at.timestamp(), key, baseline.model_dump_json())
                         if entry not in held:
                             state.pending.append(entry)
                             held.add(entry)
-        state.pending.sort(key=lambda p: Baseline.model_validate_json(p[1]).recorded_at)
+        state.pending.sort()
 
     @staticmethod
     def _due(state: DriftState, until: datetime | None) -> list[tuple[str, Baseline]]:
         """The pending baselines recorded up to ``until``, taken out of the state."""
-        due, waiting = [], []
-        for key, text in state.pending:
-            baseline = Baseline.model_validate_json(text)
-            if until is not None and baseline.recorded_at <= until:
-                due.append((key, baseline))
-            else:
-                waiting.append((key, text))
-        state.pending = waiting
+        limit = until.timestamp() if until is not None else float("-inf")
+        due = [(k, Baseline.model_validate_json(t)) for at, k, t in state.pending if at <= limit]
+        state.pending = [p for p in state.pending if p[0] > limit]
         return due
 
     def _step(
@@ -158,12 +157,12 @@ class DriftDetector:
         ``reference``), or a baseline (``step.baseline``) with the object's version."""
         objects, change = state.objects, step.change
         if change is not None and change.change == ChangeType.DELETED:
-            entry = json.loads(objects.pop(key)) if key in objects else None
+            entry = from_json(objects.pop(key)) if key in objects else None
             return self._resolve_all(entry, step.at) if entry else []
         if key not in objects and change is None:
             return []  # a baseline of an object not seen (yet)
         if key in objects:
-            entry = json.loads(objects[key])
+            entry = from_json(objects[key])
         else:
             assert change is not None and reference is not None
             entry = _entry(change, reference)
@@ -183,7 +182,7 @@ class DriftDetector:
             for kind, baseline in compared
             if (finding := self._compare(entry, kind, baseline, at))
         ]
-        objects[key] = json.dumps(entry, sort_keys=True)
+        objects[key] = to_json(entry).decode()
         return found
 
     def _compare(
@@ -238,17 +237,17 @@ class DriftDetector:
         return END_OF_INPUT  # baselines it still needs are in its state
 
     def state_to_bytes(self, state: DriftState) -> bytes:
+        """The objects, pending baselines and clock (not ``compared``: a restarted
+        engine's reference is another)."""
         clock = state.clock.isoformat() if state.clock else None
-        return json.dumps(
-            {"objects": state.objects, "pending": state.pending, "clock": clock}, sort_keys=True
-        ).encode()
+        return to_json({"objects": state.objects, "pending": state.pending, "clock": clock})
 
     def state_from_bytes(self, data: bytes) -> DriftState:
         if not data:
             return DriftState()
-        saved = json.loads(data)
+        saved = from_json(data)
         clock = datetime.fromisoformat(saved["clock"]) if saved["clock"] else None
-        pending = [(key, text) for key, text in saved["pending"]]
+        pending = [(at, key, text) for at, key, text in saved["pending"]]
         return DriftState(dict(saved["objects"]), pending, clock)
 
 
