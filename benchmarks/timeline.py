@@ -142,7 +142,7 @@ def batches(messages: list[Message], first: int = 0) -> Iterator[list[Envelope]]
 
 def deep_mib(value: Any) -> float:
     """The memory of ``value`` and everything it holds (dicts, lists, tuples, strings,
-    dataclasses), in MiB: the state's own size, which RSS hides behind the allocator's
+    dataclasses, objects' attributes), in MiB: the state's own size, which RSS hides behind the allocator's
     arenas."""
     seen: set[int] = set()
     stack, total = [value], 0
@@ -159,6 +159,8 @@ def deep_mib(value: Any) -> float:
             stack.extend(item)
         elif dataclasses.is_dataclass(item):
             stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+        elif hasattr(item, "__dict__"):  # an Entries: its dict and changed names
+            stack.extend(vars(item).values())
     return total / 2**20
 
 
@@ -191,9 +193,10 @@ def embedded_rate(folder: Path, messages: list[Message], names: list[str]) -> fl
 
 
 def state_memory(objects: int) -> None:
-    """The state of each processor for ``objects`` live objects (in memory and as the
-    bytes a worker saves), then after as many edits again and after half the objects
-    are deleted: it follows the live objects, not the history."""
+    """The state of each processor for ``objects`` live objects, in memory, then after
+    as many edits again and after half the objects are deleted (it follows the live
+    objects, not the history); and what a worker saves of it per batch (the entries the
+    batch changed: ``Pipeline.saved``)."""
     everything = list(workload(objects, objects, seed=8))
     created, edits = everything[: 2 * objects], everything[2 * objects : 3 * objects]
     deleted = [
@@ -205,12 +208,18 @@ def state_memory(objects: int) -> None:
         pipeline = Pipeline(build([name]), Reference(Pricer()))
         figures, offset = [], 0
         for part in (created, edits, deleted):
+            saved, count = 0, 0
             for batch in batches(part, offset):
                 pipeline.run(batch)
+                for slot in pipeline.slots.values():  # none while only baselines came
+                    saved += sum(len(value or b"") for _, value in pipeline.saved(slot))
+                    count += 1
             offset += len(part)
             (slot,) = pipeline.slots.values()
-            saved = len(slot.processor.state_to_bytes(slot.state)) / 2**20
-            figures.append(f"{deep_mib(slot.state):,.0f} MiB ({saved:,.0f} MiB as bytes)")
+            figures.append(
+                f"{deep_mib(slot.state):,.0f} MiB (saved per batch of {BATCH:,}: "
+                f"{saved / count / 2**20:,.1f} MiB)"
+            )
         print(
             f"{name}: state of {objects:,} live objects {figures[0]}; after {objects:,} "
             f"edits {figures[1]}; after deleting half {figures[2]}"

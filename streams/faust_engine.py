@@ -147,6 +147,7 @@ class FaustEngine:
             feeds_reference=False,
             reference_retention=options.reference_retention,
             restore=self.state.get,
+            restore_entries=self._saved_entries,
         )
         _check_copartitioned(processors, options.state_partitions)
         self.deadletter_topic = self._topic(Topic.DEADLETTER)
@@ -171,6 +172,10 @@ class FaustEngine:
         self._quiet_since: dict[TP, tuple[float, EventT[bytes]]] = {}  # last message taken
         if options.health_port is not None:
             app.task(self._serve_health)
+
+    def _saved_entries(self, prefix: str) -> list[tuple[str, bytes]]:
+        """The state table's entries under ``prefix`` (a slot's), without it."""
+        return [(k[len(prefix) :], v) for k, v in self.state.items() if k.startswith(prefix)]
 
     def changelog_topics(self) -> dict[str, int]:
         """Changelog topic -> partitions. Created before the worker starts: Faust declares
@@ -290,13 +295,16 @@ class FaustEngine:
         self,
         events: list[EventT[bytes]],
         output: Output,
-        snapshot: list[tuple[str, EventT[bytes], bytes]],
+        snapshot: list[tuple[str, EventT[bytes], bytes | None]],
     ) -> None:
         """Write the batch's output, then save its slots, then ack its events."""
         await self._write(output)
         for key, event, saved in snapshot:  # after the sink has the rows
             with _as_event(event):
-                self.state[key] = saved
+                if saved is None:
+                    self.state.pop(key, None)
+                else:
+                    self.state[key] = saved
         await self._ack(events)
 
     async def _await_reference(self, envelopes: list[Envelope]) -> None:
@@ -436,18 +444,20 @@ class FaustEngine:
 
     def _snapshot(
         self, touched: list[Slot], events: list[EventT[bytes]]
-    ) -> list[tuple[str, EventT[bytes], bytes]]:
-        """The stateful slots the batch changed, as bytes, each with the latest event of
-        its partition (the table write goes to that event's partition): of the batch, or
-        the last one taken (a slot brought up to date with changed reference data). A
-        slot of a partition that has taken no event here is not saved: what changed it
-        is reference data, compared again after a restart."""
+    ) -> list[tuple[str, EventT[bytes], bytes | None]]:
+        """What the batch changed of the stateful slots, as records (``Pipeline.saved``),
+        each with the latest event of its slot's partition (the table write goes to that
+        event's partition): of the batch, or the last one taken (a slot brought up to
+        date with changed reference data). A slot of a partition that has taken no event
+        here is not saved: what changed it is reference data, compared again after a
+        restart."""
         latest = {(tp.topic, tp.partition): last for tp, (_, last) in self._quiet_since.items()}
         latest.update({(e.message.topic, e.message.partition): e for e in events})
         return [
-            (slot.key, latest[where], self.pipeline.saved(slot))
+            (key, latest[where], saved)
             for slot in touched
             if slot.state is not None and (where := (slot.topic.value, slot.partition)) in latest
+            for key, saved in self.pipeline.saved(slot)
         ]
 
     async def _ack(self, events: list[EventT[bytes]]) -> None:

@@ -12,8 +12,11 @@ then each slot closes what its new watermark has made due. When reference data t
 processor compares its state with has changed (``processor.ComparesWithReference``),
 every slot of that processor is processed, with an empty batch if it has none.
 
-A slot's state is saved as bytes (``saved``) after the batch's output is written, and
-restored (the ``restore`` callback) the first time its partition is seen again.
+A slot's state is saved as records (``saved``) after the batch's output is written, and
+restored (the ``restore`` and ``restore_entries`` callbacks) the first time its
+partition is seen again: one record of its clock and state, and for a processor that
+keeps its state as entries (``processor.KeepsEntries``) one more per entry the batch
+changed, under ``<slot key>#<entry>`` (None: the entry is gone).
 """
 
 import heapq
@@ -28,6 +31,7 @@ from kubeopera.streams.processor import (
     Batch,
     ComparesWithReference,
     Envelope,
+    KeepsEntries,
     Output,
     Processor,
     process_partitions,
@@ -57,6 +61,10 @@ def slot_key(processor: str, topic: Topic, partition: int) -> str:
     return f"{processor}/{topic}/{partition}"
 
 
+ENTRY = "#"
+"""Between a slot's key and an entry's name in the key an entry is saved under."""
+
+
 def decode_all(raws: Iterable[RawMessage]) -> tuple[list[Envelope], list[DeadLetter]]:
     """Raw messages as envelopes; what cannot be read as dead letters saying why."""
     envelopes, letters = [], []
@@ -78,7 +86,9 @@ class Pipeline:
     engine); a Faust worker reads it from the whole topics instead, and feeds
     ``reference`` itself. ``reference_retention``: how long superseded reference data
     stays known past the slowest slot's horizon (a partition gained in a rebalance may
-    replay from that far back). ``restore``: a slot's saved bytes, if any.
+    replay from that far back). ``restore``: a slot's saved bytes, if any;
+    ``restore_entries``: the saved entries whose keys start with a prefix, as (entry,
+    bytes) (``<slot key>#``: the slot's).
     """
 
     def __init__(
@@ -88,12 +98,14 @@ class Pipeline:
         feeds_reference: bool = True,
         reference_retention: timedelta = timedelta(0),
         restore: Callable[[str], bytes | None] = lambda key: None,
+        restore_entries: Callable[[str], Iterable[tuple[str, bytes]]] = lambda prefix: (),
     ) -> None:
         self.processors = list(processors)
         self.reference = reference
         self.feeds_reference = feeds_reference
         self.reference_retention = reference_retention
         self.restore = restore
+        self.restore_entries = restore_entries
         self.slots: dict[str, Slot] = {}
         self._compared: dict[str, int] = {}  # processor -> reference generations compared
 
@@ -205,6 +217,10 @@ class Pipeline:
             clock, state = PartitionClock(), processor.new_state()
             if saved:
                 clock, state = _unpack(processor, saved)
+                if isinstance(processor, KeepsEntries):
+                    entries = processor.entries(state)
+                    entries.update((e, v.decode()) for e, v in self.restore_entries(key + ENTRY))
+                    entries.changes()  # as saved
             self.slots[key] = Slot(processor, topic, partition, clock, state)
         return self.slots[key]
 
@@ -220,9 +236,20 @@ class Pipeline:
         known = [o for o in offsets if o >= 0]
         return max(known) + 1 if known else None
 
-    def saved(self, slot: Slot) -> bytes:
-        """The slot's clock and state as bytes (what ``restore`` must give back)."""
-        return pack(slot.clock.to_dict(), slot.processor.state_to_bytes(slot.state))
+    def saved(self, slot: Slot) -> list[tuple[str, bytes | None]]:
+        """What to save of the slot, as (key, bytes) records: its clock and state under
+        its key (what ``restore`` must give back), and each entry changed since it was
+        last saved under ``<slot key>#<entry>``, None for one removed (what
+        ``restore_entries`` must give back of those not removed)."""
+        records: list[tuple[str, bytes | None]] = [
+            (slot.key, pack(slot.clock.to_dict(), slot.processor.state_to_bytes(slot.state)))
+        ]
+        if isinstance(slot.processor, KeepsEntries):
+            records += [
+                (slot.key + ENTRY + name, None if value is None else value.encode())
+                for name, value in slot.processor.entries(slot.state).changes()
+            ]
+        return records
 
     def forget(self, topic: Topic, partitions: set[int]) -> None:
         """Drop the slots of these partitions of ``topic`` (lost in a rebalance, or

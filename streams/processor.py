@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from kubeopera.models import Contract, DeadLetter, Finding, Topic, message_key
 from kubeopera.streams.decode import RawMessage, dead_letter
+from kubeopera.streams.entries import Entries
 from kubeopera.streams.reference import Reference
 
 
@@ -157,6 +158,15 @@ class ProcessesPartitionsTogether(Protocol):
     def process_partitions(self, work: Sequence[tuple[Batch, Any]], reference: Reference) -> Output:
         """Each ``(batch, state)`` is one source partition's batch and its state."""
         ...
+
+
+@runtime_checkable
+class KeepsEntries(Protocol):
+    """A processor whose state holds one entry per live object (``streams.entries``):
+    ``state_to_bytes`` leaves them out, and the engines save and restore them entry by
+    entry (``Pipeline.saved``), so that a batch costs what it changed, not the state."""
+
+    def entries(self, state: Any) -> Entries: ...
 
 
 @runtime_checkable

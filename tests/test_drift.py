@@ -1,6 +1,7 @@
 """The drift processor (``drift``) and the comparisons behind it (``streams.drift``):
 findings worked out by hand on object changes and baselines built here."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -18,11 +19,16 @@ from kubeopera.models import (
 )
 from kubeopera.models.objects import FieldManager
 from kubeopera.models.topics import Message
+from kubeopera.sinks.clickhouse import Store
+from kubeopera.streams.decode import RawMessage
 from kubeopera.streams.drift import across, against
+from kubeopera.streams.embedded import EmbeddedEngine
 from kubeopera.streams.object_diff import comparable
 from kubeopera.streams.pipeline import Pipeline
 from kubeopera.streams.pricing import Pricer
 from kubeopera.streams.processor import Envelope
+from kubeopera.streams.processors.archive import Archive
+from kubeopera.streams.processors.change_timeline import ChangeTimeline
 from kubeopera.streams.processors.drift import DriftDetector, DriftSettings
 from kubeopera.streams.reference import Reference
 
@@ -347,3 +353,29 @@ def test_an_embedded_run_resolves_the_drift_the_store_holds_open() -> None:
         output, _ = pipeline.run([Envelope(t, m, 0, i) for i, (t, m) in enumerate(messages)])
         (found,) = output.findings
         assert (found.status, found.first_seen) == (status, known.first_seen)
+
+
+def test_an_object_change_without_uid_is_a_dead_letter_and_the_rest_goes_on(
+    store: Store,
+) -> None:
+    """The timeline and drift key their state by object: a change that names none is
+    refused with the reason, and the changes around it are compared as usual."""
+    edited = change(1, deployment("shop:1.5"))[1]
+    no_uid = json.loads(edited.model_dump_json())
+    del no_uid["uid"]
+    messages = [baseline(0, DECLARED), change(0, deployment(), ChangeType.ADDED, "helm")]
+    raws = [
+        RawMessage(topic.value, m.model_dump_json().encode(), "k", 0, offset)
+        for offset, (topic, m) in enumerate(messages)
+    ]
+    raws.append(RawMessage(Topic.OBJECTS.value, json.dumps(no_uid).encode(), "k", 0, 2))
+    raws.append(RawMessage(Topic.OBJECTS.value, edited.model_dump_json().encode(), "k", 0, 3))
+    engine = EmbeddedEngine(store, [Archive(), ChangeTimeline(), DriftDetector()])
+    engine.process_raw(raws)
+    engine.finish()
+    (reason,) = store.query("SELECT error FROM deadletter")["error"]
+    assert "uid" in reason and "Field required" in reason
+    assert store.query("SELECT path FROM object_changes WHERE resource_version = '1'")[
+        "path"
+    ].to_list() == [f"{WEB}/image"]
+    assert store.query("SELECT status FROM v_findings")["status"].to_list() == ["open"]

@@ -5,16 +5,19 @@ errors for what cannot be read."""
 
 import json
 import subprocess
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cli_tools import run_kubeopera, stored
+from kafka_tools import read_all
 from test_drift import SIMULATED
 
 from kubeopera.collectors.simulator import simulate
 from kubeopera.collectors.simulator.declared import write_declared
-from kubeopera.models import ChangeType, Topic
+from kubeopera.deploy.kafka import Broker
+from kubeopera.models import Baseline, ChangeType, Topic
 from kubeopera.reports import live_objects, recorded_baselines
 from kubeopera.settings import Settings
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
@@ -163,3 +166,33 @@ def test_a_git_ref_that_does_not_exist_is_one_line(
     good = kubeopera(data, "drift", "--baseline", f"{repository}@HEAD", "--cluster", PROD)
     assert good.returncode == 0, good.stderr
     assert "Compared 1 declared objects" in good.stdout + good.stderr
+
+
+def test_published_baselines_reach_the_topic_for_the_workers(
+    fleet: tuple[Path, Path], kafka: Broker
+) -> None:
+    """``--publish`` sends the declared (and approved) baselines to the baselines topic,
+    keyed by baseline and object, instead of comparing here."""
+    data, declared = fleet
+    files = sorted((declared / PROD).rglob("*.yaml"))
+    env = {"KUBEOPERA_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap}
+    published = run_kubeopera(
+        data, "drift", "--baseline", str(declared / PROD), "--cluster", PROD, "--publish",
+        extra_env=env,
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.strip() == f"published {len(files)} declared baselines from " + str(
+        declared / PROD
+    )
+    approved = run_kubeopera(
+        data, "drift", "approve", "--cluster", PROD, "--namespace", "monitoring", "--publish",
+        extra_env=env,
+    )  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    records = read_all(kafka.bootstrap, Topic.BASELINES.value)
+    baselines = [Baseline.model_validate_json(r.value) for r in records]
+    assert [r.key.decode() for r in records] == [b.key() for b in baselines]
+    kinds = Counter(str(b.baseline) for b in baselines)
+    assert kinds["declared"] == len(files)
+    assert kinds["approved"] == int(approved.stdout.split()[1])
+    assert {b.cluster for b in baselines} == {PROD}

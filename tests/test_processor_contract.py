@@ -106,7 +106,27 @@ def build(name: str) -> Processor[Any]:
 
 
 def pipeline(name: str, restore: dict[str, bytes] | None = None) -> Pipeline:
-    return Pipeline([build(name)], Reference(Pricer()), restore=(restore or {}).get)
+    """A pipeline of processor ``name``, its slots restored from the records ``restore``
+    holds (as an engine's state table: key -> bytes)."""
+    saved = restore or {}
+    return Pipeline(
+        [build(name)],
+        Reference(Pricer()),
+        restore=saved.get,
+        restore_entries=lambda prefix: [
+            (key[len(prefix) :], value) for key, value in saved.items() if key.startswith(prefix)
+        ],
+    )
+
+
+def save(processor: Pipeline, table: dict[str, bytes]) -> None:
+    """What an engine does after a batch: each slot's records into its state table."""
+    for slot in processor.slots.values():
+        for key, value in processor.saved(slot):
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
 
 
 def chunks(items: tuple[Envelope, ...], size: int) -> Iterator[list[Envelope]]:
@@ -253,14 +273,17 @@ def test_the_processors_together_give_what_each_gives_alone(order: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_state_survives_bytes_and_a_restart(name: str) -> None:
-    """Half the input, the state saved as bytes, a new pipeline restored from them (its
+    """Half the input, the state saved as bytes after each batch (a processor that keeps
+    entries saves those the batch changed), a new pipeline restored from them (its
     reference read again from the topics, as a restarted worker does), the rest."""
     items = envelopes()
     half = len(items) // 2
-    before = pipeline(name)
-    first = run(before, chunks(items[:half], 40), finish=False)
-    saved = {key: before.saved(slot) for key, slot in before.slots.items()}
-    after = pipeline(name, restore=saved)
+    before, table, first = pipeline(name), {}, Output()
+    for batch in chunks(items[:half], 40):
+        output, _ = before.run(batch)
+        first.extend(output)
+        save(before, table)
+    after = pipeline(name, restore=table)
     after.reference.apply(e.message for e in items[:half])
     second = run(after, chunks(items[half:], 40))
     first.extend(second)

@@ -16,7 +16,6 @@ replicas an autoscaler sets.
 """
 
 import hashlib
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar
@@ -27,6 +26,7 @@ from pydantic_core import from_json, to_json
 
 from kubeopera.models import ChangeType, ObjectChange, OwnerRef, Topic
 from kubeopera.models.objects import FieldManager
+from kubeopera.streams.entries import Entries
 from kubeopera.streams.frames import TIME
 from kubeopera.streams.ignore_differences import (
     IgnoreDifferences,
@@ -56,9 +56,9 @@ class ChangesSettings(BaseModel):
     ignore_differences: list[IgnoreDifferences] = Field(default_factory=autoscaled_replicas)
 
 
-Versions = dict[str, str]
+Versions = Entries
 """The partition's live objects: uid -> the last version and its field managers, as
-JSON."""
+JSON; saved entry by entry (``processor.KeepsEntries``)."""
 
 
 @register
@@ -72,7 +72,10 @@ class ChangeTimeline:
         self.settings = settings or ChangesSettings()
 
     def new_state(self) -> Versions:
-        return {}
+        return Entries()
+
+    def entries(self, state: Versions) -> Entries:
+        return state
 
     def process(self, batch: Batch, reference: Reference, state: Versions) -> Output:
         """Rows of ``object_changes`` for each object change against the object's last
@@ -103,10 +106,10 @@ class ChangeTimeline:
         return END_OF_INPUT  # it needs no reference timeline
 
     def state_to_bytes(self, state: Versions) -> bytes:
-        return json.dumps(state, sort_keys=True).encode()
+        return b""  # all of it is entries
 
     def state_from_bytes(self, data: bytes) -> Versions:
-        return dict(json.loads(data)) if data else {}
+        return Entries()
 
 
 def _who(

@@ -44,6 +44,7 @@ from kubeopera.models import (
 )
 from kubeopera.models.objects import FieldManager
 from kubeopera.streams.drift import Drift, against
+from kubeopera.streams.entries import Entries
 from kubeopera.streams.ignore_differences import (
     IgnoreDifferences,
     autoscaled_replicas,
@@ -72,12 +73,12 @@ class DriftSettings(BaseModel):
 @dataclass
 class DriftState:
     """``objects``: object key -> its last version, field managers and verdicts, as
-    JSON. ``pending``: baselines recorded after ``clock`` (the partition's latest object
-    change), as (recorded at, POSIX seconds; object key; baseline JSON), in time order.
-    ``compared``: how far the reference's baselines have been taken in
-    (``Baselines.changed``)."""
+    JSON, saved entry by entry (``processor.KeepsEntries``). ``pending``: baselines
+    recorded after ``clock`` (the partition's latest object change), as (recorded at,
+    POSIX seconds; object key; baseline JSON), in time order. ``compared``: how far the
+    reference's baselines have been taken in (``Baselines.changed``)."""
 
-    objects: dict[str, str] = field(default_factory=dict)
+    objects: Entries = field(default_factory=Entries)
     pending: list[tuple[float, str, str]] = field(default_factory=list)
     clock: datetime | None = None
     compared: tuple[str, int] | None = None
@@ -106,6 +107,9 @@ class DriftDetector:
 
     def new_state(self) -> DriftState:
         return DriftState()
+
+    def entries(self, state: DriftState) -> Entries:
+        return state.objects
 
     def process(self, batch: Batch, reference: Reference, state: DriftState) -> Output:
         """Findings for the batch's object versions and for the baselines recorded up to
@@ -237,10 +241,10 @@ class DriftDetector:
         return END_OF_INPUT  # baselines it still needs are in its state
 
     def state_to_bytes(self, state: DriftState) -> bytes:
-        """The objects, pending baselines and clock (not ``compared``: a restarted
-        engine's reference is another)."""
+        """The pending baselines and the clock (the objects are entries; ``compared``
+        stays: a restarted engine's reference is another)."""
         clock = state.clock.isoformat() if state.clock else None
-        return to_json({"objects": state.objects, "pending": state.pending, "clock": clock})
+        return to_json({"pending": state.pending, "clock": clock})
 
     def state_from_bytes(self, data: bytes) -> DriftState:
         if not data:
@@ -248,7 +252,7 @@ class DriftDetector:
         saved = from_json(data)
         clock = datetime.fromisoformat(saved["clock"]) if saved["clock"] else None
         pending = [(at, key, text) for at, key, text in saved["pending"]]
-        return DriftState(dict(saved["objects"]), pending, clock)
+        return DriftState(Entries(), pending, clock)
 
 
 def _entry(change: ObjectChange, reference: Reference) -> dict[str, Any]:
