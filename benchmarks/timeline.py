@@ -142,8 +142,8 @@ def batches(messages: list[Message], first: int = 0) -> Iterator[list[Envelope]]
 
 def deep_mib(value: Any) -> float:
     """The memory of ``value`` and everything it holds (dicts, lists, tuples, strings,
-    dataclasses, objects' attributes), in MiB: the state's own size, which RSS hides behind the allocator's
-    arenas."""
+    dataclasses, objects' attributes), in MiB: the state's own size, which RSS hides
+    behind the allocator's arenas."""
     seen: set[int] = set()
     stack, total = [value], 0
     while stack:
