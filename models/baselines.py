@@ -14,6 +14,7 @@ from kubeopera.models.keys import object_key
 class BaselineKind(StrEnum):
     DECLARED = "declared"  # a manifest (directory or Git ref), normalised by the API server
     APPROVED = "approved"  # the object as it was when someone approved it
+    PEER = "peer"  # the same object live in another cluster (drift across clusters)
 
 
 class Baseline(Contract):
@@ -24,7 +25,7 @@ class Baseline(Contract):
     sets; an approved one: the object without status and bookkeeping), redacted as live
     objects are; ``None`` withdraws the baseline (the manifest is gone from the set).
     ``origin`` says where it came from: the manifests' directory, ``URL@ref`` and
-    commit, or who approved it.
+    commit, who approved it, or the cluster a peer baseline is live in.
     """
 
     baseline: BaselineKind

@@ -25,7 +25,8 @@ from collections.abc import Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kubeopera.models import Baseline, BaselineKind
+from kubeopera.models import Baseline, BaselineKind, ChangeType, ObjectChange
+from kubeopera.streams.object_diff import comparable
 from kubeopera.streams.timeline import Timeline, prune, record
 
 
@@ -91,3 +92,44 @@ class Baselines:
         for kinds in self._timelines.values():
             for timeline in kinds.values():
                 prune(timeline, horizon)
+
+
+@dataclass(frozen=True)
+class PeerGroup:
+    """Clusters (or environments) that run the same objects: the first one's live
+    objects of ``kinds`` (all kinds when empty) are the peer baselines of the others'."""
+
+    clusters: tuple[str, ...]
+    kinds: frozenset[str] = frozenset()
+
+    def leads(self, cluster: str, kind: str) -> bool:
+        """Whether an object of ``kind`` in ``cluster`` is a baseline for the others."""
+        return cluster == self.clusters[0] and (not self.kinds or kind in self.kinds)
+
+
+def peer_baselines(change: ObjectChange, groups: Iterable[PeerGroup]) -> list[Baseline]:
+    """The peer baselines an object change of a group's first cluster gives its other
+    clusters (its deletion withdraws them; an object a controller made gives none).
+
+    >>> from datetime import UTC, datetime
+    >>> change = ObjectChange(cluster="prod", api_version="v1", kind="ConfigMap",
+    ...     namespace="shop", name="web", uid="u1", observed_at=datetime(2026, 3, 2, tzinfo=UTC),
+    ...     change="ADDED", object={"metadata": {"name": "web"}, "data": {"LEVEL": "info"}})
+    >>> [(b.cluster, b.origin, b.object) for b in peer_baselines(change, [
+    ...     PeerGroup(("prod", "staging"))])]
+    [('staging', 'prod', {'metadata': {'name': 'web'}, 'data': {'LEVEL': 'info'}})]
+    """
+    if change.owner_chain:
+        return []
+    gone = change.change == ChangeType.DELETED
+    return [
+        Baseline(
+            baseline=BaselineKind.PEER, origin=change.cluster, cluster=cluster,
+            api_version=change.api_version, kind=change.kind, namespace=change.namespace,
+            name=change.name, object=None if gone else comparable(change.object),
+            recorded_at=change.observed_at,
+        )
+        for group in groups
+        if group.leads(change.cluster, change.kind)
+        for cluster in group.clusters[1:]
+    ]  # fmt: skip

@@ -469,12 +469,13 @@ class FaustEngine:
             event.ack()
 
     def _apply_reference(self, records: list[ConsumerRecord]) -> None:
-        """Prices, pods and namespaces into the reference; what cannot be read is skipped
-        here (the agents dead-letter it), as are objects the reference does not keep."""
+        """Prices, baselines, pods, namespaces and the peer groups' leading objects into
+        the reference; what cannot be read is skipped here (the agents dead-letter it),
+        as are objects the reference does not keep (``Reference.keeps``)."""
         self.reference.apply(
             decode(RawMessage(topic=r.topic, value=r.value or b""))
             for r in records
-            if r.topic != Topic.OBJECTS.value or _object_kind(r.key) in ("Pod", "Namespace")
+            if r.topic != Topic.OBJECTS.value or self.reference.keeps(*_cluster_and_kind(r.key))
         )
 
 
@@ -547,10 +548,13 @@ def _credentials(security: dict[str, Any]) -> CredentialsT | None:
     return None
 
 
-def _object_kind(key: bytes | None) -> str:
-    """The kind in an ``objects`` key (cluster/kind/namespace/name), without decoding."""
+def _cluster_and_kind(key: bytes | None) -> tuple[str, str]:
+    """The cluster and kind in an ``objects`` key (cluster/kind/namespace/name), without
+    decoding the message."""
     parts = (key or b"").split(b"/", 2)
-    return parts[1].decode("utf-8", errors="replace") if len(parts) > 2 else ""
+    if len(parts) < 3:
+        return "", ""
+    return parts[0].decode("utf-8", errors="replace"), parts[1].decode("utf-8", errors="replace")
 
 
 @contextmanager

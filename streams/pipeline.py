@@ -33,6 +33,7 @@ from kubeopera.streams.processor import (
     Envelope,
     KeepsEntries,
     Output,
+    PreparesReference,
     Processor,
     process_partitions,
 )
@@ -106,6 +107,9 @@ class Pipeline:
         self.reference_retention = reference_retention
         self.restore = restore
         self.restore_entries = restore_entries
+        for processor in self.processors:
+            if isinstance(processor, PreparesReference):
+                processor.prepare(reference)
         self.slots: dict[str, Slot] = {}
         self._compared: dict[str, int] = {}  # processor -> reference generations compared
 

@@ -170,6 +170,15 @@ class KeepsEntries(Protocol):
 
 
 @runtime_checkable
+class PreparesReference(Protocol):
+    """A processor that asks the reference data to keep more than its defaults (the drift
+    processor: the peer groups' objects). The pipeline calls ``prepare`` once, before the
+    first batch."""
+
+    def prepare(self, reference: Reference) -> None: ...
+
+
+@runtime_checkable
 class ComparesWithReference(Protocol):
     """A processor whose output depends on reference data that may change after its
     input arrived (the drift processor on baselines): when the reference data of these

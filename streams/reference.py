@@ -24,7 +24,7 @@ from kubeopera.models import (
     ObjectChange,
     Topic,
 )
-from kubeopera.streams.baselines import Baselines
+from kubeopera.streams.baselines import Baselines, PeerGroup, peer_baselines
 from kubeopera.streams.inventory import BEGINNING, Inventory
 from kubeopera.streams.pricing import NodePricing, Pricer, pricing_frame
 from kubeopera.streams.timeline import Timeline, prune, record
@@ -43,6 +43,9 @@ class Reference:
         self.pricer = pricer
         self.inventory = Inventory(team_label)
         self.baselines = Baselines()
+        self.peer_groups: list[PeerGroup] = []
+        """Clusters whose first one's live objects are the others' peer baselines (set
+        by the drift processor: ``processor.PreparesReference``)."""
         self.open_findings: dict[str, Finding] = {}
         """Findings the store holds open, by fingerprint: an embedded run, whose
         processors start without state, loads them so that they resolve."""
@@ -60,7 +63,19 @@ class Reference:
         return resolved
 
     def apply_changes(self, changes: Iterable[ObjectChange]) -> None:
-        self.inventory.apply(changes)
+        """Pods and namespaces into the inventory; the peer groups' leading objects as
+        peer baselines."""
+        batch = list(changes)
+        self.inventory.apply(batch)
+        if self.peer_groups:
+            peers = [b for c in batch for b in peer_baselines(c, self.peer_groups)]
+            if self.baselines.apply(peers):
+                self._generations[Topic.BASELINES] += 1
+
+    def keeps(self, cluster: str, kind: str) -> bool:
+        """Whether an object of ``kind`` in ``cluster`` is reference data: pods and
+        namespaces, and the peer groups' leading objects."""
+        return kind in ("Pod", "Namespace") or any(g.leads(cluster, kind) for g in self.peer_groups)
 
     def apply(self, messages: Iterable[Contract]) -> None:
         """Keep what messages of the ``prices``, ``objects`` and ``baselines`` topics say;

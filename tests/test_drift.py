@@ -114,10 +114,12 @@ def baseline(
     )  # fmt: skip
 
 
-def findings(messages: list[Message], size: int | None = None) -> list[Finding]:
+def findings(
+    messages: list[Message], size: int | None = None, settings: DriftSettings | None = None
+) -> list[Finding]:
     """The findings of ``messages`` cut into batches of ``size`` (None: one batch), and
     at the end of input."""
-    pipeline = Pipeline([DriftDetector(DriftSettings())], Reference(Pricer()))
+    pipeline = Pipeline([DriftDetector(settings or DriftSettings())], Reference(Pricer()))
     found: list[Finding] = []
     size = size or len(messages)
     offsets: dict[Topic, int] = {}
@@ -379,3 +381,39 @@ def test_an_object_change_without_uid_is_a_dead_letter_and_the_rest_goes_on(
         "path"
     ].to_list() == [f"{WEB}/image"]
     assert store.query("SELECT status FROM v_findings")["status"].to_list() == ["open"]
+
+
+def in_cluster(cluster: str, minute: int, obj: dict[str, Any], kind: ChangeType) -> Message:
+    topic, message = change(minute, obj, kind)
+    assert isinstance(message, ObjectChange)
+    return topic, message.model_copy(update={"cluster": cluster, "uid": f"{cluster}-u1"})
+
+
+@pytest.mark.parametrize("size", [None, 1, 2])
+def test_across_clusters_the_first_ones_objects_are_the_others_baselines(
+    size: int | None,
+) -> None:
+    """prod and staging run the same Deployment; staging logs at debug with 3 replicas
+    more: exactly those two fields, with prod's values expected. When prod changes to
+    staging's replicas and staging to prod's level, the drift resolves."""
+    settings = DriftSettings.model_validate({"across": [{"clusters": ["prod", "staging"]}]})
+    staging = deployment(replicas=5, level="debug")
+    staging["metadata"]["uid"] = "u2"  # per cluster by nature
+    life = [
+        in_cluster("prod", 0, deployment(), ChangeType.ADDED),
+        in_cluster("staging", 1, staging, ChangeType.ADDED),
+        in_cluster("prod", 2, deployment(replicas=5), ChangeType.MODIFIED),
+        in_cluster("staging", 3, deployment(replicas=5), ChangeType.MODIFIED),
+    ]
+    found = findings(life, size, settings)
+    assert [(f.subject.cluster, f.evidence["baseline"]) for f in found] == [("staging", "peer")] * 3
+    assert seen(found) == [
+        (1, "open", 1, [("/spec/replicas", "changed", "2", "5"),
+                        (f"{WEB}/env/[name=LOG_LEVEL]/value", "changed", '"info"', '"debug"')]),
+        (2, "open", 1, [(f"{WEB}/env/[name=LOG_LEVEL]/value", "changed", '"info"', '"debug"')]),
+        (3, "resolved", 1, []),
+    ]  # fmt: skip
+    assert found[0].summary == (
+        "Deployment shop/web in staging drifted from the same object in prod: 2 fields "
+        "(env, replicas)"
+    )

@@ -13,6 +13,7 @@ test_cost_fixture, ...).
 """
 
 import builtins
+import json
 import os
 import socket
 import zlib
@@ -101,8 +102,12 @@ def spread(items: tuple[Envelope, ...], partitions: int, by_key: bool = True) ->
     return result
 
 
+SECTIONS = {"drift": {"across": [{"clusters": ["prod-us-east-1", "staging-eu-west-1"]}]}}
+"""Processor settings the suite runs with: drift compares the fleet's two clusters too."""
+
+
 def build(name: str) -> Processor[Any]:
-    return registry.build([name])[0]
+    return registry.build([name], SECTIONS)[0]
 
 
 def pipeline(name: str, restore: dict[str, bytes] | None = None) -> Pipeline:
@@ -264,7 +269,7 @@ def test_the_processors_together_give_what_each_gives_alone(order: str) -> None:
     items = envelopes()
     if order == "inventory first":
         items = tuple(sorted(items, key=lambda e: e.topic == Topic.METRICS))
-    together = Pipeline(registry.build(NAMES), Reference(Pricer()))
+    together = Pipeline(registry.build(NAMES, SECTIONS), Reference(Pricer()))
     alone = Output()
     for name in NAMES:
         alone.extend(whole(name))
@@ -385,6 +390,7 @@ def test_every_processor_gives_the_same_tables_on_both_engines(
         config = tmp_path / "kubeopera.yaml"
         config.write_text(
             f"processors: [{', '.join(NAMES)}]\nprocessor_modules: [namespace_samples]\n"
+            f"processor_settings: {json.dumps(SECTIONS)}\n"
         )
         tests = str(Path(__file__).parent)
         path = os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])
@@ -396,10 +402,10 @@ def test_every_processor_gives_the_same_tables_on_both_engines(
     finally:
         broker.down()
     with Store(ChdbBackend(tmp_path / "embedded-store"), raw_retention_days=0) as store:
-        engine = EmbeddedEngine(store, registry.build(NAMES))
+        engine = EmbeddedEngine(store, registry.build(NAMES, SECTIONS))
         engine.process([(e.topic, e.message) for e in envelopes()])
         engine.finish()
-    for processor in registry.build(NAMES):
+    for processor in registry.build(NAMES, SECTIONS):
         for table in processor.tables:
             sql = (
                 f"SELECT * FROM {table.name} FINAL WHERE {table.time} < "

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import from_json, to_json
 
 from kubeopera.models import (
@@ -43,7 +43,8 @@ from kubeopera.models import (
     Topic,
 )
 from kubeopera.models.objects import FieldManager
-from kubeopera.streams.drift import Drift, against
+from kubeopera.streams.baselines import PeerGroup
+from kubeopera.streams.drift import PER_CLUSTER, Drift, against
 from kubeopera.streams.entries import Entries
 from kubeopera.streams.ignore_differences import (
     IgnoreDifferences,
@@ -62,12 +63,35 @@ SERIOUS = {"image", "RBAC rules"}
 """Categories of drift that make a finding high severity (what runs, who may do what)."""
 
 
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "ConfigMap", "Service")
+"""What ``across`` compares by default."""
+
+
+class Across(BaseModel):
+    """Clusters (or environments) that run the same objects: the first one's live objects
+    of these kinds are the peer baselines of the others' (the same namespace, kind and
+    name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    clusters: list[str] = Field(min_length=2)
+    kinds: list[str] = Field(default_factory=lambda: list(WORKLOADS))
+
+    @field_validator("clusters")
+    @classmethod
+    def _distinct(cls, clusters: list[str]) -> list[str]:
+        if len(set(clusters)) != len(clusters):
+            raise ValueError("a cluster is named twice")
+        return clusters
+
+
 class DriftSettings(BaseModel):
     """The ``drift:`` section."""
 
     model_config = ConfigDict(extra="forbid")
 
     ignore_differences: list[IgnoreDifferences] = Field(default_factory=autoscaled_replicas)
+    across: list[Across] = Field(default_factory=list)
 
 
 @dataclass
@@ -110,6 +134,13 @@ class DriftDetector:
 
     def entries(self, state: DriftState) -> Entries:
         return state.objects
+
+    def prepare(self, reference: Reference) -> None:
+        """The reference keeps the ``across`` groups' leading objects as peer baselines."""
+        reference.peer_groups = [
+            PeerGroup(tuple(group.clusters), frozenset(group.kinds))
+            for group in self.settings.across
+        ]
 
     def process(self, batch: Batch, reference: Reference, state: DriftState) -> Output:
         """Findings for the batch's object versions and for the baselines recorded up to
@@ -215,9 +246,10 @@ class DriftDetector:
         managers = [FieldManager.model_validate(m) for m in entry["managers"]]
         kind, rules = entry["subject"]["kind"], self.settings.ignore_differences
         declared = baseline.baseline == BaselineKind.DECLARED
+        per_cluster = PER_CLUSTER if baseline.baseline == BaselineKind.PEER else ()
         return [
             d
-            for d in against(baseline.object or {}, entry["object"], declared)
+            for d in against(baseline.object or {}, entry["object"], declared, per_cluster)
             if not ignored(rules, kind, _manager(managers, d.path), d.path)
         ]
 
@@ -293,13 +325,17 @@ def _finding(
     subject = Subject.model_validate(entry["subject"])
     what = f"{subject.kind} {subject.namespace + '/' if subject.namespace else ''}{subject.name}"
     where = f"in {subject.cluster}"
+    baseline = (
+        f"the same object in {verdict.get('origin', '')}"
+        if kind == BaselineKind.PEER
+        else f"its {kind} baseline"
+    )
     if drift:
         categories = sorted({d.category for d in drift})
         fields = "1 field" if len(drift) == 1 else f"{len(drift)} fields"
-        summary = f"{what} {where} drifted from its {kind} baseline: {fields}"
-        summary += f" ({', '.join(categories)})"
+        summary = f"{what} {where} drifted from {baseline}: {fields} ({', '.join(categories)})"
     else:
-        summary = f"{what} {where} matches its {kind} baseline again"
+        summary = f"{what} {where} matches {baseline} again"
     return Finding(
         kind=FindingKind.DRIFT,
         severity=Severity.HIGH if SERIOUS & {d.category for d in drift} else Severity.MEDIUM,
@@ -321,6 +357,11 @@ def _finding(
 def _remediation(kind: BaselineKind, subject: Subject, origin: str) -> str:
     if kind == BaselineKind.DECLARED:
         return f"Re-apply the declared manifest ({origin}), or declare the live state there."
+    if kind == BaselineKind.PEER:
+        return (
+            f"Make it match {origin}, or leave the difference out (drift.ignore_differences): "
+            f"kubeopera drift --across {origin},{subject.cluster}"
+        )
     scope = f"--cluster {subject.cluster}"
     if subject.namespace:
         scope += f" --namespace {subject.namespace}"
