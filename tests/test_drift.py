@@ -417,3 +417,25 @@ def test_across_clusters_the_first_ones_objects_are_the_others_baselines(
         "Deployment shop/web in staging drifted from the same object in prod: 2 fields "
         "(env, replicas)"
     )
+
+
+def test_streaming_across_the_fleets_clusters_finds_the_environment_difference() -> None:
+    """The same ground truth through the processor: with prod leading staging, the
+    monitoring stack's only open drift across them is Grafana's log level."""
+    messages, _ = simulated()
+    prod, staging = "prod-us-east-1", "staging-eu-west-1"
+    settings = DriftSettings.model_validate({"across": [{"clusters": [prod, staging]}]})
+    latest = {f.fingerprint: f for f in findings(messages, 500, settings)}
+    peers = [
+        (f.subject.kind, f.subject.name,
+         [(e["path"], e["expected"], e["live"]) for e in f.evidence["entries"]])
+        for f in latest.values()
+        if f.evidence["baseline"] == "peer" and f.status == "open"
+        and f.subject.namespace == "monitoring"
+    ]  # fmt: skip
+    assert peers == [
+        ("Deployment", "grafana", [
+            ("/spec/template/spec/containers/[name=grafana]/env/[name=GF_LOG_LEVEL]/value",
+             '"info"', '"debug"'),
+        ])
+    ]  # fmt: skip
