@@ -312,6 +312,10 @@ def test_every_manual_edit_left_standing_is_drift_and_nothing_else_is() -> None:
             assert entry["path"] == "/spec/replicas" or "/resources" in entry["path"], entry
     resolved = [f for f in latest.values() if f.status == "resolved"]
     assert resolved, "a later rollout by the usual manager declares what was edited"
+    # One state per finding and instant (the table keeps one): a rollout and its
+    # declaration, simultaneous, are no drift even for a moment.
+    assert len({(f.fingerprint, f.last_seen) for f in found}) == len(found)
+    assert all(f.first_seen <= f.last_seen for f in found)
 
 
 def test_the_fleets_environment_difference_is_the_only_one_across_its_clusters() -> None:
@@ -355,6 +359,16 @@ def test_an_embedded_run_resolves_the_drift_the_store_holds_open() -> None:
         output, _ = pipeline.run([Envelope(t, m, 0, i) for i, (t, m) in enumerate(messages)])
         (found,) = output.findings
         assert (found.status, found.first_seen) == (status, known.first_seen)
+    # The same history again (a run over the same input): nothing before the finding's
+    # last state is taken for it, and what the replay finds is what was found.
+    reference = Reference(Pricer())
+    reference.open_findings = {known.fingerprint: known}
+    pipeline = Pipeline([DriftDetector()], reference)
+    messages = [baseline(0, DECLARED), change(0, deployment()), change(1, deployment("shop:1.5"))]
+    output, _ = pipeline.run([Envelope(t, m, 0, i) for i, (t, m) in enumerate(messages)])
+    assert [(f.status, f.first_seen, f.last_seen) for f in output.findings] == [
+        ("open", known.first_seen, known.last_seen)
+    ]
 
 
 def test_an_object_change_without_uid_is_a_dead_letter_and_the_rest_goes_on(

@@ -156,7 +156,10 @@ class DriftDetector:
             steps.setdefault(key, []).append(_Step(baseline.recorded_at, baseline=baseline))
         output = Output()
         for key, ordered in steps.items():
-            for step in sorted(ordered, key=lambda s: (s.at, s.change is not None)):
+            # At one instant the object's version first: it is compared with the
+            # baselines valid then, those recorded at that instant included (a rollout
+            # and its declaration arrive together, and are no drift even for a moment).
+            for step in sorted(ordered, key=lambda s: (s.at, s.change is None)):
                 output.findings.extend(self._step(key, step, reference, state))
         output.counts["drift_findings"] = len(output.findings)
         return output
@@ -290,7 +293,8 @@ class DriftDetector:
 def _entry(change: ObjectChange, reference: Reference) -> dict[str, Any]:
     """A new object's state; the drift the store holds open for it (an embedded run
     starts with no state) is taken as known, so that it resolves, or stays open since
-    its first time seen."""
+    its first time seen: when this version comes after the finding's last state (an
+    earlier one is the same history again, which finds the same by itself)."""
     subject = Subject(
         cluster=change.cluster, namespace=change.namespace, kind=change.kind, name=change.name
     )
@@ -299,6 +303,7 @@ def _entry(change: ObjectChange, reference: Reference) -> dict[str, Any]:
                "origin": known.evidence.get("origin", "")}
         for kind in BaselineKind
         if (known := reference.open_findings.get(fingerprint(kind, subject))) is not None
+        and change.observed_at >= known.last_seen
     }  # fmt: skip
     return {"subject": subject.model_dump(), "verdicts": verdicts, "at": None}
 
