@@ -125,6 +125,7 @@ def collect_cluster(
 def api_client(kubeconfig: Path | None, context: str | None) -> "ApiClient":
     """A client of the cluster of ``kubeconfig`` (its ``context``), or, without one, of
     the cluster this pod runs in. Raises ``ClickException`` when neither can be used."""
+    import yaml
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -135,8 +136,9 @@ def api_client(kubeconfig: Path | None, context: str | None) -> "ApiClient":
         api: ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=str(kubeconfig), context=context
         )
-    except (ConfigException, ValueError) as error:
-        raise click.ClickException(f"cannot use the cluster: {error}") from error
+    except (ConfigException, ValueError, OSError, yaml.YAMLError) as error:
+        message = " ".join(str(error).split())  # a YAML error spans lines
+        raise click.ClickException(f"cannot use the cluster: {message}") from error
     return api
 
 

@@ -5,6 +5,7 @@ engine on the store, so that its findings are those a running pipeline writes.""
 
 import getpass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,47 +13,127 @@ from typing import TYPE_CHECKING
 import click
 
 from kubeopera.models import Baseline, BaselineKind, Message, Topic
+from kubeopera.reports import across_clusters, clusters, live_objects, recorded_baselines
 from kubeopera.settings import Settings
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from kubeopera.sinks.clickhouse import Store
 
 DRIFT_PROCESSORS = ("archive", "drift")
 """What a comparison from the command line runs: the baselines recorded, the findings."""
 
 
-def declared_baselines(
-    settings: Settings,
-    source: str,
-    cluster: str,
-    kubeconfig: Path | None,
-    context: str | None,
-    namespace: str,
-) -> list[Baseline]:
-    """The manifests at ``source`` (a directory, a file or ``URL@REF``) as declared
-    baselines of ``cluster``'s objects, normalised by its API server when a kubeconfig
-    is given (else as written), redacted as the collector redacts live objects.
-    Raises ``ManifestError`` (one line) for what cannot be read or is refused."""
+@dataclass(frozen=True)
+class Declared:
+    """A manifest set (a directory, a file or ``URL@REF``) declaring ``cluster``'s
+    objects, normalised by the cluster of ``kubeconfig`` when one is given."""
+
+    source: str
+    cluster: str
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+
+def load_declared(
+    settings: Settings, store: "Store", declared: Declared, filters: dict[str, str], publish: bool
+) -> str:
+    """Record ``declared`` as its cluster's whole declaration (what it no longer names is
+    withdrawn) and compare the store's live objects with it, or with ``publish`` send it
+    to the running workers; returns a line saying what was done. Raises
+    ``ClickException`` for a cluster the store does not know, ``ManifestError`` (one
+    line) for manifests that cannot be read or are refused."""
+    known_cluster(store, declared.cluster)
+    baselines = declared_baselines(settings, declared, filters.get("namespace", "default"))
+    gone = withdrawn(store, baselines)
+    if publish:
+        send(settings, [*baselines, *gone])
+        line = f"published {len(baselines)} declared baselines from {declared.source}"
+    else:
+        compare(settings, store, [*baselines, *gone])
+        live = {o.key() for o in live_objects(store, {"cluster": declared.cluster})}
+        line = compared_note(baselines, live, declared.source)
+    return line + (f"; {len(gone)} no longer declared: withdrawn" if gone else "")
+
+
+def declared_baselines(settings: Settings, declared: Declared, namespace: str) -> list[Baseline]:
+    """The manifests as declared baselines of the cluster's objects, normalised by its
+    API server when a kubeconfig is given (else as written), redacted as the collector
+    redacts live objects. Raises ``ManifestError`` (one line) for what cannot be read
+    or is refused."""
     from kubeopera.cli.collect import api_client, redactor
     from kubeopera.collectors.kubernetes.declared import as_written, normalised
     from kubeopera.collectors.manifests import load
 
-    manifests = load(source)
+    manifests = load(declared.source)
     redacting = redactor(settings)
-    if kubeconfig is not None:
-        objects = normalised(
-            api_client(kubeconfig, context), manifests, namespace=namespace, redactor=redacting
-        )
+    if declared.kubeconfig is not None:
+        api = api_client(declared.kubeconfig, declared.context)
+        objects = normalised(api, manifests, namespace=namespace, redactor=redacting)
     else:
         objects = as_written(manifests, namespace, redacting)
     now = datetime.now(UTC)
-    return [_baseline(BaselineKind.DECLARED, source, cluster, obj, now) for obj in objects]
+    return [
+        _baseline(BaselineKind.DECLARED, declared.source, declared.cluster, obj, now)
+        for obj in objects
+    ]
+
+
+def withdrawn(store: "Store", baselines: Sequence[Baseline]) -> list[Baseline]:
+    """A manifest set is its cluster's whole declaration: the cluster's declared
+    baselines recorded before that ``baselines`` do not name again, withdrawn (their
+    drift resolves)."""
+    named = {b.object_key() for b in baselines}
+    declared_clusters = {b.cluster for b in baselines}
+    latest: dict[str, Baseline] = {}
+    for recorded in recorded_baselines(store):  # oldest first
+        if recorded.baseline == BaselineKind.DECLARED and recorded.cluster in declared_clusters:
+            latest[recorded.object_key()] = recorded
+    now = max((b.recorded_at for b in baselines), default=datetime.now(UTC))
+    return [
+        b.model_copy(update={"object": None, "recorded_at": now})
+        for key, b in sorted(latest.items())
+        if key not in named and b.object is not None
+    ]
+
+
+def known_cluster(store: "Store", cluster: str) -> None:
+    """Raises ``ClickException`` when the store holds no object of ``cluster``."""
+    known = clusters(store)
+    if cluster not in known:
+        raise click.ClickException(
+            f"the store has no objects of cluster {cluster!r} (it has: {', '.join(known)})"
+        )
+
+
+def across_report(
+    store: "Store", across: str, filters: dict[str, str], identity_label: str | None
+) -> tuple["pl.DataFrame", list[str]]:
+    """The differences between the clusters ``across`` names (``A,B[,...]``), and the
+    notes under them. Raises ``UsageError`` for fewer than two, ``ClickException`` for a
+    cluster the store does not know."""
+    named = [c.strip() for c in across.split(",") if c.strip()]
+    if len(set(named)) < 2:
+        raise click.UsageError("--across needs two clusters or more: A,B")
+    for cluster in named:
+        known_cluster(store, cluster)
+    scope = {k: v for k, v in filters.items() if k != "cluster"}
+    rows, ambiguous = across_clusters(store, named, scope, identity_label)
+    notes = []
+    if rows.is_empty():
+        notes.append(f"No differences between {', '.join(named)} that match.")
+    if ambiguous:
+        notes.append(
+            f"Left out, as {identity_label} names several objects of one kind in a "
+            f"cluster: {', '.join(ambiguous[:5])}{', ...' if len(ambiguous) > 5 else ''}"
+        )
+    return rows, [*notes, f"Store: {store.describe()}"]
 
 
 def approved_baselines(store: "Store", filters: dict[str, str], who: str) -> list[Baseline]:
     """The live objects matching ``filters`` (but those a controller made) as approved
     baselines, now."""
-    from kubeopera.reports import live_objects
     from kubeopera.streams.object_diff import comparable
 
     now = datetime.now(UTC)
@@ -79,7 +160,6 @@ def compare(settings: Settings, store: "Store", baselines: Sequence[Baseline]) -
     """Record ``baselines`` in the store and compare its live objects of the same
     clusters with them (and with the baselines recorded before): the drift processor's
     findings (opened, changed, resolved) go to the store as a pipeline's would."""
-    from kubeopera.reports import live_objects
 
     engine = settings.engine(store, processors=DRIFT_PROCESSORS)
     objects: list[Message] = [
@@ -91,7 +171,7 @@ def compare(settings: Settings, store: "Store", baselines: Sequence[Baseline]) -
     engine.finish()
 
 
-def publish(settings: Settings, baselines: Sequence[Baseline]) -> None:
+def send(settings: Settings, baselines: Sequence[Baseline]) -> None:
     """Send ``baselines`` to the ``baselines`` topic, for the running workers."""
     from kubeopera.collectors.publisher import Publisher
     from kubeopera.collectors.topics import ensure_topics
@@ -116,7 +196,8 @@ def compared_note(baselines: Sequence[Baseline], live: set[str], source: str) ->
     """What was compared, and the declared objects the store has no live version of
     (``live``: the live objects' keys, ``cluster/kind/namespace/name``)."""
     absent = sorted(b.object_key() for b in baselines if b.object_key() not in live)
-    note = f"Compared {len(baselines)} declared objects from {source}; {len(absent)} not live"
+    objects = "1 declared object" if len(baselines) == 1 else f"{len(baselines)} declared objects"
+    note = f"Compared {objects} from {source}; {len(absent)} not live"
     if absent:
         note += f" ({', '.join(absent[:5])}{', ...' if len(absent) > 5 else ''})"
     return note

@@ -417,9 +417,9 @@ def timeline(
     output: Path | None,
     **filters: str | None,
 ) -> None:
-    """Print the change timeline from the store (written by the changes processor: add
-    it to the settings' processors): each object version's changed fields, old and new,
-    and who changed them."""
+    """Print the change timeline from the store (written by the changes processor, which
+    runs by default): each object version's changed fields, old and new, and who
+    changed them."""
     from kubeopera.reports import change_timeline
 
     with _settings(ctx).open_store() as store:
@@ -503,40 +503,30 @@ def drift(
     if ctx.invoked_subcommand is not None:
         return
     from kubeopera.cli import drift as drifts
-    from kubeopera.reports import across_clusters, live_objects, open_drift
+    from kubeopera.reports import open_drift
 
     settings, given = _settings(ctx), _filters(**filters)
     if source is not None and across is not None:
         raise click.UsageError("give --baseline or --across, not both")
     if (kubeconfig or publish) and source is None:
         raise click.UsageError("--kubeconfig and --publish go with --baseline")
-    notes: list[str] = []
+    if identity_label and across is None:
+        raise click.UsageError("--identity-label goes with --across")
+    if source is not None and "cluster" not in given:
+        raise click.UsageError("--baseline needs --cluster: the cluster it declares")
     with settings.open_store() as store:
         if across is not None:
-            clusters = [c.strip() for c in across.split(",") if c.strip()]
-            if len(set(clusters)) < 2:
-                raise click.UsageError("--across needs two clusters or more: A,B")
-            given.pop("cluster", None)
-            rows = across_clusters(store, clusters, given, identity_label)
-            notes.append(f"Store: {store.describe()}")
-            if rows.is_empty():
-                notes.insert(0, f"No differences between {', '.join(clusters)} that match.")
+            rows, notes = drifts.across_report(store, across, given, identity_label)
             render.write(rows, fmt, output, title="Differences across clusters", notes=notes)
             return
+        notes = []
         if source is not None:
-            if "cluster" not in given:
-                raise click.UsageError("--baseline needs --cluster: the cluster it declares")
-            baselines = drifts.declared_baselines(
-                settings, source, given["cluster"], kubeconfig, context,
-                given.get("namespace", "default"),
-            )  # fmt: skip
+            declared = drifts.Declared(source, given["cluster"], kubeconfig, context)
+            note = drifts.load_declared(settings, store, declared, given, publish)
             if publish:
-                drifts.publish(settings, baselines)
-                click.echo(f"published {len(baselines)} declared baselines from {source}")
+                click.echo(note)
                 return
-            drifts.compare(settings, store, baselines)
-            live = {o.key() for o in live_objects(store, {"cluster": given["cluster"]})}
-            notes.append(drifts.compared_note(baselines, live, source))
+            notes.append(note)
             given["baseline"] = "declared"
         rows = open_drift(store, given)
         notes.append(f"Store: {store.describe()}")
@@ -566,7 +556,7 @@ def approve(ctx: click.Context, /, publish: bool, **filters: str | None) -> None
             scope = ", ".join(f"{k} {v}" for k, v in sorted(given.items()))
             raise click.ClickException(f"no live objects in the store match {scope}")
         if publish:
-            drifts.publish(settings, baselines)
+            drifts.send(settings, baselines)
         else:
             drifts.compare(settings, store, baselines)
     clusters = sorted({b.cluster for b in baselines})

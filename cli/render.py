@@ -45,7 +45,9 @@ def table(frame: "pl.DataFrame", title: str | None = None, limit: int | None = N
     shown = frame.head(limit) if limit else frame
     out = Table(title=title, title_justify="left", title_style="bold")
     for column, dtype in frame.schema.items():
-        out.add_column(column, justify="right" if dtype.is_numeric() else "left")
+        # A long value wraps in its cell rather than being cut: a path or an image tag
+        # whose end is what tells two rows apart stays readable.
+        out.add_column(column, justify="right" if dtype.is_numeric() else "left", overflow="fold")
     for row in shown.iter_rows():
         # As text, never markup: a value such as a path's ``[name=app]`` prints as it is.
         out.add_row(*[Text(_cell(c, v)) for c, v in zip(frame.columns, row, strict=True)])

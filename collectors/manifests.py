@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from kubeopera.collectors.yaml_size import expanded_size
+
 SUFFIXES = (".yaml", ".yml", ".json")
 
 _SCP_LIKE = re.compile(r"[^@/:]+@[^@/:]+:")
@@ -44,6 +46,13 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
+
+
+_MOST_NODES = 1_000_000
+"""The values a manifest file may hold, its YAML aliases expanded (an alias bomb is a
+few lines)."""
+_DEEPEST = 256
+"""How deep a manifest file may nest (the C parser's stack ends somewhere past it)."""
 
 
 class ManifestError(ValueError):
@@ -67,7 +76,7 @@ def load(source: str) -> list[Manifest]:
     see above), in path order and in order within a file; raises ManifestError."""
     path = Path(source)
     if path.exists():
-        return _load_path(path, str(path))
+        return _unique(_load_path(path, str(path)))
     repository, ref, subpath = _git_source(source)
     if not ref:
         raise ManifestError(f"{source}: no such file or folder, nor URL_OR_PATH@REF")
@@ -76,7 +85,28 @@ def load(source: str) -> list[Manifest]:
         at = tree.joinpath(*subpath.split("/")) if subpath else tree
         if not at.exists() or not at.resolve().is_relative_to(tree.resolve()):
             raise ManifestError(f"{repository}@{ref}: no path {subpath!r} in the repository")
-        return _load_path(at, f"{repository}@{ref}:{subpath}")
+        return _unique(_load_path(at, f"{repository}@{ref}:{subpath}"))
+
+
+def _unique(manifests: list[Manifest]) -> list[Manifest]:
+    """``manifests``; ManifestError when two declare the same object (which one would
+    hold is a matter of file order: a mistake to point out, not to settle)."""
+    seen: dict[tuple[str, str, str], str] = {}
+    for manifest in manifests:
+        document = manifest.document
+        key = (
+            document["kind"],
+            document["metadata"].get("namespace") or "",
+            document["metadata"]["name"],
+        )
+        if key in seen:
+            kind, namespace, name = key
+            raise ManifestError(
+                f"{seen[key]} and {manifest.source} both declare {kind} "
+                f"{namespace + '/' if namespace else ''}{name}"
+            )
+        seen[key] = manifest.source
+    return manifests
 
 
 def _git_source(source: str) -> tuple[str, str, str]:
@@ -185,6 +215,11 @@ def _documents(text: str, shown: str, as_json: bool) -> list[Any]:
             place = f"line {error.lineno}, column {error.colno}"
             raise ManifestError(f"{shown}: not JSON ({place}: {error.msg})") from None
     try:
+        if expanded_size(yaml.parse(text, Loader=_Loader), _DEEPEST, _MOST_NODES) > _MOST_NODES:
+            raise ManifestError(
+                f"{shown}: too large: more than {_MOST_NODES:,} values once its YAML aliases "
+                f"are expanded, or nested more than {_DEEPEST} deep"
+            )
         return list(yaml.load_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as error:
         mark, problem = error.problem_mark, _line(error.problem or str(error))

@@ -6,6 +6,7 @@ from kubeopera.reports.changes import change_timeline, notable_changes
 from kubeopera.reports.cost import cost_report, pricing_notes
 from kubeopera.reports.drift import (
     across_clusters,
+    clusters,
     live_objects,
     open_drift,
     open_findings,
@@ -21,6 +22,7 @@ __all__ = [
     "aggregate",
     "analyst_query",
     "change_timeline",
+    "clusters",
     "cost_report",
     "key_columns",
     "live_objects",

@@ -10,6 +10,7 @@ import polars as pl
 from kubeopera.models import Baseline, Finding, ObjectChange, Subject
 from kubeopera.models.objects import ChangeType
 from kubeopera.reports.sql import (
+    CLUSTERS_SQL,
     OPEN_FINDINGS_SQL,
     RECORDED_BASELINES_SQL,
     live_objects_sql,
@@ -55,6 +56,11 @@ def recorded_baselines(store: Store) -> list[Baseline]:
     ]  # fmt: skip
 
 
+def clusters(store: Store) -> list[str]:
+    """The clusters the store holds objects of."""
+    return store.query(CLUSTERS_SQL)["cluster"].to_list()
+
+
 def open_findings(store: Store) -> list[Finding]:
     """Every finding open now, as the processor that found it last wrote it."""
     return [
@@ -72,15 +78,18 @@ def open_findings(store: Store) -> list[Finding]:
 
 def across_clusters(
     store: Store, clusters: Sequence[str], filters: dict[str, str], identity_label: str | None
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, list[str]]:
     """Where the same workloads differ between ``clusters`` (``streams.drift.across``):
     one row per workload and field, with ``namespace``, ``kind``, ``name`` (of the first
-    cluster's object), ``path`` and one column per cluster holding its value (JSON; NULL
-    where absent). Objects are the same workload when their namespace, kind and name
-    match, or with ``identity_label``, their kind and that label's value. Objects a
-    controller made (with an owner) are left out, and so are those not in every cluster.
-    """
+    cluster that has it), ``path`` and one column per cluster holding its value (JSON;
+    NULL where absent); a workload missing from some cluster is one row with path ``/``
+    and ``"live"`` where it is. Objects are the same workload when their namespace, kind
+    and name match, or with ``identity_label``, their kind and that label's value.
+    Objects a controller made (with an owner) are left out. Also returns the label
+    values left out because the label names several objects of a kind in one cluster
+    (``kind=value in cluster``), which could not be paired."""
     found: dict[tuple[str, ...], dict[str, ObjectChange]] = {}
+    ambiguous: set[tuple[str, ...]] = set()
     for cluster in clusters:
         for change in live_objects(store, {**filters, "cluster": cluster}):
             if change.owner_chain:
@@ -91,17 +100,22 @@ def across_clusters(
                 identity = (change.kind, labels[identity_label])
             else:
                 continue
-            found.setdefault(identity, {})[cluster] = change
+            if cluster in found.setdefault(identity, {}):
+                ambiguous.add((*identity, cluster))
+            found[identity][cluster] = change
+    left_out = {identity[:2] for identity in ambiguous}
     rows = []
-    for versions in found.values():
-        if len(versions) < len(clusters):
+    for identity, versions in found.items():
+        if identity in left_out:
             continue
-        first = versions[clusters[0]]
+        first = versions[next(c for c in clusters if c in versions)]
+        names = {"namespace": first.namespace, "kind": first.kind, "name": first.name}
+        if len(versions) < len(clusters):
+            rows.append({**names, "path": "/", **{c: '"live"' if c in versions else None
+                                                  for c in clusters}})  # fmt: skip
+            continue
         objects = {c: comparable(versions[c].object) for c in clusters}
-        for path, values in across(objects).items():
-            rows.append(
-                {"namespace": first.namespace, "kind": first.kind, "name": first.name,
-                 "path": path, **values}
-            )  # fmt: skip
+        rows.extend({**names, "path": path, **values} for path, values in across(objects).items())
     schema = {c: pl.String() for c in ("namespace", "kind", "name", "path", *clusters)}
-    return pl.DataFrame(rows, schema=schema).sort("namespace", "kind", "name", "path")
+    table = pl.DataFrame(rows, schema=schema).sort("namespace", "kind", "name", "path")
+    return table, sorted(f"{kind}={value} in {cluster}" for kind, value, cluster in ambiguous)

@@ -197,3 +197,7 @@ OPEN_FINDINGS_SQL = (
     "WHERE status = 'open' ORDER BY fingerprint"
 )
 """Every finding open now, in its latest state."""
+
+
+CLUSTERS_SQL = "SELECT DISTINCT cluster FROM raw_objects ORDER BY cluster"
+"""The clusters the store holds objects of."""

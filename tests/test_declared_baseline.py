@@ -97,7 +97,8 @@ def test_a_folder_loads_its_files_in_path_order_document_by_document(tmp_path: P
 def test_lists_are_flattened_and_secrets_never_loaded(tmp_path: Path) -> None:
     items = {"apiVersion": "v1", "kind": "List", "items": [service("a"), SECRET, service("b")]}
     write(tmp_path / "list.yaml", items)
-    write(tmp_path / "more.yaml", SECRET, {**items, "kind": "ServiceList"})
+    others = [service("c"), SECRET, service("d")]
+    write(tmp_path / "more.yaml", SECRET, {**items, "kind": "ServiceList", "items": others})
     loaded = load(str(tmp_path))
     assert [m.source for m in loaded] == [
         "list.yaml#/items/0",

@@ -4,6 +4,7 @@ to files), the fleet's environment difference across clusters, approval, and one
 errors for what cannot be read."""
 
 import json
+import shutil
 import subprocess
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -88,8 +89,8 @@ def test_across_clusters_names_the_environment_difference(fleet: tuple[Path, Pat
             PROD: '"info"', STAGING: '"debug"',
         }
     ]  # fmt: skip
-    table = kubeopera(data, "drift", "--across", f"{PROD},{STAGING}", "--namespace", "monitoring")
-    assert "[name=grafana]" in table.stdout  # a path prints as it is, not as markup
+    table = kubeopera(data, "sql", "SELECT '/spec/containers/[name=app]/image' AS path")
+    assert "/spec/containers/[name=app]/image" in table.stdout  # as it is, not as markup
 
 
 def test_an_approved_scope_drifts_when_changed_and_resolves_when_approved_again(
@@ -149,10 +150,13 @@ def test_a_manifest_that_cannot_be_read_is_one_line(
 def test_a_git_ref_that_does_not_exist_is_one_line(
     fleet: tuple[Path, Path], tmp_path: Path
 ) -> None:
+    """The declared files as a Git repository: a ref it lacks is one line; at HEAD it is
+    the same declaration as the folder (the same drift, nothing withdrawn)."""
     data, declared = fleet
     repository = tmp_path / "repo"
+    shutil.copytree(declared / PROD, repository)
+    files = len(list(repository.rglob("*.yaml")))
     subprocess.run(["git", "init", "-q", str(repository)], check=True)
-    (repository / "web.yaml").write_text((next((declared / PROD).rglob("*.yaml"))).read_text())
     for command in (
         ["add", "."],
         ["-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "m"],
@@ -163,9 +167,11 @@ def test_a_git_ref_that_does_not_exist_is_one_line(
     assert result.stderr.strip().splitlines()[-1] == (
         f"kubeopera: error: git ref 'nope' not found in {repository}"
     )
+    before = drifted(data, "--cluster", PROD, baseline="declared")
     good = kubeopera(data, "drift", "--baseline", f"{repository}@HEAD", "--cluster", PROD)
     assert good.returncode == 0, good.stderr
-    assert "Compared 1 declared objects" in good.stdout + good.stderr
+    assert f"Compared {files} declared objects from {repository}@HEAD; 0 not live\n" in good.stdout
+    assert drifted(data, "--cluster", PROD, baseline="declared") == before
 
 
 def test_published_baselines_reach_the_topic_for_the_workers(
@@ -196,3 +202,81 @@ def test_published_baselines_reach_the_topic_for_the_workers(
     assert kinds["declared"] == len(files)
     assert kinds["approved"] == int(approved.stdout.split()[1])
     assert {b.cluster for b in baselines} == {PROD}
+
+
+def test_a_declared_set_is_the_clusters_whole_declaration(
+    fleet: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Loading a set again without a manifest withdraws that object's baseline: its
+    drift resolves; loading the whole set again brings it back."""
+    data, declared = fleet
+    everywhere = stored(data, "SELECT * FROM v_drift_open WHERE baseline = 'declared'")
+    row = everywhere.row(0, named=True)
+    cluster, name = row["cluster"], row["name"]
+    whole = declared / cluster
+    fewer = tmp_path / "fewer"
+    shutil.copytree(whole, fewer)
+    (gone,) = [p for p in fewer.rglob(f"*-{name}.yaml") if p.parent.name == row["namespace"]]
+    gone.unlink()
+    result = kubeopera(data, "drift", "--baseline", str(fewer), "--cluster", cluster)
+    assert result.returncode == 0, result.stderr
+    assert "; 1 no longer declared: withdrawn" in " ".join(result.stdout.split())
+    assert name not in {n for _, _, _, n, _ in drifted(data, "--cluster", cluster)}
+    again = drifted(data, "--baseline", str(whole), "--cluster", cluster)
+    assert (cluster, row["kind"], row["namespace"], name, row["path"]) in again
+
+
+def test_what_cannot_be_compared_is_one_line(fleet: tuple[Path, Path], tmp_path: Path) -> None:
+    """Clusters the store does not know, a kubeconfig that is not YAML, two manifests
+    of one object, an alias bomb: each a single ``kubeopera: error:`` line."""
+    data, declared = fleet
+    manifest = next((declared / PROD).rglob("*.yaml"))
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    for copy in ("a.yaml", "b.yaml"):
+        shutil.copy(manifest, twice / copy)
+    bomb = tmp_path / "bomb"
+    bomb.mkdir()
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 8)
+    ]
+    (bomb / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n  "
+        + "\n  ".join(levels)
+        + "\n"
+    )
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("garbage: [\n")
+    cases = [
+        (["--across", f"{PROD},nowhere"], "the store has no objects of cluster 'nowhere'"),
+        (["--baseline", str(declared / PROD), "--cluster", "nowhere"], "cluster 'nowhere'"),
+        (["--baseline", str(declared / PROD), "--cluster", PROD, "--kubeconfig",
+          str(kubeconfig)], "cannot use the cluster"),
+        (["--baseline", str(twice), "--cluster", PROD], "a.yaml and b.yaml both declare"),
+        (["--baseline", str(bomb), "--cluster", PROD], "cm.yaml: too large"),
+        (["--identity-label", "app"], "--identity-label goes with --across"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = kubeopera(data, "drift", *args)
+        assert result.returncode != 0, args
+        (line,) = result.stderr.strip().splitlines()[-1:]
+        assert line.startswith("kubeopera: error: ") and message in line, (args, line)
+        assert "Traceback" not in result.stderr
+
+
+def test_across_names_the_workloads_only_some_clusters_run(fleet: tuple[Path, Path]) -> None:
+    data, _ = fleet
+    result = kubeopera(
+        data, "drift", "--across", f"{PROD},{STAGING}", "--kind", "Deployment", "--format", "json"
+    )
+    rows = json.loads(result.stdout)
+    only = [r for r in rows if r["path"] == "/"]
+    assert only and all((r[PROD] is None) != (r[STAGING] is None) for r in only)
+    live = {
+        cluster: set(
+            stored(data, f"SELECT DISTINCT namespace, name FROM raw_objects WHERE cluster = "
+                         f"'{cluster}' AND kind = 'Deployment' AND change != 'DELETED'").rows()
+        )
+        for cluster in (PROD, STAGING)
+    }  # fmt: skip
+    assert {(r["namespace"], r["name"]) for r in only} <= live[PROD] ^ live[STAGING]

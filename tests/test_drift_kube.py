@@ -28,13 +28,14 @@ CARTS_MEMORY = "/spec/template/spec/containers/[name=carts]/resources/limits/mem
 
 
 def manifests(folder: Path) -> list[dict[str, Any]]:
-    """Sock Shop's Deployments and Services, in a namespace of this test's own, written
-    to ``folder`` as the declared manifest set."""
+    """Sock Shop's Deployments, in a namespace of this test's own, written to ``folder``
+    as the declared manifest set (its Services would take NodePorts that
+    test_declared_baseline's Sock Shop needs on the same API server)."""
     documents = [d for d in yaml.safe_load_all(SOCK_SHOP.read_text()) if d]
     declared = [
         {**d, "metadata": {**d["metadata"], "namespace": NAMESPACE}}
         for d in documents
-        if d["kind"] in ("Deployment", "Service")
+        if d["kind"] == "Deployment"
     ]
     folder.mkdir()
     (folder / "sock-shop.yaml").write_text(yaml.safe_dump_all(declared))

@@ -38,7 +38,6 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +54,7 @@ from kubeopera.collectors.kubernetes.credential_names import (
 )
 from kubeopera.collectors.kubernetes.credential_values import credentials_in, placeholder
 from kubeopera.collectors.kubernetes.remembered import remembered
+from kubeopera.collectors.yaml_size import expanded_size
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -289,43 +289,12 @@ def _structured(value: str) -> Any:
     if not head or (head not in "{[" and "\n" not in value):
         return None
     try:  # JSON is YAML too
-        if _expanded_size(yaml.parse(value, Loader=_Loader)) > _MOST_NODES:
+        if expanded_size(yaml.parse(value, Loader=_Loader), _DEEPEST, _MOST_NODES) > _MOST_NODES:
             return _TOO_LARGE
         held = yaml.load(value, Loader=_Loader)  # the base loader: strings only
     except yaml.YAMLError:
         return None
     return held if isinstance(held, dict | list) and held else None
-
-
-def _expanded_size(events: Iterable[yaml.Event]) -> int:
-    """How many nodes the document of ``events`` holds, aliases expanded; beyond
-    ``_DEEPEST`` levels of nesting, more than ``_MOST_NODES``."""
-    sizes: dict[str, int] = {}  # anchor -> its node's expanded size
-    open_: list[tuple[str | None, int]] = []  # the collections being read, their sizes
-    total = 0
-    for event in events:
-        if isinstance(event, yaml.CollectionStartEvent):
-            if len(open_) >= _DEEPEST:
-                return _MOST_NODES + 1
-            open_.append((event.anchor, 1))
-            continue
-        if isinstance(event, yaml.CollectionEndEvent):
-            anchor, size = open_.pop()
-        elif isinstance(event, yaml.AliasEvent):
-            anchor, size = None, sizes.get(event.anchor or "", 1)
-        elif isinstance(event, yaml.ScalarEvent):
-            anchor, size = event.anchor, 1
-        else:
-            continue
-        if anchor:
-            sizes[anchor] = size
-        if open_:
-            open_[-1] = (open_[-1][0], open_[-1][1] + size)
-        else:
-            total += size
-        if total > _MOST_NODES or (open_ and open_[-1][1] > _MOST_NODES):
-            return _MOST_NODES + 1
-    return total
 
 
 UNKEYED = Redactor()

@@ -143,7 +143,7 @@ class DriftDetector:
         ]
 
     def process(self, batch: Batch, reference: Reference, state: DriftState) -> Output:
-        """Findings for the batch's object versions and for the baselines recorded up to
+        """Findings for the batch's object versions and for the baselines recorded before
         its latest one (later ones wait: ``close``). Counts ``drift_findings``."""
         changes = [c for c in batch.of(ObjectChange) if not c.owner_chain]  # see above
         state.clock = max([c.observed_at for c in changes], default=state.clock)
@@ -182,10 +182,13 @@ class DriftDetector:
 
     @staticmethod
     def _due(state: DriftState, until: datetime | None) -> list[tuple[str, Baseline]]:
-        """The pending baselines recorded up to ``until``, taken out of the state."""
+        """The pending baselines recorded before ``until``, taken out of the state. At
+        ``until`` itself more of the partition's changes may come (another cluster's
+        change makes a peer baseline at the instant of this one's own change): a
+        baseline of that instant waits until the partition has moved past it."""
         limit = until.timestamp() if until is not None else float("-inf")
-        due = [(k, Baseline.model_validate_json(t)) for at, k, t in state.pending if at <= limit]
-        state.pending = [p for p in state.pending if p[0] > limit]
+        due = [(k, Baseline.model_validate_json(t)) for at, k, t in state.pending if at < limit]
+        state.pending = [p for p in state.pending if p[0] >= limit]
         return due
 
     def _step(
