@@ -111,12 +111,14 @@ def run_demo(
         for note in pricing_notes(store, start, until):
             out.print(note)
         _print_changes_and_drift(out, store, start, until)
-        declared = default_path("declared")
-        files = write_declared(recorded_baselines(store), declared)
-        out.print(
-            f"Declared manifests: {files} files in {declared} (compare a cluster with them: "
-            f"kubeopera drift --baseline {declared}/CLUSTER --cluster CLUSTER)"
-        )
+        declared, baselines = default_path("declared"), recorded_baselines(store)
+        files = write_declared(baselines, declared)
+        if baselines:
+            cluster_dir = sorted(p.name for p in declared.iterdir())[0]
+            out.print(f"Declared manifests: {files} files in {declared}/<cluster>; try:")
+            out.print(
+                f"  kubeopera drift --baseline {declared / cluster_dir} --cluster {cluster_dir}"
+            )
         out.print(f"Data: {store.describe()}")
         out.print(f'Try:  kubeopera sql "{EXAMPLE_SQL}"')
         running = cluster.still_running() if cluster is not None else None
@@ -128,27 +130,26 @@ def run_demo(
 def _print_changes_and_drift(
     out: Console, store: "Store", since: datetime, until: datetime
 ) -> None:
-    """The day's notable changes (rollouts, edits by hand) and the drift open at its end."""
+    """The day's notable changes (rollouts, edits by hand) and the drift open at its end,
+    times as ``MM-DD HH:MM`` (UTC) to keep the tables narrow."""
+    minute = "%m-%d %H:%M"
     changes = notable_changes(store, since, until, limit=10)
     if not changes.is_empty():
-        out.print(
-            render.table(
-                changes, title="Notable changes (rollouts and edits by hand), newest first"
-            )
+        shown = changes.select(
+            pl.col("at").dt.strftime(minute), "cluster", "namespace", "name", "manager", "detail"
         )
+        out.print(render.table(shown, title="The 10 latest rollouts and edits by hand (UTC)"))
     drift = open_drift(store, {})
     objects = drift.select("cluster", "namespace", "kind", "name").n_unique()
     if drift.is_empty():
         out.print("No drift open: every workload matches what its owners declared.")
     else:
-        out.print(
-            render.table(
-                drift.select("first_seen", "cluster", "namespace", "kind", "name", "baseline",
-                             "path", "expected", "live"),
-                title=f"Open drift: {objects} objects differ from their baseline",
-                limit=10,
-            )
+        shown = drift.select(
+            pl.col("first_seen").dt.strftime(minute).alias("since"), "cluster", "namespace",
+            "name", "baseline", "path", "expected", "live",
         )  # fmt: skip
+        title = f"Open drift: {objects} objects differ from their baseline (UTC)"
+        out.print(render.table(shown, title=title, limit=10))
     out.print("Try:  kubeopera timeline --since 7d   kubeopera drift")
 
 
