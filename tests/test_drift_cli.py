@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from test_drift import SIMULATED
 
 from kubeopera.collectors.simulator import simulate
 from kubeopera.collectors.simulator.declared import write_declared
-from kubeopera.deploy.kafka import Broker
+from kubeopera.deploy.kafka import Broker, free_port
 from kubeopera.models import Baseline, ChangeType, Topic
 from kubeopera.reports import live_objects, recorded_baselines
 from kubeopera.settings import Settings
@@ -174,6 +175,17 @@ def test_a_git_ref_that_does_not_exist_is_one_line(
     assert drifted(data, "--cluster", PROD, baseline="declared") == before
 
 
+@pytest.fixture
+def kafka(tmp_path: Path) -> Iterator[Broker]:
+    """A broker of this test's own (the session's is where test_kafka_publish finds its
+    topics not created yet)."""
+    broker = Broker(state=tmp_path / "kafka", port=free_port())
+    broker.up()
+    yield broker
+    broker.down()
+
+
+@pytest.mark.integration
 def test_published_baselines_reach_the_topic_for_the_workers(
     fleet: tuple[Path, Path], kafka: Broker
 ) -> None:
