@@ -136,7 +136,8 @@ def api_client(kubeconfig: Path | None, context: str | None) -> "ApiClient":
         api: ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=str(kubeconfig), context=context
         )
-    except (ConfigException, ValueError, OSError, yaml.YAMLError) as error:
+    except (ConfigException, ValueError, OSError, yaml.YAMLError, TypeError, KeyError) as error:
+        # TypeError, KeyError: YAML that is no kubeconfig (a string, a list)
         message = " ".join(str(error).split())  # a YAML error spans lines
         raise click.ClickException(f"cannot use the cluster: {message}") from error
     return api

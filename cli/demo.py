@@ -1,5 +1,6 @@
 """``kubeopera demo``: a simulated fleet through the embedded pipeline, then its costs."""
 
+import shlex
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -116,9 +117,8 @@ def run_demo(
         if baselines:
             cluster_dir = sorted(p.name for p in declared.iterdir())[0]
             out.print(f"Declared manifests: {files} files in {declared}/<cluster>; try:")
-            out.print(
-                f"  kubeopera drift --baseline {declared / cluster_dir} --cluster {cluster_dir}"
-            )
+            folder = shlex.quote(str(declared / cluster_dir))
+            out.print(f"  kubeopera drift --baseline {folder} --cluster {cluster_dir}")
         out.print(f"Data: {store.describe()}")
         out.print(f'Try:  kubeopera sql "{EXAMPLE_SQL}"')
         running = cluster.still_running() if cluster is not None else None

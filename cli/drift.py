@@ -15,6 +15,7 @@ import click
 from kubeopera.models import Baseline, BaselineKind, Message, Topic
 from kubeopera.reports import across_clusters, clusters, live_objects, recorded_baselines
 from kubeopera.settings import Settings
+from kubeopera.streams.drift import WORKLOADS
 
 if TYPE_CHECKING:
     import polars as pl
@@ -45,8 +46,14 @@ def load_declared(
     ``ClickException`` for a cluster the store does not know, ``ManifestError`` (one
     line) for manifests that cannot be read or are refused."""
     known_cluster(store, declared.cluster)
-    baselines = declared_baselines(settings, declared, filters.get("namespace", "default"))
-    gone = withdrawn(store, baselines)
+    namespace = filters.get("namespace")
+    baselines = declared_baselines(settings, declared, namespace or "default")
+    if namespace is not None:  # the set declares this namespace only
+        baselines = [b for b in baselines if b.namespace == namespace]
+    if not baselines:
+        where = f" in namespace {namespace}" if namespace else ""
+        raise click.ClickException(f"{declared.source} declares no objects{where}")
+    gone = withdrawn(store, baselines, namespace)
     if publish:
         send(settings, [*baselines, *gone])
         line = f"published {len(baselines)} declared baselines from {declared.source}"
@@ -64,7 +71,7 @@ def declared_baselines(settings: Settings, declared: Declared, namespace: str) -
     or is refused."""
     from kubeopera.cli.collect import api_client, redactor
     from kubeopera.collectors.kubernetes.declared import as_written, normalised
-    from kubeopera.collectors.manifests import load
+    from kubeopera.collectors.manifests import ManifestError, load
 
     manifests = load(declared.source)
     redacting = redactor(settings)
@@ -74,21 +81,36 @@ def declared_baselines(settings: Settings, declared: Declared, namespace: str) -
     else:
         objects = as_written(manifests, namespace, redacting)
     now = datetime.now(UTC)
-    return [
+    baselines = [
         _baseline(BaselineKind.DECLARED, declared.source, declared.cluster, obj, now)
         for obj in objects
     ]
+    sources: dict[str, str] = {}
+    for manifest, baseline in zip(manifests, baselines, strict=True):
+        first = sources.setdefault(baseline.object_key(), manifest.source)
+        if first != manifest.source:  # which would hold is file order: point it out
+            raise ManifestError(
+                f"{first} and {manifest.source} both declare {baseline.kind} "
+                f"{baseline.namespace + '/' if baseline.namespace else ''}{baseline.name}"
+            )
+    return baselines
 
 
-def withdrawn(store: "Store", baselines: Sequence[Baseline]) -> list[Baseline]:
-    """A manifest set is its cluster's whole declaration: the cluster's declared
-    baselines recorded before that ``baselines`` do not name again, withdrawn (their
-    drift resolves)."""
+def withdrawn(
+    store: "Store", baselines: Sequence[Baseline], namespace: str | None = None
+) -> list[Baseline]:
+    """A manifest set is its cluster's whole declaration (of ``namespace`` only, when
+    given): the declared baselines recorded before there that ``baselines`` do not name
+    again, withdrawn (their drift resolves)."""
     named = {b.object_key() for b in baselines}
     declared_clusters = {b.cluster for b in baselines}
     latest: dict[str, Baseline] = {}
     for recorded in recorded_baselines(store):  # oldest first
-        if recorded.baseline == BaselineKind.DECLARED and recorded.cluster in declared_clusters:
+        if (
+            recorded.baseline == BaselineKind.DECLARED
+            and recorded.cluster in declared_clusters
+            and namespace in (None, recorded.namespace)
+        ):
             latest[recorded.object_key()] = recorded
     now = max((b.recorded_at for b in baselines), default=datetime.now(UTC))
     return [
@@ -119,7 +141,8 @@ def across_report(
     for cluster in named:
         known_cluster(store, cluster)
     scope = {k: v for k, v in filters.items() if k != "cluster"}
-    rows, ambiguous = across_clusters(store, named, scope, identity_label)
+    kinds = [scope.pop("kind")] if "kind" in scope else list(WORKLOADS)
+    rows, ambiguous = across_clusters(store, named, scope, identity_label, kinds)
     notes = []
     if rows.is_empty():
         notes.append(f"No differences between {', '.join(named)} that match.")

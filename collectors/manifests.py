@@ -76,7 +76,7 @@ def load(source: str) -> list[Manifest]:
     see above), in path order and in order within a file; raises ManifestError."""
     path = Path(source)
     if path.exists():
-        return _unique(_load_path(path, str(path)))
+        return _load_path(path, str(path))
     repository, ref, subpath = _git_source(source)
     if not ref:
         raise ManifestError(f"{source}: no such file or folder, nor URL_OR_PATH@REF")
@@ -85,28 +85,7 @@ def load(source: str) -> list[Manifest]:
         at = tree.joinpath(*subpath.split("/")) if subpath else tree
         if not at.exists() or not at.resolve().is_relative_to(tree.resolve()):
             raise ManifestError(f"{repository}@{ref}: no path {subpath!r} in the repository")
-        return _unique(_load_path(at, f"{repository}@{ref}:{subpath}"))
-
-
-def _unique(manifests: list[Manifest]) -> list[Manifest]:
-    """``manifests``; ManifestError when two declare the same object (which one would
-    hold is a matter of file order: a mistake to point out, not to settle)."""
-    seen: dict[tuple[str, str, str], str] = {}
-    for manifest in manifests:
-        document = manifest.document
-        key = (
-            document["kind"],
-            document["metadata"].get("namespace") or "",
-            document["metadata"]["name"],
-        )
-        if key in seen:
-            kind, namespace, name = key
-            raise ManifestError(
-                f"{seen[key]} and {manifest.source} both declare {kind} "
-                f"{namespace + '/' if namespace else ''}{name}"
-            )
-        seen[key] = manifest.source
-    return manifests
+        return _load_path(at, f"{repository}@{ref}:{subpath}")
 
 
 def _git_source(source: str) -> tuple[str, str, str]:

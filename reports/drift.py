@@ -77,7 +77,11 @@ def open_findings(store: Store) -> list[Finding]:
 
 
 def across_clusters(
-    store: Store, clusters: Sequence[str], filters: dict[str, str], identity_label: str | None
+    store: Store,
+    clusters: Sequence[str],
+    filters: dict[str, str],
+    identity_label: str | None,
+    kinds: Sequence[str],
 ) -> tuple[pl.DataFrame, list[str]]:
     """Where the same workloads differ between ``clusters`` (``streams.drift.across``):
     one row per workload and field, with ``namespace``, ``kind``, ``name`` (of the first
@@ -85,14 +89,15 @@ def across_clusters(
     NULL where absent); a workload missing from some cluster is one row with path ``/``
     and ``"live"`` where it is. Objects are the same workload when their namespace, kind
     and name match, or with ``identity_label``, their kind and that label's value.
-    Objects a controller made (with an owner) are left out. Also returns the label
+    Only objects of ``kinds`` are compared, and objects a controller made (with an
+    owner) are left out. Also returns the label
     values left out because the label names several objects of a kind in one cluster
     (``kind=value in cluster``), which could not be paired."""
     found: dict[tuple[str, ...], dict[str, ObjectChange]] = {}
     ambiguous: set[tuple[str, ...]] = set()
     for cluster in clusters:
         for change in live_objects(store, {**filters, "cluster": cluster}):
-            if change.owner_chain:
+            if change.owner_chain or change.kind not in kinds:
                 continue
             if identity_label is None:
                 identity: tuple[str, ...] = (change.namespace, change.kind, change.name)

@@ -47,6 +47,10 @@ PER_CLUSTER: tuple[str, ...] = (
 ``object_diff.NOISE`` already)."""
 
 
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "ConfigMap", "Service")
+"""The kinds compared across clusters unless asked for others (what runs the same in
+every cluster; not Nodes, namespaces' bookkeeping or what controllers make)."""
+
 WHOLE: frozenset[str] = frozenset(
     {"labels", "annotations", "data", "binaryData", "nodeSelector", "matchLabels"}
 )

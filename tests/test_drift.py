@@ -187,6 +187,9 @@ def test_the_same_findings_however_the_input_is_cut(size: int) -> None:
         baseline(6, None),  # the manifest left the set
     ]
     image = (f"{WEB}/image", "changed", '"shop:1.4"', '"shop:1.5"')
+    assert findings(life, size)[-1].summary == (
+        "Deployment shop/web in prod has no declared baseline any more: the drift no longer counts"
+    )
     assert seen(findings(life, size)) == [
         (2, "open", 2, [image]),
         # minute 4: the autoscaler's replicas are not drift; minute 5: declared 3 replicas

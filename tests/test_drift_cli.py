@@ -236,6 +236,16 @@ def test_a_declared_set_is_the_clusters_whole_declaration(
     assert name not in {n for _, _, _, n, _ in drifted(data, "--cluster", cluster)}
     again = drifted(data, "--baseline", str(whole), "--cluster", cluster)
     assert (cluster, row["kind"], row["namespace"], name, row["path"]) in again
+    # With --namespace, the set declares that namespace alone: the others stay declared.
+    other = next(p for p in whole.iterdir() if p.name != row["namespace"])
+    scoped = kubeopera(
+        data, "drift", "--baseline", str(other), "--cluster", cluster, "--namespace", other.name
+    )
+    assert scoped.returncode == 0, scoped.stderr
+    assert "withdrawn" not in scoped.stdout
+    assert (cluster, row["kind"], row["namespace"], name, row["path"]) in drifted(
+        data, "--cluster", cluster
+    )
 
 
 def test_what_cannot_be_compared_is_one_line(fleet: tuple[Path, Path], tmp_path: Path) -> None:
@@ -257,14 +267,28 @@ def test_what_cannot_be_compared_is_one_line(fleet: tuple[Path, Path], tmp_path:
         + "\n  ".join(levels)
         + "\n"
     )
-    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig, text = tmp_path / "kubeconfig", tmp_path / "text"
     kubeconfig.write_text("garbage: [\n")
+    text.write_text("just some text\n")  # YAML too: a string, no kubeconfig
+    unnamed = tmp_path / "unnamed"  # the same object, its namespace left to the default
+    unnamed.mkdir()
+    (unnamed / "a.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n")
+    (unnamed / "b.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, namespace: default}\n"
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
     cases = [
         (["--across", f"{PROD},nowhere"], "the store has no objects of cluster 'nowhere'"),
         (["--baseline", str(declared / PROD), "--cluster", "nowhere"], "cluster 'nowhere'"),
         (["--baseline", str(declared / PROD), "--cluster", PROD, "--kubeconfig",
           str(kubeconfig)], "cannot use the cluster"),
+        (["--baseline", str(declared / PROD), "--cluster", PROD, "--kubeconfig", str(text)],
+         "cannot use the cluster"),
         (["--baseline", str(twice), "--cluster", PROD], "a.yaml and b.yaml both declare"),
+        (["--baseline", str(unnamed), "--cluster", PROD],
+         "a.yaml and b.yaml both declare ConfigMap default/cm"),
+        (["--baseline", str(empty), "--cluster", PROD], "declares no objects"),
         (["--baseline", str(bomb), "--cluster", PROD], "cm.yaml: too large"),
         (["--identity-label", "app"], "--identity-label goes with --across"),
     ]  # fmt: skip
@@ -292,3 +316,6 @@ def test_across_names_the_workloads_only_some_clusters_run(fleet: tuple[Path, Pa
         for cluster in (PROD, STAGING)
     }  # fmt: skip
     assert {(r["namespace"], r["name"]) for r in only} <= live[PROD] ^ live[STAGING]
+    everything = kubeopera(data, "drift", "--across", f"{PROD},{STAGING}", "--format", "json")
+    kinds = {r["kind"] for r in json.loads(everything.stdout)}
+    assert kinds <= {"Deployment", "StatefulSet", "DaemonSet", "CronJob", "ConfigMap", "Service"}

@@ -44,7 +44,7 @@ from kubeopera.models import (
 )
 from kubeopera.models.objects import FieldManager
 from kubeopera.streams.baselines import PeerGroup
-from kubeopera.streams.drift import PER_CLUSTER, Drift, against
+from kubeopera.streams.drift import PER_CLUSTER, WORKLOADS, Drift, against
 from kubeopera.streams.entries import Entries
 from kubeopera.streams.ignore_differences import (
     IgnoreDifferences,
@@ -61,10 +61,6 @@ from kubeopera.streams.watermark import END_OF_INPUT
 
 SERIOUS = {"image", "RBAC rules"}
 """Categories of drift that make a finding high severity (what runs, who may do what)."""
-
-
-WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "ConfigMap", "Service")
-"""What ``across`` compares by default."""
 
 
 class Across(BaseModel):
@@ -234,11 +230,13 @@ class DriftDetector:
         verdict = entry["verdicts"].setdefault(kind, {"first_seen": None, "digest": None})
         if baseline is not None:
             verdict["baseline_at"] = baseline.recorded_at.isoformat()
+            if baseline.object is None:  # withdrawn
+                baseline = None
         drift = self._drift(entry, baseline) if baseline is not None else []
         if not drift:
             if verdict["first_seen"] is None:
                 return None
-            finding = _finding(entry, kind, verdict, [], at)
+            finding = _finding(entry, kind, verdict, [], at, "matches" if baseline else "withdrawn")
             verdict.update(first_seen=None, digest=None)
             return finding
         digest = hashlib.sha256(json.dumps([d.as_dict() for d in drift]).encode()).hexdigest()
@@ -261,7 +259,7 @@ class DriftDetector:
 
     def _resolve_all(self, entry: dict[str, Any], at: datetime) -> list[Finding]:
         return [
-            _finding(entry, BaselineKind(kind), verdict, [], at)
+            _finding(entry, BaselineKind(kind), verdict, [], at, "deleted")
             for kind, verdict in sorted(entry["verdicts"].items())
             if verdict["first_seen"] is not None
         ]
@@ -323,13 +321,23 @@ def fingerprint(kind: BaselineKind, subject: Subject) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+RESOLVED = {
+    "matches": "{what} {where} matches {baseline} again",
+    "withdrawn": "{what} {where} has no {kind} baseline any more: the drift no longer counts",
+    "deleted": "{what} {where} was deleted: the drift from {baseline} no longer counts",
+}
+"""A resolved finding's summary, by why it resolved."""
+
+
 def _finding(
     entry: dict[str, Any],
     kind: BaselineKind,
     verdict: dict[str, Any],
     drift: list[Drift],
     at: datetime,
+    resolved: str = "matches",
 ) -> Finding:
+    """The finding's state: open with ``drift``, else resolved (``RESOLVED``: why)."""
     subject = Subject.model_validate(entry["subject"])
     what = f"{subject.kind} {subject.namespace + '/' if subject.namespace else ''}{subject.name}"
     where = f"in {subject.cluster}"
@@ -343,7 +351,7 @@ def _finding(
         fields = "1 field" if len(drift) == 1 else f"{len(drift)} fields"
         summary = f"{what} {where} drifted from {baseline}: {fields} ({', '.join(categories)})"
     else:
-        summary = f"{what} {where} matches {baseline} again"
+        summary = RESOLVED[resolved].format(what=what, where=where, baseline=baseline, kind=kind)
     return Finding(
         kind=FindingKind.DRIFT,
         severity=Severity.HIGH if SERIOUS & {d.category for d in drift} else Severity.MEDIUM,
