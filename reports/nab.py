@@ -26,6 +26,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -75,46 +77,69 @@ def probation_length(points: int) -> int:
     return int(min(math.floor(PROBATION * points), PROBATION * 5000))
 
 
-def series_score(
-    detections: Sequence[bool], windows: Sequence[tuple[int, int]], profile: Profile
-) -> SeriesScore:
-    """The raw NAB score of ``detections`` (one per point) against ``windows`` (first
+@dataclass(frozen=True)
+class Weights:
+    """What a detection at each point of a series is worth under a profile
+    (``weight``), and the window each point is in (``window``: its index, -1 outside
+    any, -2 in the probation, where nothing counts); ``windows``: how many count."""
+
+    weight: np.ndarray
+    window: np.ndarray
+    windows: int
+
+
+def weights(points: int, windows: Sequence[tuple[int, int]], profile: Profile) -> Weights:
+    """The worth of a detection at each of ``points`` points against ``windows`` (first
     and last point index of each, in order, not overlapping). Raises ``ValueError`` for
     a window outside the series or out of order."""
-    points = len(detections)
     previous = -1
     for first, last in windows:
         if not previous < first <= last < points:
             raise ValueError(f"window ({first}, {last}) is outside the series or out of order")
         previous = last
     best_tp = scaled_sigmoid(-1.0)
-    probation = probation_length(points)
-    best: dict[int, float] = {}  # window -> its best detection's weighted score
-    false_positives, fp_total = 0, 0.0
+    weight, window = np.empty(points), np.full(points, -1)
     ahead = 0  # the next window not yet passed
-    for index, detected in enumerate(detections):
+    for index in range(points):
         while ahead < len(windows) and windows[ahead][1] < index:
             ahead += 1
-        inside = ahead < len(windows) and windows[ahead][0] <= index
-        if not detected or index < probation:
-            continue
-        if inside:
+        if ahead < len(windows) and windows[ahead][0] <= index:
             first, last = windows[ahead]
             position = -(last - index + 1) / (last - first + 1)
-            weighted = scaled_sigmoid(position) * profile.tp / best_tp
-            best[ahead] = max(best.get(ahead, -math.inf), weighted)
+            weight[index] = scaled_sigmoid(position) * profile.tp / best_tp
+            window[index] = ahead
+        elif ahead == 0:
+            weight[index] = scaled_sigmoid(3.0) * profile.fp  # before any window: all of it
         else:
-            if ahead == 0:
-                position = 3.0  # before any window: the full cost
-            else:
-                first, last = windows[ahead - 1]
-                position = abs(index - last) / max(last - first, 1)
-            false_positives += 1
-            fp_total += scaled_sigmoid(position) * profile.fp
-    counted = [w for w, (first, last) in enumerate(windows) if last >= probation]
-    missed = [w for w in counted if w not in best]
-    raw = sum(best.values()) + fp_total - profile.fn * len(missed)
-    return SeriesScore(raw, len(best), false_positives, len(missed))
+            first, last = windows[ahead - 1]
+            position = abs(index - last) / max(last - first, 1)
+            weight[index] = scaled_sigmoid(position) * profile.fp
+    probation = probation_length(points)
+    window[:probation] = -2
+    counted = sum(1 for _, last in windows if last >= probation)
+    return Weights(weight, window, counted)
+
+
+def score(detected: np.ndarray, worth: Weights, profile: Profile) -> SeriesScore:
+    """The raw score of ``detected`` (a boolean per point) with the points' ``worth``:
+    each window's best detection, or its miss, and every detection outside a window."""
+    inside = detected & (worth.window >= 0)
+    outside = detected & (worth.window == -1)
+    best: dict[int, float] = {}
+    for index in np.flatnonzero(inside):
+        w = int(worth.window[index])
+        best[w] = max(best.get(w, -math.inf), float(worth.weight[index]))
+    missed = worth.windows - len(best)
+    raw = sum(best.values()) + float(worth.weight[outside].sum()) - profile.fn * missed
+    return SeriesScore(raw, len(best), int(outside.sum()), missed)
+
+
+def series_score(
+    detections: Sequence[bool], windows: Sequence[tuple[int, int]], profile: Profile
+) -> SeriesScore:
+    """The raw NAB score of ``detections`` (one per point) against ``windows``."""
+    worth = weights(len(detections), windows, profile)
+    return score(np.asarray(detections, dtype=bool), worth, profile)
 
 
 def normalised(raw: float, windows: int, profile: Profile) -> float:

@@ -1,10 +1,15 @@
-"""NAB scoring (``reports.nab``) on a case worked out by hand from the published method."""
+"""NAB scoring (``reports.nab``) on cases worked out by hand from the published method, and
+reading a NAB-style corpus (``reports.nab_corpus``)."""
 
+import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 
 from kubeopera.reports.nab import PROFILES, normalised, probation_length, series_score
+from kubeopera.reports.nab_corpus import CorpusError, load_corpus
 
 
 def sigmoid(x: float) -> float:
@@ -56,3 +61,40 @@ def test_the_probation_is_fifteen_percent_up_to_750_points() -> None:
     assert (probation_length(100), probation_length(10_000)) == (15, 750)
     with pytest.raises(ValueError, match="outside the series"):
         series_score([False] * 5, [(3, 9)], PROFILES["standard"])
+
+
+def write_corpus(folder: Path, rows: str, windows: object) -> Path:
+    (folder / "data" / "group").mkdir(parents=True)
+    (folder / "data" / "group" / "s.csv").write_text("timestamp,value\n" + rows)
+    (folder / "labels").mkdir()
+    (folder / "labels" / "combined_windows.json").write_text(json.dumps(windows))
+    return folder
+
+
+def test_a_corpus_is_read_with_its_windows_as_point_indexes(tmp_path: Path) -> None:
+    rows = "".join(f"2026-01-01 00:0{m}:00,{m}.5\n" for m in range(6))
+    windows = {"group/s.csv": [["2026-01-01 00:02:00.000000", "2026-01-01 00:04:00.000000"]]}
+    (series,) = load_corpus(write_corpus(tmp_path, rows, windows))
+    assert (series.name, series.values[:2], series.windows) == ("group/s.csv", [0.5, 1.5], [(2, 4)])
+
+
+@pytest.mark.parametrize(
+    ("rows", "windows", "message"),
+    [
+        ("2026-01-01 00:00:00,nan\n", {"group/s.csv": []}, "line 2: value nan is not finite"),
+        ("2026-01-01 00:00:00,-\n", {"group/s.csv": []}, "s.csv, line 2: not timestamp,value"),
+        ("2026-01-01 00:00:00,1\n", {}, "no windows for group/s.csv"),
+        ("2026-01-01 00:00:00,1\n", {"group/s.csv": [["2027-01-01", "2027-01-02"]]},
+         "is not two of its timestamps"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_read_is_named(
+    tmp_path: Path, rows: str, windows: object, message: str
+) -> None:
+    with pytest.raises(CorpusError, match=re.escape(message)):
+        load_corpus(write_corpus(tmp_path, rows, windows))
+
+
+def test_a_folder_without_labels_is_no_corpus(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match=re.escape("no labels/combined_windows.json")):
+        load_corpus(tmp_path)
