@@ -17,6 +17,7 @@ from kubeopera.deploy.paths import default_path
 from kubeopera.deploy.processes import stop_on_sigterm
 from kubeopera.settings import Settings, load_settings
 from kubeopera.settings.durations import format_duration, window_start
+from kubeopera.streams.detectors import NAMES as DETECTORS
 from kubeopera.streams.object_diff import CATEGORIES
 
 FC = TypeVar("FC", bound=Callable[..., Any])
@@ -563,6 +564,69 @@ def approve(ctx: click.Context, /, publish: bool, **filters: str | None) -> None
     click.echo(
         f"approved {len(baselines)} objects in {', '.join(clusters)} as their baseline "
         f"(by {who})" + (": published" if publish else "")
+    )
+
+
+@cli.group(short_help="Anomaly detection: evaluate the detectors on labelled data.")
+def anomalies() -> None:
+    """Anomaly detection over KubeOpera's series."""
+
+
+@anomalies.command("eval", short_help="Score the detectors the NAB way on a NAB-style corpus.")
+@click.option(
+    "--nab",
+    "folder",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A folder laid out like NAB's: data/<group>/<series>.csv, labels/combined_windows.json.",
+)
+@click.option(
+    "--detector",
+    "detectors",
+    multiple=True,
+    type=click.Choice(DETECTORS),
+    help="Only these detectors (repeatable; default: all).",
+)
+@click.option("--verbose", is_flag=True, help="Each series' raw score and counts too.")
+@output_options
+def evaluate_detectors(
+    folder: Path,
+    detectors: tuple[str, ...],
+    verbose: bool,
+    fmt: render.Format,
+    output: Path | None,
+) -> None:
+    """Score every detector on the corpus under NAB's three profiles (standard,
+    reward_low_FP_rate, reward_low_FN_rate), each at the threshold that scores best
+    there; 0 is detecting nothing, 100 every window at its first point."""
+    import polars as pl
+
+    from kubeopera.reports.anomaly_eval import evaluate
+    from kubeopera.reports.nab_corpus import load_corpus
+
+    corpus = load_corpus(folder)
+    results = evaluate(corpus, detectors or DETECTORS)
+    if verbose:
+        rows = pl.DataFrame(
+            [
+                {"detector": r.detector, "profile": r.profile, "series": name, "raw": raw,
+                 "windows_detected": tp, "false_positives": fp, "windows_missed": fn}
+                for r in results
+                for name, (raw, tp, fp, fn) in r.series.items()
+            ]
+        )  # fmt: skip
+    else:
+        rows = (
+            pl.DataFrame(
+                [{"detector": r.detector, "profile": r.profile, "score": r.score} for r in results]
+            )
+            .pivot("profile", index="detector", values="score")
+            .sort("standard", descending=True)
+        )
+    windows = sum(len(s.windows) for s in corpus)
+    notes = [f"{len(corpus)} series, {windows} anomaly windows, from {folder}"]
+    render.write(
+        rows, fmt, output, title="NAB scores (0: nothing detected, 100: perfect)", notes=notes
     )
 
 

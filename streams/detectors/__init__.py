@@ -2,8 +2,39 @@
 ``score_one``: a score in [0, 1], the higher the more anomalous), so that any of river's
 own can stand in for them."""
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 Features = dict[Hashable, Any]
 """A point as river takes it: ``value`` (and ``at``, POSIX seconds, UTC)."""
+
+
+def build(name: str, low: float | None = None, high: float | None = None) -> Any:
+    """A detector by name, for a series whose values lie between ``low`` and ``high``
+    (when known: the contextual detector discretises over them): ``contextual``,
+    ``seasonal``, ``windowed_gaussian``, river's ``half_space_trees`` (on the value scaled
+    to [0, 1] as it arrives) and ``gaussian_scorer`` (river's supervised scorer of the
+    value). Raises ``KeyError`` for another name."""
+    from river import anomaly, compose, preprocessing
+
+    from kubeopera.streams.detectors.contextual import ContextualDetector
+    from kubeopera.streams.detectors.seasonal import Seasonal
+    from kubeopera.streams.detectors.supervised import OfTheValue
+    from kubeopera.streams.detectors.windowed_gaussian import WindowedGaussian
+
+    makers: dict[str, Callable[[], Any]] = {
+        "contextual": lambda: ContextualDetector(low=low, high=high),
+        "seasonal": Seasonal,
+        "windowed_gaussian": WindowedGaussian,
+        "half_space_trees": lambda: (
+            compose.Select("value") | preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(seed=42)
+        ),
+        "gaussian_scorer": lambda: OfTheValue(
+            anomaly.GaussianScorer(window_size=1000)  # type: ignore[no-untyped-call]
+        ),
+    }
+    return makers[name]()
+
+
+NAMES = ("contextual", "seasonal", "windowed_gaussian", "half_space_trees", "gaussian_scorer")
+"""The detectors ``build`` knows."""
