@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kubeopera.models import Baseline, BaselineKind, Message, Topic
+from kubeopera.models import Baseline, BaselineKind, Message, Topic, message_key
 from kubeopera.reports import across_clusters, clusters, live_objects, recorded_baselines
 from kubeopera.settings import Settings
 from kubeopera.streams.drift import WORKLOADS
@@ -45,7 +45,7 @@ def load_declared(
     to the running workers; returns a line saying what was done. Raises
     ``ClickException`` for a cluster the store does not know, ``ManifestError`` (one
     line) for manifests that cannot be read or are refused."""
-    known_cluster(store, declared.cluster)
+    known_clusters(store, [declared.cluster])
     namespace = filters.get("namespace")
     baselines = declared_baselines(settings, declared, namespace or "default")
     if namespace is not None:  # the set declares this namespace only
@@ -58,8 +58,7 @@ def load_declared(
         send(settings, [*baselines, *gone])
         line = f"published {len(baselines)} declared baselines from {declared.source}"
     else:
-        compare(settings, store, [*baselines, *gone])
-        live = {o.key() for o in live_objects(store, {"cluster": declared.cluster})}
+        live = compare(settings, store, [*baselines, *gone])
         line = compared_note(baselines, live, declared.source)
     return line + (f"; {len(gone)} no longer declared: withdrawn" if gone else "")
 
@@ -120,13 +119,14 @@ def withdrawn(
     ]
 
 
-def known_cluster(store: "Store", cluster: str) -> None:
-    """Raises ``ClickException`` when the store holds no object of ``cluster``."""
+def known_clusters(store: "Store", named: Sequence[str]) -> None:
+    """Raises ``ClickException`` for the first of ``named`` the store holds no object of."""
     known = clusters(store)
-    if cluster not in known:
-        raise click.ClickException(
-            f"the store has no objects of cluster {cluster!r} (it has: {', '.join(known)})"
-        )
+    for cluster in named:
+        if cluster not in known:
+            raise click.ClickException(
+                f"the store has no objects of cluster {cluster!r} (it has: {', '.join(known)})"
+            )
 
 
 def across_report(
@@ -138,8 +138,7 @@ def across_report(
     named = [c.strip() for c in across.split(",") if c.strip()]
     if len(set(named)) < 2:
         raise click.UsageError("--across needs two clusters or more: A,B")
-    for cluster in named:
-        known_cluster(store, cluster)
+    known_clusters(store, named)
     scope = {k: v for k, v in filters.items() if k != "cluster"}
     kinds = [scope.pop("kind")] if "kind" in scope else list(WORKLOADS)
     rows, ambiguous = across_clusters(store, named, scope, identity_label, kinds)
@@ -179,11 +178,11 @@ def _baseline(
     )  # fmt: skip
 
 
-def compare(settings: Settings, store: "Store", baselines: Sequence[Baseline]) -> None:
+def compare(settings: Settings, store: "Store", baselines: Sequence[Baseline]) -> set[str]:
     """Record ``baselines`` in the store and compare its live objects of the same
     clusters with them (and with the baselines recorded before): the drift processor's
-    findings (opened, changed, resolved) go to the store as a pipeline's would."""
-
+    findings (opened, changed, resolved) go to the store as a pipeline's would. Returns
+    the keys of the live objects compared (``cluster/kind/namespace/name``)."""
     engine = settings.engine(store, processors=DRIFT_PROCESSORS)
     objects: list[Message] = [
         (Topic.OBJECTS, change)
@@ -192,6 +191,7 @@ def compare(settings: Settings, store: "Store", baselines: Sequence[Baseline]) -
     ]
     engine.process([*objects, *((Topic.BASELINES, b) for b in baselines)])
     engine.finish()
+    return {message_key(change) for _, change in objects}
 
 
 def send(settings: Settings, baselines: Sequence[Baseline]) -> None:
