@@ -2,6 +2,7 @@
 
 from kubeopera.models.base import Contract, UtcDatetime
 from kubeopera.models.baselines import Baseline, BaselineKind
+from kubeopera.models.budgets import Budget, BudgetPeriod, BudgetScope
 from kubeopera.models.deadletter import DeadLetter
 from kubeopera.models.events import EventSource, KubeEvent
 from kubeopera.models.findings import Finding, FindingKind, FindingStatus, Severity, Subject
@@ -23,6 +24,7 @@ from kubeopera.models.objects import (
 )
 from kubeopera.models.prices import CapacityType, NodePrice
 from kubeopera.models.quantity import QuantityError, parse_quantity
+from kubeopera.models.series import UNITS, SeriesKind, SeriesPoint, SeriesScope
 from kubeopera.models.topics import (
     TOPIC_MODELS,
     TOPIC_SETTINGS,
@@ -37,8 +39,12 @@ __all__ = [
     "TOPIC_MODELS",
     "TOPIC_SETTINGS",
     "UNALLOCATED",
+    "UNITS",
     "Baseline",
     "BaselineKind",
+    "Budget",
+    "BudgetPeriod",
+    "BudgetScope",
     "CapacityType",
     "ChangeType",
     "ContainerResources",
@@ -61,6 +67,9 @@ __all__ = [
     "PodSummary",
     "PvcSamples",
     "QuantityError",
+    "SeriesKind",
+    "SeriesPoint",
+    "SeriesScope",
     "Severity",
     "Subject",
     "Topic",

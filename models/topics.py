@@ -5,12 +5,14 @@ from enum import StrEnum
 
 from kubeopera.models.base import Contract
 from kubeopera.models.baselines import Baseline
+from kubeopera.models.budgets import Budget
 from kubeopera.models.deadletter import DeadLetter
 from kubeopera.models.events import KubeEvent
 from kubeopera.models.findings import Finding
 from kubeopera.models.metrics import MetricBatch
 from kubeopera.models.objects import ObjectChange
 from kubeopera.models.prices import NodePrice
+from kubeopera.models.series import SeriesPoint
 
 
 class Topic(StrEnum):
@@ -20,6 +22,8 @@ class Topic(StrEnum):
     PRICES = "kubeopera.prices.v1"
     FINDINGS = "kubeopera.findings.v1"
     BASELINES = "kubeopera.baselines.v1"
+    SERIES = "kubeopera.series.v1"
+    BUDGETS = "kubeopera.budgets.v1"
     DEADLETTER = "kubeopera.deadletter.v1"
 
 
@@ -30,6 +34,8 @@ TOPIC_MODELS: dict[Topic, type[Contract]] = {
     Topic.PRICES: NodePrice,
     Topic.FINDINGS: Finding,
     Topic.BASELINES: Baseline,
+    Topic.SERIES: SeriesPoint,
+    Topic.BUDGETS: Budget,
     Topic.DEADLETTER: DeadLetter,
 }
 
@@ -78,6 +84,10 @@ TOPIC_SETTINGS: dict[Topic, TopicSettings] = {
     Topic.FINDINGS: _topic(6, "compact,delete", retention_days=30),
     # Reference data, like prices: the latest baseline of each object, kept until replaced.
     Topic.BASELINES: _topic(3, "compact"),
+    # Hourly shares of each series, repartitioned by series for the anomaly and budget
+    # processors; as many partitions as metrics, since those processors keep state.
+    Topic.SERIES: _topic(12, "delete", retention_days=7),
+    Topic.BUDGETS: _topic(1, "compact"),
     Topic.DEADLETTER: _topic(3, "delete", retention_days=30),
 }
 """Producers compress with zstd; brokers keep it as sent (Kafka's default)."""

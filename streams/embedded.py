@@ -3,6 +3,8 @@
 It moves batches (from the simulator, a recorded file) through ``streams.pipeline`` and
 writes each batch's output before taking the next; the processors' state lives in the
 pipeline's slots, one per topic (the embedded source has one partition per topic).
+Messages a processor sends to another (the cost processor's ``series`` points) run
+through the pipeline right after the output that carried them is written.
 """
 
 import gc
@@ -11,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeopera.models import DeadLetter, Message, MetricBatch
+from kubeopera.models import DeadLetter, Message, MetricBatch, Topic
 from kubeopera.streams.decode import RawMessage
 from kubeopera.streams.pipeline import Pipeline, decode_all
 from kubeopera.streams.pricing import Pricer
@@ -19,6 +21,9 @@ from kubeopera.streams.processor import Envelope, Output, Processor
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import build
 from kubeopera.streams.sink import Sink, write
+
+DERIVED = frozenset({Topic.SERIES})
+"""Topics the processors themselves send to."""
 
 
 @dataclass
@@ -75,8 +80,11 @@ class EmbeddedEngine:
         self._run([Envelope(topic, message) for topic, message in messages], rejected)
 
     def finish(self) -> None:
-        """End of input: every open window is final."""
-        self._write(self.pipeline.finish())
+        """End of input: every open window is final, those of the sources first (what
+        they close sends the last points of ``DERIVED`` topics), then the rest."""
+        sources = {t for t in self.pipeline.topics() if t not in DERIVED}
+        self._write(self.pipeline.finish(sources))
+        self._write(self.pipeline.finish(DERIVED))
 
     def _run(self, envelopes: list[Envelope], rejected: Iterable[DeadLetter]) -> None:
         self.stats.messages += len(envelopes)
@@ -85,10 +93,13 @@ class EmbeddedEngine:
         self._write(output)
 
     def _write(self, output: Output) -> None:
+        """Write ``output``, then run the messages it sends to other processors."""
         write(self.sink, output)
         self.stats.dead_letters += len(output.dead_letters)
         self.stats.duplicates += output.duplicates
         self.stats.counts.update(output.counts)
+        if output.messages:
+            self._run([Envelope(topic, message) for topic, message in output.messages], ())
 
 
 def tune_gc_for_batches() -> None:

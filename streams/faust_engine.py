@@ -53,7 +53,7 @@ from faust.types import TP, ChannelT, EventT
 from faust.types.auth import CredentialsT
 from mode.types.signals import BaseSignalT
 
-from kubeopera.models import TOPIC_SETTINGS, Topic
+from kubeopera.models import TOPIC_SETTINGS, Topic, message_key
 from kubeopera.streams.decode import RawMessage, decode
 from kubeopera.streams.embedded import RunStats
 from kubeopera.streams.offset_order import OffsetOrder
@@ -113,7 +113,7 @@ class FaustEngine:
         self.reference = Reference(pricer or Pricer(), options.team_label)
         self.reader = TopicReader(
             options.bootstrap,
-            [Topic.PRICES.value, Topic.OBJECTS.value, Topic.BASELINES.value],
+            [Topic.PRICES.value, Topic.OBJECTS.value, Topic.BASELINES.value, Topic.BUDGETS.value],
             self._apply_reference,
             **options.security,
         )
@@ -140,6 +140,7 @@ class FaustEngine:
             topic_replication_factor=1,
         )
         self.app = app
+        self._topics: dict[Topic, faust.TopicT] = {}
         self.state = app.Table(STATE_TABLE, partitions=options.state_partitions, value_type=bytes)
         self.pipeline = Pipeline(
             processors,
@@ -184,7 +185,11 @@ class FaustEngine:
         return {self.state.changelog_topic.get_topic_name(): self.state.partitions or 1}
 
     def _topic(self, topic: Topic) -> faust.TopicT:
-        return self.app.topic(topic.value, key_serializer="raw", value_serializer="raw")
+        if topic not in self._topics:
+            self._topics[topic] = self.app.topic(
+                topic.value, key_serializer="raw", value_serializer="raw"
+            )
+        return self._topics[topic]
 
     def _consumer(self, channel: ChannelT[bytes]) -> Callable[[], Awaitable[None]]:
         """The task that consumes one topic's channel batch by batch. No batch starts
@@ -429,8 +434,9 @@ class FaustEngine:
         return [tp for tp in partitions if tp.topic in consumed]
 
     async def _write(self, output: Output) -> None:
-        """Dead letters and findings to their topics; everything to the sink, in a thread
-        (retrying while the sink is away) so heartbeats go on."""
+        """Dead letters, findings and messages for other processors to their topics;
+        everything to the sink, in a thread (retrying while the sink is away) so
+        heartbeats go on."""
         for letter in output.dead_letters:
             await self.deadletter_topic.send(
                 key=letter.source_topic.encode(), value=letter.model_dump_json().encode()
@@ -438,6 +444,10 @@ class FaustEngine:
         for finding in output.findings:
             await self.findings_topic.send(
                 key=finding.key().encode(), value=finding.model_dump_json().encode()
+            )
+        for topic, message in output.messages:
+            await self._topic(topic).send(
+                key=message_key(message).encode(), value=message.model_dump_json().encode()
             )
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, write, self.sink, output)

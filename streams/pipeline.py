@@ -207,11 +207,13 @@ class Pipeline:
                 touched.append(slot)
         return output, touched
 
-    def finish(self) -> Output:
-        """End of a finite input: every slot closes everything."""
+    def finish(self, topics: Iterable[Topic] | None = None) -> Output:
+        """End of a finite input: every slot (of ``topics``, if given) closes everything."""
+        wanted = None if topics is None else set(topics)
         output = Output()
-        for slot in self.slots.values():
-            output.extend(slot.processor.close(slot.state, END_OF_INPUT))
+        for slot in list(self.slots.values()):
+            if wanted is None or slot.topic in wanted:
+                output.extend(slot.processor.close(slot.state, END_OF_INPUT))
         return output
 
     def slot(self, processor: Processor[Any], topic: Topic, partition: int) -> Slot:

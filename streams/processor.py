@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 import polars as pl
 from pydantic import BaseModel
 
-from kubeopera.models import Contract, DeadLetter, Finding, Topic, message_key
+from kubeopera.models import Contract, DeadLetter, Finding, Message, Topic, message_key
 from kubeopera.streams.decode import RawMessage, dead_letter
 from kubeopera.streams.entries import Entries
 from kubeopera.streams.reference import Reference
@@ -89,11 +89,14 @@ class Batch:
 @dataclass
 class Output:
     """What a processor produced: blocks of rows for its tables (written in this order),
-    findings, dead letters, replayed messages it recognised as duplicates, and counters
-    the engines add up (the demo and benchmarks print them)."""
+    findings, messages for other processors (``series`` points: a Faust worker publishes
+    them to their topic, the embedded engine runs them next), dead letters, replayed
+    messages it recognised as duplicates, and counters the engines add up (the demo and
+    benchmarks print them)."""
 
     rows: list[tuple[Table, pl.DataFrame]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     duplicates: int = 0
     counts: Counter[str] = field(default_factory=Counter)
@@ -101,6 +104,7 @@ class Output:
     def extend(self, other: "Output") -> None:
         self.rows.extend(other.rows)
         self.findings.extend(other.findings)
+        self.messages.extend(other.messages)
         self.dead_letters.extend(other.dead_letters)
         self.duplicates += other.duplicates
         self.counts.update(other.counts)
@@ -172,8 +176,9 @@ class KeepsEntries(Protocol):
 @runtime_checkable
 class PreparesReference(Protocol):
     """A processor that asks the reference data to keep more than its defaults (the drift
-    processor: the peer groups' objects). The pipeline calls ``prepare`` once, before the
-    first batch."""
+    processor: the peer groups' objects), or reads it when it closes (the budget
+    processor: the budgets). The pipeline calls ``prepare`` once, before the first
+    batch."""
 
     def prepare(self, reference: Reference) -> None: ...
 

@@ -17,6 +17,7 @@ import polars as pl
 
 from kubeopera.models import (
     Baseline,
+    Budget,
     Contract,
     Finding,
     MetricBatch,
@@ -37,7 +38,8 @@ def _same_price(a: NodePricing, b: NodePricing) -> bool:
 
 class Reference:
     """Every node's price timeline and the pod inventory, with cached frame views;
-    every object's drift baselines; the findings open when an embedded run began."""
+    every object's drift baselines; the budgets; the findings open when an embedded run
+    began."""
 
     def __init__(self, pricer: Pricer, team_label: str = "team") -> None:
         self.pricer = pricer
@@ -46,6 +48,9 @@ class Reference:
         self.peer_groups: list[PeerGroup] = []
         """Clusters whose first one's live objects are the others' peer baselines (set
         by the drift processor: ``processor.PreparesReference``)."""
+        self.budgets: dict[str, Budget] = {}
+        """Every budget by name (``Budget.name``), the latest definition of each; those
+        ``deleted`` are not in force."""
         self.open_findings: dict[str, Finding] = {}
         """Findings the store holds open, by fingerprint: an embedded run, whose
         processors start without state, loads them so that they resolve."""
@@ -78,13 +83,22 @@ class Reference:
         return kind in ("Pod", "Namespace") or any(g.leads(cluster, kind) for g in self.peer_groups)
 
     def apply(self, messages: Iterable[Contract]) -> None:
-        """Keep what messages of the ``prices``, ``objects`` and ``baselines`` topics say;
-        others are ignored."""
+        """Keep what messages of the ``prices``, ``objects``, ``baselines`` and ``budgets``
+        topics say; others are ignored."""
         batch = list(messages)
         self.apply_prices(m for m in batch if isinstance(m, NodePrice))
         self.apply_changes(m for m in batch if isinstance(m, ObjectChange))
         if self.baselines.apply(m for m in batch if isinstance(m, Baseline)):
             self._generations[Topic.BASELINES] += 1
+        self.apply_budgets(m for m in batch if isinstance(m, Budget))
+
+    def apply_budgets(self, budgets: Iterable[Budget]) -> None:
+        """Keep the latest definition of each budget (a deletion too: an older
+        definition read again does not bring the budget back)."""
+        for budget in budgets:
+            known = self.budgets.get(budget.name())
+            if known is None or known.recorded_at <= budget.recorded_at:
+                self.budgets[budget.name()] = budget
 
     def generation(self, topic: Topic) -> int:
         """How many times the reference data of ``topic`` has changed (counted for

@@ -20,6 +20,7 @@ import polars as pl
 
 from kubeopera.models import MetricBatch
 from kubeopera.streams.cost import empty_costs, hour_of, sum_by_hour, to_float
+from kubeopera.streams.restarts import RestartCounter
 from kubeopera.streams.state_bytes import pack, unpack
 
 HOUR = timedelta(hours=1)
@@ -36,6 +37,7 @@ class HourlyWindows:
         self.closed_until: datetime | None = None
         self._open = empty_costs(exact=True)
         self._seen: set[tuple[str, str, datetime]] = set()
+        self.restarts = RestartCounter()  # the series of restarts (``streams.series``)
 
     def closed_at(self, watermark: datetime | None) -> datetime | None:
         """The hours before this are closed once the partition's watermark is ``watermark``."""
@@ -87,6 +89,7 @@ class HourlyWindows:
         header = {
             "closed_until": _iso(self.closed_until),
             "seen": sorted([c, n, t.isoformat()] for c, n, t in self._seen),
+            "restarts": self.restarts.to_json(),
         }
         rows = io.BytesIO()
         self._open.rechunk().write_ipc(rows, compression="zstd")
@@ -98,6 +101,7 @@ class HourlyWindows:
         windows = cls(allowed_lateness)
         windows.closed_until = _instant(header["closed_until"])
         windows._seen = {(c, n, datetime.fromisoformat(t)) for c, n, t in header["seen"]}
+        windows.restarts = RestartCounter.from_json(header["restarts"])
         windows._open = pl.read_ipc(io.BytesIO(rows))
         return windows
 

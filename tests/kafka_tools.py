@@ -81,7 +81,10 @@ def lag(broker: Broker, app_id: str) -> dict[str, tuple[int, int]]:
             committed = admin.list_group_offsets(app_id).get(app_id, {})
         except KafkaError:  # the group's coordinator is not there yet
             committed = {}
-        inputs = [t.value for t in (Topic.PRICES, Topic.OBJECTS, Topic.EVENTS, Topic.METRICS)]
+        inputs = [
+            t.value
+            for t in (Topic.PRICES, Topic.OBJECTS, Topic.EVENTS, Topic.METRICS, Topic.SERIES)
+        ]
         partitions = [
             TopicPartition(t, p) for t in inputs for p in consumer.partitions_for_topic(t) or []
         ]

@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -36,9 +36,19 @@ from kubeopera.collectors.publisher import Publisher
 from kubeopera.collectors.simulator import FleetSpec, simulate
 from kubeopera.collectors.topics import ensure_topics
 from kubeopera.deploy.kafka import Broker, free_port
-from kubeopera.models import DeadLetter, MetricBatch, Topic, message_key
+from kubeopera.models import (
+    Budget,
+    BudgetPeriod,
+    BudgetScope,
+    DeadLetter,
+    Message,
+    MetricBatch,
+    Topic,
+    message_key,
+)
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 from kubeopera.streams import registry
+from kubeopera.streams.cost_settings import CostSettings
 from kubeopera.streams.decode import RawMessage, decode
 from kubeopera.streams.embedded import EmbeddedEngine
 from kubeopera.streams.frames import findings_frame
@@ -56,6 +66,7 @@ from kubeopera.streams.sink import FINDINGS_TABLE
 from kubeopera.streams.watermark import END_OF_INPUT
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 SPEC = FleetSpec(
     clusters=2,
     pods_per_cluster=10,
@@ -68,16 +79,49 @@ NAMES = registry.names()
 assert namespace_samples.NamespaceSamples.name in NAMES
 
 
+BUDGET = Budget(
+    scope=BudgetScope.TEAM, target="payments", period=BudgetPeriod.WEEKLY, amount=0.5,
+    recorded_at=START,
+)  # fmt: skip
+"""A budget the fleet's payments team reaches within the hours simulated."""
+
+
 @cache
 def envelopes() -> tuple[Envelope, ...]:
     """The fleet's messages in the order a collector publishes them, each at its offset in
     its topic (one partition per topic, as in the embedded engine), with a re-published
-    scrape (a duplicate at a new offset) and a scrape that arrives after its hour closed."""
-    messages = [m for step in simulate(SPEC) for m in step]
+    scrape (a duplicate at a new offset) and a scrape that arrives after its hour closed;
+    a budget first; then the series points the cost processor sends on all that (the
+    input of the processors of the ``series`` topic)."""
+    messages = [(Topic.BUDGETS, BUDGET), *(m for step in simulate(SPEC) for m in step)]
     first = next(m for _, m in messages if isinstance(m, MetricBatch))
     middle = len(messages) // 2
     late = scrape(first.cluster, first.node, START - timedelta(hours=1), 5, (2, 8), {})
     messages[middle:middle] = [(Topic.METRICS, first), (Topic.METRICS, late)]
+    return numbered(interleaved(messages, sent(numbered(messages), "cost")))
+
+
+def interleaved(messages: list[Message], points: list[Message]) -> list[Message]:
+    """``messages`` with the series ``points`` each where the cost processor would have
+    sent it: after the first scrape that closes its hour."""
+    lateness = CostSettings().allowed_lateness
+    pending = sorted(points, key=lambda m: m[1].event_time())
+    result: list[Message] = []
+    for topic, message in messages:
+        result.append((topic, message))
+        if isinstance(message, MetricBatch):
+            while pending and pending[0][1].event_time() + HOUR + lateness <= message.window_end:
+                result.append(pending.pop(0))
+    return result + pending
+
+
+def sent(items: Sequence[Envelope], name: str) -> list[Message]:
+    """The messages processor ``name`` sends to other processors on ``items``."""
+    return run(pipeline(name), iter([list(items)])).messages
+
+
+def numbered(messages: list[Message]) -> tuple[Envelope, ...]:
+    """Each message at its offset in its topic (one partition per topic)."""
     offsets: dict[Topic, int] = {}
     result = []
     for topic, message in messages:
@@ -102,8 +146,12 @@ def spread(items: tuple[Envelope, ...], partitions: int, by_key: bool = True) ->
     return result
 
 
-SECTIONS = {"drift": {"across": [{"clusters": ["prod-us-east-1", "staging-eu-west-1"]}]}}
-"""Processor settings the suite runs with: drift compares the fleet's two clusters too."""
+SECTIONS = {
+    "drift": {"across": [{"clusters": ["prod-us-east-1", "staging-eu-west-1"]}]},
+    "anomalies": {"warm_up_hours": 0},
+}
+"""Processor settings the suite runs with: drift compares the fleet's two clusters too;
+anomaly findings may open from the first hours (the input is three hours long)."""
 
 
 def build(name: str) -> Processor[Any]:
@@ -163,7 +211,8 @@ def tables(output: Output) -> dict[str, pl.DataFrame]:
     frames: dict[str, list[pl.DataFrame]] = {}
     keys = {}
     findings = [(FINDINGS, findings_frame(output.findings))] if output.findings else []
-    for table, rows in [*output.rows, *findings]:
+    sent = [(SENT, sent_frame(output.messages))] if output.messages else []
+    for table, rows in [*output.rows, *findings, *sent]:
         frames.setdefault(table.name, []).append(rows)
         keys[table.name] = list(table.key)
     return {
@@ -172,6 +221,19 @@ def tables(output: Output) -> dict[str, pl.DataFrame]:
         .sort(keys[name])
         for name, parts in frames.items()
     }
+
+
+SENT = Table("sent", ("topic", "key", "message"), "key")
+"""The messages a processor sent to others, as a table: each once (a replay may send one
+again, and its consumer counts it once)."""
+
+
+def sent_frame(messages: list[Message]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(str(t), message_key(m), m.model_dump_json()) for t, m in messages],
+        schema=["topic", "key", "message"],
+        orient="row",
+    )
 
 
 def letters(output: Output) -> list[tuple[str, str, bytes, str]]:
@@ -198,7 +260,7 @@ def test_the_input_yields_output(name: str) -> None:
     """The input exercises the processor (a contract test on empty output proves nothing):
     every table it declares, or findings."""
     written = {name for name, rows in tables(whole(name)).items() if rows.height}
-    assert written - {FINDINGS_TABLE} == {t.name for t in build(name).tables}
+    assert written - {FINDINGS_TABLE, SENT.name} == {t.name for t in build(name).tables}
     assert written
 
 
@@ -372,9 +434,18 @@ def test_a_processor_does_no_io(name: str, monkeypatch: pytest.MonkeyPatch) -> N
 
 # -- both engines, on a real broker --------------------------------------------------
 
+
+def sources() -> list[Message]:
+    """The input as collectors publish it: the engines send the series points themselves."""
+    return [(e.topic, e.message) for e in envelopes() if e.topic != Topic.SERIES]
+
+
 CLOSED = START + SPEC.duration - timedelta(hours=1)
 """Hours before this are closed in every partition (the Kafka engine, which never sees an
 end of input, leaves a partition's last hour open)."""
+SERIES_CLOSED = CLOSED - timedelta(hours=1)
+"""Hours of the ``series`` topic before this are closed: an hour closes there when the
+next one's points arrive, sent when the cost processor closes that next hour."""
 
 
 @pytest.mark.integration
@@ -386,7 +457,7 @@ def test_every_processor_gives_the_same_tables_on_both_engines(
     try:
         ensure_topics(broker.bootstrap)
         with Publisher(broker.bootstrap) as publisher:
-            publisher.publish_all((e.topic, e.message) for e in envelopes())
+            publisher.publish_all(sources())
         config = tmp_path / "kubeopera.yaml"
         config.write_text(
             f"processors: [{', '.join(NAMES)}]\nprocessor_modules: [namespace_samples]\n"
@@ -403,23 +474,26 @@ def test_every_processor_gives_the_same_tables_on_both_engines(
         broker.down()
     with Store(ChdbBackend(tmp_path / "embedded-store"), raw_retention_days=0) as store:
         engine = EmbeddedEngine(store, registry.build(NAMES, SECTIONS))
-        engine.process([(e.topic, e.message) for e in envelopes()])
+        engine.process(sources())
         engine.finish()
     for processor in registry.build(NAMES, SECTIONS):
+        closed = SERIES_CLOSED if Topic.SERIES in processor.topics else CLOSED
         for table in processor.tables:
             sql = (
                 f"SELECT * FROM {table.name} FINAL WHERE {table.time} < "
-                f"toDateTime64('{CLOSED:%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
+                f"toDateTime64('{closed:%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
                 f"ORDER BY {', '.join(table.key)}"
             )
             worker = stored(tmp_path / "worker-store", sql).drop("ingested_at", strict=False)
             embedded = stored(tmp_path / "embedded-store", sql).drop("ingested_at", strict=False)
             assert embedded.height, f"{table.name}: nothing to compare"
             assert_frame_equal(worker, embedded, check_exact=True)
-    # The findings (the drift processor's), every state written before the last hour.
+    # The findings, every state written before the last hour (of its input topic).
     findings = (
         f"SELECT * FROM findings FINAL WHERE last_seen < "
-        f"toDateTime64('{CLOSED:%Y-%m-%d %H:%M:%S}', 3, 'UTC') ORDER BY fingerprint, last_seen"
+        f"toDateTime64('{CLOSED:%Y-%m-%d %H:%M:%S}', 3, 'UTC') AND (finding_kind = 'drift' "
+        f"OR last_seen < toDateTime64('{SERIES_CLOSED:%Y-%m-%d %H:%M:%S}', 3, 'UTC')) "
+        "ORDER BY fingerprint, last_seen"
     )
     embedded_findings = stored(tmp_path / "embedded-store", findings)
     assert embedded_findings.height, "findings: nothing to compare"

@@ -78,7 +78,7 @@ def test_a_short_redaction_key_is_refused_in_one_line() -> None:
     [
         (
             "processors: [archive, costs]",
-            "unknown processor 'costs' (known: archive, changes, cost",
+            "unknown processor 'costs' (known: anomalies, archive, budgets, changes, cost",
         ),
         ("processors: [cost, cost]", "processors: cost listed more than once"),
         ("processor_modules: [json.nope]", "cannot import processor module 'json.nope'"),

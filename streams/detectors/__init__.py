@@ -36,5 +36,35 @@ def build(name: str, low: float | None = None, high: float | None = None) -> Any
     return makers[name]()
 
 
+def build_detector(name: str, params: dict[str, Any] | None = None) -> Any:
+    """A detector for the live series: one of ``NAMES`` or any of river's unsupervised
+    detectors by class name (``river.anomaly.HalfSpaceTrees``, fed the value), built
+    with ``params`` (the seasonal detector scores rises only unless ``direction`` says
+    otherwise: a cost that falls is no alarm). Raises ``ValueError`` naming what is
+    wrong."""
+    from river import anomaly, base, compose
+
+    params = params or {}
+    try:
+        if name.startswith("river.anomaly."):
+            model = getattr(anomaly, name.removeprefix("river.anomaly."), None)
+            if not isinstance(model, type) or not issubclass(model, base.AnomalyDetector):
+                raise ValueError(f"river.anomaly has no unsupervised detector {name[14:]!r}")
+            return compose.Select("value") | model(**params)
+        if name not in NAMES:
+            raise ValueError(
+                f"unknown detector {name!r} (known: {', '.join(NAMES)}, river.anomaly.<Name>)"
+            )
+        if name == "seasonal":
+            from kubeopera.streams.detectors.seasonal import Seasonal
+
+            return Seasonal(**{"direction": "up", **params})
+        if params:
+            raise ValueError(f"detector {name!r} takes no detector_params here")
+        return build(name)
+    except TypeError as error:
+        raise ValueError(f"detector {name!r}: {error}") from error
+
+
 NAMES = ("contextual", "seasonal", "windowed_gaussian", "half_space_trees", "gaussian_scorer")
 """The detectors ``build`` knows."""

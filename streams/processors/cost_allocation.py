@@ -1,6 +1,8 @@
 """The cost allocation processor: each node scrape, costed as OpenCost would, summed into
 hourly windows that are written once their hour closes (``cost_allocation_hourly``), with
-the admitted scrapes themselves (``raw_metrics``, ``raw_node_metrics``).
+the admitted scrapes themselves (``raw_metrics``, ``raw_node_metrics``). A closed hour
+is also sent as the partition's share of the hourly series (``streams.series``) to the
+``series`` topic, for the anomaly and budget processors.
 
 The model is ``streams.cost.allocate_exact`` (OpenCost's allocation: max(request, usage)
 per container, idle = node cost minus allocations); the state is the partition's open
@@ -23,6 +25,7 @@ from kubeopera.streams.frames import samples_frame, scrapes_frame
 from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
+from kubeopera.streams.series import hourly_points
 from kubeopera.streams.windows import HourlyWindows
 
 RAW_METRICS = Table(
@@ -66,6 +69,8 @@ class CostAllocation:
         partition); a node found in two partitions' batches is allocated per partition."""
         output = Output()
         admitted = [self._admit(batch, state, output) for batch, state in work]
+        for scrapes, (_, state) in zip(admitted, work, strict=True):
+            state.restarts.add(scrapes)
         owners: dict[tuple[str, str], int] = {}  # node -> the partition (index) it is in
         shared = False
         for index, scrapes in enumerate(admitted):
@@ -108,13 +113,16 @@ class CostAllocation:
         return admitted
 
     def close(self, state: HourlyWindows, watermark: datetime) -> Output:
-        """The hours ``watermark`` has closed, one block per hour. Counts ``cost_rows``."""
+        """The hours ``watermark`` has closed, one block per hour, and their series
+        points. Counts ``cost_rows``."""
         rows = state.close_due(watermark)
+        restarts = state.restarts.due(state.closed_until) if state.closed_until else None
         return Output(
             rows=[
                 (COST_ALLOCATION_HOURLY, hour)
                 for hour in rows.partition_by("window_start", maintain_order=True)
             ],
+            messages=hourly_points(rows, restarts),
             counts=Counter(cost_rows=rows.height),
         )
 

@@ -1,0 +1,263 @@
+"""The anomaly processor: every hourly series (``series`` topic: cost per cluster,
+namespace and team; CPU and memory per workload) scored online by a river anomaly
+detector, hour by hour, into ``series_hourly`` (value, expected band, score) and
+anomaly findings: one per episode, opened when a complete hour scores at or above the
+threshold, resolved at the first hour back below it.
+
+An hour of a series is scored once its shares are all in (``streams.series_hours``).
+The detector is any of ``streams.detectors.NAMES`` or any of river's own unsupervised
+detectors by class name (``river.anomaly.HalfSpaceTrees``), built with
+``detector_params``; the default is the seasonal detector scoring rises only (a cost
+that falls is no alarm) at the threshold that scored best on NAB's realKnownCause
+(``kubeopera anomalies eval``), and for restarts a deviation of at least one restart
+(``params_by_kind``: a single restart is no storm). A series opens no finding before it has
+``warm_up_hours`` of history: a detector that has not seen a day cannot know its
+morning ramp.
+
+State: the open hours' shares (the slot's bytes) and, per series, the detector (pickled,
+as river models are saved), hours seen, the recent history and the open episode (an
+entry each: ``processor.KeepsEntries``). A finding's fingerprint is the series': an
+episode that ends and a later one are the same alert firing again, as in Alertmanager.
+"""
+
+import base64
+import hashlib
+import json
+import pickle
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kubeopera.models import (
+    UNITS,
+    Finding,
+    FindingKind,
+    FindingStatus,
+    SeriesKind,
+    SeriesPoint,
+    Severity,
+    Topic,
+)
+from kubeopera.streams.detectors import build_detector
+from kubeopera.streams.entries import Entries
+from kubeopera.streams.processor import Batch, Output, Table
+from kubeopera.streams.reference import Reference
+from kubeopera.streams.registry import register
+from kubeopera.streams.series import subject_of, title
+from kubeopera.streams.series_hours import ClosedHour, SeriesHours
+
+SERIES_HOURLY = Table(
+    "series_hourly", ("cluster", "namespace", "series_id", "window_start"), "window_start"
+)
+
+
+class AnomalySettings(BaseModel):
+    """The ``anomalies:`` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detector: str = "seasonal"
+    detector_params: dict[str, Any] = Field(default_factory=dict)
+    params_by_kind: dict[SeriesKind, dict[str, Any]] = Field(
+        default_factory=lambda: {SeriesKind.RESTARTS: {"min_deviation": 1.0}}
+    )
+    threshold: float = Field(default=0.99999, gt=0, lt=1)
+    warm_up_hours: int = Field(default=24, ge=0)
+    history_hours: int = Field(default=24, ge=1, le=168)
+    allowed_lateness_minutes: int = Field(default=0, ge=0)
+    kinds: list[SeriesKind] = Field(default_factory=lambda: list(SeriesKind))
+
+    @model_validator(mode="after")
+    def _detector_builds(self) -> "AnomalySettings":
+        for kind in SeriesKind:  # raises ValueError, saying why
+            build_detector(self.detector, self.params(kind))
+        return self
+
+    def params(self, kind: SeriesKind) -> dict[str, Any]:
+        """The detector's parameters for series of ``kind``."""
+        return {**self.detector_params, **self.params_by_kind.get(kind, {})}
+
+    @property
+    def allowed_lateness(self) -> timedelta:
+        return timedelta(minutes=self.allowed_lateness_minutes)
+
+
+@dataclass
+class AnomalyState:
+    """The open hours' shares, and one entry per series (JSON: ``detector``, base64 of
+    its pickle; ``hours`` seen; ``history``, [hour, value] pairs; ``episode``, the open
+    finding's first hour and peak score, or null)."""
+
+    hours: SeriesHours
+    series: Entries = field(default_factory=Entries)
+
+
+@register
+class AnomalyDetection:
+    name: ClassVar[str] = "anomalies"
+    Settings: ClassVar[type[BaseModel]] = AnomalySettings
+    topics: ClassVar[frozenset[Topic]] = frozenset({Topic.SERIES})
+    tables: ClassVar[tuple[Table, ...]] = (SERIES_HOURLY,)
+
+    def __init__(self, settings: AnomalySettings | None = None) -> None:
+        self.settings = settings or AnomalySettings()
+        self._z = statistics.NormalDist().inv_cdf((1 + self.settings.threshold) / 2)
+
+    def new_state(self) -> AnomalyState:
+        return AnomalyState(SeriesHours(self.settings.allowed_lateness))
+
+    def entries(self, state: AnomalyState) -> Entries:
+        return state.series
+
+    def process(self, batch: Batch, reference: Reference, state: AnomalyState) -> Output:
+        """Add each share to its open hour (a late one is a dead letter, one seen before
+        a duplicate)."""
+        output = Output()
+        for envelope in batch.envelopes:
+            point = envelope.message
+            assert isinstance(point, SeriesPoint)
+            if point.kind not in self.settings.kinds:
+                continue
+            verdict = state.hours.admit(point, envelope.watermark)
+            if verdict == "late":
+                output.dead_letters.append(
+                    envelope.reject(state.hours.late_reason(point, envelope.watermark))
+                )
+            elif verdict == "duplicate":
+                output.duplicates += 1
+        return output
+
+    def close(self, state: AnomalyState, watermark: datetime) -> Output:
+        """Score every series hour ``watermark`` completed, in time order. Counts
+        ``series_hours`` and ``anomaly_findings``."""
+        closed = state.hours.close_due(watermark)
+        if not closed:
+            return Output()
+        rows, findings = [], []
+        for hour in closed:
+            row, finding = self._score(hour, state.series)
+            rows.append(row)
+            findings += finding
+        frame = pl.DataFrame(rows, schema=ROW_SCHEMA, orient="row")
+        return Output(
+            rows=[(SERIES_HOURLY, frame)],
+            findings=findings,
+            counts=Counter(series_hours=len(rows), anomaly_findings=len(findings)),
+        )
+
+    def _score(self, hour: ClosedHour, series: Entries) -> tuple[tuple[Any, ...], list[Finding]]:
+        point, value = hour.point, hour.value
+        key = point.series_id()
+        entry = json.loads(series[key]) if key in series else None
+        if entry is None:
+            detector = build_detector(self.settings.detector, self.settings.params(point.kind))
+            entry = {"hours": 0, "history": [], "episode": None}
+        else:
+            detector = pickle.loads(base64.b64decode(entry["detector"]))  # our own state
+        x = {"value": value, "at": point.window_start.timestamp()}
+        score = float(detector.score_one(x))
+        band = self._band(detector, x)
+        detector.learn_one(x)
+        anomalous = (
+            entry["hours"] >= self.settings.warm_up_hours and score >= self.settings.threshold
+        )
+        findings = []
+        if anomalous and entry["episode"] is None:
+            entry["episode"] = {"first_seen": point.window_start.isoformat(), "peak": score}
+            findings.append(self._finding(point, value, score, band, entry, FindingStatus.OPEN))
+        elif anomalous:
+            entry["episode"]["peak"] = max(entry["episode"]["peak"], score)
+        elif entry["episode"] is not None:
+            findings.append(self._finding(point, value, score, band, entry, FindingStatus.RESOLVED))
+            entry["episode"] = None
+        entry["hours"] += 1
+        entry["history"] = [*entry["history"], [point.window_start.isoformat(), value]][
+            -self.settings.history_hours :
+        ]
+        entry["detector"] = base64.b64encode(pickle.dumps(detector)).decode()
+        series[key] = json.dumps(entry)
+        low, expected, high = band if band else (None, None, None)
+        row = (
+            point.cluster, point.namespace, key, point.window_start, point.kind, point.scope,
+            point.team, point.workload_kind, point.workload, value, expected, low, high, score,
+            anomalous,
+        )  # fmt: skip
+        return row, findings
+
+    def _band(self, detector: Any, x: dict[str, float]) -> tuple[float, float, float] | None:
+        """(low, expected, high): the values that score below the threshold, when the
+        detector says what it expects (``expected_one``: the seasonal and windowed
+        Gaussian detectors)."""
+        if not hasattr(detector, "expected_one"):
+            return None
+        expected, deviation = detector.expected_one(x)
+        return expected - self._z * deviation, expected, expected + self._z * deviation
+
+    def _finding(
+        self,
+        point: SeriesPoint,
+        value: float,
+        score: float,
+        band: tuple[float, float, float] | None,
+        entry: dict[str, Any],
+        status: FindingStatus,
+    ) -> Finding:
+        subject = subject_of(point)
+        unit = UNITS[point.kind]
+        what = f"{point.kind} of {title(point)}"
+        if status == FindingStatus.OPEN:
+            expected = f" (expected at most {band[2]:,.4g} {unit})" if band else ""
+            summary = f"{what} rose to {value:,.4g} {unit}{expected}"
+        else:
+            summary = f"{what} is back to normal ({value:,.4g} {unit})"
+        started = datetime.fromisoformat(entry["episode"]["first_seen"])
+        high = band is not None and value >= 2 * max(band[1], 1e-9)
+        return Finding(
+            kind=FindingKind.ANOMALY,
+            severity=Severity.HIGH if high else Severity.MEDIUM,
+            subject=subject,
+            fingerprint=fingerprint(point.series_id()),
+            first_seen=started,
+            last_seen=point.window_start,
+            status=status,
+            summary=summary,
+            evidence={
+                "series": point.series_id(), "series_kind": point.kind, "scope": point.scope,
+                "unit": unit, "hour": point.window_start.isoformat(), "observed": value,
+                "expected": band[1] if band else None,
+                "band": [band[0], band[2]] if band else None,
+                "score": score, "peak_score": entry["episode"]["peak"],
+                "detector": self.settings.detector, "threshold": self.settings.threshold,
+                "history": entry["history"],
+            },
+        )  # fmt: skip
+
+    def horizon(self, state: AnomalyState) -> datetime | None:
+        return None  # no reference data is needed
+
+    def state_to_bytes(self, state: AnomalyState) -> bytes:
+        return state.hours.to_json().encode()
+
+    def state_from_bytes(self, data: bytes) -> AnomalyState:
+        return AnomalyState(SeriesHours.from_json(data.decode(), self.settings.allowed_lateness))
+
+
+ROW_SCHEMA = pl.Schema(
+    {
+        "cluster": pl.String(), "namespace": pl.String(), "series_id": pl.String(),
+    "window_start": pl.Datetime("ms", "UTC"), "series_kind": pl.String(), "scope": pl.String(),
+    "team": pl.String(), "workload_kind": pl.String(), "workload": pl.String(),
+    "value": pl.Float64(), "expected": pl.Float64(), "lower": pl.Float64(), "upper": pl.Float64(),
+    "score": pl.Float64(), "anomalous": pl.Boolean(),
+    }
+)  # fmt: skip
+
+
+def fingerprint(series_id: str) -> str:
+    """An anomaly finding's fingerprint: its series', the same across restarts."""
+    return hashlib.sha256(f"anomaly/{series_id}".encode()).hexdigest()[:32]

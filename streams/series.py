@@ -1,0 +1,129 @@
+"""The hourly series a partition's closed cost hours give: its share of every cluster's,
+namespace's and team's cost, and of every workload's CPU and memory use, as ``series``
+points (``models.series``) for the anomaly and budget processors.
+
+A partition holds some nodes of a cluster, so each point is one node's share;
+``SeriesPoint.source`` names the node, and the consumer adds the shares of an hour up.
+
+>>> from datetime import UTC, datetime
+>>> rows = pl.DataFrame({
+...     "window_start": [datetime(2026, 3, 2, 9, tzinfo=UTC)] * 3,
+...     "cluster": ["prod"] * 3, "node": ["n1"] * 3, "pod_uid": ["u1", "u2", ""],
+...     "namespace": ["shop", "shop", "__idle__"],
+...     "team": ["web", "web", ""], "controller_kind": ["Deployment"] * 2 + [""],
+...     "controller_name": ["cart", "cart", ""], "is_idle": [False, False, True],
+...     "total_cost": [0.25, 0.5, 1.0], "cpu_usage_core_hours": [0.5, 1.0, 0.0],
+...     "ram_usage_gib_hours": [1.0, 2.0, 0.0]})
+>>> [(p.series_id(), p.value) for _, p in hourly_points(rows)]  # doctest: +NORMALIZE_WHITESPACE
+[('cost/cluster/prod////', 1.75), ('cost/namespace/prod/shop///', 0.75),
+ ('cost/team///web//', 0.75), ('cpu/workload/prod/shop//Deployment/cart', 1.5),
+ ('memory/workload/prod/shop//Deployment/cart', 3221225472.0),
+ ('restarts/workload/prod/shop//Deployment/cart', 0.0)]
+"""
+
+import math
+from typing import Any
+
+import polars as pl
+
+from kubeopera.models import Message, SeriesKind, SeriesPoint, SeriesScope, Subject, Topic
+from kubeopera.streams.restarts import SCHEMA as RESTARTS
+
+GIB = 1024**3
+VALUES = {
+    "cost": "total_cost",
+    "cpu": "cpu_usage_core_hours",
+    "memory": "ram_usage_gib_hours",
+    "restarts": "restarts",
+}
+
+
+def hourly_points(rows: pl.DataFrame, restarts: pl.DataFrame | None = None) -> list[Message]:
+    """The points of closed hourly cost rows (``streams.cost`` columns; rows of whole
+    hours, so core-hours are the hour's mean cores): cost per cluster (idle included),
+    per namespace and per team (idle left out; a pod without a team is no team's), CPU
+    (cores), memory (working-set bytes) and restarts (``restarts``: per pod and hour,
+    ``streams.restarts``; 0 where none) per workload (pods without a controller are
+    left out). Each point is one node's share (``source`` ``cluster/node``), added up
+    with ``math.fsum``: exactly rounded, so shares give the same value however the
+    nodes were spread over partitions and whichever order they are added in. In hour
+    order: a later hour's point closes the earlier hours of its partition."""
+    if rows.is_empty():
+        return []
+    allocated = rows.filter(~pl.col("is_idle"))
+    workloads = allocated.filter(pl.col("controller_name") != "").rename(
+        {"controller_kind": "workload_kind", "controller_name": "workload"}
+    )
+    pods = workloads.select("window_start", "cluster", "node", "pod_uid", *WORKLOAD[1:]).unique()
+    if restarts is None:
+        restarts = pl.DataFrame(schema=RESTARTS)
+    pods = pods.join(
+        restarts.with_columns(
+            pl.col("window_start").cast(pods.schema["window_start"]),
+            pl.col("restarts").cast(pl.Float64),
+        ),
+        on=["window_start", "cluster", "pod_uid"],
+        how="left",
+    ).with_columns(pl.col("restarts").fill_null(0.0))
+    groups = [
+        (SeriesKind.COST, SeriesScope.CLUSTER, rows, ["cluster"]),
+        (SeriesKind.COST, SeriesScope.NAMESPACE, allocated, ["cluster", "namespace"]),
+        (SeriesKind.COST, SeriesScope.TEAM, allocated.filter(pl.col("team") != ""), ["team"]),
+        (SeriesKind.CPU, SeriesScope.WORKLOAD, workloads, WORKLOAD),
+        (SeriesKind.MEMORY, SeriesScope.WORKLOAD, workloads, WORKLOAD),
+        (SeriesKind.RESTARTS, SeriesScope.WORKLOAD, pods, WORKLOAD),
+    ]
+    points: list[Message] = []
+    for kind, scope, frame, by in groups:
+        scale = GIB if kind == SeriesKind.MEMORY else 1
+        shares = (
+            frame.with_columns(node_cluster=pl.col("cluster"))
+            .group_by("window_start", *by, "node_cluster", "node")
+            .agg(pl.col(VALUES[kind]))
+            .sort("window_start", *by, "node_cluster", "node")
+        )
+        for row in shares.iter_rows(named=True):
+            values = row.pop(VALUES[kind])
+            source = f"{row.pop('node_cluster')}/{row.pop('node')}"
+            points.append(
+                (Topic.SERIES, _point(kind, scope, source, math.fsum(values) * scale, row))
+            )
+    return sorted(points, key=lambda message: message[1].event_time())  # hours in order
+
+
+WORKLOAD = ["cluster", "namespace", "workload_kind", "workload"]
+
+
+def _point(
+    kind: SeriesKind, scope: SeriesScope, source: str, value: float, row: dict[str, Any]
+) -> SeriesPoint:
+    return SeriesPoint.model_construct(kind=kind, scope=scope, source=source, value=value, **{
+        "cluster": "", "namespace": "", "team": "", "workload_kind": "", "workload": "", **row
+    })  # fmt: skip
+
+
+def subject_of(point: SeriesPoint) -> Subject:
+    """What a series is of, as a finding's subject: a cluster, a namespace, a team
+    (cluster ``*``: teams span the fleet) or a workload."""
+    if point.scope == SeriesScope.WORKLOAD:
+        return Subject(
+            cluster=point.cluster, namespace=point.namespace, kind=point.workload_kind,
+            name=point.workload,
+        )  # fmt: skip
+    if point.scope == SeriesScope.TEAM:
+        return Subject(cluster="*", kind="Team", name=point.team)
+    if point.scope == SeriesScope.NAMESPACE:
+        return Subject(
+            cluster=point.cluster, namespace=point.namespace, kind="Namespace", name=point.namespace
+        )
+    return Subject(cluster=point.cluster, kind="Cluster", name=point.cluster)
+
+
+def title(point: SeriesPoint) -> str:
+    """The series' scope and name for people: ``namespace prod/shop``."""
+    subject = subject_of(point)
+    if point.scope == SeriesScope.WORKLOAD:
+        return f"{subject.kind} {subject.cluster}/{subject.namespace}/{subject.name}"
+    if point.scope == SeriesScope.NAMESPACE:
+        return f"namespace {point.cluster}/{point.namespace}"
+    return f"{point.scope} {subject.name}"
