@@ -1,10 +1,11 @@
 """Hourly series: what the anomaly and budget processors read (topic ``series``).
 
-A processor that closes an hour of its own source partition (the cost processor: a
-partition's nodes) publishes each node's share of each series for that hour as one
-point, keyed by the series, so that every share of a series lands in one partition of the
-``series`` topic (a repartition, as Kafka Streams does before a group-by). The
-consumer adds up the shares of an hour (one per ``source``) once the hour is complete.
+The cost processor holds each cluster's scrapes in one partition (``metrics`` is keyed
+by cluster), so when it closes an hour it knows the whole hour of each of the cluster's
+series, and sends it as one point, keyed by the series (a repartition, as Kafka Streams
+does before a group-by): every hour of a series comes to one partition of ``series``,
+in order. A team's points from every cluster share a key (the team), so that its budget
+sees them together.
 """
 
 from datetime import datetime
@@ -33,8 +34,8 @@ UNITS = {
 
 
 class SeriesScope(StrEnum):
-    """What a series is of: a cluster, a namespace of a cluster, a team across the fleet,
-    or a workload (top controller)."""
+    """What a series is of, in one cluster: the cluster, a namespace, a team, or a
+    workload (top controller)."""
 
     CLUSTER = "cluster"
     NAMESPACE = "namespace"
@@ -43,21 +44,18 @@ class SeriesScope(StrEnum):
 
 
 class SeriesPoint(Contract):
-    """One source's share of one series in one hour (topic ``series``, key
-    ``series_id``). ``value`` in the kind's unit (``UNITS``); ``source`` names what the
-    share is of (a node: ``cluster/node``): the shares of an hour add up, and a share
-    sent twice counts once."""
+    """One hour of one series of one cluster (topic ``series``, key ``key()``), its
+    ``value`` in the kind's unit (``UNITS``)."""
 
     kind: SeriesKind
     scope: SeriesScope
-    cluster: str = ""  # "" for a team, whose series spans the fleet
+    cluster: str = Field(min_length=1)
     namespace: str = ""
     team: str = ""
     workload_kind: str = ""
     workload: str = ""
     window_start: UtcDatetime
     value: NonNegative
-    source: str = Field(min_length=1)
 
     def series_id(self) -> str:
         """``kind/scope/cluster/namespace/team/workload_kind/workload``."""
@@ -65,6 +63,9 @@ class SeriesPoint(Contract):
         return "/".join((self.kind, self.scope, *parts))
 
     def key(self) -> str:
+        """The series, but a team's without the cluster: its clusters' points meet."""
+        if self.scope == SeriesScope.TEAM:
+            return f"{self.kind}/{self.scope}/{self.team}"
         return self.series_id()
 
     def event_time(self) -> datetime:

@@ -15,7 +15,9 @@ and Practice*, 3rd ed., sections 5.2 and 8.3).
 >>> for hour in range(48):
 ...     forecast.learn(start + timedelta(hours=hour), 2.0)
 >>> forecast.ahead(start + timedelta(hours=48), start + timedelta(days=7))  # 120 hours at $2
-(240.0, 240.0, 240.0)
+(240.0, 0.0)
+>>> [round(end, 2) for end in interval(100.0, 4.0)]  # a deviation of 2: 100 +- 1.645 * 2
+[96.71, 103.29]
 """
 
 import math
@@ -61,10 +63,15 @@ class HourlyForecast:
         self._seen[slot] = 1
         self._count += 1
 
-    def ahead(self, start: datetime, end: datetime) -> tuple[float, float, float]:
-        """The cost expected from ``start`` to ``end`` (whole hours, UTC) and its 90 %
-        interval, as (expected, low, high) USD; the low end is no less than 0."""
+    def ahead(self, start: datetime, end: datetime) -> tuple[float, float]:
+        """The cost expected from ``start`` to ``end`` (whole hours, UTC), USD, and the
+        variance of that sum, USD² (sums of forecasts add both)."""
         hours = max(0, math.ceil((end - start) / HOUR))
         expected = math.fsum(self.expected(start + n * HOUR) for n in range(hours))
-        spread = Z_90 * math.sqrt(self._variance * hours)
-        return expected, max(0.0, expected - spread), expected + spread
+        return expected, self._variance * hours
+
+
+def interval(expected: float, variance: float) -> tuple[float, float]:
+    """The 90 % interval of a forecast (USD), no lower than 0."""
+    spread = Z_90 * math.sqrt(variance)
+    return max(0.0, expected - spread), expected + spread

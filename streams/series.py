@@ -1,9 +1,8 @@
-"""The hourly series a partition's closed cost hours give: its share of every cluster's,
-namespace's and team's cost, and of every workload's CPU and memory use, as ``series``
-points (``models.series``) for the anomaly and budget processors.
-
-A partition holds some nodes of a cluster, so each point is one node's share;
-``SeriesPoint.source`` names the node, and the consumer adds the shares of an hour up.
+"""The hourly series a partition's closed cost hours give: each of its clusters' cost,
+and that of each namespace and team in them, and each workload's CPU, memory and
+restarts, as ``series`` points (``models.series``) for the anomaly and budget
+processors. A partition holds the whole of each of its clusters (``metrics`` is keyed by
+cluster), so each point is the whole hour of its series.
 
 >>> from datetime import UTC, datetime
 >>> rows = pl.DataFrame({
@@ -16,7 +15,7 @@ A partition holds some nodes of a cluster, so each point is one node's share;
 ...     "ram_usage_gib_hours": [1.0, 2.0, 0.0]})
 >>> [(p.series_id(), p.value) for _, p in hourly_points(rows)]  # doctest: +NORMALIZE_WHITESPACE
 [('cost/cluster/prod////', 1.75), ('cost/namespace/prod/shop///', 0.75),
- ('cost/team///web//', 0.75), ('cpu/workload/prod/shop//Deployment/cart', 1.5),
+ ('cost/team/prod//web//', 0.75), ('cpu/workload/prod/shop//Deployment/cart', 1.5),
  ('memory/workload/prod/shop//Deployment/cart', 3221225472.0),
  ('restarts/workload/prod/shop//Deployment/cart', 0.0)]
 """
@@ -40,21 +39,19 @@ VALUES = {
 
 def hourly_points(rows: pl.DataFrame, restarts: pl.DataFrame | None = None) -> list[Message]:
     """The points of closed hourly cost rows (``streams.cost`` columns; rows of whole
-    hours, so core-hours are the hour's mean cores): cost per cluster (idle included),
-    per namespace and per team (idle left out; a pod without a team is no team's), CPU
-    (cores), memory (working-set bytes) and restarts (``restarts``: per pod and hour,
-    ``streams.restarts``; 0 where none) per workload (pods without a controller are
-    left out). Each point is one node's share (``source`` ``cluster/node``), added up
-    with ``math.fsum``: exactly rounded, so shares give the same value however the
-    nodes were spread over partitions and whichever order they are added in. In hour
-    order: a later hour's point closes the earlier hours of its partition."""
+    hours, so core-hours are the hour's mean cores), per cluster: its cost (idle
+    included), each namespace's and team's (idle left out; a pod without a team is no
+    team's), and each workload's CPU (cores), memory (working-set bytes) and restarts
+    (``restarts``: per pod and hour, ``streams.restarts``; 0 where none; pods without a
+    controller are left out). Values are added up with ``math.fsum`` (exactly rounded:
+    the same however the rows were batched), in hour order."""
     if rows.is_empty():
         return []
     allocated = rows.filter(~pl.col("is_idle"))
     workloads = allocated.filter(pl.col("controller_name") != "").rename(
         {"controller_kind": "workload_kind", "controller_name": "workload"}
     )
-    pods = workloads.select("window_start", "cluster", "node", "pod_uid", *WORKLOAD[1:]).unique()
+    pods = workloads.select("window_start", "cluster", "pod_uid", *WORKLOAD[1:]).unique()
     if restarts is None:
         restarts = pl.DataFrame(schema=RESTARTS)
     pods = pods.join(
@@ -68,7 +65,12 @@ def hourly_points(rows: pl.DataFrame, restarts: pl.DataFrame | None = None) -> l
     groups = [
         (SeriesKind.COST, SeriesScope.CLUSTER, rows, ["cluster"]),
         (SeriesKind.COST, SeriesScope.NAMESPACE, allocated, ["cluster", "namespace"]),
-        (SeriesKind.COST, SeriesScope.TEAM, allocated.filter(pl.col("team") != ""), ["team"]),
+        (
+            SeriesKind.COST,
+            SeriesScope.TEAM,
+            allocated.filter(pl.col("team") != ""),
+            ["cluster", "team"],
+        ),
         (SeriesKind.CPU, SeriesScope.WORKLOAD, workloads, WORKLOAD),
         (SeriesKind.MEMORY, SeriesScope.WORKLOAD, workloads, WORKLOAD),
         (SeriesKind.RESTARTS, SeriesScope.WORKLOAD, pods, WORKLOAD),
@@ -76,42 +78,34 @@ def hourly_points(rows: pl.DataFrame, restarts: pl.DataFrame | None = None) -> l
     points: list[Message] = []
     for kind, scope, frame, by in groups:
         scale = GIB if kind == SeriesKind.MEMORY else 1
-        shares = (
-            frame.with_columns(node_cluster=pl.col("cluster"))
-            .group_by("window_start", *by, "node_cluster", "node")
-            .agg(pl.col(VALUES[kind]))
-            .sort("window_start", *by, "node_cluster", "node")
+        hours = (
+            frame.group_by("window_start", *by).agg(pl.col(VALUES[kind])).sort("window_start", *by)
         )
-        for row in shares.iter_rows(named=True):
-            values = row.pop(VALUES[kind])
-            source = f"{row.pop('node_cluster')}/{row.pop('node')}"
-            points.append(
-                (Topic.SERIES, _point(kind, scope, source, math.fsum(values) * scale, row))
-            )
-    return sorted(points, key=lambda message: message[1].event_time())  # hours in order
+        for row in hours.iter_rows(named=True):
+            value = math.fsum(row.pop(VALUES[kind])) * scale
+            points.append((Topic.SERIES, _point(kind, scope, value, row)))
+    return sorted(points, key=lambda message: message[1].event_time())
 
 
 WORKLOAD = ["cluster", "namespace", "workload_kind", "workload"]
 
 
-def _point(
-    kind: SeriesKind, scope: SeriesScope, source: str, value: float, row: dict[str, Any]
-) -> SeriesPoint:
-    return SeriesPoint.model_construct(kind=kind, scope=scope, source=source, value=value, **{
-        "cluster": "", "namespace": "", "team": "", "workload_kind": "", "workload": "", **row
+def _point(kind: SeriesKind, scope: SeriesScope, value: float, row: dict[str, Any]) -> SeriesPoint:
+    return SeriesPoint.model_construct(kind=kind, scope=scope, value=value, **{
+        "namespace": "", "team": "", "workload_kind": "", "workload": "", **row
     })  # fmt: skip
 
 
 def subject_of(point: SeriesPoint) -> Subject:
-    """What a series is of, as a finding's subject: a cluster, a namespace, a team
-    (cluster ``*``: teams span the fleet) or a workload."""
+    """What a series is of, as a finding's subject: a cluster, a namespace, a team (in a
+    cluster) or a workload."""
     if point.scope == SeriesScope.WORKLOAD:
         return Subject(
             cluster=point.cluster, namespace=point.namespace, kind=point.workload_kind,
             name=point.workload,
         )  # fmt: skip
     if point.scope == SeriesScope.TEAM:
-        return Subject(cluster="*", kind="Team", name=point.team)
+        return Subject(cluster=point.cluster, kind="Team", name=point.team)
     if point.scope == SeriesScope.NAMESPACE:
         return Subject(
             cluster=point.cluster, namespace=point.namespace, kind="Namespace", name=point.namespace
@@ -126,4 +120,6 @@ def title(point: SeriesPoint) -> str:
         return f"{subject.kind} {subject.cluster}/{subject.namespace}/{subject.name}"
     if point.scope == SeriesScope.NAMESPACE:
         return f"namespace {point.cluster}/{point.namespace}"
-    return f"{point.scope} {subject.name}"
+    if point.scope == SeriesScope.TEAM:
+        return f"team {point.team} in {point.cluster}"
+    return f"cluster {point.cluster}"

@@ -99,7 +99,8 @@ def test_replicas_set_by_a_person_are_in_and_the_ignore_list_is_configurable() -
 
 def test_the_state_keeps_live_objects_only_saved_entry_by_entry() -> None:
     """One entry per live object, without its status; a batch's changed entries are what
-    is saved of it (the deleted one as None: the engine removes it)."""
+    is saved of it (the deleted one as None: the engine removes it; its uid stays known
+    for a while, so that a version of it published again gives nothing)."""
     processor = ChangeTimeline()
     state = processor.new_state()
     reference = Reference(Pricer())
@@ -109,12 +110,15 @@ def test_the_state_keeps_live_objects_only_saved_entry_by_entry() -> None:
         state,
     )
     ((uid, saved),) = processor.entries(state).changes()
-    assert (uid, list(state)) == ("u-shop", ["u-shop"])
+    assert (uid, list(state.live)) == ("u-shop", ["u-shop"])
     assert saved is not None and "status" not in json.loads(saved)["object"]
     assert processor.entries(state).changes() == []  # saved: nothing more to save
     gone = change(ChangeType.DELETED, deployment(), "helm", 1)
     processor.process(Batch([Envelope(Topic.OBJECTS, gone)]), reference, state)
-    assert dict(state) == {} and processor.entries(state).changes() == [("u-shop", None)]
+    assert dict(state.live) == {} and processor.entries(state).changes() == [("u-shop", None)]
+    again = change(ChangeType.MODIFIED, deployment(), "helm", 0)
+    output = processor.process(Batch([Envelope(Topic.OBJECTS, again)]), reference, state)
+    assert output.rows[0][1].height == 0 and dict(state.live) == {}
 
 
 def test_a_deployments_life_on_the_real_api_server(kube_cluster: LocalCluster) -> None:

@@ -82,4 +82,4 @@ def test_keys_follow_the_design() -> None:
         change="ADDED",
     )
     assert message_key(change) == "c/Deployment/shop/web"
-    assert message_key(scrape("c", "n1", AT, 1, (2, 8), {})) == "c/n1"
+    assert message_key(scrape("c", "n1", AT, 1, (2, 8), {})) == "c"  # a cluster in one place

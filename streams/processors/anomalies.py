@@ -1,10 +1,9 @@
 """The anomaly processor: every hourly series (``series`` topic: cost per cluster,
-namespace and team; CPU and memory per workload) scored online by a river anomaly
-detector, hour by hour, into ``series_hourly`` (value, expected band, score) and
-anomaly findings: one per episode, opened when a complete hour scores at or above the
-threshold, resolved at the first hour back below it.
+namespace and team; CPU, memory and restarts per workload) scored online by a river
+anomaly detector, hour by hour as they arrive, into ``series_hourly`` (value, expected
+band, score) and anomaly findings: one per episode, opened when an hour scores at or
+above the threshold, resolved at the first hour back below it.
 
-An hour of a series is scored once its shares are all in (``streams.series_hours``).
 The detector is any of ``streams.detectors.NAMES`` or any of river's own unsupervised
 detectors by class name (``river.anomaly.HalfSpaceTrees``), built with
 ``detector_params``; the default is the seasonal detector scoring rises only (a cost
@@ -14,9 +13,10 @@ that falls is no alarm) at the threshold that scored best on NAB's realKnownCaus
 ``warm_up_hours`` of history: a detector that has not seen a day cannot know its
 morning ramp.
 
-State: the open hours' shares (the slot's bytes) and, per series, the detector (pickled,
-as river models are saved), hours seen, the recent history and the open episode (an
-entry each: ``processor.KeepsEntries``). A finding's fingerprint is the series': an
+State, per series: the detector (pickled, as river models are saved), the last hour
+scored (an hour seen again, sent twice, counts once), hours seen, the recent history
+and the open episode; an entry each (``processor.KeepsEntries``), so it grows with the
+series, not with their history. A finding's fingerprint is the series': an
 episode that ends and a later one are the same alert firing again, as in Alertmanager.
 """
 
@@ -25,9 +25,7 @@ import hashlib
 import json
 import pickle
 import statistics
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 import polars as pl
@@ -49,7 +47,7 @@ from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
 from kubeopera.streams.series import subject_of, title
-from kubeopera.streams.series_hours import ClosedHour, SeriesHours
+from kubeopera.streams.watermark import END_OF_INPUT
 
 SERIES_HOURLY = Table(
     "series_hourly", ("cluster", "namespace", "series_id", "window_start"), "window_start"
@@ -69,7 +67,6 @@ class AnomalySettings(BaseModel):
     threshold: float = Field(default=0.99999, gt=0, lt=1)
     warm_up_hours: int = Field(default=24, ge=0)
     history_hours: int = Field(default=24, ge=1, le=168)
-    allowed_lateness_minutes: int = Field(default=0, ge=0)
     kinds: list[SeriesKind] = Field(default_factory=lambda: list(SeriesKind))
 
     @model_validator(mode="after")
@@ -81,20 +78,6 @@ class AnomalySettings(BaseModel):
     def params(self, kind: SeriesKind) -> dict[str, Any]:
         """The detector's parameters for series of ``kind``."""
         return {**self.detector_params, **self.params_by_kind.get(kind, {})}
-
-    @property
-    def allowed_lateness(self) -> timedelta:
-        return timedelta(minutes=self.allowed_lateness_minutes)
-
-
-@dataclass
-class AnomalyState:
-    """The open hours' shares, and one entry per series (JSON: ``detector``, base64 of
-    its pickle; ``hours`` seen; ``history``, [hour, value] pairs; ``episode``, the open
-    finding's first hour and peak score, or null)."""
-
-    hours: SeriesHours
-    series: Entries = field(default_factory=Entries)
 
 
 @register
@@ -108,52 +91,47 @@ class AnomalyDetection:
         self.settings = settings or AnomalySettings()
         self._z = statistics.NormalDist().inv_cdf((1 + self.settings.threshold) / 2)
 
-    def new_state(self) -> AnomalyState:
-        return AnomalyState(SeriesHours(self.settings.allowed_lateness))
+    def new_state(self) -> Entries:
+        """Series id -> its entry (JSON: ``detector``, base64 of its pickle; ``last``
+        hour scored; ``hours`` seen; ``history``, [hour, value] pairs; ``episode``, the
+        open finding's first hour and peak score, or null)."""
+        return Entries()
 
-    def entries(self, state: AnomalyState) -> Entries:
-        return state.series
+    def entries(self, state: Entries) -> Entries:
+        return state
 
-    def process(self, batch: Batch, reference: Reference, state: AnomalyState) -> Output:
-        """Add each share to its open hour (a late one is a dead letter, one seen before
-        a duplicate)."""
+    def process(self, batch: Batch, reference: Reference, state: Entries) -> Output:
+        """Score each hour of each series, in order (an hour scored already is a
+        duplicate). Counts ``series_hours`` and ``anomaly_findings``."""
+        rows: list[tuple[Any, ...]] = []
         output = Output()
-        for envelope in batch.envelopes:
-            point = envelope.message
-            assert isinstance(point, SeriesPoint)
+        for point in batch.of(SeriesPoint):
             if point.kind not in self.settings.kinds:
                 continue
-            verdict = state.hours.admit(point, envelope.watermark)
-            if verdict == "late":
-                output.dead_letters.append(
-                    envelope.reject(state.hours.late_reason(point, envelope.watermark))
-                )
-            elif verdict == "duplicate":
+            scored = self._score(point, state)
+            if scored is None:
                 output.duplicates += 1
+                continue
+            rows.append(scored[0])
+            output.findings += scored[1]
+        if rows:
+            output.rows.append((SERIES_HOURLY, pl.DataFrame(rows, schema=ROW_SCHEMA, orient="row")))
+        output.counts.update(series_hours=len(rows), anomaly_findings=len(output.findings))
         return output
 
-    def close(self, state: AnomalyState, watermark: datetime) -> Output:
-        """Score every series hour ``watermark`` completed, in time order. Counts
-        ``series_hours`` and ``anomaly_findings``."""
-        closed = state.hours.close_due(watermark)
-        if not closed:
-            return Output()
-        rows, findings = [], []
-        for hour in closed:
-            row, finding = self._score(hour, state.series)
-            rows.append(row)
-            findings += finding
-        frame = pl.DataFrame(rows, schema=ROW_SCHEMA, orient="row")
-        return Output(
-            rows=[(SERIES_HOURLY, frame)],
-            findings=findings,
-            counts=Counter(series_hours=len(rows), anomaly_findings=len(findings)),
-        )
+    def close(self, state: Entries, watermark: datetime) -> Output:
+        """Nothing waits: each hour is scored as it arrives."""
+        return Output()
 
-    def _score(self, hour: ClosedHour, series: Entries) -> tuple[tuple[Any, ...], list[Finding]]:
-        point, value = hour.point, hour.value
-        key = point.series_id()
+    def _score(
+        self, point: SeriesPoint, series: Entries
+    ) -> tuple[tuple[Any, ...], list[Finding]] | None:
+        """The hour's row and the findings it opens or resolves; None for an hour the
+        series has had."""
+        value, key = point.value, point.series_id()
         entry = json.loads(series[key]) if key in series else None
+        if entry is not None and entry["last"] >= point.window_start.isoformat():
+            return None
         if entry is None:
             detector = build_detector(self.settings.detector, self.settings.params(point.kind))
             entry = {"hours": 0, "history": [], "episode": None}
@@ -176,6 +154,7 @@ class AnomalyDetection:
             findings.append(self._finding(point, value, score, band, entry, FindingStatus.RESOLVED))
             entry["episode"] = None
         entry["hours"] += 1
+        entry["last"] = point.window_start.isoformat()
         entry["history"] = [*entry["history"], [point.window_start.isoformat(), value]][
             -self.settings.history_hours :
         ]
@@ -237,14 +216,14 @@ class AnomalyDetection:
             },
         )  # fmt: skip
 
-    def horizon(self, state: AnomalyState) -> datetime | None:
-        return None  # no reference data is needed
+    def horizon(self, state: Entries) -> datetime | None:
+        return END_OF_INPUT  # it needs no reference data
 
-    def state_to_bytes(self, state: AnomalyState) -> bytes:
-        return state.hours.to_json().encode()
+    def state_to_bytes(self, state: Entries) -> bytes:
+        return b""  # the entries are saved one by one
 
-    def state_from_bytes(self, data: bytes) -> AnomalyState:
-        return AnomalyState(SeriesHours.from_json(data.decode(), self.settings.allowed_lateness))
+    def state_from_bytes(self, data: bytes) -> Entries:
+        return Entries()
 
 
 ROW_SCHEMA = pl.Schema(

@@ -7,23 +7,24 @@ opened once per period, threshold and basis, resolved when the period ends.
 
 Spend is kept for every cost series whether a budget names it or not, so a budget set in
 the middle of a period starts from the spend so far. A budget's period runs in UTC:
-Monday 00:00 to Monday, or the first of the month to the next first.
+Monday 00:00 to Monday, or the first of the month to the next first. A team's points
+from all its clusters come to one partition (``SeriesPoint.key``); its status as of an
+hour counts each cluster as far as it has reported, and forecasts each from there on.
 
-State: the open hours' shares, and per series the forecast model, the spend of the week
-and month it is in, and the findings open in the period (an entry per series).
+State: an entry per budget target (``team/T``, ``namespace/<cluster>/<ns>``,
+``cluster/<cluster>``): per cluster, the last hour counted, the spend of the week and
+month it is in and the forecast model; and the findings open in the period per budget.
 """
 
 import base64
 import hashlib
 import json
 import pickle
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from kubeopera.models import (
     Budget,
@@ -39,12 +40,12 @@ from kubeopera.models import (
     Topic,
 )
 from kubeopera.streams.entries import Entries
-from kubeopera.streams.forecast import HOUR, HourlyForecast
+from kubeopera.streams.forecast import HOUR, HourlyForecast, interval
 from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
 from kubeopera.streams.series import subject_of, title
-from kubeopera.streams.series_hours import ClosedHour, SeriesHours
+from kubeopera.streams.watermark import END_OF_INPUT
 
 BUDGET_STATUS = Table("budget_status", ("budget", "window_start"), "window_start")
 SCOPES = {
@@ -55,11 +56,10 @@ SCOPES = {
 
 
 class BudgetSettings(BaseModel):
-    """The ``budgets:`` section."""
+    """The ``budgets:`` section (nothing to set yet: budgets are data, ``kubeopera
+    budgets set``)."""
 
     model_config = ConfigDict(extra="forbid")
-
-    allowed_lateness_minutes: int = Field(default=0, ge=0)
 
 
 def period_of(period: BudgetPeriod, at: datetime) -> tuple[datetime, datetime]:
@@ -93,12 +93,6 @@ def target_of(point: SeriesPoint) -> tuple[BudgetScope, str] | None:
     return SCOPES[point.scope], name
 
 
-@dataclass
-class BudgetState:
-    hours: SeriesHours
-    series: Entries = field(default_factory=Entries)
-
-
 @register
 class BudgetTracking:
     name: ClassVar[str] = "budgets"
@@ -108,86 +102,65 @@ class BudgetTracking:
 
     def __init__(self, settings: BudgetSettings | None = None) -> None:
         self.settings = settings or BudgetSettings()
-        self._lateness = timedelta(minutes=self.settings.allowed_lateness_minutes)
-        self._reference: Reference | None = None
 
-    def prepare(self, reference: Reference) -> None:
-        """Keep the reference: its budgets are read as each hour closes
-        (``processor.PreparesReference``)."""
-        self._reference = reference
+    def new_state(self) -> Entries:
+        return Entries()
 
-    def new_state(self) -> BudgetState:
-        return BudgetState(SeriesHours(self._lateness))
+    def entries(self, state: Entries) -> Entries:
+        return state
 
-    def entries(self, state: BudgetState) -> Entries:
-        return state.series
-
-    def process(self, batch: Batch, reference: Reference, state: BudgetState) -> Output:
-        """Add each cost share to its open hour (late: a dead letter; seen: a duplicate)."""
-        output = Output()
-        for envelope in batch.envelopes:
-            point = envelope.message
-            assert isinstance(point, SeriesPoint)
-            if target_of(point) is None:
-                continue
-            verdict = state.hours.admit(point, envelope.watermark)
-            if verdict == "late":
-                output.dead_letters.append(
-                    envelope.reject(state.hours.late_reason(point, envelope.watermark))
-                )
-            elif verdict == "duplicate":
-                output.duplicates += 1
-        return output
-
-    def close(self, state: BudgetState, watermark: datetime) -> Output:
-        """Every complete hour, in time order: the spend, the forecast, each budget's
-        status and the thresholds it reached. Counts ``budget_findings``."""
+    def process(self, batch: Batch, reference: Reference, state: Entries) -> Output:
+        """Each hour of cost, in order (an hour counted already is a duplicate): the
+        spend, the forecast, each budget's status and the thresholds it reached. Counts
+        ``budget_findings``."""
         output = Output()
         rows: list[dict[str, Any]] = []
-        budgets = self._reference.budgets if self._reference else {}
-        for hour in state.hours.close_due(watermark):
-            self._account(hour, state.series, budgets, rows, output.findings)
+        for point in batch.of(SeriesPoint):
+            target = target_of(point)
+            if target is None:
+                continue
+            if not self._account(point, target, state, reference.budgets, rows, output.findings):
+                output.duplicates += 1
         if rows:
             output.rows.append((BUDGET_STATUS, pl.DataFrame(rows, schema=ROW_SCHEMA)))
-        output.counts = Counter(budget_findings=len(output.findings))
+        output.counts.update(budget_findings=len(output.findings))
         return output
+
+    def close(self, state: Entries, watermark: datetime) -> Output:
+        """Nothing waits: each hour counts as it arrives."""
+        return Output()
 
     def _account(
         self,
-        hour: ClosedHour,
-        series: Entries,
+        point: SeriesPoint,
+        target: tuple[BudgetScope, str],
+        state: Entries,
         budgets: dict[str, Budget],
         rows: list[dict[str, Any]],
         findings: list[Finding],
-    ) -> None:
-        point, at = hour.point, hour.point.window_start
-        key = point.series_id()
-        entry = json.loads(series[key]) if key in series else {"spend": {}, "opened": {}}
-        model = _model(entry)
+    ) -> bool:
+        """Count the hour; False if its cluster has counted it already."""
+        key, at = "/".join(target), point.window_start
+        entry = json.loads(state[key]) if key in state else {"clusters": {}, "opened": {}}
+        cluster = entry["clusters"].setdefault(point.cluster, {"last": "", "spend": {}})
+        if cluster["last"] >= at.isoformat():
+            return False
+        model = _model(cluster)
         for period in BudgetPeriod:
             began = period_of(period, at)[0].isoformat()
-            known = entry["spend"].get(period)
+            known = cluster["spend"].get(period)
             spent = known[1] if known and known[0] == began else 0.0
-            entry["spend"][period] = [began, spent + hour.value]
-        model.learn(at, hour.value)
-        scope, target = target_of(point) or (None, "")
+            cluster["spend"][period] = [began, spent + point.value]
+        model.learn(at, point.value)
+        cluster["last"] = at.isoformat()
+        cluster["model"] = base64.b64encode(pickle.dumps(model)).decode()
         for budget in sorted(budgets.values(), key=Budget.name):
-            if budget.deleted or budget.scope != scope or budget.target != target:
-                continue
-            start, end = period_of(budget.period, at)
-            spend = entry["spend"][budget.period][1]
-            expected, low, high = model.ahead(at + HOUR, end)
-            status = {
-                "budget": budget.name(), "scope": budget.scope, "target": budget.target,
-                "period": budget.period, "period_start": start, "period_end": end,
-                "window_start": at, "amount": budget.amount, "spend": spend,
-                "forecast": spend + expected, "forecast_low": spend + low,
-                "forecast_high": spend + high,
-            }  # fmt: skip
-            rows.append(status)
-            findings += self._thresholds(point, budget, status, entry["opened"])
-        entry["model"] = base64.b64encode(pickle.dumps(model)).decode()
-        series[key] = json.dumps(entry)
+            if not budget.deleted and (budget.scope, budget.target) == target:
+                status = _status(budget, at, entry["clusters"])
+                rows.append(status)
+                findings += self._thresholds(point, budget, status, entry["opened"])
+        state[key] = json.dumps(entry)
+        return True
 
     def _thresholds(
         self,
@@ -202,11 +175,11 @@ class BudgetTracking:
         start: datetime = status["period_start"]
         known = opened.get(budget.name())
         if known and known["period_start"] != start.isoformat():
+            ended = datetime.fromisoformat(known["period_start"])
             for mark in known["marks"]:
                 findings.append(
-                    _finding(point, budget, status, mark, FindingStatus.RESOLVED,
-                             datetime.fromisoformat(known["period_start"]))
-                )  # fmt: skip
+                    _finding(point, budget, status, mark, FindingStatus.RESOLVED, ended)
+                )
             known = None
         known = known or {"period_start": start.isoformat(), "marks": []}
         for threshold in budget.thresholds:
@@ -221,14 +194,38 @@ class BudgetTracking:
         opened[budget.name()] = known
         return findings
 
-    def horizon(self, state: BudgetState) -> datetime | None:
-        return None
+    def horizon(self, state: Entries) -> datetime | None:
+        return END_OF_INPUT  # it needs no reference data that expires
 
-    def state_to_bytes(self, state: BudgetState) -> bytes:
-        return state.hours.to_json().encode()
+    def state_to_bytes(self, state: Entries) -> bytes:
+        return b""  # the entries are saved one by one
 
-    def state_from_bytes(self, data: bytes) -> BudgetState:
-        return BudgetState(SeriesHours.from_json(data.decode(), self._lateness))
+    def state_from_bytes(self, data: bytes) -> Entries:
+        return Entries()
+
+
+def _status(budget: Budget, at: datetime, clusters: dict[str, Any]) -> dict[str, Any]:
+    """The budget's status as of the hour starting at ``at``: the spend of its period
+    over the clusters so far, and the forecast of each cluster from the hour after its
+    last counted to the period's end."""
+    start, end = period_of(budget.period, at)
+    spend, expected, variance = 0.0, 0.0, 0.0
+    for name in sorted(clusters):
+        cluster = clusters[name]
+        began, spent = cluster["spend"][budget.period]
+        if began == start.isoformat():
+            spend += spent
+        last = datetime.fromisoformat(cluster["last"])
+        more, spread = _model(cluster).ahead(max(last + HOUR, start), end)
+        expected += more
+        variance += spread
+    low, high = interval(spend + expected, variance)
+    return {
+        "budget": budget.name(), "scope": budget.scope, "target": budget.target,
+        "period": budget.period, "period_start": start, "period_end": end,
+        "window_start": at, "amount": budget.amount, "spend": spend,
+        "forecast": spend + expected, "forecast_low": low, "forecast_high": high,
+    }  # fmt: skip
 
 
 def _model(entry: dict[str, Any]) -> HourlyForecast:

@@ -4,9 +4,10 @@ controller, into ``object_changes``: what an SRE opens first during an incident.
 
 State: the last version of each live object of the partition (the ``objects`` topic is
 keyed by object, so all its versions are in one partition), without its status and
-bookkeeping, forgotten when the object is deleted: it grows with live objects, not with
-history. A RESYNC or relist of an unchanged object, and a replayed version, give no new
-row (a replay writes rows whose key the table holds).
+bookkeeping, forgotten when the object is deleted (its uid and time of deletion are kept
+for ``TOMBSTONE``): it grows with live objects, not with history. A RESYNC or relist of
+an unchanged object gives no row; nor does a version older than the object's last (a
+collector publishing again) or of an object deleted since.
 
 Each changed field is put down to the field manager that made it: of the managers whose
 fields (``managedFields``) include it, the one whose entry changed with this version.
@@ -17,7 +18,8 @@ replicas an autoscaler sets.
 
 import hashlib
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import polars as pl
@@ -56,9 +58,19 @@ class ChangesSettings(BaseModel):
     ignore_differences: list[IgnoreDifferences] = Field(default_factory=autoscaled_replicas)
 
 
-Versions = Entries
-"""The partition's live objects: uid -> the last version and its field managers, as
-JSON; saved entry by entry (``processor.KeepsEntries``)."""
+TOMBSTONE = timedelta(hours=6)
+"""How long (event time) a deleted object's uid is remembered: a version of it published
+again within that is known as old."""
+
+
+@dataclass
+class Versions:
+    """``live``: uid -> the object's last version, its time and its field managers, as
+    JSON, saved entry by entry (``processor.KeepsEntries``); ``deleted``: uid -> when it
+    was deleted (ISO, UTC)."""
+
+    live: Entries = field(default_factory=Entries)
+    deleted: dict[str, str] = field(default_factory=dict)
 
 
 @register
@@ -72,10 +84,10 @@ class ChangeTimeline:
         self.settings = settings or ChangesSettings()
 
     def new_state(self) -> Versions:
-        return Entries()
+        return Versions()
 
     def entries(self, state: Versions) -> Entries:
-        return state
+        return state.live
 
     def process(self, batch: Batch, reference: Reference, state: Versions) -> Output:
         """Rows of ``object_changes`` for each object change against the object's last
@@ -86,30 +98,41 @@ class ChangeTimeline:
         return output
 
     def _rows(self, change: ObjectChange, state: Versions) -> Iterator[dict[str, Any]]:
-        before = from_json(state[change.uid]) if change.uid in state else {}
+        at = change.observed_at.isoformat()
+        if change.uid in state.deleted and at <= state.deleted[change.uid]:
+            return  # a version of an object deleted since, published again
+        before = from_json(state.live[change.uid]) if change.uid in state.live else {}
+        if at < before.get("at", ""):
+            return  # older than the last version: published again
         new = None if change.change == ChangeType.DELETED else comparable(change.object)
         managers = {_entry(m): _signature(m) for m in change.field_managers}
         if new is None:
-            state.pop(change.uid, None)
+            state.live.pop(change.uid, None)
+            state.deleted[change.uid] = at
         else:
-            state[change.uid] = to_json({"object": new, "managers": managers}).decode()
+            entry = {"object": new, "managers": managers, "at": at}
+            state.live[change.uid] = to_json(entry).decode()
         top = change.controller
-        for field in differences(before.get("object"), new):
-            manager, operation = _who(change, field.path, managers, before.get("managers") or {})
-            if not ignored(self.settings.ignore_differences, change.kind, manager, field.path):
-                yield _row(change, field, manager, operation, top)
+        for changed in differences(before.get("object"), new):
+            manager, operation = _who(change, changed.path, managers, before.get("managers") or {})
+            if not ignored(self.settings.ignore_differences, change.kind, manager, changed.path):
+                yield _row(change, changed, manager, operation, top)
 
     def close(self, state: Versions, watermark: datetime) -> Output:
+        """Deleted uids older than ``TOMBSTONE`` before ``watermark`` are forgotten."""
+        if watermark < END_OF_INPUT:
+            horizon = (watermark - TOMBSTONE).isoformat()
+            state.deleted = {uid: at for uid, at in state.deleted.items() if at >= horizon}
         return Output()
 
     def horizon(self, state: Versions) -> datetime | None:
         return END_OF_INPUT  # it needs no reference timeline
 
     def state_to_bytes(self, state: Versions) -> bytes:
-        return b""  # all of it is entries
+        return to_json(state.deleted)  # the live objects are entries
 
     def state_from_bytes(self, data: bytes) -> Versions:
-        return Entries()
+        return Versions(deleted=from_json(data) if data else {})
 
 
 def _who(
