@@ -59,8 +59,13 @@ HISTORY = {
     "object_changes": "SELECT * FROM object_changes FINAL ORDER BY cluster, namespace, kind, "
     "name, observed_at, uid, resource_version, path",
     "findings": "SELECT * FROM findings FINAL ORDER BY cluster, namespace, fingerprint, last_seen",
+    "series_hourly": "SELECT * FROM series_hourly FINAL "
+    f"WHERE window_start < toDateTime64('{CLOSED:%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
+    "ORDER BY cluster, namespace, series_id, window_start",
 }
-"""The change timeline and the drift findings, whole: written as object changes arrive."""
+"""The change timeline and the findings, whole: written as object changes arrive; the
+anomaly detectors' hours (each with what its detector expected: a detector that lost
+its state in a crash would expect otherwise), those closed."""
 GARBAGE = [
     (Topic.METRICS, b"\xff\xfe not json"),
     (Topic.OBJECTS, b'{"schema_version": 1, "cluster": "c", "kind": "Pod", "na'),
@@ -220,7 +225,8 @@ def test_killed_again_and_again_the_worker_loses_and_duplicates_nothing(
     fleet_broker: Broker, fleet_embedded: pl.DataFrame, fleet_embedded_store: Path, tmp_path: Path
 ) -> None:
     """kill -9 at five random points of a run, restart each time: the final tables (costs,
-    the change timeline, the drift findings) equal the embedded engine's, garbage is
+    the change timeline, the findings, the anomaly detectors' hours) equal the embedded
+    engine's, garbage is
     dead-lettered once, and the rollups fed by materialized views did not count a
     replayed hour twice."""
     store, data, app_id = tmp_path / "store", tmp_path / "worker", "crashy"

@@ -8,6 +8,7 @@ step at rates that keep long runs eventful but never drifting.
 """
 
 import math
+import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -20,9 +21,10 @@ from kubeopera.collectors.simulator.inventory import (
     new_workload,
 )
 from kubeopera.collectors.simulator.kube import MIB, cpu_text, memory_text, si
-from kubeopera.collectors.simulator.spec import EPOCH, HOUR
+from kubeopera.collectors.simulator.spec import EPOCH, HOUR, FleetSpec
 from kubeopera.collectors.simulator.state import (
     ContainerSpec,
+    Injection,
     JobRun,
     Pod,
     ReplicaSet,
@@ -30,6 +32,33 @@ from kubeopera.collectors.simulator.state import (
     never,
 )
 from kubeopera.models.objects import ChangeType, ObjectRef
+
+WEEKEND_JOB = ("analytics", "weekend-report")
+"""The namespace and name of the batch job that runs every Saturday and Sunday."""
+WEEKEND_RUN = (timedelta(hours=6), timedelta(hours=12))
+"""When in the day it runs, UTC."""
+
+
+def _on_a_weekday(spec: FleetSpec, step: int) -> int:
+    """``step``, or when it falls on a weekend 09:00 of the next Monday (15:00 of the Friday
+    before when the run ends first; ``step`` itself when the run has neither): a seasonal
+    detector judges an hour of the week it has seen, and the run's weekdays come first."""
+    t = spec.start + step * spec.resolution
+    if t.weekday() < 5:
+        return step
+    monday = (t + timedelta(days=7 - t.weekday())).replace(hour=9, minute=0, second=0)
+    friday = (t - timedelta(days=t.weekday() - 4)).replace(hour=15, minute=0, second=0)
+    for moved in (monday, friday):
+        if spec.start < moved < spec.start + spec.duration:
+            return (moved - spec.start) // spec.resolution
+    return step
+
+
+def _on_the_hour(spec: FleetSpec, step: int) -> int:
+    """The step that starts the hour of ``step`` (not step 0): an injection that starts on
+    the hour fills all of the hour it starts in."""
+    per_hour = HOUR // spec.resolution
+    return max(step - step % per_hour, min(per_hour, step))
 
 
 def _step_of(steps: int, fraction: float) -> int | None:
@@ -58,12 +87,64 @@ class Scenario:
         length = min(round(3 * HOUR / spec.resolution), steps - 4)
         if cluster.index == 0 and length >= 1:
             begin = min(max(1, round(0.4 * steps - length / 2)), steps - 3 - length)
+            begin = min(_on_a_weekday(spec, begin), steps - 3 - length)
             self.burst = (begin, begin + length)
+        self.injections: list[Injection] = []
+        self.leak: tuple[int, Workload] | None = None
+        self.storm: tuple[int, int, Workload] | None = None
+        if cluster.index == 0:
+            self._plan_injections()
         hours = spec.resolution / HOUR
         self.chance = {
             kind: 1 - math.exp(-rate * hours)
             for kind, rate in (("rollout", 0.2), ("edit", 0.03), ("oom", 0.04))
         }
+
+    def _plan_injections(self) -> None:
+        """The first cluster's ground truth for the anomaly detectors: the cost spike
+        (the training burst), a memory leak and a restart storm, each on a weekday (a
+        seasonal detector judges an hour of the week it has seen), and a batch job
+        that runs every weekend (normal: no detector may flag it). Targets are drawn
+        from a generator of their own, so the rest of the fleet is as it was."""
+        spec, cluster, name = self.spec, self.cluster, self.cluster.name
+        steps, at = spec.steps, lambda step: spec.start + step * spec.resolution
+        if self.burst is not None:
+            begin, end = self.burst
+            minutes = int((at(begin) - EPOCH) / timedelta(minutes=1))
+            job = f"train-ranker-{minutes}"
+            self.injections.append(
+                Injection("cost_spike", name, "ml-training", "Job", job, at(begin), at(end))
+            )
+        rng = random.Random(f"{spec.seed}/{name}/injections")
+        targets = [
+            w
+            for w in cluster.workloads
+            if w.kind == "Deployment" and w.team != "platform" and w is not cluster.crash_target
+        ]
+        if len(targets) < 2 or steps < 4:
+            return
+        leak, storm = rng.sample(targets, 2)
+        length = max(1, round(2 * HOUR / spec.resolution))
+        begin_leak = _on_the_hour(spec, _on_a_weekday(spec, _step_of(steps, 0.55) or 1))
+        begin_storm = _on_the_hour(spec, _on_a_weekday(spec, _step_of(steps, 0.75) or 1))
+        self.leak = (begin_leak, leak)
+        self.storm = (begin_storm, min(steps, begin_storm + length), storm)
+        end = spec.start + spec.duration
+        self.injections += [
+            Injection("memory_leak", name, leak.namespace, "Deployment", leak.name,
+                      at(begin_leak), end),
+            Injection("restart_storm", name, storm.namespace, "Deployment", storm.name,
+                      at(begin_storm), at(self.storm[1])),
+        ]  # fmt: skip
+        day = spec.start.replace(hour=0, minute=0, second=0, microsecond=0)
+        while day < end:
+            run = day + WEEKEND_RUN[0]
+            if day.weekday() >= 5 and spec.start <= run < end:
+                self.injections.append(
+                    Injection("weekend_batch", name, WEEKEND_JOB[0], "Job", WEEKEND_JOB[1],
+                              run, min(end, day + WEEKEND_RUN[1]))
+                )  # fmt: skip
+            day += timedelta(days=1)
 
     def advance(self, step: int, t: datetime, out: Out) -> None:
         """Apply what happens at this step and emit the resulting objects and events."""
@@ -73,6 +154,7 @@ class Scenario:
         else:
             self._retry_pending(out)
             self._run_burst(out)
+            self._run_injections(out)
             self._run_jobs(out)
             self._run_crashloop(out)
             rolls = [self.rng.random() for _ in self.chance]
@@ -347,6 +429,53 @@ class Scenario:
                 self.cluster.schedule(out, self.cluster.new_pod(job))
         elif run is not None:
             self._advance_run(out, "ml-training", run)
+
+    def _run_injections(self, out: Out) -> None:
+        """The memory leak from its step on; the restart storm over its steps (every
+        pod of the workload restarts about every two minutes, with kubelet's BackOff
+        Events); the weekend batch job."""
+        step, t = self.cluster.step, self.cluster.t
+        if self.leak is not None and step == self.leak[0]:
+            self.leak[1].leak_from = t
+            self.cluster.usage = None  # rebuilt with the leak
+        if self.storm is not None and self.storm[0] <= step < self.storm[1]:
+            workload = self.storm[2]
+            count = max(1, round(30 * self.spec.resolution / HOUR))
+            for pod in [p for p in workload.pods if p.phase == "Running"]:
+                self.cluster.restart(pod, 0, count)
+                if (step - self.storm[0]) % self.repeat == 0:
+                    involved = ObjectRef(
+                        kind="Pod", namespace=workload.namespace, name=pod.name, uid=pod.uid
+                    )
+                    message = f"Back-off restarting failed container in pod {pod.name}"
+                    host = pod.node.name if pod.node is not None else ""
+                    self.cluster.event(
+                        out, "Warning", "BackOff", message, involved, workload.namespace,
+                        "kubelet", host, None,
+                    )  # fmt: skip
+        for injection in self.injections:
+            if injection.kind == "weekend_batch" and injection.start == t:
+                self._start_weekend_batch(out, injection)
+        run = self.runs.get(WEEKEND_JOB[1])
+        if run is not None:
+            self._advance_run(out, WEEKEND_JOB[1], run)
+
+    def _start_weekend_batch(self, out: Out, injection: Injection) -> None:
+        namespace, name = WEEKEND_JOB
+        spec = new_container(
+            self.cluster, name, new_image(self.cluster, "data", name), ("1", "2Gi"), "busy",
+            requests=True,
+        )  # fmt: skip
+        job = new_workload(
+            self.cluster, "Job", namespace, name, "data", None, 2,
+            [replace(spec, daily=0.0, weekend=1.0)], manager="kube-controller-manager",
+            created=self.cluster.t,
+        )  # fmt: skip
+        end = self.cluster.step + round((injection.end - injection.start) / self.spec.resolution)
+        self.runs[name] = JobRun(job, end)
+        self.cluster.emit_workload(out, job, ChangeType.ADDED, job.manager)
+        for _ in range(job.replicas):
+            self.cluster.schedule(out, self.cluster.new_pod(job))
 
     # -- the scheduler retrying, events repeating --------------------------------------
 

@@ -11,6 +11,7 @@ from kubeopera.collectors.simulator.changes import Scenario
 from kubeopera.collectors.simulator.cluster import Cluster, Out
 from kubeopera.collectors.simulator.inventory import build
 from kubeopera.collectors.simulator.spec import FleetSpec
+from kubeopera.collectors.simulator.state import Injection
 from kubeopera.models import Message
 from kubeopera.models.catalogue import Catalogue
 
@@ -26,6 +27,13 @@ def simulate(spec: FleetSpec) -> Iterator[list[Message]]:
     scenarios = [_cluster(spec, index, catalogue) for index in range(spec.clusters)]
     for step in range(spec.steps):
         yield _step(scenarios, step, spec.start + step * spec.resolution, spec.resolution)
+
+
+def injections(spec: FleetSpec) -> list[Injection]:
+    """What ``simulate(spec)`` injects for the anomaly detectors, with its times (the
+    same plan: the clusters are built as it builds them)."""
+    catalogue = spec.resolved_catalogue()
+    return [i for n in range(spec.clusters) for i in _cluster(spec, n, catalogue).injections]
 
 
 def _cluster(spec: FleetSpec, index: int, catalogue: Catalogue) -> Scenario:

@@ -138,6 +138,7 @@ class Workload:
     replica_sets: list[ReplicaSet] = field(default_factory=list)  # newest last
     pods: list["Pod"] = field(default_factory=list)
     job_status: str = "Running"
+    leak_from: datetime | None = None  # its containers' memory grows from then on
     ref: OwnerRef = field(init=False)
     owners: list[OwnerRef] = field(init=False)
     first_replicas: int = field(init=False)
@@ -188,6 +189,22 @@ def requests(containers: list[ContainerSpec]) -> tuple[float, float]:
         sum(c.si.cpu_request_cores for c in containers),
         sum(c.si.memory_request_bytes for c in containers),
     )
+
+
+@dataclass(frozen=True)
+class Injection:
+    """What the simulator injects for the anomaly detectors to find (``cost_spike``,
+    ``memory_leak``, ``restart_storm``) or to leave alone as normal
+    (``weekend_batch``), with its workload and its span [start, end) UTC: the ground
+    truth that tests and the demo check findings against."""
+
+    kind: str
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    start: datetime
+    end: datetime
 
 
 @dataclass(eq=False, slots=True)

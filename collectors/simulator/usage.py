@@ -26,6 +26,7 @@ from kubeopera.models.topics import Topic
 
 _Floats = npt.NDArray[np.float64]
 
+LEAK_PER_HOUR = 1.0  # a leaking container's memory grows by its usual use every hour
 _CONTAINER_ROOM = 0.96  # containers' share of a node's capacity; the system overhead fits above
 _NO_PVCS = PvcSamples()  # shared by the many nodes without volumes: frozen, so safe to share
 
@@ -40,7 +41,7 @@ class Usage:
     def __init__(self, nodes: list[Node], origin: datetime) -> None:
         self.nodes = nodes
         self.origin = origin
-        rows: list[tuple[float, float, float, float, float, float, float, float]] = []
+        rows: list[tuple[float, float, float, float, float, float, float, float, float]] = []
         node_of: list[int] = []
         restarts: list[int] = []
         self.bounds: list[tuple[int, int]] = []
@@ -71,6 +72,9 @@ class Usage:
                             math.inf if memory_limit is None else 0.97 * memory_limit,
                             pod.rss[k],
                             spec.daily / 4,
+                            pod.workload.leak_from.timestamp()
+                            if pod.workload.leak_from
+                            else math.inf,
                         )
                     )
                     node_of.append(index)
@@ -85,7 +89,7 @@ class Usage:
             self.bounds.append((first, len(rows)))
             self.columns.append((namespaces, names, uids, containers))
             self.pvcs.append(pvcs)
-        table = np.array(rows, dtype=np.float64).reshape(-1, 8)
+        table = np.array(rows, dtype=np.float64).reshape(-1, 9)
         (
             self.cpu,
             self.daily,
@@ -95,6 +99,7 @@ class Usage:
             self.memory_cap,
             self.rss,
             self.memory_daily,
+            self.leak_from,
         ) = (np.ascontiguousarray(col) for col in table.T)
         self.node_of = np.array(node_of, dtype=np.intp)
         self.restarts = np.array(restarts, dtype=np.int64)
@@ -126,6 +131,8 @@ class Usage:
         if weekend:
             demand *= self.weekend
             memory *= 1 - 0.3 * (1 - self.weekend)
+        leaking = np.maximum(0.0, start.timestamp() - self.leak_from) / 3600  # hours, or 0
+        memory *= 1 + LEAK_PER_HOUR * leaking
         cpu = np.minimum(demand, self.cpu_limit)
         memory = np.minimum(memory, self.memory_cap)
         throttled = np.round(np.clip((demand / self.cpu_limit - 0.7) * 1.5, 0, 1), 4)

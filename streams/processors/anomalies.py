@@ -64,7 +64,7 @@ class AnomalySettings(BaseModel):
     params_by_kind: dict[SeriesKind, dict[str, Any]] = Field(
         default_factory=lambda: {SeriesKind.RESTARTS: {"min_deviation": 1.0}}
     )
-    threshold: float = Field(default=0.99999, gt=0, lt=1)
+    threshold: float = Field(default=0.99998, gt=0, lt=1)
     warm_up_hours: int = Field(default=24, ge=0)
     history_hours: int = Field(default=24, ge=1, le=168)
     kinds: list[SeriesKind] = Field(default_factory=lambda: list(SeriesKind))
