@@ -2,7 +2,7 @@
 
 import shlex
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -11,17 +11,21 @@ from rich.console import Console
 from kubeopera.cli import render
 from kubeopera.cli.demo_cluster import ClusterOptions, replayed
 from kubeopera.cli.fleet import simulated
-from kubeopera.collectors.simulator import FleetSpec
+from kubeopera.cli.render import anomaly_rows
+from kubeopera.collectors.simulator import FleetSpec, injections
 from kubeopera.collectors.simulator.declared import write_declared
 from kubeopera.deploy.paths import default_path
-from kubeopera.models import IDLE, Topic
+from kubeopera.models import IDLE, Budget, BudgetPeriod, BudgetScope, Topic
 from kubeopera.reports import (
     EXAMPLE_SQL,
     Sharing,
+    anomalies,
+    budget_report,
     cost_report,
     notable_changes,
     open_drift,
     pricing_notes,
+    record_budgets,
     recorded_baselines,
     sample_counts,
 )
@@ -112,6 +116,8 @@ def run_demo(
         for note in pricing_notes(store, start, until):
             out.print(note)
         _print_changes_and_drift(out, store, start, until)
+        _print_anomalies(out, store, spec, start)
+        _print_budgets(out, store, by_team, spec, until)
         declared, baselines = default_path("declared"), recorded_baselines(store)
         files = write_declared(baselines, declared)
         if baselines:
@@ -151,6 +157,59 @@ def _print_changes_and_drift(
         title = f"Open drift: {objects} objects differ from their baseline (UTC)"
         out.print(render.table(shown, title=title, limit=10))
     out.print("Try:  kubeopera timeline --since 7d   kubeopera drift")
+
+
+def _print_anomalies(out: Console, store: "Store", spec: FleetSpec, since: datetime) -> None:
+    """The anomaly episodes found, and which of the simulator's injections they caught."""
+    found = anomalies(store, since)
+    if found.is_empty():
+        out.print(
+            "No anomalies found: a series is judged after a day of its history, an hour of "
+            "the week after three of its kind (try --duration 18d --resolution 15m)."
+        )
+    else:
+        out.print(render.table(anomaly_rows(found), title="Anomalies found (UTC)", limit=10))
+    for injected in injections(spec):
+        if injected.kind == "weekend_batch":
+            continue
+        hour = injected.start.replace(minute=0, second=0, microsecond=0)
+        caught = found.filter(
+            (pl.col("began") == hour) & (pl.col("cluster") == injected.cluster)
+            & pl.col("name").is_in([injected.workload, injected.cluster, injected.namespace])
+        )  # fmt: skip
+        verdict = "found in its first hour" if caught.height else "not found"
+        out.print(
+            f"Injected {injected.kind.replace('_', ' ')} at {injected.start:%m-%d %H:%M}: "
+            f"{injected.namespace}/{injected.workload}: {verdict}"
+        )
+    out.print("Try:  kubeopera anomalies --since 30d --kind cost")
+
+
+def _print_budgets(
+    out: Console, store: "Store", by_team: pl.DataFrame, spec: FleetSpec, until: datetime
+) -> None:
+    """Demo budgets for the two most expensive teams (a week at 1.25 times their run rate:
+    set before nothing ran, so their status is worked out from the store), and their
+    status."""
+    hours = spec.duration / timedelta(hours=1)
+    top = by_team.filter(pl.col("team") != IDLE).sort("total_cost", descending=True).head(2)
+    demo = [
+        Budget(
+            scope=BudgetScope.TEAM, target=team, period=BudgetPeriod.WEEKLY,
+            amount=round(1.25 * cost / hours * 168, 2), recorded_at=until,
+        )
+        for team, cost in top.select("team", "total_cost").iter_rows()
+    ]  # fmt: skip
+    record_budgets(store, demo)
+    status = budget_report(store, until - timedelta(hours=1))
+    shown = status.select(
+        "budget", "amount", pl.col("spend").round(2), pl.col("forecast").round(2),
+        pl.format("{} - {}", pl.col("forecast_low").round(2), pl.col("forecast_high").round(2))
+        .alias("90 % interval"),
+        (pl.col("forecast_share") * 100).round(0).alias("forecast %"),
+    )  # fmt: skip
+    out.print(render.table(shown, title="Demo budgets (1.25 x each team's weekly run rate)"))
+    out.print("Try:  kubeopera budgets set --team web --monthly 1200   kubeopera budgets status")
 
 
 def _print_summary(

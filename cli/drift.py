@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from kubeopera.cli.publish import publish as send
 from kubeopera.models import Baseline, BaselineKind, Message, Topic, message_key
 from kubeopera.reports import across_clusters, clusters, live_objects, recorded_baselines
 from kubeopera.settings import Settings
@@ -55,7 +56,7 @@ def load_declared(
         raise click.ClickException(f"{declared.source} declares no objects{where}")
     gone = withdrawn(store, baselines, namespace)
     if publish:
-        send(settings, [*baselines, *gone])
+        send(settings, Topic.BASELINES, [*baselines, *gone], "baselines")
         line = f"published {len(baselines)} declared baselines from {declared.source}"
     else:
         live = compare(settings, store, [*baselines, *gone])
@@ -192,19 +193,6 @@ def compare(settings: Settings, store: "Store", baselines: Sequence[Baseline]) -
     engine.process([*objects, *((Topic.BASELINES, b) for b in baselines)])
     engine.finish()
     return {message_key(change) for _, change in objects}
-
-
-def send(settings: Settings, baselines: Sequence[Baseline]) -> None:
-    """Send ``baselines`` to the ``baselines`` topic, for the running workers."""
-    from kubeopera.collectors.publisher import Publisher
-    from kubeopera.collectors.topics import ensure_topics
-
-    kafka = settings.kafka
-    ensure_topics(kafka.bootstrap_servers, **kafka.client_options())
-    with Publisher(kafka.bootstrap_servers, **kafka.client_options()) as publisher:
-        publisher.publish_all((Topic.BASELINES, b) for b in baselines)
-    if publisher.stats.failed:
-        raise click.ClickException(f"{publisher.stats.failed} baselines could not be delivered")
 
 
 def approver() -> str:

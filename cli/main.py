@@ -1,6 +1,7 @@
 """``kubeopera``: run the demo, query the store, print cost reports."""
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -557,7 +558,10 @@ def approve(ctx: click.Context, /, publish: bool, **filters: str | None) -> None
             scope = ", ".join(f"{k} {v}" for k, v in sorted(given.items()))
             raise click.ClickException(f"no live objects in the store match {scope}")
         if publish:
-            drifts.send(settings, baselines)
+            from kubeopera.cli.publish import publish as send
+            from kubeopera.models import Topic
+
+            send(settings, Topic.BASELINES, baselines, "baselines")
         else:
             drifts.compare(settings, store, baselines)
     clusters = sorted({b.cluster for b in baselines})
@@ -567,9 +571,38 @@ def approve(ctx: click.Context, /, publish: bool, **filters: str | None) -> None
     )
 
 
-@cli.group(short_help="Anomaly detection: evaluate the detectors on labelled data.")
-def anomalies() -> None:
-    """Anomaly detection over KubeOpera's series."""
+@cli.group(invoke_without_command=True, short_help="Anomalies found (and the detectors' eval).")
+@duration_option("--since", "24h", "How far back from now.", reaching_back=True)
+@click.option(
+    "--kind",
+    type=click.Choice(["cost", "usage", "restarts"]),
+    help="Only anomalies of cost, of usage (CPU, memory) or of restarts.",
+)
+@output_options
+@click.pass_context
+def anomalies(
+    ctx: click.Context,
+    /,
+    since: timedelta,
+    kind: str | None,
+    fmt: render.Format,
+    output: Path | None,
+) -> None:
+    """Print the anomaly episodes seen in the last --since (written by the anomalies
+    processor, which runs by default), newest first: open or resolved, the series, what
+    it was, what its detector expected at most, the score."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from kubeopera.reports import anomalies as found
+
+    with _settings(ctx).open_store() as store:
+        rows = found(store, window_start(since, datetime.now(UTC)), kind)
+        notes = [f"Store: {store.describe()}"]
+    if rows.is_empty():
+        notes.insert(0, f"No anomalies in the last {format_duration(since)} that match.")
+    if fmt == "table":
+        rows = render.anomaly_rows(rows)
+    render.write(rows, fmt, output, title="Anomalies (UTC)", notes=notes)
 
 
 @anomalies.command("eval", short_help="Score the detectors the NAB way on a NAB-style corpus.")
@@ -628,6 +661,156 @@ def evaluate_detectors(
     render.write(
         rows, fmt, output, title="NAB scores (0: nothing detected, 100: perfect)", notes=notes
     )
+
+
+def _target(team: str | None, namespace: str | None, cluster: str | None) -> tuple[str, str]:
+    given = [
+        (s, t) for s, t in (("team", team), ("namespace", namespace), ("cluster", cluster)) if t
+    ]
+    if len(given) != 1:
+        raise click.UsageError("name one of --team, --namespace CLUSTER/NAMESPACE, --cluster")
+    scope, target = given[0]
+    if scope == "namespace" and not re.fullmatch(r"[^/\s]+/[^/\s]+", target):
+        raise click.UsageError(f"--namespace takes CLUSTER/NAMESPACE, got {target!r}")
+    return scope, target
+
+
+def budget_target(command: FC) -> FC:
+    """The options naming a budget's target and period."""
+    for option in reversed(
+        [
+            click.option("--team", help="The team's cost (across its clusters)."),
+            click.option("--namespace", metavar="CLUSTER/NAMESPACE", help="A namespace's cost."),
+            click.option("--cluster", help="A cluster's cost (its idle included)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@cli.group(short_help="Budgets per team, namespace or cluster, with forecasts.")
+def budgets() -> None:
+    """Weekly or monthly budgets (UTC weeks from Monday, calendar months), stored in
+    ClickHouse; the budgets processor forecasts each to the end of its period and opens
+    findings at its thresholds."""
+
+
+@budgets.command("set", short_help="Set (or replace) a budget.")
+@budget_target
+@click.option("--monthly", type=float, metavar="USD", help="The amount per calendar month.")
+@click.option("--weekly", type=float, metavar="USD", help="The amount per week (from Monday).")
+@click.option(
+    "--thresholds",
+    default="0.8,1.0",
+    show_default=True,
+    metavar="SHARE,...",
+    help="Shares of the amount at which actual or forecast spend opens a finding.",
+)
+@click.option("--publish", is_flag=True, help="Send it to Kafka for the running workers too.")
+@click.pass_context
+def set_budget(
+    ctx: click.Context,
+    /,
+    team: str | None,
+    namespace: str | None,
+    cluster: str | None,
+    monthly: float | None,
+    weekly: float | None,
+    thresholds: str,
+    publish: bool,
+) -> None:
+    """Set the budget of a team, a namespace or a cluster (setting it again replaces it).
+    Spend so far in the period counts: the status is worked out from the store's costs."""
+    from pydantic import ValidationError
+
+    from kubeopera.models import Budget
+    from kubeopera.reports import record_budgets
+
+    scope, target = _target(team, namespace, cluster)
+    if (monthly is None) == (weekly is None):
+        raise click.UsageError("give --monthly USD or --weekly USD")
+    try:
+        shares = [float(t) for t in thresholds.split(",") if t.strip()]
+        budget = Budget(
+            scope=scope, target=target, period="monthly" if monthly is not None else "weekly",
+            amount=monthly if monthly is not None else weekly, thresholds=shares,
+            recorded_at=datetime.now(UTC),
+        )  # fmt: skip
+    except (ValueError, ValidationError) as error:
+        raise click.UsageError(_first_error(error)) from error
+    settings = _settings(ctx)
+    with settings.open_store() as store:
+        record_budgets(store, [budget])
+    if publish:
+        from kubeopera.cli.publish import publish as send
+        from kubeopera.models import Topic
+
+        send(settings, Topic.BUDGETS, [budget], "budgets")
+    click.echo(
+        f"budget {budget.name()}: ${budget.amount:,.2f} a {budget.period.removesuffix('ly')}"
+        f"{' (published)' if publish else ''}"
+    )
+
+
+def _first_error(error: Exception) -> str:
+    """A model's refusal as one line: the field and why."""
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"{where}: {first['msg']}"
+    return str(error)
+
+
+@budgets.command("delete", short_help="Withdraw a budget.")
+@budget_target
+@click.option("--period", type=click.Choice(["weekly", "monthly"]), required=True)
+@click.option("--publish", is_flag=True, help="Send the deletion to Kafka too.")
+@click.pass_context
+def delete_budget(
+    ctx: click.Context,
+    /,
+    team: str | None,
+    namespace: str | None,
+    cluster: str | None,
+    period: str,
+    publish: bool,
+) -> None:
+    """Withdraw a budget: it is no longer reported, and opens no finding."""
+    from kubeopera.reports import record_budgets, recorded_budgets
+
+    scope, target = _target(team, namespace, cluster)
+    settings = _settings(ctx)
+    with settings.open_store() as store:
+        known = {b.name(): b for b in recorded_budgets(store) if not b.deleted}
+        name = f"{scope}/{target}/{period}"
+        if name not in known:
+            raise click.ClickException(f"no budget {name} (see kubeopera budgets status)")
+        gone = known[name].model_copy(update={"deleted": True, "recorded_at": datetime.now(UTC)})
+        record_budgets(store, [gone])
+    if publish:
+        from kubeopera.cli.publish import publish as send
+        from kubeopera.models import Topic
+
+        send(settings, Topic.BUDGETS, [gone], "budgets")
+    click.echo(f"budget {name} deleted")
+
+
+@budgets.command("status", short_help="Spend so far, forecast and its interval per budget.")
+@output_options
+@click.pass_context
+def budget_status(ctx: click.Context, /, fmt: render.Format, output: Path | None) -> None:
+    """Each budget: its amount, the spend so far in the current period, the forecast to
+    the period's end from the hourly cost's weekly pattern, with its 90 % interval."""
+    from kubeopera.reports import budget_report
+
+    with _settings(ctx).open_store() as store:
+        rows = budget_report(store, datetime.now(UTC))
+        notes = [f"Store: {store.describe()}"]
+    if rows.is_empty():
+        notes.insert(0, "No budgets: set one with kubeopera budgets set --team T --monthly USD.")
+    render.write(rows, fmt, output, title="Budgets", notes=notes)
 
 
 @cli.command(short_help="Apply pending ClickHouse schema migrations.")

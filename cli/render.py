@@ -138,3 +138,19 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+def anomaly_rows(found: "pl.DataFrame") -> "pl.DataFrame":
+    """Anomaly episodes (``reports.anomalies``) as a narrow table: times as ``MM-DD
+    HH:MM`` (UTC), the workload as ``kind/name``, values to four figures."""
+    import polars as pl
+
+    minute = "%m-%d %H:%M"
+    return found.select(
+        pl.col("began").dt.strftime(minute),
+        pl.col("ended").dt.strftime(minute).fill_null("open"),
+        "series_kind", "cluster", "namespace",
+        pl.format("{}/{}", "kind", "name").alias("subject"),
+        pl.col("observed").round_sig_figs(4),
+        pl.col("expected_at_most").round_sig_figs(4), "unit",
+    )  # fmt: skip

@@ -2,6 +2,8 @@
 sharing of cost rows. Above sinks and streams, below the CLI, which only calls these."""
 
 from kubeopera.reports.aggregate import Sharing, aggregate, key_columns
+from kubeopera.reports.anomalies import anomalies
+from kubeopera.reports.budgets import budget_report, record_budgets, recorded_budgets
 from kubeopera.reports.changes import change_timeline, notable_changes
 from kubeopera.reports.cost import cost_report, pricing_notes
 from kubeopera.reports.drift import (
@@ -21,6 +23,8 @@ __all__ = [
     "across_clusters",
     "aggregate",
     "analyst_query",
+    "anomalies",
+    "budget_report",
     "change_timeline",
     "clusters",
     "cost_report",
@@ -30,7 +34,9 @@ __all__ = [
     "open_drift",
     "open_findings",
     "pricing_notes",
+    "record_budgets",
     "recorded_baselines",
+    "recorded_budgets",
     "sample_counts",
     "schema_status",
 ]

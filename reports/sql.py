@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 BASE_COLUMNS = ["cluster", "node", "namespace", "is_idle"]
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
+    """``text`` as a ClickHouse string literal."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _time(instant: datetime) -> str:
+def time_literal(instant: datetime) -> str:
+    """``instant`` as a ClickHouse DateTime64(3, UTC) literal."""
     text = instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
     return f"toDateTime64('{text}', 3, 'UTC')"
 
@@ -21,14 +23,14 @@ def _column(key: str) -> str:
     """A report key as a SQL expression named after the key."""
     kind, _, name = key.partition(":")
     if kind in ("label", "annotation") and name:
-        return f"{kind}s[{_literal(name)}] AS `{key.replace('`', '')}`"
+        return f"{kind}s[{literal(name)}] AS `{key.replace('`', '')}`"
     return key
 
 
 def _between(since: datetime, until: datetime | None) -> str:
-    where = f"window_start >= {_time(since)}"
+    where = f"window_start >= {time_literal(since)}"
     if until is not None:
-        where += f" AND window_start < {_time(until)}"
+        where += f" AND window_start < {time_literal(until)}"
     return where
 
 
@@ -104,12 +106,12 @@ def changes_sql(since: datetime, filters: dict[str, str]) -> str:
     """The change timeline (``v_changes``) since ``since``, newest first; ``filters``
     are column -> value (``cluster``, ``namespace``, ``kind``, ``category``; ``name``
     matches the object or its top controller)."""
-    where = [f"at >= {_time(since)}"]
+    where = [f"at >= {time_literal(since)}"]
     for column, value in sorted(filters.items()):
         if column == "name":
-            where.append(f"(name = {_literal(value)} OR top_name = {_literal(value)})")
+            where.append(f"(name = {literal(value)} OR top_name = {literal(value)})")
         else:
-            where.append(f"{column} = {_literal(value)}")
+            where.append(f"{column} = {literal(value)}")
     columns = (
         "at, cluster, namespace, kind, name, top_kind, top_name, change, path, field_change, "
         "old, new, category, manager, operation"
@@ -123,7 +125,7 @@ def changes_sql(since: datetime, filters: dict[str, str]) -> str:
 def _where(filters: dict[str, str], columns: dict[str, str] | None = None) -> list[str]:
     """``column = 'value'`` for each filter, its column renamed by ``columns``."""
     return [
-        f"{(columns or {}).get(column, column)} = {_literal(value)}"
+        f"{(columns or {}).get(column, column)} = {literal(value)}"
         for column, value in sorted(filters.items())
     ]
 
@@ -173,7 +175,7 @@ def notable_changes_sql(since: datetime, until: datetime, limit: int) -> str:
     per version with ``at``, ``cluster``, ``namespace``, ``kind``, ``name``, ``manager``
     and ``detail``, its first changed field as ``field old -> new`` (an image without its
     registry path) and how many more fields changed with it."""
-    kinds = ", ".join(_literal(k) for k in WORKLOAD_KINDS)
+    kinds = ", ".join(literal(k) for k in WORKLOAD_KINDS)
     short = "replaceRegexpOne(ifNull({}, '-'), '^\"[^\"]*/', '\"')"
     first = (
         f"concat(replaceRegexpOne(path, '.*/', ''), ' ', {short.format('old')}, ' -> ', "
@@ -184,7 +186,7 @@ def notable_changes_sql(since: datetime, until: datetime, limit: int) -> str:
         f"concat(argMin({first}, path), if(count() > 1, concat(' (+', toString(count() - 1), "
         "' more)'), '')) AS detail "
         f"FROM v_changes WHERE change = 'MODIFIED' AND kind IN ({kinds}) "
-        f"AND at >= {_time(since)} AND at < {_time(until)} "
+        f"AND at >= {time_literal(since)} AND at < {time_literal(until)} "
         "GROUP BY at, cluster, namespace, kind, name, manager "
         "HAVING has(groupArray(category), 'image') OR startsWith(manager, 'kubectl') "
         f"ORDER BY at DESC, cluster, namespace, kind, name LIMIT {int(limit)}"

@@ -269,15 +269,16 @@ class Settings(BaseSettings):
         processors: Sequence[str] | None = None,
     ) -> "EmbeddedEngine":
         """The embedded pipeline as these settings describe it (or with ``processors``),
-        its reference data holding the drift baselines the store has recorded and the
-        findings it holds open (its processors start without state)."""
-        from kubeopera.reports import open_findings, recorded_baselines
+        its reference data holding the drift baselines and budgets the store has
+        recorded and the findings it holds open (its processors start without state)."""
+        from kubeopera.reports import open_findings, recorded_baselines, recorded_budgets
         from kubeopera.streams.embedded import EmbeddedEngine
 
         engine = EmbeddedEngine(
             store, self.build_processors(processors), self.pricer(catalogue), self.cost.team_label
         )
         engine.reference.apply(recorded_baselines(store))
+        engine.reference.apply_budgets(recorded_budgets(store))
         engine.reference.open_findings = {f.fingerprint: f for f in open_findings(store)}
         return engine
 

@@ -3,8 +3,9 @@
 Demos, tests and benchmarks need realistic input at any scale, and the same input twice.
 `simulate` plays N clusters step by step from one seed: inventory, rollouts, manual
 edits, incidents, per-node usage scrapes and, for the anomaly detectors, a cost spike, a
-memory leak, a restart storm and a weekend batch job (normal), recorded by `injections`. State is kept per object and never
-per step, so memory grows with the fleet and not with the duration.
+memory leak, a restart storm and a weekend batch job (normal), recorded by `injections`.
+State is kept per object and never per step, so memory grows with the fleet and not
+with the duration.
 
 The public API is `FleetSpec`, `Message`, `simulate`, `injections` and `Injection`; the
 modules behind it, from the bottom up:

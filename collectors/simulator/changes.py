@@ -107,13 +107,17 @@ class Scenario:
         that runs every weekend (normal: no detector may flag it). Targets are drawn
         from a generator of their own, so the rest of the fleet is as it was."""
         spec, cluster, name = self.spec, self.cluster, self.cluster.name
-        steps, at = spec.steps, lambda step: spec.start + step * spec.resolution
+        steps = spec.steps
+
+        def at(step: int) -> datetime:
+            return spec.start + step * spec.resolution
+
         if self.burst is not None:
-            begin, end = self.burst
+            begin, over = self.burst
             minutes = int((at(begin) - EPOCH) / timedelta(minutes=1))
             job = f"train-ranker-{minutes}"
             self.injections.append(
-                Injection("cost_spike", name, "ml-training", "Job", job, at(begin), at(end))
+                Injection("cost_spike", name, "ml-training", "Job", job, at(begin), at(over))
             )
         rng = random.Random(f"{spec.seed}/{name}/injections")
         targets = [

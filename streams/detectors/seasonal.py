@@ -11,7 +11,12 @@ season's offset; the level follows each value quickly (``beta``, so a workload s
 up is its new normal within hours), each season's offset slowly (``gamma``, once a day
 at most). The
 residuals (value less expected) of every season share one exponentially weighted
-variance (``delta``): pooled, it is known after a day. A value's score is
+variance (``delta``): pooled, it is known after a day. Once values are judged, each is
+learnt cleaned, clipped to ``clip`` deviations from the expected (Huber's psi, as in
+Gelper, Fried & Croux, "Robust forecasting with exponential and Holt-Winters
+smoothing", Journal of Forecasting 29, 2010): an anomaly neither moves the level nor
+widens the band it is judged by, so an episode lasts while the values stay out of it,
+and a lasting change becomes the new normal within hours. A value's score is
 ``erf(z / sqrt(2))``, ``z`` its residual in deviations (no less than ``floor`` times
 the expected value, nor ``min_deviation``); with ``direction="up"`` only values above
 the expected score (a cost that falls is no alarm). Nothing scores above 0 before the
@@ -64,7 +69,8 @@ class Seasonal(base.AnomalyDetector):
     deviation as a share of the expected value; ``min_deviation``: the least deviation
     in the series' unit; ``direction``: ``"both"``, or ``"up"`` to score only values
     above the expected; ``seen``: the visits a season needs before its values are
-    judged; ``warm_up``: the residuals the variance needs first."""
+    judged; ``warm_up``: the residuals the variance needs first; ``clip``: the most
+    deviations a value is learnt at (an outlier does not teach that it is usual)."""
 
     def __init__(
         self,
@@ -76,6 +82,7 @@ class Seasonal(base.AnomalyDetector):
         direction: Literal["both", "up"] = "both",
         seen: int = 3,
         warm_up: int = 24,
+        clip: float = 2.0,
     ) -> None:
         self.beta = beta
         self.gamma = gamma
@@ -85,6 +92,7 @@ class Seasonal(base.AnomalyDetector):
         self.direction = direction
         self.seen = seen
         self.warm_up = warm_up
+        self.clip = clip
         self._residuals = 0  # residuals learnt into the variance
         self._offsets = array("d", bytes(8 * SLOTS))
         self._counts = array("I", bytes(4 * SLOTS))
@@ -124,6 +132,9 @@ class Seasonal(base.AnomalyDetector):
         hours = min(max((at - self._last) / 3600, 0.0), 24.0) if self._count else 1.0
         beta, gamma, delta = (1 - (1 - r) ** hours for r in (self.beta, self.gamma, self.delta))
         offset, level = self._offset(here), self._level(here)
+        if self._judged(here):  # an outlier is learnt as the nearest usual value
+            bound = self.clip * self.expected_one(x)[1]
+            value = min(max(value, level + offset - bound), level + offset + bound)
         if self._counts[here]:
             residual = value - level - offset
             self._variance += delta * (residual * residual - self._variance)
@@ -135,8 +146,11 @@ class Seasonal(base.AnomalyDetector):
         self._last = max(self._last, at)
         self._count += 1
 
+    def _judged(self, here: int) -> bool:
+        return self._residuals >= self.warm_up and self._counts[here] >= self.seen
+
     def score_one(self, x: Features) -> float:
-        if self._residuals < self.warm_up or self._counts[slot(x["at"])] < self.seen:
+        if not self._judged(slot(x["at"])):
             return 0.0
         expected, deviation = self.expected_one(x)
         z = (x["value"] - expected) / (deviation or 1e-9)

@@ -144,6 +144,11 @@ class AnomalyDetection:
         anomalous = (
             entry["hours"] >= self.settings.warm_up_hours and score >= self.settings.threshold
         )
+        entry["hours"] += 1
+        entry["last"] = point.window_start.isoformat()
+        entry["history"] = [*entry["history"], [point.window_start.isoformat(), value]][
+            -self.settings.history_hours :
+        ]
         findings = []
         if anomalous and entry["episode"] is None:
             entry["episode"] = {"first_seen": point.window_start.isoformat(), "peak": score}
@@ -153,11 +158,6 @@ class AnomalyDetection:
         elif entry["episode"] is not None:
             findings.append(self._finding(point, value, score, band, entry, FindingStatus.RESOLVED))
             entry["episode"] = None
-        entry["hours"] += 1
-        entry["last"] = point.window_start.isoformat()
-        entry["history"] = [*entry["history"], [point.window_start.isoformat(), value]][
-            -self.settings.history_hours :
-        ]
         entry["detector"] = base64.b64encode(pickle.dumps(detector)).decode()
         series[key] = json.dumps(entry)
         low, expected, high = band if band else (None, None, None)

@@ -12,15 +12,15 @@ from all its clusters come to one partition (``SeriesPoint.key``); its status as
 hour counts each cluster as far as it has reported, and forecasts each from there on.
 
 State: an entry per budget target (``team/T``, ``namespace/<cluster>/<ns>``,
-``cluster/<cluster>``): per cluster, the last hour counted, the spend of the week and
-month it is in and the forecast model; and the findings open in the period per budget.
+``cluster/<cluster>``): per cluster its ``streams.spend.Spend`` (pickled), and per
+budget the findings open in its period.
 """
 
 import base64
 import hashlib
 import json
 import pickle
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 import polars as pl
@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict
 
 from kubeopera.models import (
     Budget,
-    BudgetPeriod,
     BudgetScope,
     Finding,
     FindingKind,
@@ -40,11 +39,11 @@ from kubeopera.models import (
     Topic,
 )
 from kubeopera.streams.entries import Entries
-from kubeopera.streams.forecast import HOUR, HourlyForecast, interval
 from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
 from kubeopera.streams.series import subject_of, title
+from kubeopera.streams.spend import Spend, budget_status
 from kubeopera.streams.watermark import END_OF_INPUT
 
 BUDGET_STATUS = Table("budget_status", ("budget", "window_start"), "window_start")
@@ -60,24 +59,6 @@ class BudgetSettings(BaseModel):
     budgets set``)."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-def period_of(period: BudgetPeriod, at: datetime) -> tuple[datetime, datetime]:
-    """The [start, end) of the period ``at`` falls in (UTC).
-
-    >>> [t.date().isoformat() for t in period_of(BudgetPeriod.WEEKLY,
-    ...                                          datetime(2026, 3, 4, 9, tzinfo=UTC))]
-    ['2026-03-02', '2026-03-09']
-    >>> [t.date().isoformat() for t in period_of(BudgetPeriod.MONTHLY,
-    ...                                          datetime(2026, 12, 4, 9, tzinfo=UTC))]
-    ['2026-12-01', '2027-01-01']
-    """
-    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == BudgetPeriod.WEEKLY:
-        start = day - timedelta(days=day.weekday())
-        return start, start + timedelta(days=7)
-    start = day.replace(day=1)
-    return start, (start + timedelta(days=32)).replace(day=1)
 
 
 def target_of(point: SeriesPoint) -> tuple[BudgetScope, str] | None:
@@ -142,21 +123,13 @@ class BudgetTracking:
         """Count the hour; False if its cluster has counted it already."""
         key, at = "/".join(target), point.window_start
         entry = json.loads(state[key]) if key in state else {"clusters": {}, "opened": {}}
-        cluster = entry["clusters"].setdefault(point.cluster, {"last": "", "spend": {}})
-        if cluster["last"] >= at.isoformat():
+        spends = {c: _unpickle(text) for c, text in entry["clusters"].items()}
+        if not spends.setdefault(point.cluster, Spend()).count(at, point.value):
             return False
-        model = _model(cluster)
-        for period in BudgetPeriod:
-            began = period_of(period, at)[0].isoformat()
-            known = cluster["spend"].get(period)
-            spent = known[1] if known and known[0] == began else 0.0
-            cluster["spend"][period] = [began, spent + point.value]
-        model.learn(at, point.value)
-        cluster["last"] = at.isoformat()
-        cluster["model"] = base64.b64encode(pickle.dumps(model)).decode()
+        entry["clusters"][point.cluster] = _pickle(spends[point.cluster])
         for budget in sorted(budgets.values(), key=Budget.name):
             if not budget.deleted and (budget.scope, budget.target) == target:
-                status = _status(budget, at, entry["clusters"])
+                status = budget_status(budget, at, spends)
                 rows.append(status)
                 findings += self._thresholds(point, budget, status, entry["opened"])
         state[key] = json.dumps(entry)
@@ -204,35 +177,13 @@ class BudgetTracking:
         return Entries()
 
 
-def _status(budget: Budget, at: datetime, clusters: dict[str, Any]) -> dict[str, Any]:
-    """The budget's status as of the hour starting at ``at``: the spend of its period
-    over the clusters so far, and the forecast of each cluster from the hour after its
-    last counted to the period's end."""
-    start, end = period_of(budget.period, at)
-    spend, expected, variance = 0.0, 0.0, 0.0
-    for name in sorted(clusters):
-        cluster = clusters[name]
-        began, spent = cluster["spend"][budget.period]
-        if began == start.isoformat():
-            spend += spent
-        last = datetime.fromisoformat(cluster["last"])
-        more, spread = _model(cluster).ahead(max(last + HOUR, start), end)
-        expected += more
-        variance += spread
-    low, high = interval(spend + expected, variance)
-    return {
-        "budget": budget.name(), "scope": budget.scope, "target": budget.target,
-        "period": budget.period, "period_start": start, "period_end": end,
-        "window_start": at, "amount": budget.amount, "spend": spend,
-        "forecast": spend + expected, "forecast_low": low, "forecast_high": high,
-    }  # fmt: skip
+def _pickle(spend: Spend) -> str:
+    return base64.b64encode(pickle.dumps(spend)).decode()
 
 
-def _model(entry: dict[str, Any]) -> HourlyForecast:
-    if "model" not in entry:
-        return HourlyForecast()
-    model: HourlyForecast = pickle.loads(base64.b64decode(entry["model"]))  # our own state
-    return model
+def _unpickle(text: str) -> Spend:
+    spend: Spend = pickle.loads(base64.b64decode(text))  # our own state
+    return spend
 
 
 def _finding(
