@@ -56,10 +56,9 @@ def record_budgets(store: Store, budgets: list[Budget]) -> None:
     )  # fmt: skip
 
 
-def hourly_cost_sql(budget: Budget, since: datetime) -> str:
-    """The target's cost per cluster and hour since ``since`` (``cluster``,
-    ``window_start``, ``cost``), as the cost processor's series add it up: a team's and
-    a namespace's allocations, a cluster's idle too."""
+def _target_where(budget: Budget) -> str:
+    """The cost rows of the budget's target, as the cost processor's series add them up:
+    a team's and a namespace's allocations, a cluster's idle too."""
     if budget.scope == BudgetScope.TEAM:
         where = f"team = {literal(budget.target)} AND NOT is_idle"
     elif budget.scope == BudgetScope.NAMESPACE:
@@ -67,16 +66,30 @@ def hourly_cost_sql(budget: Budget, since: datetime) -> str:
         where = f"cluster = {literal(cluster)} AND namespace = {literal(namespace)} AND NOT is_idle"
     else:
         where = f"cluster = {literal(budget.target)}"
+    return where
+
+
+def hourly_cost_sql(budget: Budget, since: datetime) -> str:
+    """The target's cost per cluster and hour since ``since`` (``cluster``,
+    ``window_start``, ``cost``)."""
     return (
         "SELECT cluster, window_start, sum(total_cost) AS cost FROM cost_allocation_hourly FINAL "
-        f"WHERE {where} AND window_start >= {time_literal(since)} "
+        f"WHERE {_target_where(budget)} AND window_start >= {time_literal(since)} "
         "GROUP BY cluster, window_start ORDER BY window_start, cluster"
     )
 
 
+def latest_hour_sql(budget: Budget) -> str:
+    """The latest hour of the target's cost in the store (``latest``; NULL: none)."""
+    return (
+        "SELECT if(count() = 0, NULL, max(window_start)) AS latest "
+        f"FROM cost_allocation_hourly WHERE {_target_where(budget)}"
+    )
+
+
 def budget_report(store: Store, now: datetime) -> pl.DataFrame:
-    """Each budget in force, as of the latest hour of its target's cost in the store
-    (its period is the one ``now`` falls in when the store has no hour of it yet):
+    """Each budget in force, as of the latest hour of its target's cost in the store, in
+    the period that hour falls in (the one ``now`` falls in while the store has none):
     ``budget``, ``period``, ``amount``, ``period_start``, ``as_of``, ``spend``,
     ``spent_share``, ``forecast``, ``forecast_low``, ``forecast_high`` (the 90 %
     interval), ``forecast_share``."""
@@ -84,7 +97,8 @@ def budget_report(store: Store, now: datetime) -> pl.DataFrame:
     for budget in recorded_budgets(store):
         if budget.deleted:
             continue
-        start = period_of(budget.period, now)[0]
+        known = store.query(latest_hour_sql(budget))["latest"].item()
+        start = period_of(budget.period, known or now)[0]
         hours = store.query(hourly_cost_sql(budget, start - HISTORY))
         spends: dict[str, Spend] = {}
         for cluster, at, cost in hours.iter_rows():

@@ -46,7 +46,9 @@ class HourlyForecast:
 
     def expected(self, at: datetime) -> float:
         """The cost expected in the hour starting at ``at`` (USD)."""
-        slot = hour_of_week(at)
+        return self._expected(hour_of_week(at))
+
+    def _expected(self, slot: int) -> float:
         return self._means[slot] if self._seen[slot] else self._level
 
     def learn(self, at: datetime, value: float) -> None:
@@ -67,7 +69,10 @@ class HourlyForecast:
         """The cost expected from ``start`` to ``end`` (whole hours, UTC), USD, and the
         variance of that sum, USD² (sums of forecasts add both)."""
         hours = max(0, math.ceil((end - start) / HOUR))
-        expected = math.fsum(self.expected(start + n * HOUR) for n in range(hours))
+        weeks, rest = divmod(hours, HOURS_A_WEEK)
+        first = hour_of_week(start)
+        times = [weeks + ((slot - first) % HOURS_A_WEEK < rest) for slot in range(HOURS_A_WEEK)]
+        expected = math.fsum(n * self._expected(slot) for slot, n in enumerate(times) if n)
         return expected, self._variance * hours
 
 

@@ -203,3 +203,19 @@ def test_the_simulator_records_what_it_injects() -> None:
         assert FLEET.start <= injected.start < injected.end <= FLEET.start + FLEET.duration
         if injected.kind != "weekend_batch":
             assert injected.start.weekday() < 5
+
+
+def test_the_open_anomalies_view_lists_the_open_episode(tmp_path: Path) -> None:
+    """Three weeks of the ramp, then a Tuesday whose 03:00 costs what 14:00 does: open
+    at the end, with what was observed above the band."""
+    weeks = [MONDAY + n * HOUR for n in range(3 * 168 + 24 + 4)]
+    night = weeks[-1]
+    with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
+        engine = EmbeddedEngine(store, registry.build(["anomalies"]))
+        engine.process([(Topic.SERIES, point(at, ramp(at)).message) for at in weeks[:-1]])
+        engine.process([(Topic.SERIES, point(night, ramp(night + 11 * HOUR)).message)])
+        view = store.query("SELECT * FROM v_anomalies_open").to_dicts()
+    assert [(r["first_seen"], r["kind"], r["name"], r["series_kind"]) for r in view] == [
+        (night, "Namespace", "shop", "cost")
+    ]
+    assert view[0]["observed"] > view[0]["upper"] > view[0]["expected"]

@@ -94,8 +94,8 @@ class Seasonal(base.AnomalyDetector):
         self.warm_up = warm_up
         self.clip = clip
         self._residuals = 0  # residuals learnt into the variance
-        self._offsets = array("d", bytes(8 * SLOTS))
-        self._counts = array("I", bytes(4 * SLOTS))
+        self._offsets = array("f", bytes(4 * SLOTS))  # single precision: plenty, and small
+        self._counts = array("H", bytes(2 * SLOTS))  # visits, up to 65,535
         self._levels = [0.0, 0.0]  # weekdays, weekends
         self._variance = 0.0
         self._count = 0
@@ -141,7 +141,7 @@ class Seasonal(base.AnomalyDetector):
             self._residuals += 1
         level += beta * (value - offset - level)
         self._offsets[here] = offset + gamma * (value - level - offset)
-        self._counts[here] = min(self._counts[here] + 1, 2**32 - 1)
+        self._counts[here] = min(self._counts[here] + 1, 2**16 - 1)
         self._levels[here // 24] = level
         self._last = max(self._last, at)
         self._count += 1

@@ -25,7 +25,7 @@ import hashlib
 import json
 import pickle
 import statistics
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import polars as pl
@@ -93,8 +93,9 @@ class AnomalyDetection:
 
     def new_state(self) -> Entries:
         """Series id -> its entry (JSON: ``detector``, base64 of its pickle; ``last``
-        hour scored; ``hours`` seen; ``history``, [hour, value] pairs; ``episode``, the
-        open finding's first hour and peak score, or null)."""
+        hour scored; ``hours`` seen; ``history``, [hours since 1970, value to six
+        figures] pairs; ``episode``, the open finding's first hour and peak score, or
+        null)."""
         return Entries()
 
     def entries(self, state: Entries) -> Entries:
@@ -146,7 +147,7 @@ class AnomalyDetection:
         )
         entry["hours"] += 1
         entry["last"] = point.window_start.isoformat()
-        entry["history"] = [*entry["history"], [point.window_start.isoformat(), value]][
+        entry["history"] = [*entry["history"], [_hours(point.window_start), float(f"{value:.6g}")]][
             -self.settings.history_hours :
         ]
         findings = []
@@ -212,7 +213,7 @@ class AnomalyDetection:
                 "band": [band[0], band[2]] if band else None,
                 "score": score, "peak_score": entry["episode"]["peak"],
                 "detector": self.settings.detector, "threshold": self.settings.threshold,
-                "history": entry["history"],
+                "history": [[_instant(h).isoformat(), v] for h, v in entry["history"]],
             },
         )  # fmt: skip
 
@@ -235,6 +236,15 @@ ROW_SCHEMA = pl.Schema(
     "score": pl.Float64(), "anomalous": pl.Boolean(),
     }
 )  # fmt: skip
+
+
+def _hours(instant: datetime) -> int:
+    """Hours since 1970 (UTC): how the history keeps an hour, in a few bytes."""
+    return int(instant.timestamp()) // 3600
+
+
+def _instant(hours: int) -> datetime:
+    return datetime.fromtimestamp(hours * 3600, UTC)
 
 
 def fingerprint(series_id: str) -> str:

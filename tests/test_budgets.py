@@ -1,0 +1,188 @@
+"""Budgets worked out by hand: a team that costs $2 an hour against a weekly budget of
+$200 (Monday 00:00 UTC to Monday): the forecast, the findings at 80 % and 100 % of the
+actual and the forecast spend at the hours computed here, each once per period; the
+next week resolves them and starts again. Then the command line."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from cli_tools import run_kubeopera, stored
+
+from kubeopera.models import (
+    Budget,
+    BudgetPeriod,
+    BudgetScope,
+    SeriesKind,
+    SeriesPoint,
+    SeriesScope,
+    Topic,
+)
+from kubeopera.streams.pipeline import Pipeline
+from kubeopera.streams.pricing import Pricer
+from kubeopera.streams.processor import Envelope, Output
+from kubeopera.streams.processors.budgets import BudgetTracking
+from kubeopera.streams.reference import Reference
+
+HOUR = timedelta(hours=1)
+MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
+BUDGET = Budget(
+    scope=BudgetScope.TEAM, target="web", period=BudgetPeriod.WEEKLY, amount=200.0,
+    recorded_at=MONDAY,
+)  # fmt: skip
+
+
+def cost(at: datetime, cluster: str, value: float) -> Envelope:
+    return Envelope(
+        Topic.SERIES,
+        SeriesPoint(kind=SeriesKind.COST, scope=SeriesScope.TEAM, cluster=cluster, team="web",
+                    window_start=at, value=value),
+    )  # fmt: skip
+
+
+def run(points: list[list[Envelope]]) -> Output:
+    """Each list one batch, the budget known from the start."""
+    pipeline = Pipeline([BudgetTracking()], Reference(Pricer()))
+    pipeline.reference.apply_budgets([BUDGET])
+    output = Output()
+    for batch in points:
+        output.extend(pipeline.run(batch)[0])
+    return output
+
+
+def opened(output: Output) -> dict[str, datetime]:
+    """basis/threshold -> the hour the finding opened (each must open once)."""
+    found = [f for f in output.findings if f.status == "open"]
+    marks = [f"{f.evidence['basis']}/{f.evidence['threshold']:g}" for f in found]
+    assert len(marks) == len(set(marks)), marks
+    return {m: f.last_seen for m, f in zip(marks, found, strict=True)}
+
+
+def test_a_steady_team_reaches_its_thresholds_at_the_hours_worked_out_by_hand() -> None:
+    # $2 an hour: after k hours $2k spent. 80 % of $200 is $160: the 80th hour (k = 80),
+    # which starts at hour 79; 100 %: the 100th, starting at hour 99. From the first hour
+    # the forecast is $2 now plus $2 for each of the 167 hours left: $336, 168 % of the
+    # budget, with no spread (no hour differed from the expected): both forecast findings
+    # open at hour 0.
+    output = run([[cost(MONDAY + n * HOUR, "prod", 2.0)] for n in range(120)])
+    assert opened(output) == {
+        "forecast/0.8": MONDAY, "forecast/1": MONDAY,
+        "actual/0.8": MONDAY + 79 * HOUR, "actual/1": MONDAY + 99 * HOUR,
+    }  # fmt: skip
+    rows = pl.concat([block for _, block in output.rows])
+    first = rows.row(0, named=True)
+    assert (first["spend"], first["forecast"]) == (2.0, 336.0)
+    assert (first["forecast_low"], first["forecast_high"]) == (336.0, 336.0)
+    assert rows.row(79, named=True)["spend"] == 160.0
+    summary = next(f for f in output.findings if f.evidence["basis"] == "actual").summary
+    assert "80%" in summary and "$160.00" in summary
+
+
+def test_a_team_across_clusters_adds_them_up_however_the_hours_are_batched() -> None:
+    # $1.50 in prod and $0.50 in staging each hour: the same $2 an hour.
+    hours = [[cost(MONDAY + n * HOUR, c, v) for c, v in (("prod", 1.5), ("staging", 0.5))]
+             for n in range(120)]  # fmt: skip
+    together = run([[p for hour in hours for p in hour]])
+    by_hour = run(hours)
+    assert opened(together) == opened(by_hour)
+    assert opened(by_hour)["actual/0.8"] == MONDAY + 79 * HOUR
+
+
+def test_the_next_period_resolves_the_last_ones_findings_and_starts_again() -> None:
+    output = run([[cost(MONDAY + n * HOUR, "prod", 2.0)] for n in range(169)])
+    resolved = [f for f in output.findings if f.status == "resolved"]
+    assert sorted(f.evidence["basis"] + f"/{f.evidence['threshold']:g}" for f in resolved) == [
+        "actual/0.8", "actual/1", "forecast/0.8", "forecast/1",
+    ]  # fmt: skip
+    assert {f.last_seen for f in resolved} == {MONDAY + 168 * HOUR}
+    again = [
+        f for f in output.findings if f.status == "open" and f.first_seen >= MONDAY + 168 * HOUR
+    ]
+    assert sorted(f.evidence["basis"] for f in again) == ["forecast", "forecast"]
+    week_one = {f.fingerprint for f in output.findings if f.first_seen < MONDAY + 168 * HOUR}
+    assert not week_one & {f.fingerprint for f in again}  # a new period: new findings
+
+
+def test_an_hour_sent_twice_is_counted_once() -> None:
+    hours = [[cost(MONDAY + n * HOUR, "prod", 2.0)] for n in range(100)]
+    twice = run([h + h for h in hours])
+    assert twice.duplicates == 100
+    assert pl.concat([block for _, block in twice.rows])["spend"].to_list() == [
+        2.0 * (n + 1) for n in range(100)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        (["--team", "web", "--monthly", "-5"], "amount: Input should be greater than 0"),
+        (["--team", "web", "--monthly", "nan"], "amount: Input should be a finite number"),
+        (["--team", "web"], "give --monthly USD or --weekly USD"),
+        (["--monthly", "5"], "name one of --team, --namespace CLUSTER/NAMESPACE, --cluster"),
+        (["--namespace", "shop", "--weekly", "5"], "--namespace takes CLUSTER/NAMESPACE"),
+        (["--team", "web", "--weekly", "5", "--thresholds", "0.8,x"], "could not convert"),
+        (["--team", "web", "--weekly", "5", "--thresholds", "-1"], "thresholds: Value error"),
+    ],
+)
+def test_a_bad_budget_is_one_line(tmp_path: Path, arguments: list[str], error: str) -> None:
+    result = run_kubeopera(tmp_path, "budgets", "set", *arguments)
+    assert result.returncode != 0
+    assert result.stderr.startswith("kubeopera: error: ") and error in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_set_status_and_delete_from_the_command_line(tmp_path: Path) -> None:
+    """On a store with a day of simulated costs: a team's status is its cost so far, the
+    same as the store's hourly costs summed; a deleted budget is gone."""
+    demo = run_kubeopera(
+        tmp_path, "demo", "--clusters", "1", "--pods-per-cluster", "30", "--duration", "6h",
+        "--resolution", "5m", "--start", "2026-03-03",
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    spent = stored(
+        tmp_path, "SELECT sum(total_cost) AS c FROM cost_allocation_hourly FINAL "
+        "WHERE team = 'web' AND NOT is_idle"
+    )["c"].item()  # fmt: skip
+    assert (
+        run_kubeopera(tmp_path, "budgets", "set", "--team", "web", "--monthly", "500").returncode
+        == 0
+    )
+    status = run_kubeopera(tmp_path, "budgets", "status", "--format", "json")
+    assert status.returncode == 0, status.stderr
+    (row,) = [r for r in json.loads(status.stdout) if r["budget"] == "team/web/monthly"]
+    # As of the store's latest hour of the team: March 2026, whatever month it is now.
+    assert row["amount"] == 500.0
+    assert row["spend"] == pytest.approx(spent, rel=1e-9)
+    assert row["forecast"] >= row["spend"]
+    deleted = run_kubeopera(tmp_path, "budgets", "delete", "--team", "web", "--period", "monthly")
+    assert deleted.returncode == 0, deleted.stderr
+    after = run_kubeopera(tmp_path, "budgets", "status", "--format", "json")
+    assert "team/web/monthly" not in after.stdout
+
+
+def test_the_budget_status_view_shows_each_budget_in_force_as_of_its_latest_hour(
+    tmp_path: Path,
+) -> None:
+    from kubeopera.reports import record_budgets
+    from kubeopera.sinks.clickhouse import ChdbBackend, Store
+    from kubeopera.streams.embedded import EmbeddedEngine
+
+    withdrawn = BUDGET.model_copy(update={"target": "gone", "deleted": True})
+    with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
+        record_budgets(store, [BUDGET, withdrawn])
+        engine = EmbeddedEngine(store, [BudgetTracking()])
+        engine.reference.apply_budgets([BUDGET])
+        engine.process(
+            [
+                (p.topic, p.message)
+                for n in range(30)
+                for p in [cost(MONDAY + n * HOUR, "prod", 2.0)]
+            ]
+        )
+        view = store.query("SELECT * FROM v_budget_status").to_dicts()
+    assert [(r["budget"], r["spend"], r["forecast"], r["as_of"]) for r in view] == [
+        ("team/web/weekly", 60.0, 336.0, MONDAY + 30 * HOUR)
+    ]
+    assert view[0]["spent_share"] == pytest.approx(0.3)
