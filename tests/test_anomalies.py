@@ -150,7 +150,11 @@ def test_the_daily_ramp_is_normal_and_the_same_ramp_at_three_in_the_morning_is_n
     evidence = found[0].evidence
     assert evidence["observed"] == pytest.approx(ramp(tuesday + 14 * HOUR))
     assert evidence["observed"] > evidence["band"][1] > evidence["expected"]
-    assert len(evidence["history"]) == 24 and evidence["history"][-1][1] == evidence["observed"]
+    assert len(evidence["history"]) == 24  # the day to it, values to six figures
+    assert evidence["history"][-1] == [
+        (tuesday + 3 * HOUR).isoformat(),
+        float(f"{evidence['observed']:.6g}"),
+    ]
 
 
 def test_an_hour_sent_twice_counts_once() -> None:

@@ -28,6 +28,7 @@ from kubeopera.collectors.simulator.state import (
     JobRun,
     Pod,
     ReplicaSet,
+    Series,
     Workload,
     never,
 )
@@ -92,6 +93,7 @@ class Scenario:
         self.injections: list[Injection] = []
         self.leak: tuple[int, Workload] | None = None
         self.storm: tuple[int, int, Workload] | None = None
+        self.storm_events: dict[str, Series] = {}  # pod uid -> its BackOff Event
         if cluster.index == 0:
             self._plan_injections()
         hours = spec.resolution / HOUR
@@ -451,11 +453,13 @@ class Scenario:
                     involved = ObjectRef(
                         kind="Pod", namespace=workload.namespace, name=pod.name, uid=pod.uid
                     )
-                    message = f"Back-off restarting failed container in pod {pod.name}"
+                    name = pod.containers[0].name
+                    message = f"Back-off restarting failed container {name} in pod {pod.name}"
                     host = pod.node.name if pod.node is not None else ""
+                    series = self.storm_events.setdefault(pod.uid, self.cluster.series(pod.name))
                     self.cluster.event(
                         out, "Warning", "BackOff", message, involved, workload.namespace,
-                        "kubelet", host, None,
+                        "kubelet", host, series,
                     )  # fmt: skip
         for injection in self.injections:
             if injection.kind == "weekend_batch" and injection.start == t:
