@@ -191,7 +191,7 @@ def test_an_unknown_detector_or_parameter_is_refused_with_its_reason() -> None:
         registry.build(["anomalies"], {"anomalies": {"detector_params": {"alpha": 1}}})
     river = registry.build(
         ["anomalies"], {"anomalies": {"detector": "river.anomaly.HalfSpaceTrees",
-                                      "detector_params": {"seed": 1}, "params_by_kind": {}}}
+                                      "detector_params": {"seed": 1}}}
     )  # fmt: skip
     assert river[0].name == "anomalies"
 

@@ -40,10 +40,16 @@ class WindowedGaussian(base.AnomalyDetector):
             self._sum -= gone
             self._squares -= gone * gone
 
-    def score_one(self, x: Features) -> float:
+    def expected_one(self, x: Features) -> tuple[float, float]:
+        """The window's mean and standard deviation (0, 0 while it is empty)."""
         count = len(self._window)
-        if count < 2:
-            return 0.0
+        if not count:
+            return 0.0, 0.0
         mean = self._sum / count
-        std = math.sqrt(max(self._squares / count - mean * mean, 0.0)) or 1e-6
-        return math.erf(abs(x["value"] - mean) / std / math.sqrt(2))
+        return mean, math.sqrt(max(self._squares / count - mean * mean, 0.0))
+
+    def score_one(self, x: Features) -> float:
+        if len(self._window) < 2:
+            return 0.0
+        mean, std = self.expected_one(x)
+        return math.erf(abs(x["value"] - mean) / (std or 1e-6) / math.sqrt(2))

@@ -54,6 +54,14 @@ SERIES_HOURLY = Table(
 )
 
 
+KIND_DEFAULTS: dict[str, dict[SeriesKind, dict[str, Any]]] = {
+    "seasonal": {SeriesKind.RESTARTS: {"min_deviation": 1.0}},
+}
+"""Per-kind parameters a detector gets unless ``params_by_kind`` says otherwise: for the
+seasonal detector, restarts deviate by one restart at least (a single restart of a
+workload that never restarts is no storm)."""
+
+
 class AnomalySettings(BaseModel):
     """The ``anomalies:`` section."""
 
@@ -61,9 +69,7 @@ class AnomalySettings(BaseModel):
 
     detector: str = "seasonal"
     detector_params: dict[str, Any] = Field(default_factory=dict)
-    params_by_kind: dict[SeriesKind, dict[str, Any]] = Field(
-        default_factory=lambda: {SeriesKind.RESTARTS: {"min_deviation": 1.0}}
-    )
+    params_by_kind: dict[SeriesKind, dict[str, Any]] | None = None
     threshold: float = Field(default=0.99998, gt=0, lt=1)
     warm_up_hours: int = Field(default=24, ge=0)
     history_hours: int = Field(default=24, ge=1, le=168)
@@ -76,8 +82,13 @@ class AnomalySettings(BaseModel):
         return self
 
     def params(self, kind: SeriesKind) -> dict[str, Any]:
-        """The detector's parameters for series of ``kind``."""
-        return {**self.detector_params, **self.params_by_kind.get(kind, {})}
+        """The detector's parameters for series of ``kind``: ``detector_params``, then
+        ``params_by_kind`` (when not given, the detector's own per-kind defaults:
+        ``KIND_DEFAULTS``)."""
+        by_kind = self.params_by_kind
+        if by_kind is None:
+            by_kind = KIND_DEFAULTS.get(self.detector, {})
+        return {**self.detector_params, **by_kind.get(kind, {})}
 
 
 @register
