@@ -588,9 +588,10 @@ def anomalies(
     fmt: render.Format,
     output: Path | None,
 ) -> None:
-    """Print the anomaly episodes seen in the last --since (written by the anomalies
-    processor, which runs by default), newest first: open or resolved, the series, what
-    it was, what its detector expected at most, the score."""
+    """Print the anomaly episodes open now or ended within --since (written by the
+    anomalies processor, which runs by default), newest first: when each began and
+    ended, the series, what it was when it opened against the most its detector
+    expected."""
     if ctx.invoked_subcommand is not None:
         return
     from kubeopera.reports import anomalies as found
@@ -664,12 +665,13 @@ def evaluate_detectors(
 
 
 def _target(team: str | None, namespace: str | None, cluster: str | None) -> tuple[str, str]:
-    given = [
-        (s, t) for s, t in (("team", team), ("namespace", namespace), ("cluster", cluster)) if t
-    ]
+    named = (("team", team), ("namespace", namespace), ("cluster", cluster))
+    given = [(scope, target.strip()) for scope, target in named if target is not None]
     if len(given) != 1:
         raise click.UsageError("name one of --team, --namespace CLUSTER/NAMESPACE, --cluster")
     scope, target = given[0]
+    if not target:
+        raise click.UsageError(f"--{scope} is empty")
     if scope == "namespace" and not re.fullmatch(r"[^/\s]+/[^/\s]+", target):
         raise click.UsageError(f"--namespace takes CLUSTER/NAMESPACE, got {target!r}")
     return scope, target
@@ -731,6 +733,9 @@ def set_budget(
         raise click.UsageError("give --monthly USD or --weekly USD")
     try:
         shares = [float(t) for t in thresholds.split(",") if t.strip()]
+    except ValueError as error:
+        raise click.UsageError(f"--thresholds takes shares like 0.8,1.0: {error}") from error
+    try:
         budget = Budget(
             scope=scope, target=target, period="monthly" if monthly is not None else "weekly",
             amount=monthly if monthly is not None else weekly, thresholds=shares,
@@ -739,13 +744,13 @@ def set_budget(
     except (ValueError, ValidationError) as error:
         raise click.UsageError(_first_error(error)) from error
     settings = _settings(ctx)
-    with settings.open_store() as store:
-        record_budgets(store, [budget])
-    if publish:
+    if publish:  # first: a budget the workers cannot have is not recorded either
         from kubeopera.cli.publish import publish as send
         from kubeopera.models import Topic
 
         send(settings, Topic.BUDGETS, [budget], "budgets")
+    with settings.open_store() as store:
+        record_budgets(store, [budget])
     click.echo(
         f"budget {budget.name()}: ${budget.amount:,.2f} a {budget.period.removesuffix('ly')}"
         f"{' (published)' if publish else ''}"
@@ -788,12 +793,12 @@ def delete_budget(
         if name not in known:
             raise click.ClickException(f"no budget {name} (see kubeopera budgets status)")
         gone = known[name].model_copy(update={"deleted": True, "recorded_at": datetime.now(UTC)})
-        record_budgets(store, [gone])
-    if publish:
-        from kubeopera.cli.publish import publish as send
-        from kubeopera.models import Topic
+        if publish:
+            from kubeopera.cli.publish import publish as send
+            from kubeopera.models import Topic
 
-        send(settings, Topic.BUDGETS, [gone], "budgets")
+            send(settings, Topic.BUDGETS, [gone], "budgets")
+        record_budgets(store, [gone])
     click.echo(f"budget {name} deleted")
 
 
@@ -838,7 +843,8 @@ def main() -> None:
         sys.exit(130)
     except click.UsageError as error:
         click.echo(
-            f"kubeopera: error: {error.format_message()} (see {_command(error)} --help)",
+            f"kubeopera: error: {' '.join(error.format_message().split())} "
+            f"(see {_command(error)} --help)",
             err=True,
         )
         sys.exit(2)

@@ -9,6 +9,7 @@ import faust
 
 from kubeopera.collectors.topics import ensure_changelogs, ensure_topics
 from kubeopera.models import TOPIC_SETTINGS, Topic
+from kubeopera.reports import recorded_budgets
 from kubeopera.settings import Settings
 from kubeopera.streams.embedded import tune_gc_for_batches
 from kubeopera.streams.faust_engine import FaustEngine, FaustOptions
@@ -47,6 +48,7 @@ def run_worker(
         worker = FaustEngine(
             options, store, settings.build_processors(), settings.pricer(), report=_say
         )
+        worker.reference.apply_budgets(recorded_budgets(store))  # and the topic's, later
         ensure_changelogs(
             kafka.bootstrap_servers, worker.changelog_topics(), **kafka.client_options()
         )

@@ -38,7 +38,9 @@ class Budget(Contract):
     @classmethod
     def _shares(cls, thresholds: list[float]) -> list[float]:
         if any(not 0 < t <= 10 for t in thresholds):
-            raise ValueError("thresholds are shares of the amount, each above 0 (0.8 = 80 %)")
+            raise ValueError(
+                "thresholds are shares of the amount, each above 0 and at most 10 (0.8 = 80 %)"
+            )
         return sorted(set(thresholds))
 
     def name(self) -> str:

@@ -3,7 +3,12 @@ sharing of cost rows. Above sinks and streams, below the CLI, which only calls t
 
 from kubeopera.reports.aggregate import Sharing, aggregate, key_columns
 from kubeopera.reports.anomalies import anomalies
-from kubeopera.reports.budgets import budget_report, record_budgets, recorded_budgets
+from kubeopera.reports.budgets import (
+    budget_report,
+    record_budgets,
+    recorded_budgets,
+    recorded_spends,
+)
 from kubeopera.reports.changes import change_timeline, notable_changes
 from kubeopera.reports.cost import cost_report, pricing_notes
 from kubeopera.reports.drift import (
@@ -37,6 +42,7 @@ __all__ = [
     "record_budgets",
     "recorded_baselines",
     "recorded_budgets",
+    "recorded_spends",
     "sample_counts",
     "schema_status",
 ]

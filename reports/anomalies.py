@@ -12,12 +12,12 @@ KINDS = {"cost": ("cost",), "usage": ("cpu", "memory"), "restarts": ("restarts",
 
 
 def anomalies_sql(since: datetime, kind: str | None) -> str:
-    """Anomaly episodes seen since ``since``, newest first, one row each: ``began`` (the
-    hour it opened), ``ended`` (the hour the series was back to normal; NULL while
-    open), ``series_kind``, the subject (``cluster``, ``namespace``, ``kind``, ``name``),
-    what the series was when it opened (``observed``) against the most its detector
-    expected (``expected_at_most``), in ``unit``."""
-    where = f"finding_kind = 'anomaly' AND last_seen >= {time_literal(since)}"
+    """Anomaly episodes open now or seen since ``since``, newest first, one row each:
+    ``began`` (the hour it opened), ``ended`` (the hour the series was back to normal;
+    NULL while open), ``series_kind``, the subject (``cluster``, ``namespace``, ``kind``,
+    ``name``), what the series was when it opened (``observed``) against the most its
+    detector expected then (``expected_at_most``), in ``unit``."""
+    where = "finding_kind = 'anomaly'"
     if kind:
         kinds = ", ".join(literal(k) for k in KINDS[kind])
         where += f" AND JSONExtractString(evidence, 'series_kind') IN ({kinds})"
@@ -32,6 +32,7 @@ def anomalies_sql(since: datetime, kind: str | None) -> str:
         f"AS expected_at_most, JSONExtractString({opened}, 'unit') AS unit "
         f"FROM findings FINAL WHERE {where} "
         "GROUP BY fingerprint, first_seen, cluster, namespace, kind, name "
+        f"HAVING ended IS NULL OR ended >= {time_literal(since)} "
         "ORDER BY began DESC, cluster, namespace, kind, name"
     )
 

@@ -79,37 +79,57 @@ def hourly_cost_sql(budget: Budget, since: datetime) -> str:
     )
 
 
-def latest_hour_sql(budget: Budget) -> str:
-    """The latest hour of the target's cost in the store (``latest``; NULL: none)."""
-    return (
-        "SELECT if(count() = 0, NULL, max(window_start)) AS latest "
-        f"FROM cost_allocation_hourly WHERE {_target_where(budget)}"
-    )
+LATEST_HOUR_SQL = (
+    "SELECT if(count() = 0, NULL, max(window_start)) AS latest FROM cost_allocation_hourly"
+)
+"""The latest hour of cost in the store (NULL: none)."""
+
+
+def target_spends(store: Store, budget: Budget, through: datetime) -> dict[str, Spend]:
+    """The budget's target's spend by cluster through the hour starting at ``through``
+    (UTC), learnt from the hours of its period and of ``HISTORY`` before (hours without
+    cost counted as $0)."""
+    start = period_of(budget.period, through)[0]
+    spends: dict[str, Spend] = {}
+    for cluster, at, cost in store.query(hourly_cost_sql(budget, start - HISTORY)).iter_rows():
+        if at <= through:
+            spends.setdefault(cluster, Spend()).count(at, cost)
+    for spend in spends.values():
+        spend.advance(through)
+    return spends
+
+
+def recorded_spends(store: Store) -> dict[str, dict[str, Spend]]:
+    """Each budget target's spend by cluster through the store's latest hour, keyed as
+    the budget processor keys its state (``team/web``): what an embedded run starts
+    from."""
+    latest = store.query(LATEST_HOUR_SQL)["latest"].item()
+    if latest is None:
+        return {}
+    return {
+        f"{budget.scope}/{budget.target}": target_spends(store, budget, latest)
+        for budget in recorded_budgets(store)
+        if not budget.deleted
+    }
 
 
 def budget_report(store: Store, now: datetime) -> pl.DataFrame:
-    """Each budget in force, as of the latest hour of its target's cost in the store, in
-    the period that hour falls in (the one ``now`` falls in while the store has none):
-    ``budget``, ``period``, ``amount``, ``period_start``, ``as_of``, ``spend``,
-    ``spent_share``, ``forecast``, ``forecast_low``, ``forecast_high`` (the 90 %
-    interval), ``forecast_share``."""
+    """Each budget in force, as of the store's latest hour of cost (``now``'s while it
+    has none), in the period that hour falls in: ``budget``, ``period``, ``amount``,
+    ``period_start``, ``as_of`` (the end of that hour), ``spend``, ``spent_share``,
+    ``forecast``, ``forecast_low``, ``forecast_high`` (the 90 % interval),
+    ``forecast_share``."""
+    latest = store.query(LATEST_HOUR_SQL)["latest"].item()
+    through = latest or now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     rows = []
     for budget in recorded_budgets(store):
         if budget.deleted:
             continue
-        known = store.query(latest_hour_sql(budget))["latest"].item()
-        start = period_of(budget.period, known or now)[0]
-        hours = store.query(hourly_cost_sql(budget, start - HISTORY))
-        spends: dict[str, Spend] = {}
-        for cluster, at, cost in hours.iter_rows():
-            spends.setdefault(cluster, Spend()).count(at, cost)
-        latest = max((s.last for s in spends.values() if s.last), default=None)
-        status = budget_status(budget, latest or start - timedelta(hours=1), spends)
+        status = budget_status(budget, through, target_spends(store, budget, through))
         rows.append(
             {
                 "budget": budget.name(), "period": budget.period.value, "amount": budget.amount,
-                "period_start": status["period_start"],
-                "as_of": latest + timedelta(hours=1) if latest else None,
+                "period_start": status["period_start"], "as_of": through + timedelta(hours=1),
                 "spend": status["spend"], "spent_share": status["spend"] / budget.amount,
                 "forecast": status["forecast"], "forecast_low": status["forecast_low"],
                 "forecast_high": status["forecast_high"],

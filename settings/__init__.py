@@ -270,8 +270,14 @@ class Settings(BaseSettings):
     ) -> "EmbeddedEngine":
         """The embedded pipeline as these settings describe it (or with ``processors``),
         its reference data holding the drift baselines and budgets the store has
-        recorded and the findings it holds open (its processors start without state)."""
-        from kubeopera.reports import open_findings, recorded_baselines, recorded_budgets
+        recorded, the budgets' spend so far and the findings it holds open (its
+        processors start without state)."""
+        from kubeopera.reports import (
+            open_findings,
+            recorded_baselines,
+            recorded_budgets,
+            recorded_spends,
+        )
         from kubeopera.streams.embedded import EmbeddedEngine
 
         engine = EmbeddedEngine(
@@ -279,6 +285,7 @@ class Settings(BaseSettings):
         )
         engine.reference.apply(recorded_baselines(store))
         engine.reference.apply_budgets(recorded_budgets(store))
+        engine.reference.spends = recorded_spends(store)
         engine.reference.open_findings = {f.fingerprint: f for f in open_findings(store)}
         return engine
 

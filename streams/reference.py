@@ -28,6 +28,7 @@ from kubeopera.models import (
 from kubeopera.streams.baselines import Baselines, PeerGroup, peer_baselines
 from kubeopera.streams.inventory import BEGINNING, Inventory
 from kubeopera.streams.pricing import NodePricing, Pricer, pricing_frame
+from kubeopera.streams.spend import Spend
 from kubeopera.streams.timeline import Timeline, prune, record
 
 
@@ -51,6 +52,10 @@ class Reference:
         self.budgets: dict[str, Budget] = {}
         """Every budget by name (``Budget.name``), the latest definition of each; those
         ``deleted`` are not in force."""
+        self.spends: dict[str, dict[str, Spend]] = {}
+        """Budget targets' spend so far by cluster (``team/web`` -> cluster -> spend), as
+        the store holds it: an embedded run, whose processors start without state, loads
+        it so that a budget's period goes on from there."""
         self.open_findings: dict[str, Finding] = {}
         """Findings the store holds open, by fingerprint: an embedded run, whose
         processors start without state, loads them so that they resolve."""

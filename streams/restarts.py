@@ -30,6 +30,9 @@ import polars as pl
 from kubeopera.models import MetricBatch
 
 HOUR_MS = 3_600_000
+FORGET_MS = 24 * HOUR_MS
+"""How long a container not scraped is remembered: a day (its pod is gone by then);
+only a scrape gap longer than that makes what is counted depend on batching."""
 SCHEMA = pl.Schema(
     {
         "window_start": pl.Datetime("ms", "UTC"),
@@ -67,14 +70,15 @@ class RestartCounter:
 
     def due(self, until: datetime) -> pl.DataFrame:
         """The restarts of the hours before ``until`` (``SCHEMA`` columns), forgotten
-        here; containers not scraped for an hour before it are forgotten too."""
+        here; containers not scraped for ``FORGET_MS`` before it are forgotten too (a
+        container scraped again after longer, its restarts meanwhile are not counted)."""
         limit = int(until.timestamp() * 1000) if until.year < 9999 else 2**62
         due = sorted(k for k in self._counts if k[0] < limit)
         rows = [
             (datetime.fromtimestamp(h / 1000, UTC), c, p, self._counts.pop((h, c, p)))
             for h, c, p in due
         ]
-        self._last = {k: v for k, v in self._last.items() if v[0] >= limit - HOUR_MS}
+        self._last = {k: v for k, v in self._last.items() if v[0] >= limit - FORGET_MS}
         return pl.DataFrame(rows, schema=SCHEMA, orient="row")
 
     def to_json(self) -> dict[str, Any]:

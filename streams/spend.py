@@ -2,6 +2,9 @@
 budget processor keeps one ``Spend`` per target and cluster as the hours come;
 ``kubeopera budgets status`` builds the same from the store's hourly costs.
 
+An hour a target's series skips (a namespace whose pods were all gone) cost nothing:
+the hours between two counted ones are counted as $0, so the forecast learns them.
+
 >>> from datetime import UTC, datetime, timedelta
 >>> from kubeopera.models import Budget
 >>> monday = datetime(2026, 3, 2, tzinfo=UTC)
@@ -15,12 +18,20 @@ True
 (20.0, 336.0)
 """
 
+import math
+from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubeopera.models import Budget, BudgetPeriod
 from kubeopera.streams.forecast import HOUR, HourlyForecast, interval
+
+PERIOD = {BudgetPeriod.WEEKLY: timedelta(days=7), BudgetPeriod.MONTHLY: timedelta(days=31)}
+"""The longest of each period: the one before a new one starts within it."""
+GAP = 6 * 7 * 24
+"""The most hours without cost counted as $0 at once (six weeks: the forecast's weekly
+means have forgotten what came before by then)."""
 
 
 def period_of(period: BudgetPeriod, at: datetime) -> tuple[datetime, datetime]:
@@ -43,42 +54,78 @@ def period_of(period: BudgetPeriod, at: datetime) -> tuple[datetime, datetime]:
 
 @dataclass
 class Spend:
-    """One target's cost in one cluster: the last hour counted (UTC), the spend (USD) of
-    the week and month that hour is in, and the forecast model of its hours."""
+    """One target's cost in one cluster: the last hour counted (UTC), the cost (USD) of
+    each hour of the week and of the month that hour is in, and of the ones before
+    (a budget's status as of an earlier hour may still be asked for while another
+    cluster catches up), and the forecast model of its hours."""
 
     last: datetime | None = None
-    spent: dict[BudgetPeriod, tuple[datetime, float]] = field(default_factory=dict)
+    hours: "dict[tuple[BudgetPeriod, datetime], array[float]]" = field(default_factory=dict)
     model: HourlyForecast = field(default_factory=HourlyForecast)
 
     def count(self, at: datetime, value: float) -> bool:
-        """The hour starting at ``at`` cost ``value`` USD; False (and nothing counted)
-        for an hour at or before the last counted."""
+        """The hour starting at ``at`` cost ``value`` USD (the hours since the last one
+        counted, nothing); False, and nothing counted, for an hour at or before the
+        last."""
         if self.last is not None and at <= self.last:
             return False
+        self.advance(at - HOUR)
+        self._add(at, value)
+        return True
+
+    def advance(self, through: datetime) -> None:
+        """The hours after the last counted, to ``through``, cost nothing."""
+        if self.last is None or through <= self.last:
+            return
+        gap = min(GAP, int((through - self.last) / HOUR))
+        for n in range(gap, 0, -1):
+            self._add(through - (n - 1) * HOUR, 0.0)
+
+    def _add(self, at: datetime, value: float) -> None:
         for period in BudgetPeriod:
-            began = period_of(period, at)[0]
-            known = self.spent.get(period)
-            self.spent[period] = (began, (known[1] if known and known[0] == began else 0.0) + value)
+            start = period_of(period, at)[0]
+            if (period, start) not in self.hours:  # a new period: the one before stays
+                self.hours = {
+                    (p, s): c
+                    for (p, s), c in self.hours.items()
+                    if p != period or s >= start - PERIOD[period]
+                }
+            costs = self.hours.setdefault((period, start), array("d"))
+            index = int((at - start) / HOUR)
+            costs.extend([0.0] * (index + 1 - len(costs)))
+            costs[index] = value
         self.model.learn(at, value)
         self.last = at
-        return True
+
+    def spent(self, period: BudgetPeriod, through: datetime) -> float:
+        """The cost (USD) of ``period``'s hours, in the period ``through`` is in, up to and
+        including the hour starting at ``through``."""
+        start = period_of(period, through)[0]
+        costs = self.hours.get((period, start))
+        return math.fsum(costs[: int((through - start) / HOUR) + 1]) if costs else 0.0
 
 
 def budget_status(budget: Budget, at: datetime, spends: dict[str, Spend]) -> dict[str, Any]:
     """The budget's status as of the hour starting at ``at`` (UTC), over the clusters'
-    ``spends``: the spend of its period so far (USD), and the forecast to the period's
-    end, each cluster from the hour after its last counted, with the 90 % interval.
-    Keys: those of the ``budget_status`` table."""
+    ``spends``: the spend of its period through that hour (USD: a cluster's hours after
+    it do not count, one that has not reported it yet counts what it has), and the
+    forecast to the period's end: what each cluster cost after that hour as far as it
+    has reported (one ahead of the others), and is expected to cost in the hours it has
+    not reported, with the 90 % interval. The spend as of an hour is the same whatever
+    order the clusters reported in; the forecast is as far as each had reported. Keys:
+    those of the ``budget_status`` table."""
     start, end = period_of(budget.period, at)
     spend, expected, variance = 0.0, 0.0, 0.0
     for name in sorted(spends):
         cluster = spends[name]
-        began, spent = cluster.spent.get(budget.period, (start, 0.0))
-        if began == start:
-            spend += spent
-        after = max(cluster.last + HOUR, start) if cluster.last else start
-        more, spread = cluster.model.ahead(after, end)
-        expected += more
+        spend += cluster.spent(budget.period, at)
+        if cluster.last is None:
+            continue
+        reported = min(cluster.last, end - HOUR)
+        if reported > at:  # ahead: what it cost since
+            expected += cluster.spent(budget.period, reported) - cluster.spent(budget.period, at)
+        ahead, spread = cluster.model.ahead(max(cluster.last + HOUR, start), end)
+        expected += ahead
         variance += spread
     low, high = interval(spend + expected, variance)
     return {

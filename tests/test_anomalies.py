@@ -223,3 +223,21 @@ def test_the_open_anomalies_view_lists_the_open_episode(tmp_path: Path) -> None:
         (night, "Namespace", "shop", "cost")
     ]
     assert view[0]["observed"] > view[0]["upper"] > view[0]["expected"]
+
+
+def test_an_episode_left_open_by_one_embedded_run_resolves_in_the_next(tmp_path: Path) -> None:
+    from kubeopera.settings import Settings
+
+    weeks = [MONDAY + n * HOUR for n in range(3 * 168 + 24 + 4)]
+    night = weeks[-1]
+    with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
+        first = Settings().engine(store, processors=["anomalies"])
+        first.process([(Topic.SERIES, point(at, ramp(at)).message) for at in weeks[:-1]])
+        first.process([(Topic.SERIES, point(night, ramp(night + 11 * HOUR)).message)])
+        second = Settings().engine(store, processors=["anomalies"])
+        calm = night + HOUR
+        second.process([(Topic.SERIES, point(calm, 0.0).message)])
+        states = store.query(
+            "SELECT status, first_seen, last_seen FROM findings ORDER BY last_seen"
+        ).rows()
+    assert states == [("open", night, night), ("resolved", night, calm)]

@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from cli_tools import run_kubeopera, stored
+from polars.testing import assert_frame_equal
 
 from kubeopera.models import (
     Budget,
@@ -186,3 +187,93 @@ def test_the_budget_status_view_shows_each_budget_in_force_as_of_its_latest_hour
         ("team/web/weekly", 60.0, 336.0, MONDAY + 30 * HOUR)
     ]
     assert view[0]["spent_share"] == pytest.approx(0.3)
+
+
+def test_a_lagging_cluster_changes_no_earlier_hour_and_no_later_period() -> None:
+    """prod reports ten hours ahead of staging, across the week's end: the spend as of
+    each hour, as last written, is the in-step one (a cluster's later hours do not count
+    in an earlier hour; the forecast is as far as each cluster had reported), and
+    staging's last hours of the old week resolve nothing of the new week's findings nor
+    open them twice."""
+    hours = range(160, 180)  # Sunday 16:00 to Monday 11:00
+    in_step = [[cost(MONDAY + n * HOUR, c, v) for c, v in (("prod", 1.5), ("staging", 0.5))]
+               for n in hours]  # fmt: skip
+    ahead = [cost(MONDAY + n * HOUR, "prod", 1.5) for n in hours]
+    behind = [cost(MONDAY + n * HOUR, "staging", 0.5) for n in hours]
+    lagging = [ahead[:10], *([a, b] for a, b in zip(ahead[10:], behind, strict=False)), behind[10:]]
+    statuses = []
+    for output in (run(in_step), run(lagging)):
+        rows = pl.concat([block for _, block in output.rows])
+        latest = rows.unique(["budget", "window_start"], keep="last").sort("window_start")
+        statuses.append(latest.select("window_start", "period_start", "spend"))
+    assert_frame_equal(statuses[1], statuses[0])
+    findings = run(lagging).findings
+    opened = [(f.evidence["period_start"], f.evidence["basis"], f.evidence["threshold"])
+              for f in findings if f.status == "open"]  # fmt: skip
+    assert len(opened) == len(set(opened))
+    assert all(f.first_seen <= f.last_seen for f in findings)
+
+
+def test_a_deleted_budget_resolves_its_findings() -> None:
+    pipeline = Pipeline([BudgetTracking()], Reference(Pricer()))
+    pipeline.reference.apply_budgets([BUDGET])
+    first, _ = pipeline.run([cost(MONDAY, "prod", 2.0)])
+    assert {f.status for f in first.findings} == {"open"}
+    pipeline.reference.apply_budgets([BUDGET.model_copy(update={"deleted": True})])
+    after, _ = pipeline.run([cost(MONDAY + HOUR, "prod", 2.0)])
+    assert sorted(f.fingerprint for f in after.findings) == sorted(
+        f.fingerprint for f in first.findings
+    )
+    assert {(f.status, f.summary.endswith("deleted")) for f in after.findings} == {
+        ("resolved", True)
+    }
+    assert not after.rows  # no status for a budget withdrawn
+
+
+def test_hours_without_cost_count_as_nothing_in_the_forecast() -> None:
+    """A namespace that cost $5 an hour for its first four hours and then nothing for a
+    day: the forecast learnt the day of $0 (it expects far less than $5 an hour), and
+    the spend is the $20."""
+    points = [cost(MONDAY + n * HOUR, "prod", 5.0) for n in range(4)]
+    points.append(cost(MONDAY + 28 * HOUR, "prod", 0.01))
+    rows = pl.concat([block for _, block in run([[p] for p in points]).rows])
+    last = rows.row(-1, named=True)
+    assert last["spend"] == pytest.approx(20.01)
+    assert last["forecast"] - last["spend"] < 0.5 * 5.0 * (168 - 29)
+
+
+def test_an_embedded_run_goes_on_from_what_the_store_holds(tmp_path: Path) -> None:
+    """A fleet's day through the cost and budget processors, then a second embedded run
+    on the same store (as a later `kubeopera replay`) with two more hours of the team's
+    cost: the spend goes on from the store's, and the findings already open are not
+    opened again."""
+    from kubeopera.collectors.simulator import FleetSpec, simulate
+    from kubeopera.reports import record_budgets
+    from kubeopera.settings import Settings
+    from kubeopera.sinks.clickhouse import ChdbBackend, Store
+
+    spec = FleetSpec(clusters=1, pods_per_cluster=30, start=MONDAY, duration=timedelta(hours=8),
+                     resolution=timedelta(minutes=10), seed=3)  # fmt: skip
+    budget = BUDGET.model_copy(update={"target": "payments", "amount": 1.0})
+    with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
+        record_budgets(store, [budget])
+        Settings().engine(store, processors=["cost", "budgets"]).run(simulate(spec))
+        spent = store.query(
+            "SELECT sum(total_cost) AS c FROM cost_allocation_hourly FINAL "
+            "WHERE team = 'payments' AND NOT is_idle"
+        )["c"].item()
+        opened = store.query("SELECT count() AS n FROM findings WHERE status = 'open'")["n"].item()
+        twice = "SELECT count() AS n FROM findings WHERE status = 'open' GROUP BY fingerprint"
+        later = Settings().engine(store, processors=["budgets"])
+        more = [
+            (Topic.SERIES, cost(MONDAY + (8 + n) * HOUR, "prod-us-east-1", 0.25).message)
+            for n in range(2)
+        ]
+        later.process([(t, p.model_copy(update={"team": "payments"})) for t, p in more])
+        status = store.query(
+            "SELECT spend FROM budget_status FINAL ORDER BY window_start DESC LIMIT 1"
+        )["spend"].item()
+        per_finding = store.query(twice)["n"].to_list()
+    assert opened >= 2  # the forecast findings of a $1 budget, at least
+    assert status == pytest.approx(spent + 0.5, rel=1e-9)
+    assert len(per_finding) >= opened and set(per_finding) == {1}  # none opened twice

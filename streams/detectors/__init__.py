@@ -44,25 +44,26 @@ def build_detector(name: str, params: dict[str, Any] | None = None) -> Any:
     wrong."""
     from river import anomaly, base, compose
 
-    params = params or {}
-    try:
-        if name.startswith("river.anomaly."):
-            model = getattr(anomaly, name.removeprefix("river.anomaly."), None)
-            if not isinstance(model, type) or not issubclass(model, base.AnomalyDetector):
-                raise ValueError(f"river.anomaly has no unsupervised detector {name[14:]!r}")
-            return compose.Select("value") | model(**params)
-        if name not in NAMES:
-            raise ValueError(
-                f"unknown detector {name!r} (known: {', '.join(NAMES)}, river.anomaly.<Name>)"
-            )
-        if name == "seasonal":
-            from kubeopera.streams.detectors.seasonal import Seasonal
+    from kubeopera.streams.detectors.seasonal import Seasonal
 
-            return Seasonal(**{"direction": "up", **params})
-        if params:
-            raise ValueError(f"detector {name!r} takes no detector_params here")
-        return build(name)
-    except TypeError as error:
+    params = params or {}
+    if name.startswith("river.anomaly."):
+        model = getattr(anomaly, name.removeprefix("river.anomaly."), None)
+        if not isinstance(model, type) or not issubclass(model, base.AnomalyDetector):
+            raise ValueError(f"river.anomaly has no unsupervised detector {name[14:]!r}")
+        make: Callable[[], Any] = lambda: compose.Select("value") | model(**params)  # noqa: E731
+    elif name == "seasonal":
+        make = lambda: Seasonal(**{"direction": "up", **params})  # noqa: E731
+    elif name not in NAMES:
+        known = ", ".join(NAMES)
+        raise ValueError(f"unknown detector {name!r} (known: {known}, river.anomaly.<Name>)")
+    elif params:
+        raise ValueError(f"detector {name!r} takes no detector_params here")
+    else:
+        make = lambda: build(name)  # noqa: E731
+    try:
+        return make()
+    except (TypeError, ValueError) as error:  # the parameters the detector refused
         raise ValueError(f"detector {name!r}: {error}") from error
 
 

@@ -70,7 +70,8 @@ class Seasonal(base.AnomalyDetector):
     in the series' unit; ``direction``: ``"both"``, or ``"up"`` to score only values
     above the expected; ``seen``: the visits a season needs before its values are
     judged; ``warm_up``: the residuals the variance needs first; ``clip``: the most
-    deviations a value is learnt at (an outlier does not teach that it is usual)."""
+    deviations a value is learnt at (an outlier does not teach that it is usual).
+    Raises ``ValueError`` for a value out of its range."""
 
     def __init__(
         self,
@@ -84,6 +85,17 @@ class Seasonal(base.AnomalyDetector):
         warm_up: int = 24,
         clip: float = 2.0,
     ) -> None:
+        for name, rate in (("beta", beta), ("gamma", gamma), ("delta", delta)):
+            if not isinstance(rate, int | float) or not 0 < rate <= 1:
+                raise ValueError(f"{name} is a weight between 0 and 1, got {rate!r}")
+        for name, least in (("floor", floor), ("min_deviation", min_deviation), ("clip", clip)):
+            if not isinstance(least, int | float) or not least >= 0:
+                raise ValueError(f"{name} must be a number >= 0, got {least!r}")
+        for name, count in (("seen", seen), ("warm_up", warm_up)):
+            if not isinstance(count, int) or count < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, got {count!r}")
+        if direction not in ("both", "up"):
+            raise ValueError(f"direction is 'both' or 'up', got {direction!r}")
         self.beta = beta
         self.gamma = gamma
         self.delta = delta

@@ -13,11 +13,12 @@ that falls is no alarm) at the threshold that scored best on NAB's realKnownCaus
 ``warm_up_hours`` of history: a detector that has not seen a day cannot know its
 morning ramp.
 
-State, per series: the detector (pickled, as river models are saved), the last hour
-scored (an hour seen again, sent twice, counts once), hours seen, the recent history
-and the open episode; an entry each (``processor.KeepsEntries``), so it grows with the
-series, not with their history. A finding's fingerprint is the series': an
-episode that ends and a later one are the same alert firing again, as in Alertmanager.
+State, per series: the detector (pickled, as river models are saved) and what it was
+built from, the last hour scored (an hour seen again, sent twice, counts once), hours
+seen, the recent history and the open episode; an entry each
+(``processor.KeepsEntries``), so it grows with the series, not with their history. A
+finding's fingerprint is the series': an episode that ends and a later one are the same
+alert firing again, as in Alertmanager.
 """
 
 import base64
@@ -120,7 +121,7 @@ class AnomalyDetection:
         for point in batch.of(SeriesPoint):
             if point.kind not in self.settings.kinds:
                 continue
-            scored = self._score(point, state)
+            scored = self._score(point, state, reference)
             if scored is None:
                 output.duplicates += 1
                 continue
@@ -136,17 +137,22 @@ class AnomalyDetection:
         return Output()
 
     def _score(
-        self, point: SeriesPoint, series: Entries
+        self, point: SeriesPoint, series: Entries, reference: Reference
     ) -> tuple[tuple[Any, ...], list[Finding]] | None:
         """The hour's row and the findings it opens or resolves; None for an hour the
-        series has had."""
+        series has had. A series new to the state whose episode the store holds open (an
+        embedded run starts without state) goes on with it, so it resolves; a series whose
+        detector the settings have changed since gets a new one."""
         value, key = point.value, point.series_id()
         entry = json.loads(series[key]) if key in series else None
         if entry is not None and entry["last"] >= point.window_start.isoformat():
             return None
+        made = self._made(point.kind)
         if entry is None:
+            entry = {"hours": 0, "history": [], "episode": _open(key, reference)}
+        if entry.get("made") != made:
             detector = build_detector(self.settings.detector, self.settings.params(point.kind))
-            entry = {"hours": 0, "history": [], "episode": None}
+            entry["made"] = made
         else:
             detector = pickle.loads(base64.b64decode(entry["detector"]))  # our own state
         x = {"value": value, "at": point.window_start.timestamp()}
@@ -179,6 +185,10 @@ class AnomalyDetection:
             anomalous,
         )  # fmt: skip
         return row, findings
+
+    def _made(self, kind: SeriesKind) -> str:
+        """What a series' detector was built from: its name and parameters."""
+        return f"{self.settings.detector} {json.dumps(self.settings.params(kind), sort_keys=True)}"
 
     def _band(self, detector: Any, x: dict[str, float]) -> tuple[float, float, float] | None:
         """(low, expected, high): the values that score below the threshold, when the
@@ -247,6 +257,14 @@ ROW_SCHEMA = pl.Schema(
     "score": pl.Float64(), "anomalous": pl.Boolean(),
     }
 )  # fmt: skip
+
+
+def _open(key: str, reference: Reference) -> dict[str, Any] | None:
+    """The series' episode as the store holds it open, if it does."""
+    known = reference.open_findings.get(fingerprint(key))
+    if known is None or known.kind != FindingKind.ANOMALY:
+        return None
+    return {"first_seen": known.first_seen.isoformat(), "peak": known.evidence["peak_score"]}
 
 
 def _hours(instant: datetime) -> int:

@@ -36,13 +36,14 @@ from kubeopera.models import (
     SeriesPoint,
     SeriesScope,
     Severity,
+    Subject,
     Topic,
 )
 from kubeopera.streams.entries import Entries
 from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
-from kubeopera.streams.series import subject_of, title
+from kubeopera.streams.series import subject_of
 from kubeopera.streams.spend import Spend, budget_status
 from kubeopera.streams.watermark import END_OF_INPUT
 
@@ -100,7 +101,7 @@ class BudgetTracking:
             target = target_of(point)
             if target is None:
                 continue
-            if not self._account(point, target, state, reference.budgets, rows, output.findings):
+            if not self._account(point, target, state, reference, rows, output.findings):
                 output.duplicates += 1
         if rows:
             output.rows.append((BUDGET_STATUS, pl.DataFrame(rows, schema=ROW_SCHEMA)))
@@ -116,56 +117,28 @@ class BudgetTracking:
         point: SeriesPoint,
         target: tuple[BudgetScope, str],
         state: Entries,
-        budgets: dict[str, Budget],
+        reference: Reference,
         rows: list[dict[str, Any]],
         findings: list[Finding],
     ) -> bool:
         """Count the hour; False if its cluster has counted it already."""
         key, at = "/".join(target), point.window_start
-        entry = json.loads(state[key]) if key in state else {"clusters": {}, "opened": {}}
+        entry = json.loads(state[key]) if key in state else _adopted(key, reference)
         spends = {c: _unpickle(text) for c, text in entry["clusters"].items()}
         if not spends.setdefault(point.cluster, Spend()).count(at, point.value):
             return False
         entry["clusters"][point.cluster] = _pickle(spends[point.cluster])
-        for budget in sorted(budgets.values(), key=Budget.name):
-            if not budget.deleted and (budget.scope, budget.target) == target:
-                status = budget_status(budget, at, spends)
-                rows.append(status)
-                findings += self._thresholds(point, budget, status, entry["opened"])
+        for budget in sorted(reference.budgets.values(), key=Budget.name):
+            if (budget.scope, budget.target) != target:
+                continue
+            if budget.deleted:
+                findings += _withdrawn(point, budget, entry["opened"])
+                continue
+            status = budget_status(budget, at, spends)
+            rows.append(status)
+            findings += _thresholds(point, budget, status, entry["opened"])
         state[key] = json.dumps(entry)
         return True
-
-    def _thresholds(
-        self,
-        point: SeriesPoint,
-        budget: Budget,
-        status: dict[str, Any],
-        opened: dict[str, Any],
-    ) -> list[Finding]:
-        """The findings the status opens (once per period, threshold and basis) and, at a
-        new period, the previous period's, resolved."""
-        findings = []
-        start: datetime = status["period_start"]
-        known = opened.get(budget.name())
-        if known and known["period_start"] != start.isoformat():
-            ended = datetime.fromisoformat(known["period_start"])
-            for mark in known["marks"]:
-                findings.append(
-                    _finding(point, budget, status, mark, FindingStatus.RESOLVED, ended)
-                )
-            known = None
-        known = known or {"period_start": start.isoformat(), "marks": []}
-        for threshold in budget.thresholds:
-            for basis in ("actual", "forecast"):
-                mark = f"{basis}/{threshold:g}"
-                value = status["spend"] if basis == "actual" else status["forecast"]
-                if mark not in known["marks"] and value >= threshold * budget.amount:
-                    known["marks"].append(mark)
-                    findings.append(
-                        _finding(point, budget, status, mark, FindingStatus.OPEN, start)
-                    )
-        opened[budget.name()] = known
-        return findings
 
     def horizon(self, state: Entries) -> datetime | None:
         return END_OF_INPUT  # it needs no reference data that expires
@@ -175,6 +148,64 @@ class BudgetTracking:
 
     def state_from_bytes(self, data: bytes) -> Entries:
         return Entries()
+
+
+def _adopted(key: str, reference: Reference) -> dict[str, Any]:
+    """A target's first entry: its spend so far and its budgets' open findings as the
+    store holds them when the engine starts without state (an embedded run), else
+    nothing."""
+    opened: dict[str, Any] = {}
+    for finding in reference.open_findings.values():
+        evidence = finding.evidence
+        if finding.kind == FindingKind.BUDGET and evidence["budget"].startswith(f"{key}/"):
+            known = opened.setdefault(
+                evidence["budget"], {"period_start": evidence["period_start"], "marks": []}
+            )
+            known["marks"].append(f"{evidence['basis']}/{evidence['threshold']:g}")
+    clusters = {c: _pickle(s) for c, s in reference.spends.get(key, {}).items()}
+    return {"clusters": clusters, "opened": opened}
+
+
+def _thresholds(
+    point: SeriesPoint, budget: Budget, status: dict[str, Any], opened: dict[str, Any]
+) -> list[Finding]:
+    """The findings the status opens (once per period, threshold and basis) and, at a
+    new period, the previous period's, resolved. A status of an earlier period than the
+    findings' (a cluster that lags) changes none."""
+    start: datetime = status["period_start"]
+    known = opened.get(budget.name())
+    if known and known["period_start"] > start.isoformat():
+        return []
+    findings = []
+    if known and known["period_start"] < start.isoformat():
+        ended = datetime.fromisoformat(known["period_start"])
+        for mark in known["marks"]:
+            findings.append(_finding(point, budget, status, mark, FindingStatus.RESOLVED, ended))
+        known = None
+    known = known or {"period_start": start.isoformat(), "marks": []}
+    for threshold in budget.thresholds:
+        for basis in ("actual", "forecast"):
+            mark = f"{basis}/{threshold:g}"
+            value = status["spend"] if basis == "actual" else status["forecast"]
+            if mark not in known["marks"] and value >= threshold * budget.amount:
+                known["marks"].append(mark)
+                findings.append(_finding(point, budget, status, mark, FindingStatus.OPEN, start))
+    opened[budget.name()] = known
+    return findings
+
+
+def _withdrawn(point: SeriesPoint, budget: Budget, opened: dict[str, Any]) -> list[Finding]:
+    """A deleted budget's open findings, resolved."""
+    known = opened.pop(budget.name(), None)
+    if not known:
+        return []
+    began = datetime.fromisoformat(known["period_start"])
+    status = {"window_start": point.window_start, "spend": 0.0, "forecast": 0.0,
+              "forecast_low": 0.0, "forecast_high": 0.0, "period_end": began}  # fmt: skip
+    return [
+        _finding(point, budget, status, mark, FindingStatus.RESOLVED, began, withdrawn=True)
+        for mark in known["marks"]
+    ]
 
 
 def _pickle(spend: Spend) -> str:
@@ -193,11 +224,14 @@ def _finding(
     mark: str,
     state: FindingStatus,
     period_start: datetime,
+    withdrawn: bool = False,
 ) -> Finding:
     basis, threshold = mark.split("/")
     share = float(threshold)
-    what = f"{budget.period} budget of {title(point)} (${budget.amount:,.2f})"
-    if state == FindingStatus.RESOLVED:
+    what = f"{budget.period} budget of {budget.scope} {budget.target} (${budget.amount:,.2f})"
+    if withdrawn:
+        summary = f"{what}: the budget was deleted"
+    elif state == FindingStatus.RESOLVED:
         summary = f"{what}: the period from {period_start:%Y-%m-%d} has ended"
     elif basis == "actual":
         summary = f"{what}: {share:.0%} spent (${status['spend']:,.2f})"
@@ -210,7 +244,7 @@ def _finding(
     return Finding(
         kind=FindingKind.BUDGET,
         severity=Severity.HIGH if share >= 1 and basis == "actual" else Severity.MEDIUM,
-        subject=subject_of(point),
+        subject=_subject(budget, point),
         fingerprint=hashlib.sha256(key.encode()).hexdigest()[:32],
         first_seen=status["window_start"] if state == FindingStatus.OPEN else period_start,
         last_seen=status["window_start"],
@@ -234,3 +268,11 @@ ROW_SCHEMA = pl.Schema(
     "forecast": pl.Float64(), "forecast_low": pl.Float64(), "forecast_high": pl.Float64(),
     }
 )  # fmt: skip
+
+
+def _subject(budget: Budget, point: SeriesPoint) -> Subject:
+    """A team's budget spans its clusters (cluster ``*``); a namespace's and a cluster's
+    are the series'."""
+    if budget.scope == BudgetScope.TEAM:
+        return Subject(cluster="*", kind="Team", name=budget.target)
+    return subject_of(point)

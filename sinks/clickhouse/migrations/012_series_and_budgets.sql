@@ -58,8 +58,8 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (budget, window_start);
 
--- Anomalies open now: one row per anomalous series, with the hour it began, the latest
--- anomalous hour's value and the band the detector expected.
+-- Anomalies open now: one row per anomalous series, with the hour it began, the value
+-- that opened it and the band the detector expected then.
 CREATE OR REPLACE VIEW v_anomalies_open AS
 SELECT first_seen, last_seen, cluster, namespace, kind, name, severity,
        JSONExtractString(evidence, 'series_kind') AS series_kind,
@@ -94,4 +94,5 @@ LEFT JOIN
            argMax(forecast_high, window_start) AS forecast_high
     FROM budget_status FINAL
     GROUP BY budget
-) AS s ON b.budget = s.budget;
+) AS s ON b.budget = s.budget
+SETTINGS join_use_nulls = 1;
