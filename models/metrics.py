@@ -28,10 +28,15 @@ class NodeCapacity(BaseModel):
     gpus: NonNegative = 0.0
 
 
-def _check_equal_lengths(model: BaseModel) -> None:
+def _check_equal_lengths(model: BaseModel, optional: frozenset[str] = frozenset()) -> None:
+    """Every column as long as the first; an ``optional`` one may be empty instead (its
+    source does not report it)."""
     names = type(model).model_fields
     size = len(getattr(model, next(iter(names))))
-    if any(len(getattr(model, name)) != size for name in names):
+    if any(
+        len(getattr(model, name)) != size and not (name in optional and not getattr(model, name))
+        for name in names
+    ):
         lengths = {name: len(getattr(model, name)) for name in names}
         raise ValueError(f"sample columns differ in length: {lengths}")
 
@@ -50,10 +55,13 @@ class ContainerSamples(BaseModel):
     memory_rss_bytes: list[NonNegative | None] = Field(default_factory=list)  # None: unknown
     restarts: list[int] = Field(default_factory=list)
     cpu_throttled_ratio: list[NonNegative | None] = Field(default_factory=list)
+    # Why each container last terminated (the Pod status' lastState.terminated.reason:
+    # OOMKilled, Error, ...; None: never). Optional: empty when the source does not say.
+    last_terminated_reason: list[str | None] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _same_lengths(self) -> Self:
-        _check_equal_lengths(self)
+        _check_equal_lengths(self, frozenset({"last_terminated_reason"}))
         return self
 
     def __len__(self) -> int:

@@ -23,6 +23,7 @@ class SeriesKind(StrEnum):
     CPU = "cpu"  # cores used, the hour's mean
     MEMORY = "memory"  # bytes of working set, the hour's mean
     RESTARTS = "restarts"  # container restarts in the hour
+    OOM_KILLS = "oom_kills"  # of those, the restarts after an OOM kill
 
 
 UNITS = {
@@ -30,6 +31,7 @@ UNITS = {
     SeriesKind.CPU: "cores",
     SeriesKind.MEMORY: "bytes",
     SeriesKind.RESTARTS: "restarts",
+    SeriesKind.OOM_KILLS: "OOM kills",
 }
 
 

@@ -1,7 +1,9 @@
 """Container restarts per pod and hour, counted from the restart counter each scrape
 carries (the kubelet's ``restartCount``): what the counter rose by since the
 container's previous scrape, in the hour of the scrape that saw it (a counter that went
-down is a new container instance: its whole count is new).
+down is a new container instance: its whole count is new); and of those, the OOM kills:
+a rise whose scrape says the container last terminated ``OOMKilled`` (several restarts
+between two scrapes count as the last one's reason says).
 
 Part of the cost processor's state: a container's scrapes all come from its node, so
 they are in one partition, in order.
@@ -18,7 +20,7 @@ they are in one partition, in order.
 >>> counter = RestartCounter()
 >>> counter.add([scrape(0, 4), scrape(1, 4), scrape(2, 7), scrape(3, 1)])  # 3, then a new one
 >>> counter.due(datetime(2026, 3, 2, 10, tzinfo=UTC)).rows()  # doctest: +ELLIPSIS
-[(datetime.datetime(2026, 3, 2, 9, 0, ...), 'prod', 'u1', 4)]
+[(datetime.datetime(2026, 3, 2, 9, 0, ...), 'prod', 'u1', 4, 0)]
 """
 
 from collections.abc import Iterable
@@ -39,6 +41,7 @@ SCHEMA = pl.Schema(
         "cluster": pl.String(),
         "pod_uid": pl.String(),
         "restarts": pl.Int64(),
+        "oom_kills": pl.Int64(),
     }
 )
 
@@ -46,15 +49,17 @@ SCHEMA = pl.Schema(
 class RestartCounter:
     def __init__(self) -> None:
         self._last: dict[tuple[str, str, str], tuple[int, int]] = {}  # -> (ms, count)
-        self._counts: dict[tuple[int, str, str], int] = {}  # (hour ms, cluster, pod_uid)
+        # (hour ms, cluster, pod_uid) -> [restarts, of which after an OOM kill]
+        self._counts: dict[tuple[int, str, str], list[int]] = {}
 
     def add(self, scrapes: Iterable[MetricBatch]) -> None:
         """New scrapes, in the order they were admitted."""
         for scrape in scrapes:
             ms = int(scrape.window_start.timestamp() * 1000)
             hour, cluster, samples = ms - ms % HOUR_MS, scrape.cluster, scrape.containers
-            for pod, container, count in zip(
-                samples.pod_uid, samples.container, samples.restarts, strict=True
+            reasons = samples.last_terminated_reason or [None] * len(samples)
+            for pod, container, count, reason in zip(
+                samples.pod_uid, samples.container, samples.restarts, reasons, strict=True
             ):
                 previous = self._last.get((cluster, pod, container))
                 if previous is not None and ms <= previous[0]:
@@ -64,9 +69,9 @@ class RestartCounter:
                     continue  # a container's first count is its past
                 rise = count if count < previous[1] else count - previous[1]
                 if rise:
-                    self._counts[(hour, cluster, pod)] = (
-                        self._counts.get((hour, cluster, pod), 0) + rise
-                    )
+                    counts = self._counts.setdefault((hour, cluster, pod), [0, 0])
+                    counts[0] += rise
+                    counts[1] += rise if reason == "OOMKilled" else 0
 
     def due(self, until: datetime) -> pl.DataFrame:
         """The restarts of the hours before ``until`` (``SCHEMA`` columns), forgotten
@@ -75,7 +80,7 @@ class RestartCounter:
         limit = int(until.timestamp() * 1000) if until.year < 9999 else 2**62
         due = sorted(k for k in self._counts if k[0] < limit)
         rows = [
-            (datetime.fromtimestamp(h / 1000, UTC), c, p, self._counts.pop((h, c, p)))
+            (datetime.fromtimestamp(h / 1000, UTC), c, p, *self._counts.pop((h, c, p)))
             for h, c, p in due
         ]
         self._last = {k: v for k, v in self._last.items() if v[0] >= limit - FORGET_MS}
@@ -84,12 +89,12 @@ class RestartCounter:
     def to_json(self) -> dict[str, Any]:
         return {
             "last": sorted([*k, *v] for k, v in self._last.items()),
-            "counts": sorted([*k, v] for k, v in self._counts.items()),
+            "counts": sorted([*k, *v] for k, v in self._counts.items()),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RestartCounter":
         counter = cls()
         counter._last = {(c, p, n): (ms, count) for c, p, n, ms, count in data["last"]}
-        counter._counts = {(h, c, p): count for h, c, p, count in data["counts"]}
+        counter._counts = {(h, c, p): [n, oom] for h, c, p, n, oom in data["counts"]}
         return counter

@@ -17,7 +17,8 @@ cluster), so each point is the whole hour of its series.
 [('cost/cluster/prod////', 1.75), ('cost/namespace/prod/shop///', 0.75),
  ('cost/team/prod//web//', 0.75), ('cpu/workload/prod/shop//Deployment/cart', 1.5),
  ('memory/workload/prod/shop//Deployment/cart', 3221225472.0),
- ('restarts/workload/prod/shop//Deployment/cart', 0.0)]
+ ('restarts/workload/prod/shop//Deployment/cart', 0.0),
+ ('oom_kills/workload/prod/shop//Deployment/cart', 0.0)]
 """
 
 import math
@@ -34,6 +35,7 @@ VALUES = {
     "cpu": "cpu_usage_core_hours",
     "memory": "ram_usage_gib_hours",
     "restarts": "restarts",
+    "oom_kills": "oom_kills",
 }
 
 
@@ -41,9 +43,9 @@ def hourly_points(rows: pl.DataFrame, restarts: pl.DataFrame | None = None) -> l
     """The points of closed hourly cost rows (``streams.cost`` columns; rows of whole
     hours, so core-hours are the hour's mean cores), per cluster: its cost (idle
     included), each namespace's and team's (idle left out; a pod without a team is no
-    team's), and each workload's CPU (cores), memory (working-set bytes) and restarts
-    (``restarts``: per pod and hour, ``streams.restarts``; 0 where none; pods without a
-    controller are left out). Values are added up with ``math.fsum`` (exactly rounded:
+    team's), and each workload's CPU (cores), memory (working-set bytes), restarts and
+    OOM kills (``restarts``: per pod and hour, ``streams.restarts``; 0 where none; pods
+    without a controller are left out). Values are added up with ``math.fsum`` (exactly rounded:
     the same however the rows were batched), in hour order."""
     if rows.is_empty():
         return []
@@ -57,11 +59,11 @@ def hourly_points(rows: pl.DataFrame, restarts: pl.DataFrame | None = None) -> l
     pods = pods.join(
         restarts.with_columns(
             pl.col("window_start").cast(pods.schema["window_start"]),
-            pl.col("restarts").cast(pl.Float64),
+            pl.col("restarts", "oom_kills").cast(pl.Float64),
         ),
         on=["window_start", "cluster", "pod_uid"],
         how="left",
-    ).with_columns(pl.col("restarts").fill_null(0.0))
+    ).with_columns(pl.col("restarts", "oom_kills").fill_null(0.0))
     groups = [
         (SeriesKind.COST, SeriesScope.CLUSTER, rows, ["cluster"]),
         (SeriesKind.COST, SeriesScope.NAMESPACE, allocated, ["cluster", "namespace"]),
@@ -74,6 +76,7 @@ def hourly_points(rows: pl.DataFrame, restarts: pl.DataFrame | None = None) -> l
         (SeriesKind.CPU, SeriesScope.WORKLOAD, workloads, WORKLOAD),
         (SeriesKind.MEMORY, SeriesScope.WORKLOAD, workloads, WORKLOAD),
         (SeriesKind.RESTARTS, SeriesScope.WORKLOAD, pods, WORKLOAD),
+        (SeriesKind.OOM_KILLS, SeriesScope.WORKLOAD, pods, WORKLOAD),
     ]
     points: list[Message] = []
     for kind, scope, frame, by in groups:

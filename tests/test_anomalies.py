@@ -44,7 +44,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     one store per process at a time: tests open it when they read)."""
     folder = tmp_path_factory.mktemp("fleet")
     with Store(ChdbBackend(folder), raw_retention_days=0) as store:
-        EmbeddedEngine(store, registry.build(["cost", "anomalies"])).run(simulate(FLEET))
+        EmbeddedEngine(store, registry.build(["archive", "cost", "anomalies"])).run(simulate(FLEET))
     return folder
 
 
@@ -106,6 +106,23 @@ def test_the_weekend_batch_job_is_normal(fleet: Path) -> None:
     )
     assert during["value"].mean() > 1.2 * friday["value"].mean()  # the job ran
     assert (during["score"] > 0).all()  # and was judged
+
+
+def test_every_oom_kill_is_in_its_workloads_series(fleet: Path) -> None:
+    """The kernel's OOMKilling Events (one a kill) against the workloads' OOM kill series
+    (restarts whose scrape says OOMKilled): the same number, and no more restarts than
+    kills in any OOM series hour (a kill is a restart)."""
+    kills = stored(fleet, "SELECT count() AS n FROM raw_events FINAL WHERE reason = 'OOMKilling'")
+    series = stored(
+        fleet,
+        "SELECT o.window_start AS at, o.series_id AS id, o.value AS kills, r.value AS restarts "
+        "FROM series_hourly AS o FINAL JOIN series_hourly AS r FINAL "
+        "ON r.series_id = replaceOne(o.series_id, 'oom_kills/', 'restarts/') "
+        "AND r.window_start = o.window_start WHERE o.series_kind = 'oom_kills' AND o.value > 0",
+    )
+    assert kills["n"].item() > 0
+    assert series["kills"].sum() == kills["n"].item()
+    assert (series["restarts"] >= series["kills"]).all()
 
 
 def ramp(at: datetime) -> float:

@@ -28,6 +28,9 @@ from kubeopera.models.metrics import ContainerSamples, NodeCapacity, NodeUsage, 
 from kubeopera.models.quantity import parse_quantity
 
 NANO = 1e-9
+Restarts = dict[tuple[str, str], tuple[int, str | None]]
+"""(pod uid, container) -> its restart count and why it last terminated, from the Pod's
+status (``restartCount``, ``lastState.terminated.reason``)."""
 
 
 def summary_batch(
@@ -36,10 +39,10 @@ def summary_batch(
     capacity: NodeCapacity,
     window_start: datetime,
     window_end: datetime,
-    restarts: dict[tuple[str, str], int] | None = None,
+    restarts: Restarts | None = None,
 ) -> MetricBatch:
-    """One node's scrape over [window_start, window_end). ``restarts`` maps (pod uid,
-    container) to the restart count the Pod's status reports (the summary has none)."""
+    """One node's scrape over [window_start, window_end). ``restarts``: what the Pods'
+    status says of each container's restarts (the summary has none)."""
     node = summary["node"]
     columns = _columns(ContainerSamples)
     pvcs = _columns(PvcSamples)
@@ -84,7 +87,7 @@ def metrics_api_batches(
     pods: dict[tuple[str, str], tuple[str, str]],
     capacity: dict[str, NodeCapacity],
     windows: dict[str, tuple[datetime, datetime]],
-    restarts: dict[tuple[str, str], int] | None = None,
+    restarts: Restarts | None = None,
 ) -> list[MetricBatch]:
     """One batch per node that has a window and a capacity, from a NodeMetricsList and a
     PodMetricsList. ``pods`` maps (namespace, name) to (uid, node): a pod the collector
@@ -141,7 +144,7 @@ def _add_container(
     cpu_cores: float,
     working_set: float,
     rss: float | None,
-    restarts: dict[tuple[str, str], int] | None,
+    restarts: Restarts | None,
 ) -> None:
     """One container's row; its restart count comes from the Pod's status (no usage
     source reports it), and neither source reports CPU throttling."""
@@ -154,8 +157,9 @@ def _add_container(
         "cpu_cores": cpu_cores,
         "memory_working_set_bytes": working_set,
         "memory_rss_bytes": rss,
-        "restarts": (restarts or {}).get((uid, name), 0),
+        "restarts": (restarts or {}).get((uid, name), (0, None))[0],
         "cpu_throttled_ratio": None,
+        "last_terminated_reason": (restarts or {}).get((uid, name), (0, None))[1],
     }
     for column, value in row.items():
         columns[column].append(value)
@@ -198,7 +202,7 @@ class UsagePoller:
         self.failures: Counter[str] = Counter()  # node (or metrics.k8s.io) -> failed scrapes
         self._served: tuple[datetime, bool] | None = None  # when auto last asked, and the answer
         self._capacity: dict[str, NodeCapacity] = {}
-        self._restarts: dict[tuple[str, str], int] = {}
+        self._restarts: Restarts = {}
         self._pods: dict[tuple[str, str], tuple[str, str]] = {}  # (ns, name) -> (uid, node)
         self._last: dict[str, datetime] = {}
         self._lock = threading.Lock()  # the collector's watchers update, the poller reads
@@ -225,7 +229,11 @@ class UsagePoller:
                     if deleted:
                         self._restarts.pop(key, None)
                     else:
-                        self._restarts[key] = int(status.get("restartCount", 0))
+                        terminated = (status.get("lastState") or {}).get("terminated") or {}
+                        self._restarts[key] = (
+                            int(status.get("restartCount", 0)),
+                            terminated.get("reason"),
+                        )
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(self.interval.total_seconds()):
@@ -248,7 +256,7 @@ class UsagePoller:
         self,
         nodes: dict[str, NodeCapacity],
         pods: dict[tuple[str, str], tuple[str, str]],
-        restarts: dict[tuple[str, str], int],
+        restarts: Restarts,
     ) -> list[Message]:
         now = self.clock().replace(microsecond=0)
         windows = {n: w for n in nodes if (w := self._window(n, now)) is not None}
@@ -265,9 +273,7 @@ class UsagePoller:
             self._last[batch.node] = now
         return [(Topic.METRICS, batch) for batch in batches]
 
-    def _from_summaries(
-        self, nodes: dict[str, NodeCapacity], restarts: dict[tuple[str, str], int]
-    ) -> list[Message]:
+    def _from_summaries(self, nodes: dict[str, NodeCapacity], restarts: Restarts) -> list[Message]:
         messages: list[Message] = []
         for node, capacity in sorted(nodes.items()):
             now = self.clock().replace(microsecond=0)

@@ -289,7 +289,7 @@ class Scenario:
         candidates.sort(key=lambda c: -c[0])
         _, pod, k = rng.choice(candidates[:5])
         node = pod.node or never()
-        self.cluster.restart(pod, k, 1)
+        self.cluster.restart(pod, k, 1, "OOMKilled")
         pod.oom_at[k] = self.cluster.t
         self.cluster.emit_pod(out, pod, ChangeType.MODIFIED, "kubelet")
         limit = int((pod.containers[k].si.memory_limit_bytes or 0) // 1024)

@@ -284,10 +284,13 @@ class Cluster:
             self.usage = Usage(self.nodes, self.spec.start)
         return self.usage.scrape(self.name, self.t, end, self.numbers)
 
-    def restart(self, pod: Pod, k: int, count: int) -> None:
+    def restart(self, pod: Pod, k: int, count: int, reason: str = "Error") -> None:
+        """Container ``k`` restarted ``count`` times, the last after terminating for
+        ``reason`` (``OOMKilled``, ``Error``)."""
         pod.restarts = tuple(r + count if i == k else r for i, r in enumerate(pod.restarts))
         if self.usage is not None and pod.slot >= 0:
             self.usage.restarts[pod.slot + k] += count
+            self.usage.reasons[pod.slot + k] = reason
 
     # -- what the collector publishes --------------------------------------------------
 

@@ -44,6 +44,7 @@ class Usage:
         rows: list[tuple[float, float, float, float, float, float, float, float, float]] = []
         node_of: list[int] = []
         restarts: list[int] = []
+        self.reasons: list[str | None] = []  # why each container last terminated
         self.bounds: list[tuple[int, int]] = []
         self.columns: list[tuple[list[str], list[str], list[str], list[str]]] = []
         self.pvcs: list[list[tuple[str, str, float, float, float]]] = []
@@ -79,6 +80,9 @@ class Usage:
                     )
                     node_of.append(index)
                     restarts.append(pod.restarts[k])
+                    self.reasons.append(
+                        "OOMKilled" if k in pod.oom_at else "Error" if pod.restarts[k] else None
+                    )
                     namespaces.append(pod.workload.namespace)
                     names.append(pod.name)
                     uids.append(pod.uid)
@@ -156,6 +160,7 @@ class Usage:
 
         cpu_l, memory_l, rss_l = cpu.tolist(), memory.tolist(), rss.tolist()
         restarts_l, throttle_l = self.restarts.tolist(), throttle_column.tolist()
+        reasons = self.reasons
         node_cpu_l, node_memory_l = node_cpu.tolist(), node_memory.tolist()
         hours = (start - self.origin) / HOUR
         out: list[Message] = []
@@ -179,6 +184,7 @@ class Usage:
                     memory_working_set_bytes=memory_l[a:b],
                     memory_rss_bytes=rss_l[a:b],
                     restarts=restarts_l[a:b],
+                    last_terminated_reason=reasons[a:b],
                     cpu_throttled_ratio=throttle_l[a:b],
                 ),
                 pvcs=self._pvcs(pvcs, hours) if pvcs else _NO_PVCS,
