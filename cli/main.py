@@ -575,8 +575,9 @@ def approve(ctx: click.Context, /, publish: bool, **filters: str | None) -> None
 @duration_option("--since", "24h", "How far back from now.", reaching_back=True)
 @click.option(
     "--kind",
-    type=click.Choice(["cost", "usage", "restarts"]),
-    help="Only anomalies of cost, of usage (CPU, memory) or of restarts.",
+    type=click.Choice(["cost", "usage", "restarts", "warnings"]),
+    help="Only anomalies of cost, of usage (CPU, memory), of restarts (OOM kills too) or "
+    "of Warning Events.",
 )
 @output_options
 @click.pass_context

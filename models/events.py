@@ -16,7 +16,8 @@ class EventSource(BaseModel):
 
 
 class KubeEvent(Contract):
-    """One core/v1 Event (topic ``events``, key cluster/namespace/involved uid)."""
+    """One core/v1 Event (topic ``events``, key cluster: a cluster's Events are in one
+    partition, in order, so a workload's Warnings can be counted there, hour by hour)."""
 
     cluster: str = Field(min_length=1)
     namespace: str = ""
@@ -32,7 +33,7 @@ class KubeEvent(Contract):
     last_time: UtcDatetime
 
     def key(self) -> str:
-        return f"{self.cluster}/{self.namespace}/{self.involved.uid or self.involved.name}"
+        return self.cluster
 
     def event_time(self) -> datetime:
         return self.last_time

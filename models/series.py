@@ -24,6 +24,7 @@ class SeriesKind(StrEnum):
     MEMORY = "memory"  # bytes of working set, the hour's mean
     RESTARTS = "restarts"  # container restarts in the hour
     OOM_KILLS = "oom_kills"  # of those, the restarts after an OOM kill
+    WARNINGS = "warnings"  # Warning Events about the workload or its pods in the hour
 
 
 UNITS = {
@@ -32,6 +33,7 @@ UNITS = {
     SeriesKind.MEMORY: "bytes",
     SeriesKind.RESTARTS: "restarts",
     SeriesKind.OOM_KILLS: "OOM kills",
+    SeriesKind.WARNINGS: "Warning Events",
 }
 
 

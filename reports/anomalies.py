@@ -7,7 +7,12 @@ import polars as pl
 from kubeopera.reports.sql import literal, time_literal
 from kubeopera.sinks.clickhouse import Store
 
-KINDS = {"cost": ("cost",), "usage": ("cpu", "memory"), "restarts": ("restarts", "oom_kills")}
+KINDS = {
+    "cost": ("cost",),
+    "usage": ("cpu", "memory"),
+    "restarts": ("restarts", "oom_kills"),
+    "warnings": ("warnings",),
+}
 """What ``kubeopera anomalies --kind`` names: series kinds."""
 
 

@@ -10,7 +10,7 @@ charged. Versions that no admissible scrape can reach any more are pruned
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -83,6 +83,10 @@ class _Pod:
         )
 
 
+LIFE_KEPT = timedelta(days=7)
+"""How long past the horizon a deleted pod's life (``Inventory.workloads``) is kept."""
+
+
 class Inventory:
     """Every pod's versions and every namespace's labels per cluster, with a frame view
     (``versions``) rebuilt incrementally: only pods changed since the last view are."""
@@ -90,6 +94,10 @@ class Inventory:
     def __init__(self, team_label: str = "team") -> None:
         self.team_label = team_label
         self._pods: dict[tuple[str, str], Timeline[_Pod]] = {}
+        self._in_cluster: dict[str, set[str]] = {}  # cluster -> its pods' uids
+        # (cluster, uid) -> namespace, controller kind and name, first seen, deleted: kept
+        # apart from the versions (pruned with the cost's horizon) for ``workloads``
+        self._lives: dict[tuple[str, str], tuple[str, str, str, datetime, datetime | None]] = {}
         self._namespace_labels: dict[tuple[str, str], Timeline[dict[str, str]]] = {}
         self._frame = pl.DataFrame(schema=VERSION_SCHEMA)
         self._dirty: set[tuple[str, str]] = set()
@@ -103,6 +111,8 @@ class Inventory:
 
     def _apply_pod(self, change: ObjectChange) -> None:
         key = (change.cluster, change.uid)
+        self._in_cluster.setdefault(change.cluster, set()).add(change.uid)
+        self._record_life(key, change)
         timeline = self._pods.setdefault(key, [])
         version = _Pod.of(change)
         if change.change == ChangeType.DELETED:
@@ -111,6 +121,17 @@ class Inventory:
             version = replace(before, running=False, deleted=True)
         if record(timeline, change.observed_at, version):
             self._dirty.add(key)
+
+    def _record_life(self, key: tuple[str, str], change: ObjectChange) -> None:
+        controller = change.controller
+        if controller is None:
+            return
+        known = self._lives.get(key)
+        first = min(change.observed_at, known[3]) if known else change.observed_at
+        deleted = change.observed_at if change.change == ChangeType.DELETED else None
+        if deleted is None and known is not None:
+            deleted = known[4]
+        self._lives[key] = (change.namespace, controller.kind, controller.name, first, deleted)
 
     def _apply_namespace(self, change: ObjectChange) -> None:
         namespace = (change.cluster, change.name)
@@ -137,9 +158,29 @@ class Inventory:
                 self._dirty.add(key)
         for labels in self._namespace_labels.values():
             prune(labels, horizon)
+        gone = horizon - LIFE_KEPT
+        for key, life in list(self._lives.items()):
+            if life[4] is not None and life[4] < gone:
+                del self._lives[key]
+                self._in_cluster.get(key[0], set()).discard(key[1])
 
     def __len__(self) -> int:
         return len(self._pods)
+
+    def workloads(self, cluster: str, at: datetime) -> set[tuple[str, str, str]]:
+        """The top controllers (namespace, kind, name) of the cluster's pods that existed
+        at ``at`` (UTC)."""
+        found = set()
+        for uid in self._in_cluster.get(cluster, ()):
+            life = self._lives.get((cluster, uid))
+            if life is not None and life[3] <= at and (life[4] is None or at < life[4]):
+                found.add(life[:3])
+        return found
+
+    def controller(self, cluster: str, pod_uid: str) -> tuple[str, str] | None:
+        """The pod's top controller (kind, name), if the pod is known and has one."""
+        life = self._lives.get((cluster, pod_uid))
+        return (life[1], life[2]) if life else None
 
     def versions(self) -> pl.DataFrame:
         """One row per container and version (``VERSION_SCHEMA``): requests, node,

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 if TYPE_CHECKING:  # the processors (and polars) load when a processor is built
     from kubeopera.streams.processor import Processor
 
-DEFAULT = ("archive", "cost", "changes", "drift", "anomalies", "budgets")
+DEFAULT = ("archive", "cost", "changes", "drift", "warnings", "anomalies", "budgets")
 """What runs when the settings list no processors."""
 
 _REGISTRY: dict[str, Any] = {}  # name -> processor class (its ``Settings`` included)

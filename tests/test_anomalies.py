@@ -44,7 +44,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     one store per process at a time: tests open it when they read)."""
     folder = tmp_path_factory.mktemp("fleet")
     with Store(ChdbBackend(folder), raw_retention_days=0) as store:
-        EmbeddedEngine(store, registry.build(["archive", "cost", "anomalies"])).run(simulate(FLEET))
+        EmbeddedEngine(store, registry.build(["archive", "cost", "warnings", "anomalies"])).run(
+            simulate(FLEET)
+        )
     return folder
 
 
@@ -74,6 +76,14 @@ def test_an_injected_anomaly_is_found_in_the_hour_it_starts_once(fleet: Path, ki
         (pl.col("first_seen") >= hour_of(injected.start)) & (pl.col("first_seen") < injected.end)
     )
     assert during["first_seen"].to_list() == [hour_of(injected.start)], found  # once, at once
+
+
+def test_the_restart_storm_shows_in_its_warning_events_too(fleet: Path) -> None:
+    (storm,) = [i for i in injections(FLEET) if i.kind == "restart_storm"]
+    found = opened(fleet).filter(
+        (pl.col("name") == storm.workload) & (pl.col("series_kind") == "warnings")
+    )
+    assert hour_of(storm.start) in found["first_seen"].to_list()
 
 
 def test_the_weekend_batch_job_is_normal(fleet: Path) -> None:

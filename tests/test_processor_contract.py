@@ -91,14 +91,16 @@ def envelopes() -> tuple[Envelope, ...]:
     """The fleet's messages in the order a collector publishes them, each at its offset in
     its topic (one partition per topic, as in the embedded engine), with a re-published
     scrape (a duplicate at a new offset) and a scrape that arrives after its hour closed;
-    a budget first; then the series points the cost processor sends on all that (the
-    input of the processors of the ``series`` topic)."""
+    a budget first; and the series points the cost and warnings processors send on all
+    that (the input of the processors of the ``series`` topic), each after the scrape
+    that would have closed its hour."""
     messages = [(Topic.BUDGETS, BUDGET), *(m for step in simulate(SPEC) for m in step)]
     first = next(m for _, m in messages if isinstance(m, MetricBatch))
     middle = len(messages) // 2
     late = scrape(first.cluster, first.node, START - timedelta(hours=1), 5, (2, 8), {})
     messages[middle:middle] = [(Topic.METRICS, first), (Topic.METRICS, late)]
-    return numbered(interleaved(messages, sent(numbered(messages), "cost")))
+    derived = [m for name in ("cost", "warnings") for m in sent(numbered(messages), name)]
+    return numbered(interleaved(messages, derived))
 
 
 def interleaved(messages: list[Message], points: list[Message]) -> list[Message]:

@@ -59,11 +59,12 @@ KIND_DEFAULTS: dict[str, dict[SeriesKind, dict[str, Any]]] = {
     "seasonal": {
         SeriesKind.RESTARTS: {"min_deviation": 1.0},
         SeriesKind.OOM_KILLS: {"min_deviation": 1.0},
+        SeriesKind.WARNINGS: {"min_deviation": 1.0},
     },
 }
 """Per-kind parameters a detector gets unless ``params_by_kind`` says otherwise: for the
-seasonal detector, restarts and OOM kills deviate by one at least (a single restart of
-a workload that never restarts is no storm)."""
+seasonal detector, counts (restarts, OOM kills, Warnings) deviate by one at least (a
+single restart of a workload that never restarts is no storm)."""
 
 
 class AnomalySettings(BaseModel):
