@@ -52,6 +52,7 @@ class Reference:
         self.budgets: dict[str, Budget] = {}
         """Every budget by name (``Budget.name``), the latest definition of each; those
         ``deleted`` are not in force."""
+        self._budgets_by_target: dict[tuple[str, str], list[Budget]] = {}
         self.spends: dict[str, dict[str, Spend]] = {}
         """Budget targets' spend so far by cluster (``team/web`` -> cluster -> spend), as
         the store holds it: an embedded run, whose processors start without state, loads
@@ -104,6 +105,14 @@ class Reference:
             known = self.budgets.get(budget.name())
             if known is None or known.recorded_at <= budget.recorded_at:
                 self.budgets[budget.name()] = budget
+        self._budgets_by_target = {}
+        for name in sorted(self.budgets):
+            budget = self.budgets[name]
+            self._budgets_by_target.setdefault((budget.scope, budget.target), []).append(budget)
+
+    def budgets_for(self, scope: str, target: str) -> list[Budget]:
+        """The budgets of one target (deleted ones too), by name."""
+        return self._budgets_by_target.get((scope, target), [])
 
     def generation(self, topic: Topic) -> int:
         """How many times the reference data of ``topic`` has changed (counted for

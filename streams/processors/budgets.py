@@ -128,9 +128,7 @@ class BudgetTracking:
         if not spends.setdefault(point.cluster, Spend()).count(at, point.value):
             return False
         entry["clusters"][point.cluster] = _pickle(spends[point.cluster])
-        for budget in sorted(reference.budgets.values(), key=Budget.name):
-            if (budget.scope, budget.target) != target:
-                continue
+        for budget in reference.budgets_for(*target):
             if budget.deleted:
                 findings += _withdrawn(point, budget, entry["opened"])
                 continue
