@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from kubeopera.models import Budget, BudgetScope
+from kubeopera.models import Budget, BudgetPeriod, BudgetScope
 from kubeopera.reports.sql import literal, time_literal
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.spend import Spend, budget_status, period_of
@@ -87,15 +87,13 @@ LATEST_HOUR_SQL = (
 
 def target_spends(store: Store, budget: Budget, through: datetime) -> dict[str, Spend]:
     """The budget's target's spend by cluster through the hour starting at ``through``
-    (UTC), learnt from the hours of its period and of ``HISTORY`` before (hours without
-    cost counted as $0)."""
-    start = period_of(budget.period, through)[0]
+    (UTC), learnt from the hours of the month and of ``HISTORY`` before (a week's and a
+    month's budget of one target read the same), each cluster to its last stored hour."""
+    start = period_of(BudgetPeriod.MONTHLY, through)[0]
     spends: dict[str, Spend] = {}
     for cluster, at, cost in store.query(hourly_cost_sql(budget, start - HISTORY)).iter_rows():
         if at <= through:
             spends.setdefault(cluster, Spend()).count(at, cost)
-    for spend in spends.values():
-        spend.advance(through)
     return spends
 
 
@@ -125,7 +123,10 @@ def budget_report(store: Store, now: datetime) -> pl.DataFrame:
     for budget in recorded_budgets(store):
         if budget.deleted:
             continue
-        status = budget_status(budget, through, target_spends(store, budget, through))
+        spends = target_spends(store, budget, through)
+        for spend in spends.values():  # a cluster with no cost lately cost nothing
+            spend.advance(through)
+        status = budget_status(budget, through, spends)
         rows.append(
             {
                 "budget": budget.name(), "period": budget.period.value, "amount": budget.amount,

@@ -94,10 +94,10 @@ class Inventory:
     def __init__(self, team_label: str = "team") -> None:
         self.team_label = team_label
         self._pods: dict[tuple[str, str], Timeline[_Pod]] = {}
-        self._in_cluster: dict[str, set[str]] = {}  # cluster -> its pods' uids
-        # (cluster, uid) -> namespace, controller kind and name, first seen, deleted: kept
-        # apart from the versions (pruned with the cost's horizon) for ``workloads``
-        self._lives: dict[tuple[str, str], tuple[str, str, str, datetime, datetime | None]] = {}
+        # cluster -> uid -> namespace, controller kind and name ("" without one), created,
+        # deleted: kept apart from the versions (pruned with the cost's horizon) for
+        # ``workloads`` and ``controller``
+        self._lives: dict[str, dict[str, tuple[str, str, str, datetime, datetime | None]]] = {}
         self._namespace_labels: dict[tuple[str, str], Timeline[dict[str, str]]] = {}
         self._frame = pl.DataFrame(schema=VERSION_SCHEMA)
         self._dirty: set[tuple[str, str]] = set()
@@ -111,8 +111,7 @@ class Inventory:
 
     def _apply_pod(self, change: ObjectChange) -> None:
         key = (change.cluster, change.uid)
-        self._in_cluster.setdefault(change.cluster, set()).add(change.uid)
-        self._record_life(key, change)
+        self._record_life(change)
         timeline = self._pods.setdefault(key, [])
         version = _Pod.of(change)
         if change.change == ChangeType.DELETED:
@@ -122,16 +121,19 @@ class Inventory:
         if record(timeline, change.observed_at, version):
             self._dirty.add(key)
 
-    def _record_life(self, key: tuple[str, str], change: ObjectChange) -> None:
+    def _record_life(self, change: ObjectChange) -> None:
+        """The pod's controller as its latest change names it (none once orphaned), when
+        it was created (``metadata.creationTimestamp``, else first seen) and deleted."""
+        lives = self._lives.setdefault(change.cluster, {})
+        known = lives.get(change.uid)
         controller = change.controller
-        if controller is None:
-            return
-        known = self._lives.get(key)
-        first = min(change.observed_at, known[3]) if known else change.observed_at
+        created = _created(change) or change.observed_at
+        first = min(created, known[3]) if known else created
         deleted = change.observed_at if change.change == ChangeType.DELETED else None
         if deleted is None and known is not None:
             deleted = known[4]
-        self._lives[key] = (change.namespace, controller.kind, controller.name, first, deleted)
+        kind, name = (controller.kind, controller.name) if controller else ("", "")
+        lives[change.uid] = (change.namespace, kind, name, first, deleted)
 
     def _apply_namespace(self, change: ObjectChange) -> None:
         namespace = (change.cluster, change.name)
@@ -159,28 +161,27 @@ class Inventory:
         for labels in self._namespace_labels.values():
             prune(labels, horizon)
         gone = horizon - LIFE_KEPT
-        for key, life in list(self._lives.items()):
-            if life[4] is not None and life[4] < gone:
-                del self._lives[key]
-                self._in_cluster.get(key[0], set()).discard(key[1])
+        for lives in self._lives.values():
+            for uid in [u for u, life in lives.items() if life[4] is not None and life[4] < gone]:
+                del lives[uid]
 
     def __len__(self) -> int:
         return len(self._pods)
 
     def workloads(self, cluster: str, at: datetime) -> set[tuple[str, str, str]]:
         """The top controllers (namespace, kind, name) of the cluster's pods that existed
-        at ``at`` (UTC)."""
-        found = set()
-        for uid in self._in_cluster.get(cluster, ()):
-            life = self._lives.get((cluster, uid))
-            if life is not None and life[3] <= at and (life[4] is None or at < life[4]):
-                found.add(life[:3])
-        return found
+        in the hour starting at ``at`` (UTC)."""
+        end = at + timedelta(hours=1)
+        return {
+            life[:3]
+            for life in self._lives.get(cluster, {}).values()
+            if life[1] and life[3] < end and (life[4] is None or at < life[4])
+        }
 
     def controller(self, cluster: str, pod_uid: str) -> tuple[str, str] | None:
         """The pod's top controller (kind, name), if the pod is known and has one."""
-        life = self._lives.get((cluster, pod_uid))
-        return (life[1], life[2]) if life else None
+        life = self._lives.get(cluster, {}).get(pod_uid)
+        return (life[1], life[2]) if life and life[1] else None
 
     def versions(self) -> pl.DataFrame:
         """One row per container and version (``VERSION_SCHEMA``): requests, node,
@@ -249,3 +250,12 @@ class Inventory:
         return frame.with_columns(
             map_series("labels", labels), map_series("annotations", annotations)
         )
+
+
+def _created(change: ObjectChange) -> datetime | None:
+    """The object's ``metadata.creationTimestamp`` (UTC), if it says."""
+    stamp = (change.object.get("metadata") or {}).get("creationTimestamp")
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+    except (AttributeError, ValueError):
+        return None

@@ -1,9 +1,10 @@
 """The processor registry: processors by name, built from their settings sections.
 
 A processor module registers its class with ``@register``; ``build`` makes the processors
-a settings file lists (``processors: [archive, cost]``), each from its own section
-(``cost: {allowed_lateness_minutes: 5}``). The built-in modules are imported on first
-use, so a processor defined elsewhere (a test's, a plugin's) registers the same way.
+a settings file lists (``processors: [archive, cost]``; ``DEFAULT`` when it lists none),
+each from its own section (``cost: {allowed_lateness_minutes: 5}``). The built-in
+modules are imported on first use, so a processor defined elsewhere (a test's, a
+plugin's) registers the same way.
 
 >>> {"archive", "cost"} <= set(names())  # the built-ins (and any registered since)
 True

@@ -154,9 +154,9 @@ class AnomalyDetection:
         made = self._made(point.kind)
         if entry is None:
             entry = {"hours": 0, "history": [], "episode": _open(key, reference)}
-        if entry.get("made") != made:
+        if entry.get("made") != made:  # new, or the settings changed: learn from scratch
             detector = build_detector(self.settings.detector, self.settings.params(point.kind))
-            entry["made"] = made
+            entry.update(made=made, hours=0, history=[])
         else:
             detector = pickle.loads(base64.b64decode(entry["detector"]))  # our own state
         x = {"value": value, "at": point.window_start.timestamp()}

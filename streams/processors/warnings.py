@@ -5,10 +5,10 @@ a scheduling storm).
 An Event repeats by counting (``count`` rises, ``last_time`` moves): an update counts
 what the count rose by; an Event first seen counts once (a relist of an old Event brings
 no flood). Events about a Pod count for its top controller (from the pods the reference
-data holds); about a workload (Deployment, StatefulSet, DaemonSet, Job, CronJob), for
-itself; others (Nodes, ReplicaSets, ...) are no workload's. The ``events`` topic is
-keyed by cluster, so a workload's Events are all in one partition and each hour is
-whole there. Hours close with the partition's watermark (the Events' ``last_time``)
+data holds, when the hour closes); about a workload (Deployment, StatefulSet, DaemonSet,
+Job, CronJob), for itself; others (Nodes, ReplicaSets, ...) are no workload's. The
+``events`` topic is keyed by cluster, so a workload's Events are all in one partition
+and each hour is whole there. Hours close with the partition's watermark (the Events' ``last_time``)
 past their end by the allowed lateness; a later occurrence is a dead letter saying so.
 Each hour, every workload of a cluster this partition has had Events of since (its pods
 that existed then, from the reference data) is sent, 0 when it had no Warning: the
@@ -49,8 +49,9 @@ class WarningSettings(BaseModel):
 
 @dataclass
 class WarningState:
-    """``open``: (hour, workload) -> Warnings; ``counts``: Event (cluster/namespace/uid
-    or name) -> its last count and last time; ``seen``: workload -> the last hour it had
+    """``open``: (hour, what the Warnings were about: cluster, namespace, kind, uid or
+    name) -> Warnings; ``counts``: Event (cluster/namespace/uid or name) -> its last
+    count and last time; ``seen``: workload -> the last hour it had
     a Warning; ``closed_until``: the hours before are closed; ``latest``: the latest
     Event time taken."""
 
@@ -58,7 +59,7 @@ class WarningState:
     counts: dict[str, tuple[int, datetime]] = field(default_factory=dict)
     seen: dict[Workload, datetime] = field(default_factory=dict)
     closed_until: datetime | None = None
-    latest: datetime | None = None  # the latest Event time taken
+    latest: datetime | None = None  # the latest Event time taken (any type)
     # cluster -> the hour of its first Event: its workloads are sent from then
     clusters: dict[str, datetime] = field(default_factory=dict)
     since: datetime | None = None  # the hour of the earliest Event taken: the first sent
@@ -89,35 +90,45 @@ class WarningEvents:
         return max((c for c in (state.closed_until, due) if c is not None), default=None)
 
     def process(self, batch: Batch, reference: Reference, state: WarningState) -> Output:
-        """Count each Warning's new occurrences in its hour, for its workload."""
+        """Count each Warning's new occurrences in its hour, for what it is about (the
+        workload is named when the hour closes)."""
         output = Output()
         for envelope in batch.envelopes:
             event = envelope.message
             assert isinstance(event, KubeEvent)
+            closed = self._closed_at(state, envelope.watermark)
+            key = f"{event.cluster}/{event.namespace}/{event.uid or event.name}"
+            known = state.counts.get(key)
+            if known is not None and closed is not None and known[1] < closed - HOUR:
+                known = None  # as if pruned (``close`` forgets these): whatever the batching
+            if known is not None and event.count <= known[0] and event.last_time <= known[1]:
+                output.duplicates += 1  # an update seen before
+                continue
+            if closed is not None and event.last_time < closed:
+                if event.type == "Warning":
+                    reason = (
+                        f"late Warning Event: {key} at {event.last_time.isoformat()} belongs "
+                        f"to an hour closed at {closed.isoformat()} (allowed lateness "
+                        f"{self._lateness})"
+                    )
+                    output.dead_letters.append(envelope.reject(reason))
+                continue
             hour = _hour(event.last_time)
             state.clusters[event.cluster] = min(hour, state.clusters.get(event.cluster, hour))
             state.since = min(hour, state.since or hour)
+            state.latest = max(event.last_time, state.latest or event.last_time)
             if event.type != "Warning":
                 continue
-            key = f"{event.cluster}/{event.namespace}/{event.uid or event.name}"
-            known = state.counts.get(key)
-            if known is not None and event.last_time <= known[1]:
-                output.duplicates += 1  # an update seen before
-                continue
-            closed = self._closed_at(state, envelope.watermark)
-            if closed is not None and event.last_time < closed:
-                reason = (
-                    f"late Warning Event: {key} at {event.last_time.isoformat()} belongs to an "
-                    f"hour closed at {closed.isoformat()} (allowed lateness {self._lateness})"
-                )
-                output.dead_letters.append(envelope.reject(reason))
-                continue
-            state.counts[key] = (event.count, event.last_time)
-            state.latest = max(event.last_time, state.latest or event.last_time)
+            count = max(event.count, known[0]) if known else event.count
+            state.counts[key] = (
+                count,
+                max(event.last_time, known[1]) if known else event.last_time,
+            )
             rise = 1 if known is None else max(event.count - known[0], 0)
-            workload = _workload(event, reference)
-            if workload is not None and rise:
-                slot = (_hour(event.last_time), workload)
+            if rise:
+                involved = event.involved
+                slot = (hour, (event.cluster, event.namespace, involved.kind,
+                               involved.uid or involved.name))  # fmt: skip
                 state.open[slot] = state.open.get(slot, 0) + rise
         return output
 
@@ -126,7 +137,9 @@ class WarningEvents:
         in order: a point for each workload with Warnings in it, and 0 for each other
         workload that had one in the ``remember_days`` before."""
         if watermark >= END_OF_INPUT:
-            watermark = (state.latest or watermark) + HOUR + self._lateness
+            if state.latest is None:
+                return Output()
+            watermark = state.latest + HOUR + self._lateness
         until = self._closed_at(state, watermark)
         if until is None or (state.closed_until is not None and until <= state.closed_until):
             return Output()
@@ -135,9 +148,12 @@ class WarningEvents:
         start = max(state.closed_until or state.since, state.since)
         points: list[Message] = []
         for hour in _hours(start, until):
-            counted = {w: n for (h, w), n in state.open.items() if h == hour}
-            for workload in counted:
-                del state.open[(hour, workload)]
+            counted: dict[Workload, int] = {}
+            for slot in [slot for slot in state.open if slot[0] == hour]:
+                workload = self._workload(slot[1])
+                if workload is not None:
+                    counted[workload] = counted.get(workload, 0) + state.open[slot]
+                del state.open[slot]
             state.seen.update((w, hour) for w in counted)
             forget = hour - timedelta(days=self.settings.remember_days)
             state.seen = {w: at for w, at in state.seen.items() if at > forget}
@@ -157,6 +173,17 @@ class WarningEvents:
         state.counts = {k: v for k, v in state.counts.items() if v[1] >= until - HOUR}
         state.closed_until = until
         return Output(messages=points)
+
+    def _workload(self, involved: Workload) -> Workload | None:
+        """The workload an Event is about (cluster, namespace, kind, uid or name): a Pod's
+        top controller, a workload itself, else none."""
+        cluster, namespace, kind, which = involved
+        if kind == "Pod":
+            found = (
+                self._reference.inventory.controller(cluster, which) if self._reference else None
+            )
+            return (cluster, namespace, *found) if found else None
+        return involved if kind in WORKLOAD_KINDS else None
 
     def horizon(self, state: WarningState) -> datetime | None:
         """It asks nothing to be kept: it names a Pod's controller from its latest
@@ -188,19 +215,6 @@ class WarningEvents:
             clusters={c: _at(t) for c, t in saved["clusters"]},
             since=_at(saved["since"]) if saved["since"] else None,
         )
-
-
-def _workload(event: KubeEvent, reference: Reference) -> Workload | None:
-    """The workload an Event is about: a Pod's top controller, a workload itself."""
-    involved = event.involved
-    if involved.kind == "Pod":
-        controller = reference.inventory.controller(event.cluster, involved.uid)
-        if controller is None:
-            return None
-        return event.cluster, event.namespace, *controller
-    if involved.kind in WORKLOAD_KINDS:
-        return event.cluster, event.namespace, involved.kind, involved.name
-    return None
 
 
 def _hour(instant: datetime) -> datetime:
