@@ -665,16 +665,22 @@ def evaluate_detectors(
     )
 
 
-def _target(team: str | None, namespace: str | None, cluster: str | None) -> tuple[str, str]:
-    named = (("team", team), ("namespace", namespace), ("cluster", cluster))
+def _target(
+    team: str | None, namespace: str | None, cluster: str | None, label: str | None
+) -> tuple[str, str]:
+    named = (("team", team), ("namespace", namespace), ("cluster", cluster), ("label", label))
     given = [(scope, target.strip()) for scope, target in named if target is not None]
     if len(given) != 1:
-        raise click.UsageError("name one of --team, --namespace CLUSTER/NAMESPACE, --cluster")
+        raise click.UsageError(
+            "name one of --team, --namespace CLUSTER/NAMESPACE, --cluster, --label KEY=VALUE"
+        )
     scope, target = given[0]
     if not target:
         raise click.UsageError(f"--{scope} is empty")
     if scope == "namespace" and not re.fullmatch(r"[^/\s]+/[^/\s]+", target):
         raise click.UsageError(f"--namespace takes CLUSTER/NAMESPACE, got {target!r}")
+    if scope == "label" and not re.fullmatch(r"[^=\s]+=[^=\s]*", target):
+        raise click.UsageError(f"--label takes KEY=VALUE, got {target!r}")
     return scope, target
 
 
@@ -685,6 +691,12 @@ def budget_target(command: FC) -> FC:
             click.option("--team", help="The team's cost (across its clusters)."),
             click.option("--namespace", metavar="CLUSTER/NAMESPACE", help="A namespace's cost."),
             click.option("--cluster", help="A cluster's cost (its idle included)."),
+            click.option(
+                "--label",
+                metavar="KEY=VALUE",
+                help="The cost of the pods with this label (KEY must be in the settings' "
+                "cost.series_labels).",
+            ),
         ]
     ):
         command = option(command)
@@ -717,6 +729,7 @@ def set_budget(
     team: str | None,
     namespace: str | None,
     cluster: str | None,
+    label: str | None,
     monthly: float | None,
     weekly: float | None,
     thresholds: str,
@@ -729,7 +742,14 @@ def set_budget(
     from kubeopera.models import Budget
     from kubeopera.reports import record_budgets
 
-    scope, target = _target(team, namespace, cluster)
+    scope, target = _target(team, namespace, cluster, label)
+    settings = _settings(ctx)
+    key = target.partition("=")[0]
+    if scope == "label" and key not in settings.cost.series_labels:
+        raise click.UsageError(
+            f"--label {key}=...: add {key} to cost.series_labels in the settings first "
+            "(the cost processor sends cost series for those label keys)"
+        )
     if (monthly is None) == (weekly is None):
         raise click.UsageError("give --monthly USD or --weekly USD")
     try:
@@ -744,7 +764,6 @@ def set_budget(
         )  # fmt: skip
     except (ValueError, ValidationError) as error:
         raise click.UsageError(_first_error(error)) from error
-    settings = _settings(ctx)
     if publish:  # first: a budget the workers cannot have is not recorded either
         from kubeopera.cli.publish import publish as send
         from kubeopera.models import Topic
@@ -780,13 +799,14 @@ def delete_budget(
     team: str | None,
     namespace: str | None,
     cluster: str | None,
+    label: str | None,
     period: str,
     publish: bool,
 ) -> None:
     """Withdraw a budget: it is no longer reported, and opens no finding."""
     from kubeopera.reports import record_budgets, recorded_budgets
 
-    scope, target = _target(team, namespace, cluster)
+    scope, target = _target(team, namespace, cluster, label)
     settings = _settings(ctx)
     with settings.open_store() as store:
         known = {b.name(): b for b in recorded_budgets(store) if not b.deleted}

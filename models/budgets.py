@@ -18,13 +18,14 @@ class BudgetScope(StrEnum):
     TEAM = "team"
     NAMESPACE = "namespace"  # ``cluster/namespace``
     CLUSTER = "cluster"
+    LABEL = "label"  # ``key=value``: the pods with that label (a key of cost.series_labels)
 
 
 class Budget(Contract):
     """One budget: ``amount`` USD per ``period`` for the cost of ``scope`` ``target``
-    (a team, ``cluster/namespace``, a cluster). ``thresholds``: shares of the amount at
-    which actual and forecast spend open a finding, once per period each.
-    ``deleted``: the budget is withdrawn."""
+    (a team, ``cluster/namespace``, a cluster, ``key=value`` of a pod label).
+    ``thresholds``: shares of the amount at which actual and forecast spend open a
+    finding, once per period each. ``deleted``: the budget is withdrawn."""
 
     scope: BudgetScope
     target: str = Field(min_length=1)

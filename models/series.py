@@ -38,12 +38,13 @@ UNITS = {
 
 
 class SeriesScope(StrEnum):
-    """What a series is of, in one cluster: the cluster, a namespace, a team, or a
-    workload (top controller)."""
+    """What a series is of, in one cluster: the cluster, a namespace, a team, the pods
+    with a label's value, or a workload (top controller)."""
 
     CLUSTER = "cluster"
     NAMESPACE = "namespace"
     TEAM = "team"
+    LABEL = "label"  # the pods with one value of a label (``label``: ``key=value``)
     WORKLOAD = "workload"
 
 
@@ -58,18 +59,23 @@ class SeriesPoint(Contract):
     team: str = ""
     workload_kind: str = ""
     workload: str = ""
+    label: str = ""  # ``key=value``, for the label scope
     window_start: UtcDatetime
     value: NonNegative
 
     def series_id(self) -> str:
-        """``kind/scope/cluster/namespace/team/workload_kind/workload``."""
+        """``kind/scope/cluster/namespace/team/workload_kind/workload``, then
+        ``/key=value`` for a label's series."""
         parts = (self.cluster, self.namespace, self.team, self.workload_kind, self.workload)
-        return "/".join((self.kind, self.scope, *parts))
+        return "/".join((self.kind, self.scope, *parts, *([self.label] if self.label else [])))
 
     def key(self) -> str:
-        """The series, but a team's without the cluster: its clusters' points meet."""
+        """The series, but a team's or a label's without the cluster: its clusters'
+        points meet."""
         if self.scope == SeriesScope.TEAM:
             return f"{self.kind}/{self.scope}/{self.team}"
+        if self.scope == SeriesScope.LABEL:
+            return f"{self.kind}/{self.scope}/{self.label}"
         return self.series_id()
 
     def event_time(self) -> datetime:

@@ -58,12 +58,15 @@ def record_budgets(store: Store, budgets: list[Budget]) -> None:
 
 def _target_where(budget: Budget) -> str:
     """The cost rows of the budget's target, as the cost processor's series add them up:
-    a team's and a namespace's allocations, a cluster's idle too."""
+    a team's, a namespace's and a label value's allocations, a cluster's idle too."""
     if budget.scope == BudgetScope.TEAM:
         where = f"team = {literal(budget.target)} AND NOT is_idle"
     elif budget.scope == BudgetScope.NAMESPACE:
         cluster, _, namespace = budget.target.partition("/")
         where = f"cluster = {literal(cluster)} AND namespace = {literal(namespace)} AND NOT is_idle"
+    elif budget.scope == BudgetScope.LABEL:
+        key, _, value = budget.target.partition("=")
+        where = f"labels[{literal(key)}] = {literal(value)} AND NOT is_idle"
     else:
         where = f"cluster = {literal(budget.target)}"
     return where

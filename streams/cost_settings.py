@@ -19,6 +19,9 @@ class CostSettings(BaseModel):
     shared_namespaces: list[str] = Field(default_factory=list)
     shared_split: Literal["even", "weighted"] = "weighted"
     shared_over: Literal["all", "cluster"] = "all"
+    series_labels: list[str] = Field(default_factory=list)
+    """Pod label keys whose values get an hourly cost series of their own (for budgets
+    by label, ``kubeopera budgets set --label KEY=VALUE``, and their anomalies)."""
 
     @property
     def allowed_lateness(self) -> timedelta:

@@ -22,6 +22,7 @@ cluster), so each point is the whole hour of its series.
 """
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -39,14 +40,20 @@ VALUES = {
 }
 
 
-def hourly_points(rows: pl.DataFrame, restarts: pl.DataFrame | None = None) -> list[Message]:
+def hourly_points(
+    rows: pl.DataFrame,
+    restarts: pl.DataFrame | None = None,
+    labels: Sequence[str] = (),
+) -> list[Message]:
     """The points of closed hourly cost rows (``streams.cost`` columns; rows of whole
     hours, so core-hours are the hour's mean cores), per cluster: its cost (idle
     included), each namespace's and team's (idle left out; a pod without a team is no
     team's), and each workload's CPU (cores), memory (working-set bytes), restarts and
     OOM kills (``restarts``: per pod and hour, ``streams.restarts``; 0 where none; pods
-    without a controller are left out). Values are added up with ``math.fsum`` (exactly rounded:
-    the same however the rows were batched), in hour order."""
+    without a controller are left out); and for each of ``labels`` (pod label keys),
+    the cost of each of its values (``key=value``). Values are added up with
+    ``math.fsum`` (exactly rounded: the same however the rows were batched), in hour
+    order."""
     if rows.is_empty():
         return []
     allocated = rows.filter(~pl.col("is_idle"))
@@ -78,6 +85,15 @@ def hourly_points(rows: pl.DataFrame, restarts: pl.DataFrame | None = None) -> l
         (SeriesKind.RESTARTS, SeriesScope.WORKLOAD, pods, WORKLOAD),
         (SeriesKind.OOM_KILLS, SeriesScope.WORKLOAD, pods, WORKLOAD),
     ]
+    for key in labels:
+        labelled = allocated.with_columns(
+            label=pl.col("labels")
+            .list.eval(pl.element().filter(pl.element().struct.field("key") == key))
+            .list.first()
+            .struct.field("value")
+        ).filter(pl.col("label").is_not_null())
+        labelled = labelled.with_columns(label=pl.format("{}={}", pl.lit(key), "label"))
+        groups.append((SeriesKind.COST, SeriesScope.LABEL, labelled, ["cluster", "label"]))
     points: list[Message] = []
     for kind, scope, frame, by in groups:
         scale = GIB if kind == SeriesKind.MEMORY else 1
@@ -95,7 +111,7 @@ WORKLOAD = ["cluster", "namespace", "workload_kind", "workload"]
 
 def _point(kind: SeriesKind, scope: SeriesScope, value: float, row: dict[str, Any]) -> SeriesPoint:
     return SeriesPoint.model_construct(kind=kind, scope=scope, value=value, **{
-        "namespace": "", "team": "", "workload_kind": "", "workload": "", **row
+        "namespace": "", "team": "", "workload_kind": "", "workload": "", "label": "", **row
     })  # fmt: skip
 
 
@@ -109,6 +125,8 @@ def subject_of(point: SeriesPoint) -> Subject:
         )  # fmt: skip
     if point.scope == SeriesScope.TEAM:
         return Subject(cluster=point.cluster, kind="Team", name=point.team)
+    if point.scope == SeriesScope.LABEL:
+        return Subject(cluster=point.cluster, kind="Label", name=point.label)
     if point.scope == SeriesScope.NAMESPACE:
         return Subject(
             cluster=point.cluster, namespace=point.namespace, kind="Namespace", name=point.namespace
@@ -125,4 +143,6 @@ def title(point: SeriesPoint) -> str:
         return f"namespace {point.cluster}/{point.namespace}"
     if point.scope == SeriesScope.TEAM:
         return f"team {point.team} in {point.cluster}"
+    if point.scope == SeriesScope.LABEL:
+        return f"label {point.label} in {point.cluster}"
     return f"cluster {point.cluster}"

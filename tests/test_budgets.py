@@ -277,3 +277,50 @@ def test_an_embedded_run_goes_on_from_what_the_store_holds(tmp_path: Path) -> No
     assert opened >= 2  # the forecast findings of a $1 budget, at least
     assert status == pytest.approx(spent + 0.5, rel=1e-9)
     assert len(per_finding) >= opened and set(per_finding) == {1}  # none opened twice
+
+
+def test_a_label_budget_adds_up_the_pods_with_the_label_across_clusters(tmp_path: Path) -> None:
+    """cost.series_labels: [app]: the cost processor sends the cost of each app, and a
+    budget of app=edge-proxy counts its pods in both clusters, as the store's costs
+    with that label sum."""
+    from kubeopera.collectors.simulator import FleetSpec, simulate
+    from kubeopera.reports import budget_report, record_budgets
+    from kubeopera.sinks.clickhouse import ChdbBackend, Store
+    from kubeopera.streams import registry
+    from kubeopera.streams.embedded import EmbeddedEngine
+
+    spec = FleetSpec(clusters=2, pods_per_cluster=30, start=MONDAY, duration=timedelta(hours=4),
+                     resolution=timedelta(minutes=10), seed=3)  # fmt: skip
+    budget = Budget(scope=BudgetScope.LABEL, target="app=edge-proxy", period=BudgetPeriod.WEEKLY,
+                    amount=0.01, recorded_at=MONDAY)  # fmt: skip
+    with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
+        record_budgets(store, [budget])
+        processors = registry.build(["cost", "budgets"], {"cost": {"series_labels": ["app"]}})
+        engine = EmbeddedEngine(store, processors)
+        engine.reference.apply_budgets([budget])
+        engine.run(simulate(spec))
+        spent = store.query(
+            "SELECT sum(total_cost) AS c, uniqExact(cluster) AS clusters "
+            "FROM cost_allocation_hourly "
+            "FINAL WHERE labels['app'] = 'edge-proxy' AND NOT is_idle"
+        ).row(0, named=True)
+        status = store.query(
+            "SELECT spend FROM budget_status FINAL ORDER BY window_start DESC LIMIT 1"
+        )["spend"].item()
+        findings = store.query("SELECT name, cluster FROM findings WHERE finding_kind = 'budget'")
+        report = budget_report(store, MONDAY)
+    assert spent["clusters"] == 2 and spent["c"] > 0
+    assert status == pytest.approx(spent["c"], rel=1e-9)
+    assert report["spend"].item() == pytest.approx(spent["c"], rel=1e-9)
+    assert set(findings.rows()) == {("app=edge-proxy", "*")}
+
+
+def test_a_label_budget_needs_its_key_in_the_settings(tmp_path: Path) -> None:
+    result = run_kubeopera(tmp_path, "budgets", "set", "--label", "app=shop", "--weekly", "5")
+    assert result.returncode != 0 and len(result.stderr.splitlines()) == 1
+    assert "add app to cost.series_labels" in result.stderr
+    configured = run_kubeopera(
+        tmp_path, "budgets", "set", "--label", "app=shop", "--weekly", "5",
+        extra_env={"KUBEOPERA_COST__SERIES_LABELS": '["app"]'},
+    )  # fmt: skip
+    assert configured.returncode == 0, configured.stderr

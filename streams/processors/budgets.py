@@ -52,6 +52,7 @@ SCOPES = {
     SeriesScope.TEAM: BudgetScope.TEAM,
     SeriesScope.NAMESPACE: BudgetScope.NAMESPACE,
     SeriesScope.CLUSTER: BudgetScope.CLUSTER,
+    SeriesScope.LABEL: BudgetScope.LABEL,
 }
 
 
@@ -71,6 +72,7 @@ def target_of(point: SeriesPoint) -> tuple[BudgetScope, str] | None:
         SeriesScope.TEAM: point.team,
         SeriesScope.NAMESPACE: f"{point.cluster}/{point.namespace}",
         SeriesScope.CLUSTER: point.cluster,
+        SeriesScope.LABEL: point.label,
     }[point.scope]
     return SCOPES[point.scope], name
 
@@ -269,8 +271,10 @@ ROW_SCHEMA = pl.Schema(
 
 
 def _subject(budget: Budget, point: SeriesPoint) -> Subject:
-    """A team's budget spans its clusters (cluster ``*``); a namespace's and a cluster's
-    are the series'."""
+    """A team's and a label's budget span their clusters (cluster ``*``); a
+    namespace's and a cluster's are the series'."""
     if budget.scope == BudgetScope.TEAM:
         return Subject(cluster="*", kind="Team", name=budget.target)
+    if budget.scope == BudgetScope.LABEL:
+        return Subject(cluster="*", kind="Label", name=budget.target)
     return subject_of(point)

@@ -122,7 +122,7 @@ class CostAllocation:
                 (COST_ALLOCATION_HOURLY, hour)
                 for hour in rows.partition_by("window_start", maintain_order=True)
             ],
-            messages=hourly_points(rows, restarts),
+            messages=hourly_points(rows, restarts, self.settings.series_labels),
             counts=Counter(cost_rows=rows.height),
         )
 
