@@ -78,7 +78,8 @@ def _topic(partitions: int, policy: str, retention_days: int | None = None) -> T
 TOPIC_SETTINGS: dict[Topic, TopicSettings] = {
     # Latest state per object key: compaction keeps it, deletion bounds the history.
     Topic.OBJECTS: _topic(12, "compact,delete", retention_days=14),
-    Topic.EVENTS: _topic(6, "delete", retention_days=7),
+    # As many partitions as metrics: the warnings processor keeps state per partition.
+    Topic.EVENTS: _topic(12, "delete", retention_days=7),
     Topic.METRICS: _topic(12, "delete", retention_days=3),
     Topic.PRICES: _topic(3, "compact"),
     Topic.FINDINGS: _topic(6, "compact,delete", retention_days=30),
