@@ -15,7 +15,10 @@ save those alone, each under a key of its own (``streams.pipeline.Pipeline.saved
 ([], {'b': '2'})
 """
 
+import base64
+import pickle
 from collections.abc import Iterable, Iterator, MutableMapping
+from typing import Any
 
 
 class Entries(MutableMapping[str, str]):
@@ -51,3 +54,14 @@ class Entries(MutableMapping[str, str]):
         changed = sorted(self._changed)
         self._changed.clear()
         return [(name, self._data.get(name)) for name in changed]
+
+
+def pickled(value: Any) -> str:
+    """``value`` as text an entry can hold (base64 of its pickle: how river models, and
+    the state objects kept beside them, are saved)."""
+    return base64.b64encode(pickle.dumps(value)).decode()
+
+
+def unpickled(text: str) -> Any:
+    """What ``pickled`` made ``text`` of (the engines' own state, never foreign input)."""
+    return pickle.loads(base64.b64decode(text))

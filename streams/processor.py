@@ -32,6 +32,7 @@ from kubeopera.models import Contract, DeadLetter, Finding, Message, Topic, mess
 from kubeopera.streams.decode import RawMessage, dead_letter
 from kubeopera.streams.entries import Entries
 from kubeopera.streams.reference import Reference
+from kubeopera.streams.watermark import END_OF_INPUT
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,31 @@ class KeepsEntries(Protocol):
     entry (``Pipeline.saved``), so that a batch costs what it changed, not the state."""
 
     def entries(self, state: Any) -> Entries: ...
+
+
+class KeptAsEntries:
+    """The state of a processor that keeps nothing but entries (``KeepsEntries``) and
+    waits for nothing (the anomaly and budget processors): an ``Entries`` saved entry by
+    entry, nothing due at ``close``, no reference timeline to keep."""
+
+    def new_state(self) -> Entries:
+        return Entries()
+
+    def entries(self, state: Entries) -> Entries:
+        return state
+
+    def close(self, state: Entries, watermark: datetime) -> Output:
+        """Nothing waits: each message is taken as it arrives."""
+        return Output()
+
+    def horizon(self, state: Entries) -> datetime | None:
+        return END_OF_INPUT  # it needs no reference timeline
+
+    def state_to_bytes(self, state: Entries) -> bytes:
+        return b""  # all of it is entries
+
+    def state_from_bytes(self, data: bytes) -> Entries:
+        return Entries()
 
 
 @runtime_checkable

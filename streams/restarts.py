@@ -30,8 +30,8 @@ from typing import Any
 import polars as pl
 
 from kubeopera.models import MetricBatch
+from kubeopera.streams.cost import HOUR_MS
 
-HOUR_MS = 3_600_000
 FORGET_MS = 24 * HOUR_MS
 """How long a container not scraped is remembered: a day (its pod is gone by then);
 only a scrape gap longer than that makes what is counted depend on batching."""

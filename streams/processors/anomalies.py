@@ -21,10 +21,8 @@ finding's fingerprint is the series': an episode that ends and a later one are t
 alert firing again, as in Alertmanager.
 """
 
-import base64
 import hashlib
 import json
-import pickle
 import statistics
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -43,12 +41,11 @@ from kubeopera.models import (
     Topic,
 )
 from kubeopera.streams.detectors import build_detector
-from kubeopera.streams.entries import Entries
-from kubeopera.streams.processor import Batch, Output, Table
+from kubeopera.streams.entries import Entries, pickled, unpickled
+from kubeopera.streams.processor import Batch, KeptAsEntries, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
 from kubeopera.streams.series import subject_of, title
-from kubeopera.streams.watermark import END_OF_INPUT
 
 SERIES_HOURLY = Table(
     "series_hourly", ("cluster", "namespace", "series_id", "window_start"), "window_start"
@@ -97,7 +94,12 @@ class AnomalySettings(BaseModel):
 
 
 @register
-class AnomalyDetection:
+class AnomalyDetection(KeptAsEntries):
+    """State: series id -> its entry (JSON: ``detector``, ``pickled``; ``made``, what it
+    was built from; ``last`` hour scored; ``hours`` seen; ``history``, [hours since
+    1970, value to six figures] pairs; ``episode``, the open finding's first hour and
+    peak score, or null)."""
+
     name: ClassVar[str] = "anomalies"
     Settings: ClassVar[type[BaseModel]] = AnomalySettings
     topics: ClassVar[frozenset[Topic]] = frozenset({Topic.SERIES})
@@ -106,16 +108,6 @@ class AnomalyDetection:
     def __init__(self, settings: AnomalySettings | None = None) -> None:
         self.settings = settings or AnomalySettings()
         self._z = statistics.NormalDist().inv_cdf((1 + self.settings.threshold) / 2)
-
-    def new_state(self) -> Entries:
-        """Series id -> its entry (JSON: ``detector``, base64 of its pickle; ``last``
-        hour scored; ``hours`` seen; ``history``, [hours since 1970, value to six
-        figures] pairs; ``episode``, the open finding's first hour and peak score, or
-        null)."""
-        return Entries()
-
-    def entries(self, state: Entries) -> Entries:
-        return state
 
     def process(self, batch: Batch, reference: Reference, state: Entries) -> Output:
         """Score each hour of each series, in order (an hour scored already is a
@@ -136,10 +128,6 @@ class AnomalyDetection:
         output.counts.update(series_hours=len(rows), anomaly_findings=len(output.findings))
         return output
 
-    def close(self, state: Entries, watermark: datetime) -> Output:
-        """Nothing waits: each hour is scored as it arrives."""
-        return Output()
-
     def _score(
         self, point: SeriesPoint, series: Entries, reference: Reference
     ) -> tuple[tuple[Any, ...], list[Finding]] | None:
@@ -158,7 +146,7 @@ class AnomalyDetection:
             detector = build_detector(self.settings.detector, self.settings.params(point.kind))
             entry.update(made=made, hours=0, history=[])
         else:
-            detector = pickle.loads(base64.b64decode(entry["detector"]))  # our own state
+            detector = unpickled(entry["detector"])
         x = {"value": value, "at": point.window_start.timestamp()}
         score = float(detector.score_one(x))
         band = self._band(detector, x)
@@ -180,7 +168,7 @@ class AnomalyDetection:
         elif entry["episode"] is not None:
             findings.append(self._finding(point, value, score, band, entry, FindingStatus.RESOLVED))
             entry["episode"] = None
-        entry["detector"] = base64.b64encode(pickle.dumps(detector)).decode()
+        entry["detector"] = pickled(detector)
         series[key] = json.dumps(entry)
         low, expected, high = band if band else (None, None, None)
         row = (
@@ -242,23 +230,15 @@ class AnomalyDetection:
             },
         )  # fmt: skip
 
-    def horizon(self, state: Entries) -> datetime | None:
-        return END_OF_INPUT  # it needs no reference data
-
-    def state_to_bytes(self, state: Entries) -> bytes:
-        return b""  # the entries are saved one by one
-
-    def state_from_bytes(self, data: bytes) -> Entries:
-        return Entries()
-
 
 ROW_SCHEMA = pl.Schema(
     {
         "cluster": pl.String(), "namespace": pl.String(), "series_id": pl.String(),
-    "window_start": pl.Datetime("ms", "UTC"), "series_kind": pl.String(), "scope": pl.String(),
-    "team": pl.String(), "workload_kind": pl.String(), "workload": pl.String(),
-    "value": pl.Float64(), "expected": pl.Float64(), "lower": pl.Float64(), "upper": pl.Float64(),
-    "score": pl.Float64(), "anomalous": pl.Boolean(),
+        "window_start": pl.Datetime("ms", "UTC"), "series_kind": pl.String(),
+        "scope": pl.String(), "team": pl.String(), "workload_kind": pl.String(),
+        "workload": pl.String(), "value": pl.Float64(), "expected": pl.Float64(),
+        "lower": pl.Float64(), "upper": pl.Float64(), "score": pl.Float64(),
+        "anomalous": pl.Boolean(),
     }
 )  # fmt: skip
 

@@ -16,10 +16,8 @@ State: an entry per budget target (``team/T``, ``namespace/<cluster>/<ns>``,
 budget the findings open in its period.
 """
 
-import base64
 import hashlib
 import json
-import pickle
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -39,13 +37,12 @@ from kubeopera.models import (
     Subject,
     Topic,
 )
-from kubeopera.streams.entries import Entries
-from kubeopera.streams.processor import Batch, Output, Table
+from kubeopera.streams.entries import Entries, pickled, unpickled
+from kubeopera.streams.processor import Batch, KeptAsEntries, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
 from kubeopera.streams.series import subject_of
 from kubeopera.streams.spend import Spend, budget_status
-from kubeopera.streams.watermark import END_OF_INPUT
 
 BUDGET_STATUS = Table("budget_status", ("budget", "window_start"), "window_start")
 SCOPES = {
@@ -78,7 +75,7 @@ def target_of(point: SeriesPoint) -> tuple[BudgetScope, str] | None:
 
 
 @register
-class BudgetTracking:
+class BudgetTracking(KeptAsEntries):
     name: ClassVar[str] = "budgets"
     Settings: ClassVar[type[BaseModel]] = BudgetSettings
     topics: ClassVar[frozenset[Topic]] = frozenset({Topic.SERIES})
@@ -86,12 +83,6 @@ class BudgetTracking:
 
     def __init__(self, settings: BudgetSettings | None = None) -> None:
         self.settings = settings or BudgetSettings()
-
-    def new_state(self) -> Entries:
-        return Entries()
-
-    def entries(self, state: Entries) -> Entries:
-        return state
 
     def process(self, batch: Batch, reference: Reference, state: Entries) -> Output:
         """Each hour of cost, in order (an hour counted already is a duplicate): the
@@ -110,10 +101,6 @@ class BudgetTracking:
         output.counts.update(budget_findings=len(output.findings))
         return output
 
-    def close(self, state: Entries, watermark: datetime) -> Output:
-        """Nothing waits: each hour counts as it arrives."""
-        return Output()
-
     def _account(
         self,
         point: SeriesPoint,
@@ -126,10 +113,10 @@ class BudgetTracking:
         """Count the hour; False if its cluster has counted it already."""
         key, at = "/".join(target), point.window_start
         entry = json.loads(state[key]) if key in state else _adopted(key, reference)
-        spends = {c: _unpickle(text) for c, text in entry["clusters"].items()}
+        spends = {c: unpickled(text) for c, text in entry["clusters"].items()}
         if not spends.setdefault(point.cluster, Spend()).count(at, point.value):
             return False
-        entry["clusters"][point.cluster] = _pickle(spends[point.cluster])
+        entry["clusters"][point.cluster] = pickled(spends[point.cluster])
         for budget in reference.budgets_for(*target):
             if budget.deleted:
                 findings += _withdrawn(point, budget, entry["opened"])
@@ -139,15 +126,6 @@ class BudgetTracking:
             findings += _thresholds(point, budget, status, entry["opened"])
         state[key] = json.dumps(entry)
         return True
-
-    def horizon(self, state: Entries) -> datetime | None:
-        return END_OF_INPUT  # it needs no reference data that expires
-
-    def state_to_bytes(self, state: Entries) -> bytes:
-        return b""  # the entries are saved one by one
-
-    def state_from_bytes(self, data: bytes) -> Entries:
-        return Entries()
 
 
 def _adopted(key: str, reference: Reference) -> dict[str, Any]:
@@ -162,7 +140,7 @@ def _adopted(key: str, reference: Reference) -> dict[str, Any]:
                 evidence["budget"], {"period_start": evidence["period_start"], "marks": []}
             )
             known["marks"].append(f"{evidence['basis']}/{evidence['threshold']:g}")
-    clusters = {c: _pickle(s) for c, s in reference.spends.get(key, {}).items()}
+    clusters = {c: pickled(s) for c, s in reference.spends.get(key, {}).items()}
     return {"clusters": clusters, "opened": opened}
 
 
@@ -206,15 +184,6 @@ def _withdrawn(point: SeriesPoint, budget: Budget, opened: dict[str, Any]) -> li
         _finding(point, budget, status, mark, FindingStatus.RESOLVED, began, withdrawn=True)
         for mark in known["marks"]
     ]
-
-
-def _pickle(spend: Spend) -> str:
-    return base64.b64encode(pickle.dumps(spend)).decode()
-
-
-def _unpickle(text: str) -> Spend:
-    spend: Spend = pickle.loads(base64.b64decode(text))  # our own state
-    return spend
 
 
 def _finding(
@@ -262,10 +231,11 @@ def _finding(
 
 ROW_SCHEMA = pl.Schema(
     {
-        "budget": pl.String(), "scope": pl.String(), "target": pl.String(), "period": pl.String(),
-    "period_start": pl.Datetime("ms", "UTC"), "period_end": pl.Datetime("ms", "UTC"),
-    "window_start": pl.Datetime("ms", "UTC"), "amount": pl.Float64(), "spend": pl.Float64(),
-    "forecast": pl.Float64(), "forecast_low": pl.Float64(), "forecast_high": pl.Float64(),
+        "budget": pl.String(), "scope": pl.String(), "target": pl.String(),
+        "period": pl.String(), "period_start": pl.Datetime("ms", "UTC"),
+        "period_end": pl.Datetime("ms", "UTC"), "window_start": pl.Datetime("ms", "UTC"),
+        "amount": pl.Float64(), "spend": pl.Float64(), "forecast": pl.Float64(),
+        "forecast_low": pl.Float64(), "forecast_high": pl.Float64(),
     }
 )  # fmt: skip
 

@@ -27,12 +27,13 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from kubeopera.models import KubeEvent, Message, SeriesKind, SeriesPoint, SeriesScope, Topic
+from kubeopera.streams.cost import hour_of
 from kubeopera.streams.processor import Batch, Output, Table
 from kubeopera.streams.reference import Reference
 from kubeopera.streams.registry import register
 from kubeopera.streams.watermark import END_OF_INPUT
+from kubeopera.streams.windows import HOUR
 
-HOUR = timedelta(hours=1)
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"})
 
 Workload = tuple[str, str, str, str]  # cluster, namespace, kind, name
@@ -86,7 +87,7 @@ class WarningEvents:
         self._reference = reference
 
     def _closed_at(self, state: WarningState, watermark: datetime | None) -> datetime | None:
-        due = _hour(watermark - self._lateness) if watermark else None
+        due = hour_of(watermark - self._lateness) if watermark else None
         return max((c for c in (state.closed_until, due) if c is not None), default=None)
 
     def process(self, batch: Batch, reference: Reference, state: WarningState) -> Output:
@@ -113,7 +114,7 @@ class WarningEvents:
                     )
                     output.dead_letters.append(envelope.reject(reason))
                 continue
-            hour = _hour(event.last_time)
+            hour = hour_of(event.last_time)
             state.clusters[event.cluster] = min(hour, state.clusters.get(event.cluster, hour))
             state.since = min(hour, state.since or hour)
             state.latest = max(event.last_time, state.latest or event.last_time)
@@ -215,10 +216,6 @@ class WarningEvents:
             clusters={c: _at(t) for c, t in saved["clusters"]},
             since=_at(saved["since"]) if saved["since"] else None,
         )
-
-
-def _hour(instant: datetime) -> datetime:
-    return instant.replace(minute=0, second=0, microsecond=0)
 
 
 def _hours(start: datetime, until: datetime) -> list[datetime]:
