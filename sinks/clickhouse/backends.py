@@ -169,7 +169,25 @@ class ChdbBackend:
 
     def query(self, sql: str) -> pa.Table:
         result = self._run(sql, "ArrowTable")
-        return result if isinstance(result, pa.Table) else pa.table({})
+        return self._with_datetimes(sql, result if isinstance(result, pa.Table) else pa.table({}))
+
+    def _with_datetimes(self, sql: str, table: pa.Table) -> pa.Table:
+        """``table`` with its ``DateTime`` columns as UTC timestamps: ClickHouse's Arrow
+        output writes ``DateTime`` as uint32 seconds (``DateTime64`` is a timestamp
+        already), so the uint32 columns the statement types ``DateTime`` are cast."""
+        if not any(pa.types.is_uint32(field.type) for field in table.schema):
+            return table
+        try:
+            described = self._run(f"DESCRIBE TABLE ({sql})", "ArrowTable")
+        except ClickHouseError:  # not a SELECT: nothing to describe
+            return table
+        types = dict(zip(described["name"].to_pylist(), described["type"].to_pylist(), strict=True))
+        for i, field in enumerate(table.schema):
+            clickhouse_type = types.get(field.name, "").removeprefix("Nullable(")
+            if pa.types.is_uint32(field.type) and clickhouse_type.startswith("DateTime"):
+                as_time = table.column(i).cast(pa.int64()).cast(pa.timestamp("s", tz="UTC"))
+                table = table.set_column(i, field.name, as_time)
+        return table
 
     def insert(self, table: str, data: pa.Table, dedup_token: str | None = None) -> None:
         if data.num_rows == 0:
