@@ -17,9 +17,12 @@ HOURS = "window_start >= $__fromTime AND window_start < $__toTime"
 BUCKET_HOURS = "($__interval_s / 3600)"
 """Hours in a time-series bucket."""
 
+TEAM = "if(is_idle, '__idle__', team)"
+"""A cost row's team as the team rollup keys it: idle rows under ``__idle__``."""
+
 _COST_SCOPE = (
     "cluster IN (${cluster:singlequote}) AND namespace IN (${namespace:singlequote})"
-    " AND team IN (${team:singlequote})"
+    f" AND {TEAM} IN (${{team:singlequote}})"
 )
 _PLACE = "cluster IN (${cluster:singlequote}) AND namespace IN (${namespace:singlequote})"
 
@@ -32,7 +35,7 @@ NAMESPACE = Variable(
     "SELECT DISTINCT namespace FROM v_cost_by_namespace_daily"
     " WHERE cluster IN (${cluster:singlequote}) ORDER BY namespace",
 )
-TEAM = Variable(
+TEAM_VARIABLE = Variable(
     "team",
     "Team",
     "SELECT DISTINCT team FROM v_cost_by_team_daily"
@@ -45,7 +48,7 @@ COST_OVERVIEW = Board(
     description="What the fleet cost, who spent it, how much was idle, how nodes were"
     " priced, the costliest workloads and how they use what they request, and budgets.",
     tags=("kubeopera", "finops"),
-    variables=(CLUSTER, NAMESPACE, TEAM),
+    variables=(CLUSTER, NAMESPACE, TEAM_VARIABLE),
     panels=(
         Panel(
             "Total cost",
@@ -91,7 +94,8 @@ COST_OVERVIEW = Board(
         Panel(
             "Cost by team",
             "timeseries",
-            f"SELECT $__timeInterval(window_start) AS time, team, sum(total_cost) AS cost"
+            f"SELECT $__timeInterval(window_start) AS time, {TEAM} AS team,"
+            " sum(total_cost) AS cost"
             f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE}"
             " GROUP BY time, team ORDER BY time, team",
             "Cost per bucket by team (USD; idle under __idle__).",
@@ -112,8 +116,7 @@ COST_OVERVIEW = Board(
             f"SELECT $__timeInterval(window_start) AS time, namespace, sum(total_cost) AS cost"
             f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE}"
             " GROUP BY time, namespace ORDER BY time, namespace",
-            "Cost per bucket by namespace, summed over the clusters (USD; idle under"
-            " __idle__).",
+            "Cost per bucket by namespace, summed over the clusters (USD; idle under __idle__).",
             unit="currencyUSD",
         ),
         Panel(
@@ -137,6 +140,7 @@ COST_OVERVIEW = Board(
             "Idle cost and its share of each cluster's cost; core-hours and GiB-hours"
             " allocated above node capacity.",
             unit="currencyUSD",
+            width=24,
         ),
         Panel(
             "Cost by namespace (table)",
@@ -162,8 +166,7 @@ COST_OVERVIEW = Board(
             f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE} AND NOT is_idle"
             " GROUP BY cluster, namespace, controller_kind, controller_name"
             " ORDER BY total_cost DESC LIMIT 50",
-            "The 50 costliest workloads (top controllers) and how much of their requests"
-            " they use.",
+            "The 50 costliest workloads (top controllers) and how much of their requests they use.",
             unit="currencyUSD",
             width=24,
         ),
@@ -238,8 +241,7 @@ WORKLOAD_DETAIL = Board(
             f" sum(cpu_request_core_hours) / {BUCKET_HOURS} AS requested,"
             f" sum(cpu_usage_core_hours) / {BUCKET_HOURS} AS used"
             f" FROM v_cost_hourly WHERE {HOURS} AND {_WORKLOAD} GROUP BY time ORDER BY time",
-            "Cores requested and used by all the workload's containers, averaged over"
-            " each bucket.",
+            "Cores requested and used by all the workload's containers, averaged over each bucket.",
             unit="short",
         ),
         Panel(
@@ -272,6 +274,7 @@ WORKLOAD_DETAIL = Board(
             " AND series_kind IN ('restarts', 'oom_kills') GROUP BY time, series_kind"
             " ORDER BY time, series_kind",
             "Container restarts, and those that were OOM kills, per bucket.",
+            width=24,
         ),
         Panel(
             "Anomalies",
@@ -403,6 +406,7 @@ PIPELINE_HEALTH = Board(
             " GROUP BY cluster ORDER BY age_s DESC",
             "The latest scrape of each cluster, when it was written, and its age now (s).",
             unit="s",
+            width=24,
         ),
         Panel(
             "Dead letters by reason",

@@ -20,9 +20,9 @@ Any other ``$__`` macro is an error, so a panel cannot rely on one the plugin la
 
 >>> from datetime import UTC, datetime
 >>> window = TimeRange(datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 6, tzinfo=UTC))
->>> expand("SELECT 1 WHERE $__timeFilter(at) AND c IN (${c:singlequote})", window,
-...        {"c": ["a", "b'c"]}, 3600)
-"SELECT 1 WHERE at >= toDateTime(1767571200) AND at <= toDateTime(1767657600) AND c IN ('a','b\\\\'c')"
+>>> print(expand("WHERE $__timeFilter(at) AND c IN (${c:singlequote})", window,
+...              {"c": ["a", "b'c"]}, 3600))
+WHERE at >= toDateTime(1767571200) AND at <= toDateTime(1767657600) AND c IN ('a','b\\'c')
 """
 
 import math

@@ -163,3 +163,16 @@ def test_each_scrape_row_records_when_it_was_written(store: Store) -> None:
     after = datetime.now(UTC)
     written = store.query("SELECT ingested_at FROM raw_node_metrics").item()
     assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= written <= after
+
+
+def test_datetime_columns_come_back_as_utc_times_and_uint32_stays_a_number(store: Store) -> None:
+    # 1767571200 s is 2026-01-05 00:00 UTC; chDB's Arrow output writes DateTime as uint32.
+    frame = store.query(
+        "SELECT toDateTime(1767571200, 'UTC') AS t, toDateTime(1767571200) AS local,"
+        " CAST(NULL, 'Nullable(DateTime)') AS none, toUInt32(7) AS n"
+    )
+    assert frame["t"].to_list() == [datetime(2026, 1, 5, tzinfo=UTC)]
+    assert frame["local"].to_list() == [datetime(2026, 1, 5, tzinfo=UTC)]  # the same instant
+    assert frame["none"].to_list() == [None]
+    assert frame["n"].to_list() == [7]
+    assert frame.schema["n"] == pl.UInt32
