@@ -38,6 +38,15 @@ def test_the_committed_json_is_what_the_code_builds() -> None:
         assert text == rendered(board), f"stale: run `kubeopera dashboards build` ({board.uid})"
 
 
+@pytest.mark.slow
+def test_kubeopera_dashboards_build_writes_the_committed_files(tmp_path: Path) -> None:
+    done = run_kubeopera(None, "dashboards", "build", "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    for board in DASHBOARDS:
+        written = (tmp_path / "out" / f"{board.uid}.json").read_text()
+        assert written == (ROOT / "dashboards" / "json" / f"{board.uid}.json").read_text()
+
+
 @pytest.mark.parametrize("board", DASHBOARDS, ids=lambda b: b.uid)
 def test_the_json_reads_back_through_the_sdk_types_unchanged(board: Board) -> None:
     register()

@@ -24,6 +24,9 @@ PACKAGE_DATA = (
     "models/data/instance_types.csv",
     "models/schemas/kubeopera.metrics.v1.json",
     "sinks/clickhouse/migrations/001_raw_tables.sql",
+    "deploy/grafana/provisioning/datasources/kubeopera.yaml",
+    "deploy/grafana/provisioning/dashboards/kubeopera.yaml",
+    "reports/report.html.j2",
 )
 
 
