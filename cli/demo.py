@@ -14,6 +14,7 @@ from kubeopera.cli.fleet import simulated
 from kubeopera.cli.render import anomaly_rows
 from kubeopera.collectors.simulator import FleetSpec, injections
 from kubeopera.collectors.simulator.declared import write_declared
+from kubeopera.dashboards import TimeRange
 from kubeopera.deploy.paths import default_path
 from kubeopera.models import IDLE, Budget, BudgetPeriod, BudgetScope, Topic
 from kubeopera.reports import (
@@ -29,6 +30,7 @@ from kubeopera.reports import (
     recorded_baselines,
     sample_counts,
 )
+from kubeopera.reports.html import write_report
 from kubeopera.settings import Settings
 from kubeopera.settings.durations import format_duration
 from kubeopera.streams.embedded import RunStats, tune_gc_for_batches
@@ -125,12 +127,21 @@ def run_demo(
             out.print(f"Declared manifests: {files} files in {declared}/<cluster>; try:")
             folder = shlex.quote(str(declared / cluster_dir))
             out.print(f"  kubeopera drift --baseline {folder} --cluster {cluster_dir}")
+        _write_report(out, store, start, until)
         out.print(f"Data: {store.describe()}")
         out.print(f'Try:  kubeopera sql "{EXAMPLE_SQL}"')
         running = cluster.still_running() if cluster is not None else None
         if running is not None:
             out.print(running)
     return stats
+
+
+def _write_report(out: Console, store: "Store", start: datetime, until: datetime) -> None:
+    """The HTML report of the demo's span (``kubeopera report``'s) in the data home."""
+    path = default_path("report.html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_report(store, TimeRange(start, until), path)
+    out.print(f"Report: {path} (the dashboards' views of the demo; open it in a browser)")
 
 
 def _print_changes_and_drift(
@@ -200,7 +211,7 @@ def _print_budgets(
         )
         for team, cost in top.select("team", "total_cost").iter_rows()
     ]  # fmt: skip
-    record_budgets(store, demo)
+    record_budgets(store, demo, until)
     status = budget_report(store, until - timedelta(hours=1))
     shown = status.select(
         "budget", "amount", pl.col("spend").round(2), pl.col("forecast").round(2),

@@ -13,7 +13,9 @@ import click
 from click.core import ParameterSource
 
 from kubeopera.cli import render
+from kubeopera.cli.dashboards import dashboards
 from kubeopera.cli.fleet import batch_size_option, duration_option, fleet_options, fleet_spec
+from kubeopera.cli.report import report
 from kubeopera.deploy.paths import default_path
 from kubeopera.deploy.processes import stop_on_sigterm
 from kubeopera.settings import Settings, load_settings
@@ -770,7 +772,7 @@ def set_budget(
 
         send(settings, Topic.BUDGETS, [budget], "budgets")
     with settings.open_store() as store:
-        record_budgets(store, [budget])
+        record_budgets(store, [budget], datetime.now(UTC))
     click.echo(
         f"budget {budget.name()}: ${budget.amount:,.2f} a {budget.period.removesuffix('ly')}"
         f"{' (published)' if publish else ''}"
@@ -819,7 +821,7 @@ def delete_budget(
             from kubeopera.models import Topic
 
             send(settings, Topic.BUDGETS, [gone], "budgets")
-        record_budgets(store, [gone])
+        record_budgets(store, [gone], datetime.now(UTC))
     click.echo(f"budget {name} deleted")
 
 
@@ -837,6 +839,10 @@ def budget_status(ctx: click.Context, /, fmt: render.Format, output: Path | None
     if rows.is_empty():
         notes.insert(0, "No budgets: set one with kubeopera budgets set --team T --monthly USD.")
     render.write(rows, fmt, output, title="Budgets", notes=notes)
+
+
+cli.add_command(dashboards)
+cli.add_command(report)
 
 
 @cli.command(short_help="Apply pending ClickHouse schema migrations.")

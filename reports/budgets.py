@@ -4,12 +4,14 @@ costs with the budget processor's own functions (``streams.spend``), so a budget
 today reports this period's spend at once."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
 from kubeopera.models import Budget, BudgetPeriod, BudgetScope
 from kubeopera.reports.sql import literal, time_literal
 from kubeopera.sinks.clickhouse import Store
+from kubeopera.streams.processors.budgets import ROW_SCHEMA
 from kubeopera.streams.spend import Spend, budget_status, period_of
 
 HISTORY = timedelta(weeks=4)
@@ -37,8 +39,11 @@ def recorded_budgets(store: Store) -> list[Budget]:
     ]  # fmt: skip
 
 
-def record_budgets(store: Store, budgets: list[Budget]) -> None:
-    """Store budget definitions (a deletion is a definition with ``deleted``)."""
+def record_budgets(store: Store, budgets: list[Budget], now: datetime) -> None:
+    """Store budget definitions (a deletion is a definition with ``deleted``) and, for
+    those in force, their status as of the store's latest hour of cost (``statuses``),
+    so that ``v_budget_status`` shows a budget set mid-period at once rather than when
+    the budget processor next closes an hour (it writes that hour's row over this one)."""
     store.insert(
         "budgets",
         pl.DataFrame(
@@ -54,6 +59,9 @@ def record_budgets(store: Store, budgets: list[Budget]) -> None:
                     "recorded_at": pl.Datetime("ms", "UTC"), "deleted": pl.Boolean},
         ),
     )  # fmt: skip
+    rows = [status for budget, status in statuses(store, budgets, now) if not budget.deleted]
+    if rows and store.query(LATEST_HOUR_SQL)["latest"].item() is not None:
+        store.insert("budget_status", pl.DataFrame(rows, schema=ROW_SCHEMA))
 
 
 def _target_where(budget: Budget) -> str:
@@ -114,32 +122,42 @@ def recorded_spends(store: Store) -> dict[str, dict[str, Spend]]:
     }
 
 
+def statuses(
+    store: Store, budgets: list[Budget], now: datetime
+) -> list[tuple[Budget, dict[str, Any]]]:
+    """Each of ``budgets`` with its status (``streams.spend.budget_status``: the keys of
+    the ``budget_status`` table) as of the store's latest hour of cost (``now``'s
+    previous hour while it has none), in the period that hour falls in."""
+    latest = store.query(LATEST_HOUR_SQL)["latest"].item()
+    through = latest or now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    found = []
+    for budget in budgets:
+        spends = target_spends(store, budget, through)
+        for spend in spends.values():  # a cluster with no cost lately cost nothing
+            spend.advance(through)
+        found.append((budget, budget_status(budget, through, spends)))
+    return found
+
+
 def budget_report(store: Store, now: datetime) -> pl.DataFrame:
     """Each budget in force, as of the store's latest hour of cost (``now``'s while it
     has none), in the period that hour falls in: ``budget``, ``period``, ``amount``,
     ``period_start``, ``as_of`` (the end of that hour), ``spend``, ``spent_share``,
     ``forecast``, ``forecast_low``, ``forecast_high`` (the 90 % interval),
     ``forecast_share``."""
-    latest = store.query(LATEST_HOUR_SQL)["latest"].item()
-    through = latest or now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    rows = []
-    for budget in recorded_budgets(store):
-        if budget.deleted:
-            continue
-        spends = target_spends(store, budget, through)
-        for spend in spends.values():  # a cluster with no cost lately cost nothing
-            spend.advance(through)
-        status = budget_status(budget, through, spends)
-        rows.append(
-            {
-                "budget": budget.name(), "period": budget.period.value, "amount": budget.amount,
-                "period_start": status["period_start"], "as_of": through + timedelta(hours=1),
-                "spend": status["spend"], "spent_share": status["spend"] / budget.amount,
-                "forecast": status["forecast"], "forecast_low": status["forecast_low"],
-                "forecast_high": status["forecast_high"],
-                "forecast_share": status["forecast"] / budget.amount,
-            }
-        )  # fmt: skip
+    in_force = [b for b in recorded_budgets(store) if not b.deleted]
+    rows = [
+        {
+            "budget": budget.name(), "period": budget.period.value, "amount": budget.amount,
+            "period_start": status["period_start"],
+            "as_of": status["window_start"] + timedelta(hours=1),
+            "spend": status["spend"], "spent_share": status["spend"] / budget.amount,
+            "forecast": status["forecast"], "forecast_low": status["forecast_low"],
+            "forecast_high": status["forecast_high"],
+            "forecast_share": status["forecast"] / budget.amount,
+        }
+        for budget, status in statuses(store, in_force, now)
+    ]  # fmt: skip
     return pl.DataFrame(rows, schema=REPORT_SCHEMA)
 
 

@@ -172,7 +172,7 @@ def test_the_budget_status_view_shows_each_budget_in_force_as_of_its_latest_hour
 
     withdrawn = BUDGET.model_copy(update={"target": "gone", "deleted": True})
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
-        record_budgets(store, [BUDGET, withdrawn])
+        record_budgets(store, [BUDGET, withdrawn], MONDAY)
         engine = EmbeddedEngine(store, [BudgetTracking()])
         engine.reference.apply_budgets([BUDGET])
         engine.process(
@@ -256,7 +256,7 @@ def test_an_embedded_run_goes_on_from_what_the_store_holds(tmp_path: Path) -> No
                      resolution=timedelta(minutes=10), seed=3)  # fmt: skip
     budget = BUDGET.model_copy(update={"target": "payments", "amount": 1.0})
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
-        record_budgets(store, [budget])
+        record_budgets(store, [budget], MONDAY)
         Settings().engine(store, processors=["cost", "budgets"]).run(simulate(spec))
         spent = store.query(
             "SELECT sum(total_cost) AS c FROM cost_allocation_hourly FINAL "
@@ -294,7 +294,7 @@ def test_a_label_budget_adds_up_the_pods_with_the_label_across_clusters(tmp_path
     budget = Budget(scope=BudgetScope.LABEL, target="app=edge-proxy", period=BudgetPeriod.WEEKLY,
                     amount=0.01, recorded_at=MONDAY)  # fmt: skip
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
-        record_budgets(store, [budget])
+        record_budgets(store, [budget], MONDAY)
         processors = registry.build(["cost", "budgets"], {"cost": {"series_labels": ["app"]}})
         engine = EmbeddedEngine(store, processors)
         engine.reference.apply_budgets([budget])
@@ -324,3 +324,34 @@ def test_a_label_budget_needs_its_key_in_the_settings(tmp_path: Path) -> None:
         extra_env={"KUBEOPERA_COST__SERIES_LABELS": '["app"]'},
     )  # fmt: skip
     assert configured.returncode == 0, configured.stderr
+
+
+def test_a_budget_set_after_the_costs_shows_its_status_in_the_view_at_once(
+    tmp_path: Path,
+) -> None:
+    """No processor saw the budget: recording it writes its status as of the store's
+    latest hour, the spend of its team's allocations so far this week, as `budgets
+    status` reports it; a withdrawn budget writes none."""
+    from kubeopera.collectors.simulator import FleetSpec, simulate
+    from kubeopera.reports import budget_report, record_budgets
+    from kubeopera.settings import Settings
+    from kubeopera.sinks.clickhouse import ChdbBackend, Store
+
+    spec = FleetSpec(clusters=1, pods_per_cluster=30, start=MONDAY, duration=timedelta(hours=6),
+                     resolution=timedelta(minutes=10), seed=3)  # fmt: skip
+    budget = BUDGET.model_copy(update={"target": "payments", "amount": 50.0})
+    gone = BUDGET.model_copy(update={"target": "web", "deleted": True})
+    with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
+        Settings().engine(store, processors=["cost"]).run(simulate(spec))
+        spent = store.query(
+            "SELECT sum(total_cost) AS c FROM cost_allocation_hourly FINAL "
+            "WHERE team = 'payments' AND NOT is_idle"
+        )["c"].item()
+        record_budgets(store, [budget, gone], MONDAY + spec.duration)
+        view = store.query("SELECT budget, spend, forecast, as_of FROM v_budget_status").to_dicts()
+        report = budget_report(store, MONDAY + spec.duration)
+    assert [(r["budget"], r["as_of"]) for r in view] == [
+        ("team/payments/weekly", MONDAY + spec.duration)
+    ]
+    assert view[0]["spend"] == pytest.approx(spent, rel=1e-9) == report["spend"].item()
+    assert view[0]["forecast"] == pytest.approx(report["forecast"].item(), rel=1e-12)

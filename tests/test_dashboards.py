@@ -272,6 +272,9 @@ def test_the_cost_overview_gives_the_figures_of_kubeopera_cost(demo_store: Store
         idle, by_namespace.filter(pl.col("namespace") == IDLE)["total_cost"].sum(), rel_tol=1e-9
     )
 
+    budgets = run("Budget status")
+    assert budgets.height == 2 and budgets["spend"].null_count() == 0  # the demo's two
+
     by_team = cost_report(demo_store, "team", window.start, window.end)
     series = run("Cost by team").group_by("team").agg(pl.col("cost").sum())
     got = dict(series.iter_rows())
