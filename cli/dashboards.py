@@ -59,7 +59,8 @@ def build(output: Path) -> None:
     "--clickhouse-port",
     type=click.IntRange(1, 65535),
     metavar="PORT",
-    help="[native: storage.port; http: 8123, or 8443 with TLS]",
+    help="[native: 9000, or 9440 with TLS; http: 8123, or 8443 with TLS; native takes "
+    "storage.port instead when it is not 9000]",
 )
 @click.option(
     "--clickhouse-protocol",
@@ -75,7 +76,9 @@ def build(output: Path) -> None:
 @click.option(
     "--clickhouse-password-env",
     metavar="NAME",
-    help="The environment variable holding that user's password [storage.password].",
+    help="The environment variable holding that user's password [storage.password when "
+    "the user is storage.user, else none]; on an update, none keeps the password Grafana "
+    "holds for the same user.",
 )
 @click.pass_context
 def push(
@@ -99,7 +102,9 @@ def push(
 
     The data source's server defaults to the storage settings (storage.host, .port,
     .user, .password, .database, .secure): give the --clickhouse-* options where Grafana
-    reaches ClickHouse by another address or user."""
+    reaches ClickHouse by another address or user. An update keeps what was set in
+    Grafana's UI besides these settings (e.g. tlsSkipVerify), and the password when none
+    is given."""
     from kubeopera.dashboards import DASHBOARDS
     from kubeopera.dashboards.grafana import dashboard_json
     from kubeopera.deploy.grafana.push import ClickHouseSource, GrafanaError, folder_uid
@@ -116,16 +121,17 @@ def push(
     storage = settings.storage
     secure = storage.secure if clickhouse_secure is None else clickhouse_secure
     if clickhouse_port is None:
-        http_port = 8443 if secure else 8123
-        clickhouse_port = storage.port if clickhouse_protocol == "native" else http_port
-    password = storage.password.get_secret_value()
+        clickhouse_port = _default_port(clickhouse_protocol, secure, storage.port)
+    user = clickhouse_user or storage.user
+    # storage.password is storage.user's: never another user's
+    password = storage.password.get_secret_value() if user == storage.user else ""
     if clickhouse_password_env is not None:
         password = _from_env(clickhouse_password_env, "--clickhouse-password-env", "a password")
     source = ClickHouseSource(
         host=clickhouse_host or storage.host,
         port=clickhouse_port,
         protocol=clickhouse_protocol,
-        username=clickhouse_user or storage.user,
+        username=user,
         database=clickhouse_database or storage.database,
         secure=secure,
         password=password,
@@ -144,6 +150,23 @@ def push(
             "note: the store is embedded (storage.backend chdb), which Grafana cannot read: "
             "the dashboards show a ClickHouse server's data (storage.backend server)"
         )
+
+
+_PORTS = {
+    ("native", False): 9000,
+    ("native", True): 9440,
+    ("http", False): 8123,
+    ("http", True): 8443,
+}
+"""ClickHouse's default ports by protocol and TLS."""
+
+
+def _default_port(protocol: Literal["native", "http"], secure: bool, storage_port: int) -> int:
+    """The port for ``protocol`` with TLS or not, or, for native, ``storage_port`` (a
+    native port) when it is set to another than the plain default 9000."""
+    if protocol == "native" and storage_port != _PORTS["native", False]:
+        return storage_port
+    return _PORTS[protocol, secure]
 
 
 def _check_url(url: str) -> None:

@@ -14,8 +14,21 @@ from kubeopera.dashboards.panels import Board, Panel, Variable
 HOURS = "window_start >= $__fromTime AND window_start < $__toTime"
 """The hourly windows that start in the dashboard's range."""
 
-BUCKET_HOURS = "($__interval_s / 3600)"
-"""Hours in a time-series bucket."""
+BUCKET_HOURS = (
+    "(dateDiff('second', greatest(time, $__fromTime),"
+    " least(time + INTERVAL $__interval_s second, $__toTime)) / 3600)"
+)
+"""Hours of a time-series bucket (``time``, its start) inside the range: the first and last
+bucket may be cut by the range, and a rate over them counts only their hours in it."""
+
+
+def ratio(used: str, requested: str) -> str:
+    """``used / requested`` summed, NULL without requests (as the views' efficiency)."""
+    return f"if(sum({requested}) > 0, sum({used}) / sum({requested}), NULL)"
+
+
+CPU_EFFICIENCY = ratio("cpu_usage_core_hours", "cpu_request_core_hours")
+RAM_EFFICIENCY = ratio("ram_usage_gib_hours", "ram_request_gib_hours")
 
 TEAM = "if(is_idle, '__idle__', team)"
 """A cost row's team as the team rollup keys it: idle rows under ``__idle__``."""
@@ -24,7 +37,12 @@ _COST_SCOPE = (
     "cluster IN (${cluster:singlequote}) AND namespace IN (${namespace:singlequote})"
     f" AND {TEAM} IN (${{team:singlequote}})"
 )
-_PLACE = "cluster IN (${cluster:singlequote}) AND namespace IN (${namespace:singlequote})"
+_PLACE = (
+    "cluster IN (${cluster:singlequote})"
+    " AND (namespace IN (${namespace:singlequote}) OR namespace = '')"
+)
+"""The chosen clusters and namespaces, and what has no namespace there (Nodes, cluster
+roles, a cluster's or a team's anomalies): those show whichever namespaces are chosen."""
 
 CLUSTER = Variable(
     "cluster", "Cluster", "SELECT DISTINCT cluster FROM v_cost_by_namespace_daily ORDER BY cluster"
@@ -74,8 +92,8 @@ COST_OVERVIEW = Board(
         Panel(
             "CPU efficiency",
             "stat",
-            "SELECT sum(cpu_usage_core_hours) / sum(cpu_request_core_hours) AS cpu_efficiency"
-            f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE} AND NOT is_idle",
+            f"SELECT {CPU_EFFICIENCY} AS cpu_efficiency FROM v_cost_hourly"
+            f" WHERE {HOURS} AND {_COST_SCOPE} AND NOT is_idle",
             "CPU used over CPU requested by the workloads in range.",
             unit="percentunit",
             width=6,
@@ -84,8 +102,8 @@ COST_OVERVIEW = Board(
         Panel(
             "Memory efficiency",
             "stat",
-            "SELECT sum(ram_usage_gib_hours) / sum(ram_request_gib_hours) AS ram_efficiency"
-            f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE} AND NOT is_idle",
+            f"SELECT {RAM_EFFICIENCY} AS ram_efficiency FROM v_cost_hourly"
+            f" WHERE {HOURS} AND {_COST_SCOPE} AND NOT is_idle",
             "Memory used (working set) over memory requested by the workloads in range.",
             unit="percentunit",
             width=6,
@@ -147,12 +165,12 @@ COST_OVERVIEW = Board(
             "table",
             "SELECT cluster, namespace, sum(total_cost) AS total_cost, sum(cpu_cost) AS cpu_cost,"
             " sum(ram_cost) AS ram_cost, sum(gpu_cost) AS gpu_cost,"
-            " sum(cpu_usage_core_hours) / sum(cpu_request_core_hours) AS cpu_efficiency,"
-            " sum(ram_usage_gib_hours) / sum(ram_request_gib_hours) AS ram_efficiency"
+            f" {CPU_EFFICIENCY} AS cpu_efficiency, {RAM_EFFICIENCY} AS ram_efficiency"
             f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE}"
             " GROUP BY cluster, namespace ORDER BY total_cost DESC",
             "Each namespace's cost in range, as `kubeopera cost --by cluster,namespace`"
-            " gives it (USD; efficiency: usage over request).",
+            " gives it with idle and shared namespaces not spread (USD; efficiency: usage"
+            " over request).",
             unit="currencyUSD",
             width=24,
         ),
@@ -161,8 +179,7 @@ COST_OVERVIEW = Board(
             "table",
             "SELECT cluster, namespace, controller_kind, controller_name,"
             " sum(total_cost) AS total_cost,"
-            " sum(cpu_usage_core_hours) / sum(cpu_request_core_hours) AS cpu_efficiency,"
-            " sum(ram_usage_gib_hours) / sum(ram_request_gib_hours) AS ram_efficiency"
+            f" {CPU_EFFICIENCY} AS cpu_efficiency, {RAM_EFFICIENCY} AS ram_efficiency"
             f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE} AND NOT is_idle"
             " GROUP BY cluster, namespace, controller_kind, controller_name"
             " ORDER BY total_cost DESC LIMIT 50",
@@ -183,6 +200,11 @@ COST_OVERVIEW = Board(
         ),
     ),
 )
+
+EPISODE_IN_RANGE = "(status = 'open' OR last_seen >= $__fromTime) AND first_seen <= $__toTime"
+"""A finding open at some time in the range: it began before the range's end, and it is
+still open or resolved after the range's start (an open finding's ``last_seen`` is when
+it was last written, which may be long before)."""
 
 _WORKLOAD = (
     "cluster = ${cluster:singlequote} AND namespace = ${namespace:singlequote}"
@@ -284,8 +306,8 @@ WORKLOAD_DETAIL = Board(
             " FROM v_findings WHERE finding_kind = 'anomaly'"
             " AND cluster = ${cluster:singlequote} AND namespace = ${namespace:singlequote}"
             " AND concat(kind, '/', name) = ${workload:singlequote}"
-            " AND last_seen >= $__fromTime ORDER BY first_seen DESC",
-            "The workload's anomaly episodes that were open in range.",
+            f" AND {EPISODE_IN_RANGE} ORDER BY first_seen DESC",
+            "The workload's anomaly episodes that were open at some time in range.",
             width=24,
         ),
         Panel(
@@ -311,19 +333,21 @@ CHANGES_AND_DRIFT = Board(
     variables=(CLUSTER, NAMESPACE),
     panels=(
         Panel(
-            "Changes by category",
+            "Changes per hour by category",
             "timeseries",
-            "SELECT $__timeInterval(at) AS time, category, count() AS changes FROM v_changes"
-            f" WHERE $__timeFilter(at) AND {_PLACE} GROUP BY time, category"
+            f"SELECT $__timeInterval(at) AS time, category, count() / {BUCKET_HOURS} AS changes"
+            f" FROM v_changes WHERE $__timeFilter(at) AND {_PLACE} GROUP BY time, category"
             " ORDER BY time, category",
-            "Changed fields per bucket by category (image, replicas, config, ...).",
+            "Changed fields per hour by category (image, replicas, config, ...), averaged"
+            " over each bucket's hours in range.",
             width=12,
         ),
         Panel(
             "Open drift",
             "stat",
             f"SELECT uniqExact(fingerprint) AS drifted FROM v_drift_open WHERE {_PLACE}",
-            "Objects whose live state differs from their baseline now.",
+            "Drift findings open now: objects whose live state differs from a baseline"
+            " (declared, approved or a peer cluster's).",
             width=6,
         ),
         Panel(
@@ -359,7 +383,7 @@ CHANGES_AND_DRIFT = Board(
             " JSONExtractString(evidence, 'series_kind') AS series_kind,"
             " JSONExtractFloat(evidence, 'observed') AS observed,"
             " JSONExtractFloat(evidence, 'score') AS score, summary FROM v_findings"
-            f" WHERE finding_kind = 'anomaly' AND last_seen >= $__fromTime AND {_PLACE}"
+            f" WHERE finding_kind = 'anomaly' AND {EPISODE_IN_RANGE} AND {_PLACE}"
             " ORDER BY status = 'open' DESC, first_seen DESC",
             "Anomaly episodes open now (first) or open at some time in range: the value"
             " that opened each and its score.",
@@ -389,13 +413,15 @@ PIPELINE_HEALTH = Board(
             unit="s",
         ),
         Panel(
-            "Node scrapes by cluster",
+            "Node scrapes per hour by cluster",
             "timeseries",
-            "SELECT $__timeInterval(window_start) AS time, cluster, count() AS scrapes"
+            f"SELECT $__timeInterval(window_start) AS time, cluster,"
+            f" count() / {BUCKET_HOURS} AS scrapes"
             " FROM raw_node_metrics FINAL WHERE $__timeFilter(window_start)"
             " AND cluster IN (${cluster:singlequote}) GROUP BY time, cluster"
             " ORDER BY time, cluster",
-            "Node scrapes stored per bucket: a dip is a collector or a network gap.",
+            "Node scrapes stored per hour, averaged over each bucket's hours in range: a dip"
+            " is a collector or a network gap (or fewer nodes).",
         ),
         Panel(
             "Freshness by cluster",
@@ -411,9 +437,12 @@ PIPELINE_HEALTH = Board(
         Panel(
             "Dead letters by reason",
             "table",
-            "SELECT source_topic, error, messages, first_at, last_at FROM v_deadletter_by_reason"
-            " WHERE last_at >= $__fromTime ORDER BY messages DESC",
-            "Messages the pipeline could not take, by topic and reason, seen in range.",
+            "SELECT source_topic, replaceRegexpOne(error, '^line [0-9]+: ', '') AS reason,"
+            " count() AS messages, min(at) AS first_at, max(at) AS last_at"
+            " FROM deadletter FINAL WHERE $__timeFilter(at) GROUP BY source_topic, reason"
+            " ORDER BY messages DESC LIMIT 100",
+            "Messages the pipeline could not take in range, by topic and reason (a replayed"
+            " file's line numbers left out), the 100 commonest.",
             width=24,
         ),
     ),

@@ -1,11 +1,12 @@
 """A query of Grafana's ClickHouse data source (``grafana-clickhouse-datasource``) for
 grafana-foundation-sdk, which has no builder for it.
 
-The model follows the plugin's query model (``src/types/sql.ts``: ``CHSqlQuery``; the
-``format`` numbers are ``sqlutil.FormatQueryOption`` of grafana-plugin-sdk-go): the SQL
-editor (``editorType`` ``sql``) with ``rawSql``, a ``queryType`` of ``table`` or
-``timeSeries``, and ``format`` 0 (time series: long rows become one series per label)
-or 1 (table). ``register()`` lets the SDK read such queries back from dashboard JSON.
+The model follows the plugin's (``src/types/sql.ts``: ``CHSqlQuery``;
+``src/types/queryBuilder.ts``: ``QueryType``; the ``format`` numbers are
+``sqlutil.FormatQueryOption`` of grafana-plugin-sdk-go): the SQL editor (``editorType``
+``sql``) with ``rawSql``, a ``queryType`` of ``table`` or ``timeseries``, and ``format``
+0 (time series: long rows become one series per label) or 1 (table). ``register()``
+lets the SDK read such queries back from dashboard JSON.
 """
 
 import enum
@@ -31,7 +32,7 @@ class QueryType(enum.StrEnum):
     """The plugin's ``QueryType`` (the editor's display format)."""
 
     TABLE = "table"
-    TIME_SERIES = "timeSeries"
+    TIME_SERIES = "timeseries"
 
 
 class ClickHouseQuery(cogvariants.Dataquery):

@@ -17,13 +17,14 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataSourceRef,
+    DynamicConfigValue,
     VariableRefresh,
     VariableSort,
 )
 
 from kubeopera.dashboards.catalogue import DASHBOARDS
 from kubeopera.dashboards.clickhouse_query import DATASOURCE_TYPE, ClickHouseQueryBuilder
-from kubeopera.dashboards.panels import Board, Panel, Variable
+from kubeopera.dashboards.panels import COLUMN_UNITS, Board, Panel, Variable
 
 DATASOURCE_UID = "kubeopera-clickhouse"
 DATASOURCE = DataSourceRef(type_val=DATASOURCE_TYPE, uid=DATASOURCE_UID)
@@ -112,6 +113,10 @@ def _panel(panel: Panel) -> PanelBuilder:
             built = stat.Panel().with_target(query)
         case "table":
             built = table.Panel().with_target(query)
+            for pattern, unit in COLUMN_UNITS:
+                if unit != panel.unit:
+                    unit_value = DynamicConfigValue(id_val="unit", value=unit)
+                    built = built.override_by_regexp(pattern, [unit_value])
         case "piechart":
             every_row = ReduceDataOptions().values(True).calcs(["lastNotNull"])
             built = piechart.Panel().with_target(query).reduce_options(every_row)

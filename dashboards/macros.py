@@ -1,9 +1,13 @@
 """A panel's SQL as Grafana and the ClickHouse data source turn it into ClickHouse SQL.
 
-Grafana first replaces the dashboard's variables (``$name``, ``${name}``,
-``${name:singlequote}``, ``${name:csv}``; a multi-value variable set to All becomes
-every value its query returned), then the plugin expands its macros on the server
-(``grafana/clickhouse-datasource``, ``pkg/macros/macros.go``):
+Grafana first replaces the dashboard's variables: ``${name:singlequote}`` quotes each
+value (``'`` escaped as ``\\'``), ``${name:csv}`` and ``${name:raw}`` join the values
+with commas, and plain ``$name`` / ``${name}`` take the plugin's own format
+(``CHDatasource.format``: a multi-value variable's values as ``'a','b'``, unescaped; a
+single value as it is). A multi-value variable set to All is every value its query
+returned. Then the plugin expands its macros on the server
+(``grafana/clickhouse-datasource``, ``pkg/macros/macros.go``; arguments may nest
+parentheses):
 
 ====================  =====================================================================
 ``$__timeFilter(c)``  ``c >= toDateTime(FROM) AND c <= toDateTime(TO)`` (Unix seconds)
@@ -16,7 +20,9 @@ every value its query returned), then the plugin expands its macros on the serve
 ``$__interval_s``     ``N``: the query's interval in seconds (at least 1)
 ====================  =====================================================================
 
-Any other ``$__`` macro is an error, so a panel cannot rely on one the plugin lacks.
+The plugin also takes sqlds' generic macros (``$__timeGroup``, ``$__table``, ...) and
+the front end's ``$__conditionalAll``; the dashboards do not use them, and any other
+``$__`` macro is refused here rather than sent on unexpanded.
 
 >>> from datetime import UTC, datetime
 >>> window = TimeRange(datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 6, tzinfo=UTC))
@@ -32,11 +38,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 NICE_INTERVALS_S = (3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
-"""The intervals a panel's buckets may take: an hour (the store's finest hourly data,
-each panel's ``interval`` in Grafana) up to a week, as Grafana rounds an interval up."""
+"""The intervals the report's buckets may take: an hour (the store's finest hourly data,
+each panel's minimum ``interval`` in Grafana) up to a week. (Grafana picks its own,
+rounding range / max data points to the nearest of its steps.)"""
 
 _VARIABLE = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(?!__)(\w+)")
-_MACRO = re.compile(r"\$__(\w+)(?:\(([^()]*)\))?")
+_MACRO = re.compile(r"\$__(\w+)")
+
+Values = Mapping[str, str | Sequence[str]]
+"""Each variable's value: one string for a single-value variable, the values chosen for a
+multi-value one (All: every value)."""
 
 
 @dataclass(frozen=True)
@@ -74,23 +85,26 @@ def interval_for(time_range: TimeRange, max_points: int = 1000) -> int:
 def expand(
     sql: str,
     time_range: TimeRange,
-    values: Mapping[str, Sequence[str]],
+    values: Values,
     interval_s: int,
 ) -> str:
-    """``sql`` with the variables replaced by ``values`` (name -> the values chosen; All is
-    every value) and the plugin's macros expanded for ``time_range`` and ``interval_s``.
+    """``sql`` with the variables replaced by ``values`` and the plugin's macros expanded
+    for ``time_range`` and ``interval_s``.
 
     Raises ``KeyError`` for a variable without values given, ``ValueError`` for an unknown
-    macro or format, or a macro with the wrong number of arguments.
+    macro or format, a macro with the wrong number of arguments or an unclosed one.
     """
     return _expand_macros(_replace_variables(sql, values), time_range, max(interval_s, 1))
 
 
-def _replace_variables(sql: str, values: Mapping[str, Sequence[str]]) -> str:
+def _replace_variables(sql: str, values: Values) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(3)
-        chosen = values[name]
-        fmt = match.group(2) or "raw"
+        value = values[name]
+        chosen = [value] if isinstance(value, str) else list(value)
+        fmt = match.group(2)
+        if fmt is None:  # the plugin's format
+            return value if isinstance(value, str) else "'" + "','".join(chosen) + "'"
         if fmt == "singlequote":
             return ",".join("'" + v.replace("'", "\\'") + "'" for v in chosen) or "''"
         if fmt in ("raw", "csv"):
@@ -98,6 +112,26 @@ def _replace_variables(sql: str, values: Mapping[str, Sequence[str]]) -> str:
         raise ValueError(f"variable format {fmt!r} is not one the dashboards use")
 
     return _VARIABLE.sub(replace, sql)
+
+
+def _arguments(sql: str, opening: int) -> tuple[list[str], int]:
+    """The comma-separated arguments of the call whose ``(`` is at ``opening`` (commas
+    inside nested parentheses belong to their argument), and the index after its ``)``.
+    Raises ``ValueError`` when it is not closed."""
+    depth, start, found = 0, opening + 1, []
+    for index in range(opening, len(sql)):
+        char = sql[index]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                found.append(sql[start:index])
+                return ([] if found == [""] else [a.strip() for a in found]), index + 1
+        elif char == "," and depth == 1:
+            found.append(sql[start:index])
+            start = index + 1
+    raise ValueError(f"unclosed macro call: {sql[opening - 20 : opening + 20]!r}")
 
 
 def _seconds(moment: datetime) -> str:
@@ -147,14 +181,17 @@ def _expand_macros(sql: str, tr: TimeRange, interval_s: int) -> str:
         "interval_s": (0, lambda _: str(interval_s)),
     }
 
-    def replace(match: re.Match[str]) -> str:
-        name, raw = match.group(1), match.group(2)
+    out, position = [], 0
+    while (match := _MACRO.search(sql, position)) is not None:
+        name, end = match.group(1), match.end()
         if name not in macros:
-            raise ValueError(f"$__{name} is not a macro of the ClickHouse data source")
+            raise ValueError(f"$__{name} is not a macro the dashboards may use")
         arity, render = macros[name]
-        args = [a.strip() for a in raw.split(",")] if raw and raw.strip() else []
+        args: list[str] = []
+        if end < len(sql) and sql[end] == "(":
+            args, end = _arguments(sql, end)
         if len(args) != arity:
             raise ValueError(f"$__{name} takes {arity} argument(s), got {len(args)}")
-        return render(args)
-
-    return _MACRO.sub(replace, sql)
+        out += [sql[position : match.start()], render(args)]
+        position = end
+    return "".join([*out, sql[position:]])

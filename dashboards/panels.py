@@ -6,6 +6,7 @@ The Grafana JSON (``kubeopera.dashboards.grafana``) and the HTML report
 once and means the same in both.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,6 +14,20 @@ PanelKind = Literal["stat", "timeseries", "table", "piechart", "barchart"]
 """How a panel shows its query: one number (``stat``), lines over time
 (``timeseries``: a time column, label columns, numeric columns), rows (``table``), or
 shares of a whole (``piechart``, ``barchart``: a label column then a numeric one)."""
+
+
+COLUMN_UNITS = ((r".*_(efficiency|share)$", "percentunit"), (r".*_hours$", "short"))
+"""Columns whose unit is not their panel's, by name (Grafana ``byRegexp`` overrides):
+efficiencies and shares are ratios, core-hours and GiB-hours plain numbers."""
+
+
+def column_unit(column: str, panel_unit: str) -> str:
+    """The unit of ``column`` in a panel of ``panel_unit`` (``COLUMN_UNITS``).
+
+    >>> column_unit("cpu_efficiency", "currencyUSD"), column_unit("total_cost", "currencyUSD")
+    ('percentunit', 'currencyUSD')
+    """
+    return next((u for pattern, u in COLUMN_UNITS if re.fullmatch(pattern, column)), panel_unit)
 
 
 @dataclass(frozen=True)

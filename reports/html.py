@@ -30,6 +30,7 @@ from plotly.offline import get_plotlyjs
 
 from kubeopera.dashboards import DASHBOARDS, Board, Panel, TimeRange, expand, interval_for
 from kubeopera.dashboards.catalogue import COST_OVERVIEW, HOURS
+from kubeopera.dashboards.panels import column_unit
 from kubeopera.reports.sql import COST_SPAN_SQL
 from kubeopera.sinks.clickhouse import Store
 
@@ -361,24 +362,13 @@ def _look() -> dict[str, Any]:
     return template
 
 
-def _column_unit(column: str, unit: str) -> str:
-    """A table column's unit: shares and efficiencies are ratios, ``*_hours`` plain
-    numbers, the rest the panel's unit (Grafana gives every field the panel's unit unless
-    overridden: these are the overrides)."""
-    if column.endswith(("_efficiency", "_share")):
-        return "percentunit"
-    if column.endswith("_hours"):
-        return "short"
-    return unit
-
-
 def _table(frame: pl.DataFrame, unit: str) -> Table:
     kinds: list[str] = []
     cells: list[Callable[[object], Cell]] = []
     for column, kind in frame.schema.items():
         if kind.is_numeric():
             kinds.append("number")
-            cells.append(_number_cell(_column_unit(column, unit)))
+            cells.append(_number_cell(column_unit(column, unit)))
         elif isinstance(kind, pl.Datetime):
             kinds.append("time")
             cells.append(_time_cell)

@@ -6,9 +6,10 @@ Bearer`` on every call but ``GET /api/health`` (which Grafana serves to anyone),
 Grafana's 401 bodies; roles (data sources are an Admin's, folders and dashboards an
 Editor's, 403 otherwise); its answers' shapes; a dashboard matched by uid, its version
 bumped by each save, 412 ``version-mismatch`` for a stale one without ``overwrite``, 404
-for an ``id`` it does not hold; data sources unique by uid and by name (409), their
-secure fields write-only (``secureJsonFields`` tells which are set, an update keeps the
-ones it does not name), a provisioned one read-only. It checks what it is sent (JSON
+for an ``id`` it does not hold; data sources unique by uid and by name (409), an update
+replacing their ``jsonData`` whole, their secure fields write-only (``secureJsonFields``
+tells which are set; an update overwrites the ones it names, even with an empty value,
+and keeps the others), a provisioned one read-only. It checks what it is sent (JSON
 objects with the fields Grafana requires; dashboards with a uid, a title and panels)
 and records every request. State lives in memory, per instance.
 """
@@ -265,8 +266,10 @@ class GrafanaAPI:
         return {"datasource": shown, "id": shown["id"], "message": message, "name": shown["name"]}
 
     def _shown(self, stored: dict[str, Any]) -> dict[str, Any]:
-        """A data source as Grafana answers with it: secure fields named, not given."""
-        return {**stored, "secureJsonFields": dict.fromkeys(self.secrets[stored["uid"]], True)}
+        """A data source as Grafana answers with it: secure fields named, not given (an
+        empty one is not named)."""
+        held = self.secrets[stored["uid"]]
+        return {**stored, "secureJsonFields": {key: True for key, value in held.items() if value}}
 
     def _save_dashboard(self, body: dict[str, Any]) -> dict[str, Any]:
         dashboard, folder = body.get("dashboard"), body.get("folderUid", "")

@@ -68,8 +68,12 @@ def test_the_json_reads_back_through_the_sdk_types_unchanged(board: Board) -> No
 
 def test_a_time_series_panel_asks_the_plugin_for_time_series_and_a_table_for_a_table() -> None:
     by_title = {p["title"]: p for p in dashboard_json(DASHBOARDS[0])["panels"]}
+    overrides = by_title["Top workloads"]["fieldConfig"]["overrides"]
+    assert {"matcher": {"id": "byRegexp", "options": ".*_(efficiency|share)$"},
+            "properties": [{"id": "unit", "value": "percentunit"}]} in overrides  # fmt: skip
+    assert by_title["Top workloads"]["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
     series = by_title["Cost by team"]["targets"][0]
-    assert (series["editorType"], series["queryType"], series["format"]) == ("sql", "timeSeries", 0)
+    assert (series["editorType"], series["queryType"], series["format"]) == ("sql", "timeseries", 0)
     rows = by_title["Top workloads"]["targets"][0]
     assert (rows["queryType"], rows["format"]) == ("table", 1)
     variables = dashboard_json(DASHBOARDS[0])["templating"]["list"]
@@ -119,18 +123,31 @@ def test_macros_expand_as_the_plugin_expands_them(sql: str, expected: str) -> No
     assert expand(sql, DAY, {}, 7200) == expected
 
 
-def test_variables_are_quoted_and_all_is_every_value() -> None:
-    sql = "c IN (${c:singlequote}) AND n = ${n:singlequote} AND r = $r AND s = ${s}"
-    values = {"c": ["a", "it's"], "n": ["x"], "r": ["1", "2"], "s": ["y"]}
-    assert expand(sql, DAY, values, 60) == "c IN ('a','it\\'s') AND n = 'x' AND r = 1,2 AND s = y"
+def test_variables_take_grafanas_formats_and_the_plugins_own() -> None:
+    sql = "c IN (${c:singlequote}) AND n = ${n:singlequote} AND r = ${r:csv} AND p IN ($p)"
+    values = {"c": ["a", "it's"], "n": "x", "r": ["1", "2"], "p": ["u", "v"]}
+    expected = "c IN ('a','it\\'s') AND n = 'x' AND r = 1,2 AND p IN ('u','v')"
+    assert expand(sql, DAY, values, 60) == expected
+    assert expand("n = $n", DAY, {"n": "x"}, 60) == "n = x"  # one value: as it is
     assert expand("c IN (${c:singlequote})", DAY, {"c": []}, 60) == "c IN ('')"
 
 
-def test_a_macro_the_plugin_lacks_or_a_wrong_argument_count_is_an_error() -> None:
-    with pytest.raises(ValueError, match=r"\$__timeGroup is not a macro"):
+def test_macro_arguments_may_nest_parentheses_and_spaces() -> None:
+    expected = (
+        "toDateTime(at, 'UTC') >= toDateTime(1767571200)"
+        " AND toDateTime(at, 'UTC') <= toDateTime(1767657600)"
+    )
+    assert expand("$__timeFilter( toDateTime(at, 'UTC') )", DAY, {}, 60) == expected
+    assert expand("$__fromTime()", DAY, {}, 60) == "toDateTime(1767571200)"
+
+
+def test_a_macro_the_dashboards_do_not_use_or_a_wrong_call_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"\$__timeGroup is not a macro the dashboards may"):
         expand("$__timeGroup(t, '1h')", DAY, {}, 60)
     with pytest.raises(ValueError, match="takes 1 argument"):
         expand("$__timeFilter(a, b)", DAY, {}, 60)
+    with pytest.raises(ValueError, match="unclosed"):
+        expand("$__timeFilter(toDateTime(a)", DAY, {}, 60)
     with pytest.raises(KeyError):
         expand("${nowhere:singlequote}", DAY, {}, 60)
 
@@ -171,8 +188,10 @@ def demo_store(demo_home: Path) -> Iterator[Store]:
 
 
 def _span(store: Store) -> TimeRange:
-    row = store.query("SELECT min(window_start) AS a, max(window_start) AS b FROM v_cost_hourly")
-    return TimeRange(row["a"][0], row["b"][0] + timedelta(hours=1))
+    """From the demo's first hour to now (the demo ends at today's midnight; its dead
+    letters were written now), as a dashboard that shows it all."""
+    first = store.query("SELECT min(window_start) AS a FROM v_cost_hourly")["a"][0]
+    return TimeRange(first, datetime.now(UTC).replace(microsecond=0))
 
 
 def _values(store: Store, board: Board, span: TimeRange) -> dict[str, list[str]]:
@@ -281,3 +300,112 @@ def test_the_cost_overview_gives_the_figures_of_kubeopera_cost(demo_store: Store
     assert got.keys() == set(by_team["team"].to_list())
     for team, cost in by_team.select("team", "total_cost").iter_rows():
         assert math.isclose(got[team], cost, rel_tol=1e-9), team
+
+
+def _run(store: Store, board: Board, title: str, span: TimeRange, interval: int) -> pl.DataFrame:
+    return store.query(
+        expand(_panel(board, title).sql, span, _values(store, board, span), interval)
+    )
+
+
+@pytest.mark.slow
+def test_a_rate_over_buckets_cut_by_the_range_counts_only_their_hours_in_it(
+    demo_store: Store,
+) -> None:
+    board = DASHBOARDS[1]
+    whole = _span(demo_store)
+    cut = TimeRange(whole.start + timedelta(hours=3), whole.start + timedelta(days=2, hours=1))
+    cluster, namespace, workload = (v[0] for v in _values(demo_store, board, whole).values())
+    kind, _, name = workload.partition("/")
+    hourly = demo_store.query(
+        "SELECT window_start, sum(cpu_request_core_hours) AS requested FROM v_cost_hourly"
+        f" WHERE cluster = '{cluster}' AND namespace = '{namespace}'"
+        f" AND controller_kind = '{kind}' AND controller_name = '{name}'"
+        f" AND window_start >= '{cut.start:%Y-%m-%d %H:%M:%S}'"
+        f" AND window_start < '{cut.end:%Y-%m-%d %H:%M:%S}' GROUP BY window_start"
+    )
+    six_hours = 6 * 3600
+    expected: dict[datetime, float] = {}
+    for at, requested in hourly.iter_rows():
+        bucket = datetime.fromtimestamp(at.timestamp() // six_hours * six_hours, UTC)
+        expected[bucket] = expected.get(bucket, 0.0) + requested
+    for bucket in expected:  # hours of the bucket inside the range
+        inside = min(bucket + timedelta(hours=6), cut.end) - max(bucket, cut.start)
+        expected[bucket] /= inside / timedelta(hours=1)
+    query = _panel(board, "CPU: requested and used").sql
+    values = {"cluster": [cluster], "namespace": [namespace], "workload": [workload]}
+    got = demo_store.query(expand(query, cut, values, six_hours))
+    assert dict(zip(got["time"].to_list(), got["requested"].to_list(), strict=True)) == (
+        pytest.approx(expected, rel=1e-9)
+    )
+    assert cut.start.hour % 6 != 0  # the first bucket is cut indeed
+
+
+@pytest.mark.slow
+def test_the_anomaly_table_holds_the_episodes_open_at_some_time_in_range(
+    demo_store: Store,
+) -> None:
+    board = DASHBOARDS[2]
+    episodes = demo_store.query(
+        "SELECT first_seen, kind, name, status, last_seen FROM v_findings"
+        " WHERE finding_kind = 'anomaly'"
+    ).to_dicts()
+    assert episodes
+    whole = _span(demo_store)
+    for start in (whole.start, whole.start + timedelta(days=4), whole.end - timedelta(hours=6)):
+        window = TimeRange(start, start + timedelta(hours=6))
+        open_at_some_time = {  # an episode is [first_seen, resolved] or [first_seen, now)
+            (e["first_seen"], e["kind"], e["name"])
+            for e in episodes
+            if e["first_seen"] <= window.end
+            and (e["status"] == "open" or e["last_seen"] >= window.start)
+        }
+        table = _run(demo_store, board, "Anomalies", window, 3600)
+        shown = set(table.select("first_seen", "kind", "name").iter_rows())
+        assert shown == open_at_some_time and table.height == len(shown)
+
+
+@pytest.mark.slow
+def test_changes_without_a_namespace_count_and_the_rate_adds_back_to_the_changes(
+    demo_store: Store,
+) -> None:
+    board = DASHBOARDS[2]
+    span = _span(demo_store)
+    everything = demo_store.query(
+        "SELECT count() AS n, countIf(namespace = '') AS cluster_scoped FROM v_changes"
+        f" WHERE at >= '{span.start:%Y-%m-%d %H:%M:%S}' AND at <= '{span.end:%Y-%m-%d %H:%M:%S}'"
+    ).row(0, named=True)
+    assert everything["cluster_scoped"] > 0  # Nodes, Namespaces: no namespace
+    interval = interval_for(span)
+    rates = _run(demo_store, board, "Changes per hour by category", span, interval)
+    hours_in = {
+        t: (min(t + timedelta(seconds=interval), span.end) - max(t, span.start))
+        / timedelta(hours=1)
+        for t in rates["time"].unique().to_list()
+    }
+    counted = sum(r * hours_in[t] for t, r in rates.select("time", "changes").iter_rows())
+    assert counted == pytest.approx(everything["n"], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_dead_letters_group_by_reason_without_line_numbers(demo_store: Store) -> None:
+    span = _span(demo_store)
+    table = _run(demo_store, DASHBOARDS[3], "Dead letters by reason", span, 3600)
+    assert table["messages"].sum() == 2
+    assert not any(reason.startswith("line ") for reason in table["reason"].to_list())
+
+
+@pytest.mark.slow
+def test_efficiency_without_requests_is_empty_not_infinite(demo_store: Store) -> None:
+    board = DASHBOARDS[0]
+    span = _span(demo_store)
+    top = _run(demo_store, board, "Top workloads", span, 3600)
+    for column in ("cpu_efficiency", "ram_efficiency"):
+        finite = top[column].drop_nulls()
+        assert finite.is_finite().all() and not finite.is_nan().any(), column
+    by_namespace = cost_report(demo_store, "cluster,namespace", span.start, span.end)
+    table = _run(demo_store, board, "Cost by namespace (table)", span, 3600)
+    got = {(r["cluster"], r["namespace"]): r["cpu_efficiency"] for r in table.to_dicts()}
+    for row in by_namespace.to_dicts():  # None where the report has none (idle: no requests)
+        want, have = row["cpu_efficiency"], got[(row["cluster"], row["namespace"])]
+        assert (want is None and have is None) or have == pytest.approx(want, rel=1e-9)

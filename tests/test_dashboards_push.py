@@ -33,6 +33,8 @@ from kubeopera.deploy.grafana.push import (
 TOKEN = "glsa_pushTestToken0123456789abcdef_0a1b2c3d"  # a service account token's form
 EDITOR_TOKEN = "glsa_editorTestToken0123456789abcdef_0a1b2c"
 PASSWORD = "ch-password-never-shown"
+RO_PASSWORD = "ro-password-never-shown"
+NO_STORAGE_PASSWORD = {"KUBEOPERA_STORAGE__PASSWORD": ""}
 PROVISIONING = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "provisioning"
 
 FIRST_PUSH = [
@@ -58,15 +60,19 @@ def grafana() -> Iterator[GrafanaAPI]:
         yield server
 
 
-def push_command(grafana: GrafanaAPI, *options: str) -> list[str]:
-    """``kubeopera dashboards push`` run in this process (click's runner); its lines."""
+def push_command(
+    grafana: GrafanaAPI, *options: str, env: dict[str, str] | None = None
+) -> list[str]:
+    """``kubeopera dashboards push`` run in this process (click's runner), the storage
+    password PASSWORD unless ``env`` says otherwise; its lines."""
     result = CliRunner().invoke(
         cli,
         ["dashboards", "push", "--url", grafana.url, *options],
-        env={"GRAFANA_TOKEN": TOKEN, "KUBEOPERA_STORAGE__PASSWORD": PASSWORD},
+        env={"GRAFANA_TOKEN": TOKEN, "KUBEOPERA_STORAGE__PASSWORD": PASSWORD, **(env or {})},
     )
     assert result.exit_code == 0, result.output
     assert TOKEN not in result.output and PASSWORD not in result.output
+    assert RO_PASSWORD not in result.output
     lines: list[str] = result.output.splitlines()
     return lines
 
@@ -164,6 +170,106 @@ def test_a_second_push_updates_what_the_first_made(grafana: GrafanaAPI) -> None:
         "defaultDatabase": "kubeopera",
     }
     assert grafana.secrets[DATASOURCE_UID] == {"password": PASSWORD}
+
+
+def test_a_second_push_keeps_the_password_and_settings_made_in_grafana(
+    grafana: GrafanaAPI,
+) -> None:
+    """Grafana's PUT replaces jsonData whole and overwrites each secure field it is sent:
+    an update merges into the existing jsonData and sends no password when none is
+    given."""
+    push_command(grafana)
+    api = GrafanaApi.from_url(grafana.url, credential=TOKEN)
+    shown = api.datasource.get_datasource_by_uid(DATASOURCE_UID)
+    assert shown["secureJsonFields"] == {"password": True}
+    ui_settings = {"tlsSkipVerify": True, "path": "/ch", "httpHeaders": [{"name": "X-A"}]}
+    edited = {**shown, "isDefault": True, "jsonData": {**shown["jsonData"], **ui_settings}}
+    api.datasource.update_datasource_by_uid(DATASOURCE_UID, edited)  # as Grafana's UI does
+
+    lines = push_command(grafana, "--clickhouse-host", "ch.example", env=NO_STORAGE_PASSWORD)
+    assert lines[2].startswith(f"updated  data source {DATASOURCE_NAME}")
+    put = grafana.requests[-1 - len(DASHBOARDS)]
+    assert (put.method, "secureJsonData" in put.body) == ("PUT", False)
+    source = grafana.datasources[DATASOURCE_UID]
+    assert source["jsonData"] == {
+        "host": "ch.example",
+        "port": 9000,
+        "protocol": "native",
+        "secure": False,
+        "username": "default",
+        "defaultDatabase": "kubeopera",
+        **ui_settings,
+    }
+    assert source["isDefault"] is True
+    assert grafana.secrets[DATASOURCE_UID] == {"password": PASSWORD}
+
+    push_command(grafana, env={"KUBEOPERA_STORAGE__PASSWORD": "a-new-one"})  # given: sent
+    assert grafana.secrets[DATASOURCE_UID] == {"password": "a-new-one"}
+    assert grafana.datasources[DATASOURCE_UID]["jsonData"]["tlsSkipVerify"] is True
+
+
+def test_another_user_never_gets_the_storage_users_password(grafana: GrafanaAPI) -> None:
+    lines = push_command(grafana, "--clickhouse-user", "ro")
+    assert lines[2].endswith("native://localhost:9000, database kubeopera, user ro")
+    assert grafana.datasources[DATASOURCE_UID]["jsonData"]["username"] == "ro"
+    assert grafana.secrets[DATASOURCE_UID] == {}
+    assert not any(r.body and "secureJsonData" in r.body for r in grafana.requests)
+
+    given = ("--clickhouse-user", "ro", "--clickhouse-password-env", "RO_PASSWORD")
+    push_command(grafana, *given, env={"RO_PASSWORD": RO_PASSWORD})
+    assert grafana.secrets[DATASOURCE_UID] == {"password": RO_PASSWORD}
+    push_command(grafana, "--clickhouse-user", "ro")  # none given: Grafana's is kept
+    assert grafana.secrets[DATASOURCE_UID] == {"password": RO_PASSWORD}
+
+    push_command(grafana, "--clickhouse-user", "default")  # storage.user: its password
+    assert grafana.secrets[DATASOURCE_UID] == {"password": PASSWORD}
+    push_command(grafana, "--clickhouse-user", "ro")  # the previous user's is cleared
+    assert grafana.secrets[DATASOURCE_UID] == {"password": ""}
+    shown = GrafanaApi.from_url(grafana.url, credential=TOKEN).datasource.get_datasource_by_uid(
+        DATASOURCE_UID
+    )
+    assert shown["secureJsonFields"] == {}
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "port"),
+    [
+        (("--clickhouse-secure",), {}, 9440),
+        ((), {"KUBEOPERA_STORAGE__SECURE": "true"}, 9440),
+        (("--clickhouse-secure", "--clickhouse-protocol", "http"), {}, 8443),
+        (("--clickhouse-protocol", "http"), {}, 8123),
+        (("--clickhouse-protocol", "http"), {"KUBEOPERA_STORAGE__PORT": "19000"}, 8123),
+        (("--clickhouse-secure",), {"KUBEOPERA_STORAGE__PORT": "19440"}, 19440),
+        ((), {"KUBEOPERA_STORAGE__PORT": "19000"}, 19000),
+        (("--clickhouse-secure", "--clickhouse-port", "9000"), {}, 9000),
+        (("--clickhouse-port", "9999", "--clickhouse-protocol", "http"), {}, 9999),
+    ],
+)
+def test_the_default_port_follows_the_protocol_and_tls(
+    grafana: GrafanaAPI, options: tuple[str, ...], env: dict[str, str], port: int
+) -> None:
+    """9000/9440 native, 8123/8443 http, unless --clickhouse-port or (native) a
+    storage.port other than 9000 says otherwise."""
+    push_command(grafana, *options, env=env)
+    assert grafana.datasources[DATASOURCE_UID]["jsonData"]["port"] == port
+
+
+def test_the_test_server_updates_data_sources_as_grafana_does(grafana: GrafanaAPI) -> None:
+    """A PUT replaces jsonData whole; it overwrites the secure fields it names (an empty
+    one then is not shown as set) and keeps the others."""
+    api = GrafanaApi.from_url(grafana.url, credential=TOKEN)
+    model = {"uid": "t", "name": "T", "type": DATASOURCE_TYPE, "access": "proxy"}
+    api.datasource.create_datasource(
+        {**model, "jsonData": {"a": 1, "b": 2}, "secureJsonData": {"password": "p", "k": "v"}}
+    )
+    api.datasource.update_datasource_by_uid("t", {**model, "jsonData": {"a": 3}})
+    shown = api.datasource.get_datasource_by_uid("t")
+    assert shown["jsonData"] == {"a": 3}
+    assert shown["secureJsonFields"] == {"password": True, "k": True}
+    assert "secureJsonData" not in shown
+    api.datasource.update_datasource_by_uid("t", {**model, "secureJsonData": {"password": ""}})
+    assert api.datasource.get_datasource_by_uid("t")["secureJsonFields"] == {"k": True}
+    assert grafana.secrets["t"] == {"password": "", "k": "v"}
 
 
 def test_a_token_without_the_admin_role_is_told_which(grafana: GrafanaAPI) -> None:

@@ -6,6 +6,12 @@ created by ``POST /api/folders`` when absent, else kept); the data source by uid
 (``GET /api/datasources/uid/:uid``, then ``POST /api/datasources`` or ``PUT`` on its
 uid; one provisioned from a file is read-only and kept); then ``POST /api/dashboards/db``
 for each dashboard, with ``overwrite`` and no ``id``, so that Grafana matches it by uid.
+
+A ``PUT`` replaces the data source's ``jsonData`` whole and overwrites each secure field
+it names, so an update sends the existing ``jsonData`` with ours merged in (settings made
+in Grafana's UI, such as ``tlsSkipVerify`` or ``httpHeaders``, stay) and names the
+password only when one is given (a password set in the UI stays), or to clear the
+previous user's when the user changes.
 """
 
 import re
@@ -37,8 +43,8 @@ class GrafanaError(Exception):
 @dataclass(frozen=True)
 class ClickHouseSource:
     """Where Grafana's ClickHouse plugin finds the store: ``protocol`` native (TCP, 9000
-    or 9440 with TLS) or http (8123, 8443), ``secure`` for TLS. The password goes to
-    Grafana's ``secureJsonData`` only and is left out of ``repr``."""
+    or 9440 with TLS) or http (8123, 8443), ``secure`` for TLS. The password (empty:
+    none given) goes to Grafana's ``secureJsonData`` only and is left out of ``repr``."""
 
     host: str
     port: int
@@ -48,25 +54,42 @@ class ClickHouseSource:
     secure: bool
     password: str = field(default="", repr=False)
 
-    def model(self) -> dict[str, Any]:
+    def model(self, existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The data source as Grafana's API takes it; ``jsonData`` is the plugin's
-        config model (``CHConfig``), the password its secure field."""
-        return {
+        config model (``CHConfig``), the password its secure field, sent only when
+        given. ``existing`` is the data source as Grafana shows it, for an update: its
+        other ``jsonData`` keys and ``isDefault`` are kept, and its password, unless
+        given, or it was set for another user (then it is cleared)."""
+        json_data = {
+            "host": self.host,
+            "port": self.port,
+            "protocol": self.protocol,
+            "secure": self.secure,
+            "username": self.username,
+            "defaultDatabase": self.database,
+        }
+        secure_json_data = {"password": self.password} if self.password else {}
+        is_default = False
+        if existing is not None:
+            held = existing.get("jsonData")
+            held = held if isinstance(held, Mapping) else {}
+            secrets = existing.get("secureJsonFields")
+            has_password = isinstance(secrets, Mapping) and bool(secrets.get("password"))
+            if not self.password and has_password and held.get("username") != self.username:
+                secure_json_data = {"password": ""}  # another user's
+            json_data = {**held, **json_data}
+            is_default = bool(existing.get("isDefault", False))
+        model: dict[str, Any] = {
             "uid": DATASOURCE_UID,
             "name": DATASOURCE_NAME,
             "type": DATASOURCE_TYPE,
             "access": "proxy",
-            "isDefault": False,
-            "jsonData": {
-                "host": self.host,
-                "port": self.port,
-                "protocol": self.protocol,
-                "secure": self.secure,
-                "username": self.username,
-                "defaultDatabase": self.database,
-            },
-            "secureJsonData": {"password": self.password},
+            "isDefault": is_default,
+            "jsonData": json_data,
         }
+        if secure_json_data:
+            model["secureJsonData"] = secure_json_data
+        return model
 
     def describe(self) -> str:
         """``native://host:9000, database kubeopera, user default`` (no password)."""
@@ -165,7 +188,8 @@ def _data_source(grafana: "_Grafana", source: ClickHouseSource) -> Pushed:
             f"creating data source {DATASOURCE_UID}", "POST", "/datasources", source.model()
         )
     else:
-        grafana.call(f"updating data source {DATASOURCE_UID}", "PUT", path, source.model())
+        body = source.model(existing)
+        grafana.call(f"updating data source {DATASOURCE_UID}", "PUT", path, body)
     action: Literal["created", "updated"] = "created" if existing is None else "updated"
     return Pushed("data source", DATASOURCE_NAME, DATASOURCE_UID, action, source.describe())
 
