@@ -127,8 +127,8 @@ def test_a_push_creates_the_folder_data_source_and_every_dashboard(grafana: Graf
         assert references, f"{board.uid} reads no data source"
         assert all(r == {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID} for r in references)
 
-    found = GrafanaApi.from_url(grafana.url, credential=TOKEN).search.search_dashboards(
-        type_="dash-db", folder_uids="kubeopera"
+    found = GrafanaApi.from_url(grafana.url, credential=TOKEN).client.GET(
+        "/search?type=dash-db&folderUIDs=kubeopera"
     )
     assert sorted(hit["uid"] for hit in found) == sorted(board.uid for board in DASHBOARDS)
 

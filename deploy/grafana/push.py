@@ -22,8 +22,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from grafana_client.api import GrafanaApi
-from grafana_client.client import GrafanaException, GrafanaTimeoutError
-from niquests.exceptions import ConnectionError as NiquestsConnectionError
+from grafana_client.client import GrafanaException
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import Timeout
 
 from kubeopera.dashboards.clickhouse_query import DATASOURCE_TYPE
 from kubeopera.dashboards.grafana import DATASOURCE_UID
@@ -220,7 +221,7 @@ class _Grafana:
         request = getattr(self.api.client, method)
         try:
             return request(path, json=dict(body) if body is not None else None)
-        except GrafanaTimeoutError as error:
+        except Timeout as error:
             raise GrafanaError(
                 f"Grafana at {self.url} did not answer within {self._timeout:g} s ({what})"
             ) from error
@@ -228,7 +229,7 @@ class _Grafana:
             if absent_ok and error.status_code == HTTPStatus.NOT_FOUND:
                 return None
             raise GrafanaError(self._refused(what, error)) from error
-        except NiquestsConnectionError as error:
+        except RequestsConnectionError as error:
             raise GrafanaError(f"cannot reach Grafana at {self.url}: {_reason(error)}") from error
 
     def _refused(self, what: str, error: GrafanaException) -> str:
