@@ -3,10 +3,12 @@ pipeline health. Every query reads the documented views (``dashboards/README.md`
 the tables the README names beside them, in the ClickHouse data source's SQL
 (``kubeopera.dashboards.macros``).
 
+The cost overview sums ``cost_by_workload_hourly`` (the hourly rollup by workload, idle
+under team ``__idle__``); the workload detail reads ``v_cost_hourly`` of one namespace.
 Hourly cost is filtered on whole windows, ``window_start >= $__fromTime AND
 window_start < $__toTime``: an hour counts when it starts in the range, as in
-``kubeopera cost``, so both give the same figures for the same range. Rates per bucket
-divide hour-sums by the bucket's hours (``$__interval_s / 3600``).
+``kubeopera cost``, so both give the same figures for the same range. Rates divide
+hour-sums by each bucket's hours in the range (``BUCKET_HOURS``).
 """
 
 from kubeopera.dashboards.panels import Board, Panel, Variable
@@ -30,12 +32,9 @@ def ratio(used: str, requested: str) -> str:
 CPU_EFFICIENCY = ratio("cpu_usage_core_hours", "cpu_request_core_hours")
 RAM_EFFICIENCY = ratio("ram_usage_gib_hours", "ram_request_gib_hours")
 
-TEAM = "if(is_idle, '__idle__', team)"
-"""A cost row's team as the team rollup keys it: idle rows under ``__idle__``."""
-
 _COST_SCOPE = (
     "cluster IN (${cluster:singlequote}) AND namespace IN (${namespace:singlequote})"
-    f" AND {TEAM} IN (${{team:singlequote}})"
+    " AND team IN (${team:singlequote})"
 )
 _PLACE = (
     "cluster IN (${cluster:singlequote})"
@@ -71,7 +70,7 @@ COST_OVERVIEW = Board(
         Panel(
             "Total cost",
             "stat",
-            f"SELECT sum(total_cost) AS total_cost FROM v_cost_hourly WHERE {HOURS}"
+            f"SELECT sum(total_cost) AS total_cost FROM cost_by_workload_hourly WHERE {HOURS}"
             f" AND {_COST_SCOPE}",
             "Cost of the hours in range, idle included (USD).",
             unit="currencyUSD",
@@ -81,7 +80,7 @@ COST_OVERVIEW = Board(
         Panel(
             "Idle cost",
             "stat",
-            f"SELECT sumIf(total_cost, is_idle) AS idle_cost FROM v_cost_hourly WHERE {HOURS}"
+            f"SELECT sumIf(total_cost, is_idle) AS idle_cost FROM cost_by_workload_hourly WHERE {HOURS}"
             f" AND {_COST_SCOPE}",
             "Capacity that nobody requested or used (USD; negative when allocations"
             " exceed capacity).",
@@ -92,7 +91,7 @@ COST_OVERVIEW = Board(
         Panel(
             "CPU efficiency",
             "stat",
-            f"SELECT {CPU_EFFICIENCY} AS cpu_efficiency FROM v_cost_hourly"
+            f"SELECT {CPU_EFFICIENCY} AS cpu_efficiency FROM cost_by_workload_hourly"
             f" WHERE {HOURS} AND {_COST_SCOPE} AND NOT is_idle",
             "CPU used over CPU requested by the workloads in range.",
             unit="percentunit",
@@ -102,7 +101,7 @@ COST_OVERVIEW = Board(
         Panel(
             "Memory efficiency",
             "stat",
-            f"SELECT {RAM_EFFICIENCY} AS ram_efficiency FROM v_cost_hourly"
+            f"SELECT {RAM_EFFICIENCY} AS ram_efficiency FROM cost_by_workload_hourly"
             f" WHERE {HOURS} AND {_COST_SCOPE} AND NOT is_idle",
             "Memory used (working set) over memory requested by the workloads in range.",
             unit="percentunit",
@@ -112,9 +111,8 @@ COST_OVERVIEW = Board(
         Panel(
             "Cost by team",
             "timeseries",
-            f"SELECT $__timeInterval(window_start) AS time, {TEAM} AS team,"
-            " sum(total_cost) AS cost"
-            f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE}"
+            f"SELECT $__timeInterval(window_start) AS time, team, sum(total_cost) AS cost"
+            f" FROM cost_by_workload_hourly WHERE {HOURS} AND {_COST_SCOPE}"
             " GROUP BY time, team ORDER BY time, team",
             "Cost per bucket by team (USD; idle under __idle__).",
             unit="currencyUSD",
@@ -123,7 +121,7 @@ COST_OVERVIEW = Board(
             "Cost by cluster",
             "timeseries",
             f"SELECT $__timeInterval(window_start) AS time, cluster, sum(total_cost) AS cost"
-            f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE}"
+            f" FROM cost_by_workload_hourly WHERE {HOURS} AND {_COST_SCOPE}"
             " GROUP BY time, cluster ORDER BY time, cluster",
             "Cost per bucket by cluster, idle included (USD).",
             unit="currencyUSD",
@@ -132,7 +130,7 @@ COST_OVERVIEW = Board(
             "Cost by namespace",
             "timeseries",
             f"SELECT $__timeInterval(window_start) AS time, namespace, sum(total_cost) AS cost"
-            f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE}"
+            f" FROM cost_by_workload_hourly WHERE {HOURS} AND {_COST_SCOPE}"
             " GROUP BY time, namespace ORDER BY time, namespace",
             "Cost per bucket by namespace, summed over the clusters (USD; idle under __idle__).",
             unit="currencyUSD",
@@ -140,7 +138,7 @@ COST_OVERVIEW = Board(
         Panel(
             "Cost by price source",
             "piechart",
-            f"SELECT price_source, sum(total_cost) AS cost FROM v_cost_hourly WHERE {HOURS}"
+            f"SELECT price_source, sum(total_cost) AS cost FROM cost_by_workload_hourly WHERE {HOURS}"
             f" AND {_COST_SCOPE} GROUP BY price_source ORDER BY cost DESC",
             "How the nodes behind the cost were priced: a price sheet, the market (spot),"
             " the catalogue, or OpenCost's default prices (USD).",
@@ -153,7 +151,7 @@ COST_OVERVIEW = Board(
             " sumIf(total_cost, is_idle) / sum(total_cost) AS idle_share,"
             " sum(cpu_overcommit_core_hours) AS cpu_overcommit_core_hours,"
             " sum(ram_overcommit_gib_hours) AS ram_overcommit_gib_hours"
-            f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE}"
+            f" FROM cost_by_workload_hourly WHERE {HOURS} AND {_COST_SCOPE}"
             " GROUP BY cluster ORDER BY cost DESC",
             "Idle cost and its share of each cluster's cost; core-hours and GiB-hours"
             " allocated above node capacity.",
@@ -166,7 +164,7 @@ COST_OVERVIEW = Board(
             "SELECT cluster, namespace, sum(total_cost) AS total_cost, sum(cpu_cost) AS cpu_cost,"
             " sum(ram_cost) AS ram_cost, sum(gpu_cost) AS gpu_cost,"
             f" {CPU_EFFICIENCY} AS cpu_efficiency, {RAM_EFFICIENCY} AS ram_efficiency"
-            f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE}"
+            f" FROM cost_by_workload_hourly WHERE {HOURS} AND {_COST_SCOPE}"
             " GROUP BY cluster, namespace ORDER BY total_cost DESC",
             "Each namespace's cost in range, as `kubeopera cost --by cluster,namespace`"
             " gives it with idle and shared namespaces not spread (USD; efficiency: usage"
@@ -180,7 +178,7 @@ COST_OVERVIEW = Board(
             "SELECT cluster, namespace, controller_kind, controller_name,"
             " sum(total_cost) AS total_cost,"
             f" {CPU_EFFICIENCY} AS cpu_efficiency, {RAM_EFFICIENCY} AS ram_efficiency"
-            f" FROM v_cost_hourly WHERE {HOURS} AND {_COST_SCOPE} AND NOT is_idle"
+            f" FROM cost_by_workload_hourly WHERE {HOURS} AND {_COST_SCOPE} AND NOT is_idle"
             " GROUP BY cluster, namespace, controller_kind, controller_name"
             " ORDER BY total_cost DESC LIMIT 50",
             "The 50 costliest workloads (top controllers) and how much of their requests they use.",
