@@ -80,8 +80,8 @@ COST_OVERVIEW = Board(
         Panel(
             "Idle cost",
             "stat",
-            f"SELECT sumIf(total_cost, is_idle) AS idle_cost FROM cost_by_workload_hourly WHERE {HOURS}"
-            f" AND {_COST_SCOPE}",
+            "SELECT sumIf(total_cost, is_idle) AS idle_cost FROM cost_by_workload_hourly"
+            f" WHERE {HOURS} AND {_COST_SCOPE}",
             "Capacity that nobody requested or used (USD; negative when allocations"
             " exceed capacity).",
             unit="currencyUSD",
@@ -138,8 +138,8 @@ COST_OVERVIEW = Board(
         Panel(
             "Cost by price source",
             "piechart",
-            f"SELECT price_source, sum(total_cost) AS cost FROM cost_by_workload_hourly WHERE {HOURS}"
-            f" AND {_COST_SCOPE} GROUP BY price_source ORDER BY cost DESC",
+            "SELECT price_source, sum(total_cost) AS cost FROM cost_by_workload_hourly"
+            f" WHERE {HOURS} AND {_COST_SCOPE} GROUP BY price_source ORDER BY cost DESC",
             "How the nodes behind the cost were priced: a price sheet, the market (spot),"
             " the catalogue, or OpenCost's default prices (USD).",
             unit="currencyUSD",
