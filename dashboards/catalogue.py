@@ -404,10 +404,11 @@ PIPELINE_HEALTH = Board(
             "SELECT $__timeInterval(window_end) AS time,"
             " quantile(0.5)(dateDiff('millisecond', window_end, ingested_at) / 1000) AS p50,"
             " quantile(0.99)(dateDiff('millisecond', window_end, ingested_at) / 1000) AS p99"
-            " FROM raw_node_metrics FINAL WHERE $__timeFilter(window_end)"
+            " FROM raw_node_metrics WHERE $__timeFilter(window_end)"
             " AND cluster IN (${cluster:singlequote}) GROUP BY time ORDER BY time",
-            "Seconds from the end of a node scrape to its row in the store (replayed or"
-            " simulated history shows how long ago it was written).",
+            "Seconds from the end of a node scrape to its row in the store, each row as"
+            " written (a scrape published again counts again; replayed or simulated"
+            " history shows how long ago it was written).",
             unit="s",
         ),
         Panel(
