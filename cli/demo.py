@@ -217,7 +217,7 @@ def _print_budgets(
         "budget", "amount", pl.col("spend").round(2), pl.col("forecast").round(2),
         pl.format("{} - {}", pl.col("forecast_low").round(2), pl.col("forecast_high").round(2))
         .alias("90 % interval"),
-        (pl.col("forecast_share") * 100).round(0).alias("forecast %"),
+        (pl.col("forecast_share") * 100).round(1).alias("forecast %"),
     )  # fmt: skip
     out.print(render.table(shown, title="Demo budgets (1.25 x each team's weekly run rate)"))
     out.print("Try:  kubeopera budgets set --team web --monthly 1200   kubeopera budgets status")

@@ -199,10 +199,30 @@ COST_OVERVIEW = Board(
     ),
 )
 
-EPISODE_IN_RANGE = "(status = 'open' OR last_seen >= $__fromTime) AND first_seen <= $__toTime"
-"""A finding open at some time in the range: it began before the range's end, and it is
-still open or resolved after the range's start (an open finding's ``last_seen`` is when
-it was last written, which may be long before)."""
+
+def episodes(where: str) -> str:
+    """Anomaly episodes (findings of kind anomaly) matching ``where`` that were open at
+    some time in the range, open ones first: when each began and ended (NULL while open),
+    its ``state`` (open, resolved), its subject, and what opened it (the first state
+    written: the series kind, the value
+    observed in its unit, the score, the summary), as ``kubeopera anomalies`` shows them.
+    An episode is in range when it began before the range's end and is still open or
+    ended after its start."""
+    opened = "argMin(evidence, last_seen)"
+    return (
+        "SELECT first_seen, if(argMax(status, last_seen) = 'resolved', max(last_seen), NULL)"
+        " AS ended, argMax(status, last_seen) AS state, cluster, namespace, kind, name,"
+        f" JSONExtractString({opened}, 'series_kind') AS series_kind,"
+        f" JSONExtractFloat({opened}, 'observed') AS observed,"
+        f" JSONExtractString({opened}, 'unit') AS unit,"
+        f" JSONExtractFloat({opened}, 'score') AS score,"
+        " argMin(summary, last_seen) AS summary"
+        f" FROM findings FINAL WHERE finding_kind = 'anomaly' AND {where}"
+        " GROUP BY fingerprint, first_seen, cluster, namespace, kind, name"
+        " HAVING first_seen <= $__toTime AND (state = 'open' OR ended >= $__fromTime)"
+        " ORDER BY state = 'open' DESC, first_seen DESC"
+    )
+
 
 _WORKLOAD = (
     "cluster = ${cluster:singlequote} AND namespace = ${namespace:singlequote}"
@@ -299,12 +319,10 @@ WORKLOAD_DETAIL = Board(
         Panel(
             "Anomalies",
             "table",
-            "SELECT first_seen, last_seen, status, severity,"
-            " JSONExtractString(evidence, 'series_kind') AS series_kind, summary"
-            " FROM v_findings WHERE finding_kind = 'anomaly'"
-            " AND cluster = ${cluster:singlequote} AND namespace = ${namespace:singlequote}"
-            " AND concat(kind, '/', name) = ${workload:singlequote}"
-            f" AND {EPISODE_IN_RANGE} ORDER BY first_seen DESC",
+            episodes(
+                "cluster = ${cluster:singlequote} AND namespace = ${namespace:singlequote}"
+                " AND concat(kind, '/', name) = ${workload:singlequote}"
+            ),
             "The workload's anomaly episodes that were open at some time in range.",
             width=24,
         ),
@@ -377,12 +395,7 @@ CHANGES_AND_DRIFT = Board(
         Panel(
             "Anomalies",
             "table",
-            "SELECT first_seen, last_seen, status, cluster, namespace, kind, name,"
-            " JSONExtractString(evidence, 'series_kind') AS series_kind,"
-            " JSONExtractFloat(evidence, 'observed') AS observed,"
-            " JSONExtractFloat(evidence, 'score') AS score, summary FROM v_findings"
-            f" WHERE finding_kind = 'anomaly' AND {EPISODE_IN_RANGE} AND {_PLACE}"
-            " ORDER BY status = 'open' DESC, first_seen DESC",
+            episodes(_PLACE),
             "Anomaly episodes open now (first) or open at some time in range: the value"
             " that opened each and its score.",
             width=24,

@@ -19,6 +19,7 @@ from kubeopera.dashboards import DASHBOARDS, Board, Panel, TimeRange, expand, in
 from kubeopera.dashboards.clickhouse_query import ClickHouseQuery, register
 from kubeopera.dashboards.grafana import dashboard_json, rendered
 from kubeopera.models.keys import IDLE
+from kubeopera.reports.anomalies import anomalies
 from kubeopera.reports.cost import cost_report
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 
@@ -347,7 +348,8 @@ def test_the_anomaly_table_holds_the_episodes_open_at_some_time_in_range(
 ) -> None:
     board = DASHBOARDS[2]
     episodes = demo_store.query(
-        "SELECT first_seen, kind, name, status, last_seen FROM v_findings"
+        "SELECT first_seen, JSONExtractString(evidence, 'series_kind') AS series_kind, kind,"
+        " name, status, last_seen FROM v_findings"
         " WHERE finding_kind = 'anomaly'"
     ).to_dicts()
     assert episodes
@@ -355,14 +357,25 @@ def test_the_anomaly_table_holds_the_episodes_open_at_some_time_in_range(
     for start in (whole.start, whole.start + timedelta(days=4), whole.end - timedelta(hours=6)):
         window = TimeRange(start, start + timedelta(hours=6))
         open_at_some_time = {  # an episode is [first_seen, resolved] or [first_seen, now)
-            (e["first_seen"], e["kind"], e["name"])
+            (e["first_seen"], e["series_kind"], e["kind"], e["name"])
             for e in episodes
             if e["first_seen"] <= window.end
             and (e["status"] == "open" or e["last_seen"] >= window.start)
         }
         table = _run(demo_store, board, "Anomalies", window, 3600)
-        shown = set(table.select("first_seen", "kind", "name").iter_rows())
+        shown = set(table.select("first_seen", "series_kind", "kind", "name").iter_rows())
         assert shown == open_at_some_time and table.height == len(shown)
+    # what opened each episode, as `kubeopera anomalies` reports it, not its last state
+    table = _run(demo_store, board, "Anomalies", whole, 3600)
+    listed = anomalies(demo_store, whole.start)
+    opening = {
+        (r["began"], r["series_kind"], r["kind"], r["name"]): r["observed"]
+        for r in listed.to_dicts()
+    }
+    assert table.height == len(opening) > 0
+    for row in table.to_dicts():
+        key = (row["first_seen"], row["series_kind"], row["kind"], row["name"])
+        assert row["observed"] == opening[key]
 
 
 @pytest.mark.slow

@@ -3,9 +3,11 @@ the calls it makes and what Grafana then holds, a second push updating the first
 errors a user meets as one line without the token; and the provisioning files, which
 must describe the same data source and folder."""
 
+import http.server
 import json
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -304,6 +306,30 @@ def test_any_other_refusal_is_grafanas_status_and_message(grafana: GrafanaAPI) -
         f"Grafana at {grafana.url} answered 409 Conflict when creating data source "
         f"{DATASOURCE_UID}: data source with the same name already exists"
     )
+
+
+def test_a_server_that_is_not_grafana_gives_the_start_of_its_answer() -> None:
+    page = "<html><body>" + "<p>Not Found: no such page here.</p>" * 200 + "</body></html>"
+
+    class NotGrafana(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page.encode())
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotGrafana) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(GrafanaError) as refused:
+            push(url, TOKEN, source(), [])
+        server.shutdown()
+    line = str(refused.value)
+    assert line.startswith(f"Grafana at {url} answered 404 Not Found when ")
+    assert "\n" not in line and len(line) < 400 and line.endswith("...")
 
 
 def test_a_data_source_provisioned_from_the_file_is_kept(grafana: GrafanaAPI) -> None:

@@ -176,3 +176,10 @@ def test_datetime_columns_come_back_as_utc_times_and_uint32_stays_a_number(store
     assert frame["none"].to_list() == [None]
     assert frame["n"].to_list() == [7]
     assert frame.schema["n"] == pl.UInt32
+
+
+def test_a_column_name_the_statement_repeats_is_numbered(store: Store) -> None:
+    frame = store.query("SELECT 1 AS a, 2 AS b, 3 AS a_2, name, name FROM system.one AS t"
+                        " CROSS JOIN (SELECT 'x' AS name) AS u")  # fmt: skip
+    assert frame.columns == ["a", "b", "a_2", "name", "name_2"]
+    assert frame.row(0) == (1, 2, 3, "x", "x")

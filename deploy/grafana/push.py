@@ -32,6 +32,9 @@ from kubeopera.dashboards.grafana import DATASOURCE_UID
 DATASOURCE_NAME = "KubeOpera ClickHouse"
 """The data source's name in Grafana (unique there, as its uid is)."""
 
+MESSAGE_LIMIT = 200
+"""Characters of an answer's message an error line keeps."""
+
 MESSAGE = "kubeopera dashboards push"
 """The note each dashboard version carries in Grafana's version history."""
 
@@ -236,7 +239,9 @@ class _Grafana:
         status = int(error.status_code)
         said = error.response.get("message") if isinstance(error.response, dict) else None
         message = " ".join(str(said or error.response or error.message).split())
-        if self._token:
+        if len(message) > MESSAGE_LIMIT:  # a page that is not Grafana's: its start says enough
+            message = message[:MESSAGE_LIMIT] + "..."
+        if len(self._token) >= 8:  # a shorter "token" is no secret, and masks words
             message = message.replace(self._token, "***")
         if status == 0:  # no HTTP answer at all
             return f"cannot reach Grafana at {self.url}: {message}"

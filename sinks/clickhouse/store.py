@@ -85,7 +85,12 @@ class Store:
         return tables
 
     def query(self, sql: str) -> pl.DataFrame:
-        result = pl.from_arrow(self.backend.query(sql))
+        """The rows of ``sql``; a column name the statement repeats (``SELECT a, a``)
+        is numbered from its second use on (``a_2``), as a frame's names are unique."""
+        table = self.backend.query(sql)
+        if len(set(table.column_names)) != table.num_columns:
+            table = table.rename_columns(_numbered(table.column_names))
+        result = pl.from_arrow(table)
         assert isinstance(result, pl.DataFrame)
         return result
 
@@ -136,3 +141,21 @@ def _as_map(column: pa.ChunkedArray) -> pa.Array:
         lists = lists.cast(pa.list_(lists.type.value_type))
     entries = lists.values
     return pa.MapArray.from_arrays(lists.offsets, entries.field("key"), entries.field("value"))
+
+
+def _numbered(names: list[str]) -> list[str]:
+    """``names`` with each repeat numbered (``a, a, b`` -> ``a, a_2, b``), avoiding the
+    names already there."""
+    taken, out = set(names), []
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] == 1:
+            out.append(name)
+            continue
+        number = seen[name]
+        while f"{name}_{number}" in taken:
+            number += 1
+        taken.add(f"{name}_{number}")
+        out.append(f"{name}_{number}")
+    return out
