@@ -1,0 +1,337 @@
+"""Alert subscriptions: which findings go to which receiver, grouped how (a YAML file).
+
+Each subscription has a ``match`` (Robusta's sink scope: a finding matches when any
+``include`` rule matches, or there is none, and no ``exclude`` rule does; inside a rule
+every field given must match: AND inside, OR between rules), a receiver (a Slack
+incoming webhook, a PagerDuty routing key or a generic webhook), Alertmanager's grouping
+(``group_by``, ``group_wait``, ``group_interval``, ``repeat_interval``) and a rate limit.
+A rule's strings are regular expressions matched in full (``payments-.*``); its
+``severity`` is the least severity that matches.
+
+Secrets (webhook URLs, routing keys) are never in the file: a receiver names the
+environment variable (``*_env``) or the file (``*_file``) that holds each, and
+``load_subscriptions`` reads them then. An error is one line naming the file, the line
+and the field, never a secret's value.
+"""
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from kubeopera.models import Finding, FindingKind, Severity
+from kubeopera.settings.durations import parse_duration
+
+SEVERITY_ORDER = tuple(Severity)
+"""Severities from the least to the most severe."""
+
+GROUP_KEYS = ("kind", "severity", "cluster", "namespace", "subject_kind", "name", "fingerprint")
+"""What ``group_by`` may name: the finding's kind and severity, its subject's cluster,
+namespace, kind (``subject_kind``) and name, or its fingerprint (one group each)."""
+
+
+def _duration(value: object) -> object:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+"""``30s``, ``5m``, ``4h``, ``1d`` (``settings.durations``)."""
+
+
+class SubscriptionError(ValueError):
+    """The subscription file cannot be used; the message is one line: file, line, field,
+    what is wrong."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rule(_Strict):
+    """Every field given must match (regular expressions, in full; ``labels``: each key
+    present with a matching value; ``severity``: at least it)."""
+
+    kind: list[FindingKind] = Field(default_factory=list)
+    severity: Severity | None = None
+    cluster: list[str] = Field(default_factory=list)
+    namespace: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("cluster", "namespace")
+    @classmethod
+    def _patterns(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"{value!r} is not a regular expression: {error}") from None
+        return values
+
+    @field_validator("labels")
+    @classmethod
+    def _label_patterns(cls, labels: dict[str, str]) -> dict[str, str]:
+        cls._patterns(list(labels.values()))
+        return labels
+
+    def matches(self, finding: Finding, labels: dict[str, str]) -> bool:
+        """Whether ``finding`` (its subject carrying ``labels``) meets every field."""
+        subject = finding.subject
+        return (
+            (not self.kind or finding.kind in self.kind)
+            and (
+                self.severity is None
+                or SEVERITY_ORDER.index(finding.severity) >= SEVERITY_ORDER.index(self.severity)
+            )
+            and _any_full(self.cluster, subject.cluster)
+            and _any_full(self.namespace, subject.namespace)
+            and all(
+                key in labels and re.fullmatch(pattern, labels[key])
+                for key, pattern in self.labels.items()
+            )
+        )
+
+
+def _any_full(patterns: list[str], value: str) -> bool:
+    return not patterns or any(re.fullmatch(p, value) for p in patterns)
+
+
+class Match(_Strict):
+    """``include`` rules (none: every finding) and ``exclude`` rules."""
+
+    include: list[Rule] = Field(default_factory=list)
+    exclude: list[Rule] = Field(default_factory=list)
+
+    def matches(self, finding: Finding, labels: dict[str, str]) -> bool:
+        """Any include rule (or none given) and no exclude rule.
+
+        >>> from datetime import UTC, datetime
+        >>> from kubeopera.models import Subject
+        >>> at = datetime(2026, 3, 2, tzinfo=UTC)
+        >>> finding = Finding(kind="budget", severity="high", fingerprint="f", first_seen=at,
+        ...     last_seen=at, summary="s", subject=Subject(cluster="prod", namespace="shop",
+        ...     kind="Team", name="web"))
+        >>> Match(include=[Rule(severity="medium", namespace=["shop|cart"])]).matches(finding, {})
+        True
+        >>> Match(exclude=[Rule(kind=["budget"])]).matches(finding, {})
+        False
+        """
+        included = not self.include or any(r.matches(finding, labels) for r in self.include)
+        return included and not any(r.matches(finding, labels) for r in self.exclude)
+
+
+class SecretRef(_Strict):
+    """Where a secret is: an environment variable (``env``) or a file (``file``; its
+    content, surrounding whitespace removed). Exactly one."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_the_secret_itself(cls, data: object) -> object:
+        if isinstance(data, str):
+            raise ValueError(
+                "a secret is never written in the file: name the environment variable"
+                " ({env: NAME}) or the file ({file: PATH}) that holds it"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env (a variable's name) or file (a path)")
+        return self
+
+    def read(self) -> SecretStr:
+        """The secret. Raises ``ValueError`` (naming the variable or the file, never the
+        value) when it is unset, empty or unreadable."""
+        if self.env is not None:
+            value = os.environ.get(self.env, "")
+            where = f"the environment variable {self.env}"
+        else:
+            assert self.file is not None
+            where = f"the file {self.file}"
+            try:
+                value = self.file.read_text().strip()
+            except OSError as error:
+                raise ValueError(f"cannot read {where}: {error.strerror}") from None
+        if not value:
+            raise ValueError(f"{where} is not set or empty")
+        return SecretStr(value)
+
+
+class SlackReceiver(_Strict):
+    """A Slack incoming webhook; ``resolved``: ``thread`` (reply in the message's thread)
+    or ``message`` (a new message)."""
+
+    webhook_url: SecretRef
+    resolved: str = Field("message", pattern="^(message|thread)$")
+
+
+class PagerDutyReceiver(_Strict):
+    """PagerDuty's Events API v2: the integration's routing key."""
+
+    routing_key: SecretRef
+
+
+class WebhookReceiver(_Strict):
+    """A generic webhook: each group as JSON, POSTed to the URL."""
+
+    url: SecretRef
+
+
+class Receiver(_Strict):
+    """Exactly one of ``slack``, ``pagerduty``, ``webhook``."""
+
+    slack: SlackReceiver | None = None
+    pagerduty: PagerDutyReceiver | None = None
+    webhook: WebhookReceiver | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        given = [k for k in ("slack", "pagerduty", "webhook") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one receiver: slack, pagerduty or webhook")
+        return self
+
+    def secrets(self) -> dict[str, SecretRef]:
+        """The receiver's secrets by field path (``slack.webhook_url``)."""
+        found: dict[str, SecretRef] = {}
+        for kind in ("slack", "pagerduty", "webhook"):
+            receiver = getattr(self, kind)
+            if receiver is not None:
+                for name, value in receiver:
+                    if isinstance(value, SecretRef):
+                        found[f"{kind}.{name}"] = value
+        return found
+
+
+class RateLimit(_Strict):
+    """At most ``messages`` per ``per`` to the receiver; the rest wait."""
+
+    messages: int = Field(gt=0)
+    per: Duration
+
+
+class Subscription(_Strict):
+    """One route: findings that ``match`` go to ``receiver``, grouped as Alertmanager
+    groups alerts (``group_by``; the first message of a group after ``group_wait``,
+    changes at most every ``group_interval``, the same again after
+    ``repeat_interval``)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    match: Match = Field(default_factory=Match)
+    receiver: Receiver
+    group_by: list[str] = Field(default_factory=lambda: ["fingerprint"])
+    group_wait: Duration = timedelta(seconds=30)
+    group_interval: Duration = timedelta(minutes=5)
+    repeat_interval: Duration = timedelta(hours=4)
+    rate_limit: RateLimit | None = None
+
+    @field_validator("group_by")
+    @classmethod
+    def _group_keys(cls, keys: list[str]) -> list[str]:
+        unknown = [k for k in keys if k not in GROUP_KEYS]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not one of {', '.join(GROUP_KEYS)}")
+        return keys
+
+
+class Subscriptions(_Strict):
+    """The file: its ``subscriptions`` (names unique)."""
+
+    subscriptions: list[Subscription]
+
+    @field_validator("subscriptions")
+    @classmethod
+    def _unique(cls, subscriptions: list[Subscription]) -> list[Subscription]:
+        names = [s.name for s in subscriptions]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"subscription names must be unique: {', '.join(twice)}")
+        return subscriptions
+
+
+def load_subscriptions(path: Path) -> tuple[Subscriptions, dict[tuple[str, str], SecretStr]]:
+    """The subscriptions of the YAML file at ``path`` and their secrets, read now, by
+    (subscription name, field path such as ``slack.webhook_url``).
+
+    Raises ``SubscriptionError`` (one line: ``FILE:LINE: FIELD: what``) for a file that
+    cannot be read or parsed, an unknown key, a bad value or matcher, or a secret that is
+    unset or unreadable: nothing half-configured is returned."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise SubscriptionError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SubscriptionError(f"{path}{line}: not YAML: {problem}") from None
+    lines = _lines(node) if node is not None else {}
+    try:
+        subscriptions = Subscriptions.model_validate(data if data is not None else {})
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = tuple(first["loc"])
+        raise SubscriptionError(
+            f"{path}:{_line_of(where, lines)}: {_field(where)}: {first['msg']}"
+        ) from None
+    secrets: dict[tuple[str, str], SecretStr] = {}
+    for index, subscription in enumerate(subscriptions.subscriptions):
+        for field, ref in subscription.receiver.secrets().items():
+            where = ("subscriptions", index, "receiver", *field.split("."))
+            try:
+                secrets[(subscription.name, field)] = ref.read()
+            except ValueError as error:
+                raise SubscriptionError(
+                    f"{path}:{_line_of(where, lines)}: {_field(where)}: {error}"
+                ) from None
+    return subscriptions, secrets
+
+
+def _lines(node: yaml.Node, at: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """The line (1-based) of every key and item of a composed YAML document, by path."""
+    found = {at: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = (*at, key.value)
+            found.update(_lines(value, path))
+            found[path] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found.update(_lines(item, (*at, index)))
+    return found
+
+
+def _line_of(where: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int:
+    """The line of the deepest part of ``where`` the file has (a missing field: its
+    parent's)."""
+    for end in range(len(where), -1, -1):
+        if where[:end] in lines:
+            return lines[where[:end]]
+    return 1
+
+
+def _field(where: tuple[Any, ...]) -> str:
+    """``subscriptions[0].receiver.slack.webhook_url``."""
+    out = ""
+    for part in where:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "(file)"
