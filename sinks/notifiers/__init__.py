@@ -1,0 +1,2 @@
+"""Notifiers: findings as the messages Slack, PagerDuty and webhooks take, and (later)
+their delivery."""
