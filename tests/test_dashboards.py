@@ -269,10 +269,9 @@ def test_the_cost_overview_gives_the_figures_of_kubeopera_cost(demo_store: Store
     board = DASHBOARDS[0]
     end = _span(demo_store).end
     window = TimeRange(end - timedelta(days=7), end)  # `--window 7d` seen at the span's end
-    values = _values(demo_store, board, window)
 
     def run(title: str) -> pl.DataFrame:
-        return demo_store.query(expand(_panel(board, title).sql, window, values, 3600))
+        return _run(demo_store, board, title, window, 3600)
 
     by_namespace = cost_report(demo_store, "cluster,namespace", window.start, window.end)
     table = run("Cost by namespace (table)")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from kubeopera.models import Finding, FindingStatus, Severity
+from kubeopera.sinks.notifiers.text import cut
 
 SEVERITY = {
     Severity.CRITICAL: "critical",
@@ -100,16 +101,13 @@ def alert_event(finding: Finding, routing_key: SecretStr) -> AlertEvent:
             routing_key=routing_key, event_action="resolve", dedup_key=finding.fingerprint
         )
     subject = finding.subject
-    summary = finding.summary
-    if len(summary) > MAX_SUMMARY:
-        summary = summary[: MAX_SUMMARY - 1] + "…"
     return AlertEvent(
         routing_key=routing_key,
         event_action="trigger",
         dedup_key=finding.fingerprint,
         client="KubeOpera",
         payload=AlertPayload(
-            summary=summary,
+            summary=cut(finding.summary, MAX_SUMMARY),
             source=subject.cluster,
             severity=SEVERITY[finding.severity],
             timestamp=finding.last_seen,

@@ -28,6 +28,7 @@ from slack_sdk.models.blocks import (
 )
 
 from kubeopera.models import Finding, FindingKind, FindingStatus, Severity
+from kubeopera.sinks.notifiers.text import cut
 
 MAX_BLOCKS = 50
 MAX_HEADER = 150
@@ -45,15 +46,6 @@ _EMOJI = {
     Severity.LOW: ":large_blue_circle:",
     Severity.INFO: ":white_circle:",
 }
-
-
-def cut(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters, an ellipsis marking a cut.
-
-    >>> cut("abcdef", 4)
-    'abc…'
-    """
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def slack_message(group: str, findings: Sequence[Finding]) -> dict[str, Any]:
