@@ -235,6 +235,12 @@ def test_killed_again_and_again_the_worker_loses_and_duplicates_nothing(
         worker = start_worker(fleet_broker, store, app_id, data)
         time.sleep(chance.uniform(7, 12))  # start-up and recovery take ~5 s; then mid-stream
         stop(worker)
+        # Kafka keeps a killed member until its session times out (10 s): restart after
+        # it left, as a Deployment's restart back-off does. (Restarted at once, the new
+        # worker can be handed the dead member's partitions in a first generation; once,
+        # under CI's load, the rebalance that follows the expiry left it there for
+        # minutes. Not explained yet: see the issue 16 note.)
+        wait_until_empty(fleet_broker, app_id)
     run_until_drained(fleet_broker, store, app_id, data)
     costs, letters = stored(store)
     assert costs.equals(fleet_embedded)
@@ -283,11 +289,20 @@ def test_clickhouse_away_the_worker_pauses_then_resumes_and_loses_nothing(
     assert letters.height == len(GARBAGE)
 
 
-def members(broker: Broker, app_id: str) -> int:
+def wait_until_empty(broker: Broker, app_id: str) -> None:
+    """Until the group has no member (a killed one's session expired)."""
+    deadline = time.monotonic() + 60
+    while members(broker, app_id, stable_only=False):
+        assert time.monotonic() < deadline, f"{app_id}: a dead member stayed in the group"
+        time.sleep(0.5)
+
+
+def members(broker: Broker, app_id: str, stable_only: bool = True) -> int:
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
         group = admin.describe_groups([app_id])[app_id]
-        return len(group["members"]) if group["group_state"] == "Stable" else 0
+        stable = group["group_state"] == "Stable"
+        return len(group["members"]) if stable or not stable_only else 0
     finally:
         admin.close()
 
