@@ -13,6 +13,7 @@ import click
 from click.core import ParameterSource
 
 from kubeopera.cli import render
+from kubeopera.cli.alerts import alerts
 from kubeopera.cli.dashboards import dashboards
 from kubeopera.cli.fleet import batch_size_option, duration_option, fleet_options, fleet_spec
 from kubeopera.cli.report import report
@@ -841,6 +842,7 @@ def budget_status(ctx: click.Context, /, fmt: render.Format, output: Path | None
     render.write(rows, fmt, output, title="Budgets", notes=notes)
 
 
+cli.add_command(alerts)
 cli.add_command(dashboards)
 cli.add_command(report)
 

@@ -16,6 +16,7 @@ and the field, never a secret's value.
 
 import os
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self
@@ -44,11 +45,13 @@ namespace, kind (``subject_kind``) and name, or its fingerprint (one group each)
 
 
 def _duration(value: object) -> object:
-    return parse_duration(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return timedelta(0) if value.strip() in {"0", "0s"} else parse_duration(value)
+    return value
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
-"""``30s``, ``5m``, ``4h``, ``1d`` (``settings.durations``)."""
+"""``0s``, ``30s``, ``5m``, ``4h``, ``1d`` (``settings.durations``)."""
 
 
 class SubscriptionError(ValueError):
@@ -86,7 +89,7 @@ class Rule(_Strict):
         cls._patterns(list(labels.values()))
         return labels
 
-    def matches(self, finding: Finding, labels: dict[str, str]) -> bool:
+    def matches(self, finding: Finding, labels: Mapping[str, str]) -> bool:
         """Whether ``finding`` (its subject carrying ``labels``) meets every field."""
         subject = finding.subject
         return (
@@ -114,7 +117,7 @@ class Match(_Strict):
     include: list[Rule] = Field(default_factory=list)
     exclude: list[Rule] = Field(default_factory=list)
 
-    def matches(self, finding: Finding, labels: dict[str, str]) -> bool:
+    def matches(self, finding: Finding, labels: Mapping[str, str]) -> bool:
         """Any include rule (or none given) and no exclude rule.
 
         >>> from datetime import UTC, datetime
@@ -174,17 +177,18 @@ class SecretRef(_Strict):
 
 
 class SlackReceiver(_Strict):
-    """A Slack incoming webhook; ``resolved``: ``thread`` (reply in the message's thread)
-    or ``message`` (a new message)."""
+    """A Slack incoming webhook. A resolved finding is told in a new message (an incoming
+    webhook answers ``ok``, not the message's ``ts`` a thread reply needs)."""
 
     webhook_url: SecretRef
-    resolved: str = Field("message", pattern="^(message|thread)$")
 
 
 class PagerDutyReceiver(_Strict):
-    """PagerDuty's Events API v2: the integration's routing key."""
+    """PagerDuty's Events API v2: the integration's routing key; ``url``: the events
+    endpoint when not PagerDuty's own (a proxy, an EU service region)."""
 
     routing_key: SecretRef
+    url: str | None = Field(None, pattern="^https?://")
 
 
 class WebhookReceiver(_Strict):
@@ -230,15 +234,16 @@ class Subscription(_Strict):
     """One route: findings that ``match`` go to ``receiver``, grouped as Alertmanager
     groups alerts (``group_by``; the first message of a group after ``group_wait``,
     changes at most every ``group_interval``, the same again after
-    ``repeat_interval``)."""
+    ``repeat_interval``; ``send_resolved``: tell when findings resolve)."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
     match: Match = Field(default_factory=Match)
     receiver: Receiver
     group_by: list[str] = Field(default_factory=lambda: ["fingerprint"])
     group_wait: Duration = timedelta(seconds=30)
-    group_interval: Duration = timedelta(minutes=5)
-    repeat_interval: Duration = timedelta(hours=4)
+    group_interval: Annotated[Duration, Field(gt=timedelta(0))] = timedelta(minutes=5)
+    repeat_interval: Annotated[Duration, Field(gt=timedelta(0))] = timedelta(hours=4)
+    send_resolved: bool = True
     rate_limit: RateLimit | None = None
 
     @field_validator("group_by")
@@ -250,10 +255,24 @@ class Subscription(_Strict):
         return keys
 
 
+class Delivery(_Strict):
+    """Retries of a request the receiver did not take (429, 5xx, no answer): up to
+    ``max_attempts`` in all, waiting exponentially longer from ``initial_backoff`` to
+    ``max_backoff`` with full jitter, or the receiver's ``Retry-After`` when it is
+    longer; each request waits ``timeout`` for an answer."""
+
+    max_attempts: int = Field(6, ge=1, le=100)
+    initial_backoff: Duration = timedelta(seconds=1)
+    max_backoff: Duration = timedelta(seconds=60)
+    timeout: Duration = timedelta(seconds=10)
+
+
 class Subscriptions(_Strict):
-    """The file: its ``subscriptions`` (names unique)."""
+    """The file: its ``subscriptions`` (names unique) and how requests are retried
+    (``delivery``)."""
 
     subscriptions: list[Subscription]
+    delivery: Delivery = Field(default_factory=Delivery)
 
     @field_validator("subscriptions")
     @classmethod
@@ -265,6 +284,13 @@ class Subscriptions(_Strict):
         return subscriptions
 
 
+def read_subscriptions(path: Path) -> Subscriptions:
+    """The subscriptions of the YAML file at ``path``, validated, their secrets not read
+    (``kubeopera alerts preview`` needs none). Raises ``SubscriptionError`` as
+    ``load_subscriptions`` does."""
+    return _read(path)[0]
+
+
 def load_subscriptions(path: Path) -> tuple[Subscriptions, dict[tuple[str, str], SecretStr]]:
     """The subscriptions of the YAML file at ``path`` and their secrets, read now, by
     (subscription name, field path such as ``slack.webhook_url``).
@@ -272,6 +298,22 @@ def load_subscriptions(path: Path) -> tuple[Subscriptions, dict[tuple[str, str],
     Raises ``SubscriptionError`` (one line: ``FILE:LINE: FIELD: what``) for a file that
     cannot be read or parsed, an unknown key, a bad value or matcher, or a secret that is
     unset or unreadable: nothing half-configured is returned."""
+    subscriptions, lines = _read(path)
+    secrets: dict[tuple[str, str], SecretStr] = {}
+    for index, subscription in enumerate(subscriptions.subscriptions):
+        for field, ref in subscription.receiver.secrets().items():
+            where = ("subscriptions", index, "receiver", *field.split("."))
+            try:
+                secrets[(subscription.name, field)] = ref.read()
+            except ValueError as error:
+                raise SubscriptionError(
+                    f"{path}:{_line_of(where, lines)}: {_field(where)}: {error}"
+                ) from None
+    return subscriptions, secrets
+
+
+def _read(path: Path) -> tuple[Subscriptions, dict[tuple[Any, ...], int]]:
+    """The file's subscriptions and the line of each of its keys and items."""
     try:
         text = path.read_text()
     except OSError as error:
@@ -286,24 +328,13 @@ def load_subscriptions(path: Path) -> tuple[Subscriptions, dict[tuple[str, str],
         raise SubscriptionError(f"{path}{line}: not YAML: {problem}") from None
     lines = _lines(node) if node is not None else {}
     try:
-        subscriptions = Subscriptions.model_validate(data if data is not None else {})
+        return Subscriptions.model_validate(data if data is not None else {}), lines
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = tuple(first["loc"])
         raise SubscriptionError(
             f"{path}:{_line_of(where, lines)}: {_field(where)}: {first['msg']}"
         ) from None
-    secrets: dict[tuple[str, str], SecretStr] = {}
-    for index, subscription in enumerate(subscriptions.subscriptions):
-        for field, ref in subscription.receiver.secrets().items():
-            where = ("subscriptions", index, "receiver", *field.split("."))
-            try:
-                secrets[(subscription.name, field)] = ref.read()
-            except ValueError as error:
-                raise SubscriptionError(
-                    f"{path}:{_line_of(where, lines)}: {_field(where)}: {error}"
-                ) from None
-    return subscriptions, secrets
 
 
 def _lines(node: yaml.Node, at: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:

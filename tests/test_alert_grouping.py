@@ -1,0 +1,176 @@
+"""Alertmanager's grouping and deduplication of findings (``alerts.grouping``), worked by
+hand on a timeline of minutes: group_wait, group_interval, repeat_interval, resolves with
+and without send_resolved, silences, a restart with the notification log, and the
+preview that replays past states."""
+
+from datetime import UTC, datetime, timedelta
+
+from kubeopera.alerts.grouping import Notification, Router
+from kubeopera.alerts.preview import preview
+from kubeopera.alerts.silences import Silence, silenced_at
+from kubeopera.models import Finding, FindingStatus, Subject
+from kubeopera.settings.subscriptions import Subscription
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+
+
+def finding(name: str, at: datetime, status: str = "open", cluster: str = "prod") -> Finding:
+    return Finding(
+        kind="drift",
+        severity="high",
+        fingerprint=f"fp-{name}",
+        subject=Subject(cluster=cluster, namespace="shop", kind="Deployment", name=name),
+        first_seen=T0,
+        last_seen=at,
+        status=status,
+        summary=f"{name} drifted",
+    )
+
+
+def subscription(**settings: object) -> Subscription:
+    return Subscription.model_validate(
+        {
+            "name": "sre",
+            "receiver": {"webhook": {"url": {"env": "HOOK"}}},
+            "group_by": ["cluster"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            **settings,
+        }
+    )
+
+
+def fingerprints(notification: Notification) -> tuple[list[str], list[str]]:
+    return (
+        sorted(f.fingerprint for f in notification.firing),
+        sorted(f.fingerprint for f in notification.resolved),
+    )
+
+
+def flush(router: Router, now: datetime) -> list[Notification]:
+    """Flush at ``now`` and count every notification as told."""
+    out = router.due(now)
+    for notification in out:
+        router.sent(notification, now)
+    return out
+
+
+def test_a_group_waits_group_wait_then_tells_changes_every_group_interval() -> None:
+    router = Router([subscription()])
+    router.add(finding("a", T0), {}, T0)
+    router.add(finding("b", T0 + timedelta(seconds=10)), {}, T0 + timedelta(seconds=10))
+    router.add(finding("c", T0, cluster="dev"), {}, T0)
+    assert flush(router, T0 + timedelta(seconds=29)) == []  # group_wait not over
+    first = flush(router, T0 + timedelta(seconds=30))
+    assert {n.group_key: fingerprints(n) for n in first} == {
+        "cluster=prod": (["fp-a", "fp-b"], []),
+        "cluster=dev": (["fp-c"], []),
+    }
+    router.add(finding("d", T0 + MINUTE), {}, T0 + MINUTE)
+    assert flush(router, T0 + 5 * MINUTE) == []  # group_interval runs from the flush
+    (second,) = flush(router, T0 + 5 * MINUTE + timedelta(seconds=30))
+    assert fingerprints(second) == (["fp-a", "fp-b", "fp-d"], [])  # the whole group
+    assert second.new == {"fp-d"} and not second.repeat  # what PagerDuty triggers
+
+
+def test_nothing_new_tells_nothing_until_repeat_interval() -> None:
+    router = Router([subscription()])
+    router.add(finding("a", T0), {}, T0)
+    flush(router, T0 + timedelta(seconds=30))  # told at 09:00:30
+    told_at = T0 + timedelta(seconds=30)
+    flushes = [told_at + k * 5 * MINUTE for k in range(1, 49)]  # every 5 m for 4 h
+    repeats = [n for at in flushes for n in flush(router, at)]
+    assert len(repeats) == 1  # 09:00:30 + 4 h is the 48th flush
+    assert repeats[0].repeat and repeats[0].new == frozenset()
+    assert repeats[0].due_at == told_at + timedelta(hours=4)
+
+
+def test_a_resolve_is_told_once_and_leaves_the_group() -> None:
+    router = Router([subscription()])
+    router.add(finding("a", T0), {}, T0)
+    router.add(finding("b", T0), {}, T0)
+    flush(router, T0 + timedelta(seconds=30))
+    router.add(finding("a", T0 + MINUTE, "resolved"), {}, T0 + MINUTE)
+    (told,) = flush(router, T0 + 5 * MINUTE + timedelta(seconds=30))
+    assert fingerprints(told) == (["fp-b"], ["fp-a"])
+    assert flush(router, T0 + 10 * MINUTE + timedelta(seconds=30)) == []  # told once
+    router.add(finding("b", T0 + 11 * MINUTE, "resolved"), {}, T0 + 11 * MINUTE)
+    (last,) = flush(router, T0 + 15 * MINUTE + timedelta(seconds=30))
+    assert fingerprints(last) == ([], ["fp-b"])
+    assert router.groups == {}  # nothing left: the group is gone
+
+
+def test_without_send_resolved_only_the_end_of_all_is_told_and_it_shows_nothing() -> None:
+    router = Router([subscription(send_resolved=False)])
+    router.add(finding("a", T0), {}, T0)
+    router.add(finding("b", T0), {}, T0)
+    flush(router, T0 + timedelta(seconds=30))
+    router.add(finding("a", T0 + MINUTE, "resolved"), {}, T0 + MINUTE)
+    assert flush(router, T0 + 5 * MINUTE + timedelta(seconds=30)) == []
+    router.add(finding("b", T0 + 6 * MINUTE, "resolved"), {}, T0 + 6 * MINUTE)
+    (cleared,) = flush(router, T0 + 10 * MINUTE + timedelta(seconds=30))
+    assert fingerprints(cleared) == ([], [])  # the log is cleared; no request is made
+    assert router.log[("sre", "cluster=prod")].firing == frozenset()
+
+
+def test_a_finding_resolved_before_anyone_was_told_is_never_told() -> None:
+    router = Router([subscription()])
+    router.add(finding("a", T0), {}, T0)
+    router.add(finding("a", T0 + timedelta(seconds=10), "resolved"), {}, T0)
+    assert flush(router, T0 + timedelta(seconds=30)) == []
+    assert router.groups == {}
+    router.add(finding("z", T0, "resolved"), {}, T0)  # no group, nothing told: ignored
+    assert router.groups == {}
+
+
+def test_silenced_findings_are_left_out_and_a_silenced_group_tells_nothing() -> None:
+    router = Router([subscription()])
+    router.add(finding("a", T0), {}, T0)
+    router.add(finding("b", T0), {}, T0)
+    silence = Silence.create(["name=a"], T0, timedelta(hours=1), "ana", "known")
+    (told,) = router.due(T0 + timedelta(seconds=30), silenced_at([silence], T0))
+    assert fingerprints(told) == (["fp-b"], [])
+    only_a = Router([subscription()])
+    only_a.add(finding("a", T0), {}, T0)
+    assert only_a.due(T0 + timedelta(seconds=30), silenced_at([silence], T0)) == []
+    after = T0 + timedelta(hours=1)  # the silence ended: a is told at the next flush
+    (late,) = only_a.due(after, silenced_at([silence], after))
+    assert fingerprints(late) == (["fp-a"], [])
+
+
+def test_a_restart_with_the_log_tells_nothing_twice_and_then_the_resolve() -> None:
+    before = Router([subscription()])
+    before.add(finding("a", T0), {}, T0)
+    flush(before, T0 + timedelta(seconds=30))
+    restarted = Router([subscription()], log=dict(before.log))  # read back from the store
+    restarted.add(finding("a", T0), {}, T0 + 20 * MINUTE)  # the topic read again
+    assert flush(restarted, T0 + 21 * MINUTE) == []
+    restarted.add(finding("a", T0 + 22 * MINUTE, "resolved"), {}, T0 + 22 * MINUTE)
+    (resolve,) = flush(restarted, T0 + 26 * MINUTE)
+    assert fingerprints(resolve) == ([], ["fp-a"])
+    again = Router([subscription()], log=dict(restarted.log))  # and once more
+    again.add(finding("a", T0 + 22 * MINUTE, "resolved"), {}, T0 + 30 * MINUTE)
+    assert again.groups == {}  # its receiver knows it resolved: nothing to do
+
+
+def test_preview_replays_states_in_time_with_the_silences_of_then() -> None:
+    states = [
+        finding("a", T0),
+        finding("a", T0 + timedelta(seconds=20), "resolved"),  # within group_wait: never told
+        finding("b", T0 + 10 * MINUTE),
+        finding("b", T0 + 40 * MINUTE, "resolved"),
+        finding("c", T0 + 50 * MINUTE, cluster="dev"),
+    ]
+    silence = Silence.create(["cluster=dev"], T0 + 45 * MINUTE, timedelta(minutes=30), "x", "y")
+    out = preview([subscription()], states, [silence], {}, T0 + 3 * timedelta(hours=1))
+    told = [(n.due_at - T0, n.group_key, *fingerprints(n)) for n in out]
+    assert told == [
+        # b arrives 09:10 into a new group: group_wait 30 s
+        (10 * MINUTE + timedelta(seconds=30), "cluster=prod", ["fp-b"], []),
+        # its resolve at 09:40 waits for the flush on the 5-minute grid from 09:10:30
+        (40 * MINUTE + timedelta(seconds=30), "cluster=prod", [], ["fp-b"]),
+        # c at 09:50 is silenced until 10:15; told at the first flush after it ends
+        (75 * MINUTE + timedelta(seconds=30), "cluster=dev", ["fp-c"], []),
+    ]
