@@ -9,14 +9,16 @@ same request would be refused again. A request's URL holds its secret (a webhook
 or PagerDuty's routing key in the body): neither is ever in an attempt's reason.
 """
 
+import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import SecretStr
@@ -24,6 +26,9 @@ from pydantic import SecretStr
 from kubeopera.settings.subscriptions import Delivery
 
 MAX_REASON = 300
+
+LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "kubeopera.alerts")
+"""Loggers whose lines can show a request's URL (urllib3 logs each request's path)."""
 
 
 class Outcome(StrEnum):
@@ -154,3 +159,31 @@ def _secrets(request: Request) -> list[str]:
     if isinstance(key, str) and key:
         found.append(key)
     return found
+
+
+class _HideSecrets(logging.Filter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = sorted(secrets, key=len, reverse=True)  # a URL before its path
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        record.msg, record.args = text, ()
+        return True
+
+
+def hide_in_logs(secrets: Iterable[SecretStr]) -> None:
+    """From now on, ``secrets`` (and, for a URL, its path and query, which urllib3 logs
+    alone) show as ``***`` in every line of ``LOGGERS``, at any level."""
+    values: list[str] = []
+    for secret in secrets:
+        value = secret.get_secret_value()
+        values.append(value)
+        parts = urlsplit(value)
+        if parts.scheme and parts.path not in ("", "/"):
+            values.append(parts.path + (f"?{parts.query}" if parts.query else ""))
+    hide = _HideSecrets([v for v in values if v])
+    for name in LOGGERS:
+        logging.getLogger(name).addFilter(hide)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
-from kubeopera.alerts.delivery import Outcome, Poster
+from kubeopera.alerts.delivery import Outcome, Poster, hide_in_logs
 from kubeopera.alerts.grouping import GroupId, Notification, Router
 from kubeopera.alerts.receivers import requests_for
 from kubeopera.alerts.records import (
@@ -73,6 +73,7 @@ class Notifier:
     _silences_read: datetime | None = None
 
     def __post_init__(self) -> None:
+        hide_in_logs(self.secrets.values())
         self.router = Router(self.subscriptions.subscriptions, log=notification_log(self.store))
         self._by_name = {s.name: s for s in self.subscriptions.subscriptions}
         self._labels_wanted = any(

@@ -103,11 +103,13 @@ def test(settings: Settings, subscription: str, path: Path) -> None:
     """Send a sample finding through SUBSCRIPTION's real formatter and receiver (to
     PagerDuty a trigger, then its resolve, so no incident stays open). Its attempts are
     recorded; no group's log changes."""
+    from kubeopera.alerts.delivery import hide_in_logs
     from kubeopera.alerts.notifier import test_notification
     from kubeopera.alerts.records import record_attempts
     from kubeopera.settings.subscriptions import load_subscriptions
 
     subscriptions, secrets = load_subscriptions(path)
+    hide_in_logs(secrets.values())
     chosen = {s.name: s for s in subscriptions.subscriptions}.get(subscription)
     if chosen is None:
         names = ", ".join(s.name for s in subscriptions.subscriptions)

@@ -120,7 +120,10 @@ class Receiver:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -156,27 +159,31 @@ def block_problem(blocks: Any) -> str | None:
     """What breaks Block Kit's documented limits in ``blocks``, or None."""
     if not isinstance(blocks, list) or len(blocks) > 50:
         return "more than 50 blocks"
-    for block in blocks:
-        kind = block.get("type")
-        if kind not in BLOCK_TYPES:
-            return f"unknown block {kind!r}"
-        if kind == "header":
-            text = block["text"]
-            if text["type"] != "plain_text" or not 0 < len(text["text"]) <= 150:
-                return "header"
-        if kind == "section":
-            fields = block.get("fields", [])
-            if "text" not in block and not fields:
-                return "section without text or fields"
-            if "text" in block and not 0 < len(block["text"]["text"]) <= 3000:
-                return "section text"
-            if len(fields) > 10 or any(not 0 < len(f["text"]) <= 2000 for f in fields):
-                return "section fields"
-        if kind == "context":
-            elements = block["elements"]
-            if not 0 < len(elements) <= 10 or any(len(e["text"]) > 3000 for e in elements):
-                return "context"
-    return None
+    return next((p for p in map(_block_problem, blocks) if p), None)
+
+
+def _block_problem(block: dict[str, Any]) -> str | None:
+    kind = block.get("type")
+    problem: str | None = None
+    if kind not in BLOCK_TYPES:
+        problem = f"unknown block {kind!r}"
+    elif kind == "header":
+        text = block["text"]
+        if text["type"] != "plain_text" or not 0 < len(text["text"]) <= 150:
+            problem = "header"
+    elif kind == "section":
+        fields = block.get("fields", [])
+        if "text" not in block and not fields:
+            problem = "section without text or fields"
+        elif "text" in block and not 0 < len(block["text"]["text"]) <= 3000:
+            problem = "section text"
+        elif len(fields) > 10 or any(not 0 < len(f["text"]) <= 2000 for f in fields):
+            problem = "section fields"
+    elif kind == "context":
+        elements = block["elements"]
+        if not 0 < len(elements) <= 10 or any(len(e["text"]) > 3000 for e in elements):
+            problem = "context"
+    return problem
 
 
 class PagerDuty(Receiver):
@@ -197,7 +204,8 @@ class PagerDuty(Receiver):
             return 404, json.dumps({"status": "not found"}), {}
         errors = event_errors(request.body)
         if errors:
-            return 400, json.dumps({"status": "invalid event", "message": "Event object is invalid", "errors": errors}), {}  # fmt: skip
+            refusal = {"status": "invalid event", "message": "Event object is invalid"}
+            return 400, json.dumps({**refusal, "errors": errors}), {}
         event = request.body
         key = event["dedup_key"]
         with self.lock:
@@ -233,7 +241,8 @@ def event_errors(event: Any) -> list[str]:
         payload = event.get("payload")
         if not isinstance(payload, dict):
             return [*errors, "'payload' is missing"]
-        errors += [f"'payload.{k}' is not a known field" for k in payload if k not in PAYLOAD_FIELDS]
+        unknown = [k for k in payload if k not in PAYLOAD_FIELDS]
+        errors += [f"'payload.{k}' is not a known field" for k in unknown]
         summary = payload.get("summary")
         if not isinstance(summary, str) or not 0 < len(summary) <= 1024:
             errors.append("'payload.summary' must be 1 to 1024 characters")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from kubeopera.alerts.grouping import Notification, Router
 from kubeopera.alerts.preview import preview
 from kubeopera.alerts.silences import Silence, silenced_at
-from kubeopera.models import Finding, FindingStatus, Subject
+from kubeopera.models import Finding, Subject
 from kubeopera.settings.subscriptions import Subscription
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
