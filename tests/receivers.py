@@ -20,7 +20,8 @@ against it:
 - Webhook: any JSON object, ``200``.
 
 ``script`` queues answers to give before the protocol's own (a status, a body and
-headers), to play a receiver that fails, limits or is slow (``delay``). State lives in
+headers), to play a receiver that fails, limits or is slow (``delay``); ``slow`` queues
+waits before the protocol's own answers are sent (the request is taken at once). State lives in
 memory, per instance; every request received is recorded with its time.
 """
 
@@ -71,6 +72,7 @@ class Receiver:
         self.received: list[Received] = []
         self.accepted: list[Received] = []
         self.script: deque[Scripted] = deque()
+        self.slow: deque[float] = deque()
         self.lock = threading.Lock()
         owner = self
 
@@ -86,6 +88,7 @@ class Receiver:
                 with owner.lock:
                     owner.received.append(request)
                     scripted = owner.script.popleft() if owner.script else None
+                    wait = owner.slow.popleft() if owner.slow and scripted is None else 0.0
                 if scripted is not None:
                     time.sleep(scripted.delay)
                     status, text, headers = scripted.status, scripted.body, scripted.headers
@@ -94,13 +97,17 @@ class Receiver:
                     if 200 <= status < 300:
                         with owner.lock:
                             owner.accepted.append(request)
+                    time.sleep(wait)  # taken at once, answered late
                 data = text.encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client is gone (killed while it waited)
 
             def log_message(self, *args: object) -> None:
                 pass
