@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kubeopera.alerts.grouping import finding_fields
 from kubeopera.models import Finding
 from kubeopera.models.base import UtcDatetime
 from kubeopera.settings.subscriptions import GROUP_KEYS
+from kubeopera.streams.decode import summarize
 
 
 class Silence(BaseModel):
@@ -60,14 +61,17 @@ class Silence(BaseModel):
             if not equals or not key:
                 raise ValueError(f"matcher {matcher!r}: write FIELD=REGEX, as cluster=prod")
             parsed[key.strip()] = pattern
-        return cls(
-            id=uuid.uuid4().hex[:12],
-            matchers=parsed,
-            starts_at=now,
-            ends_at=now + duration,
-            created_by=by,
-            comment=comment,
-        )
+        try:
+            return cls(
+                id=uuid.uuid4().hex[:12],
+                matchers=parsed,
+                starts_at=now,
+                ends_at=now + duration,
+                created_by=by,
+                comment=comment,
+            )
+        except ValidationError as error:
+            raise ValueError(f"silence: {summarize(error)}") from None
 
     def active(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at

@@ -36,6 +36,9 @@ from pydantic import (
 from kubeopera.models import Finding, FindingKind, Severity
 from kubeopera.settings.durations import parse_duration
 
+ROUTING_KEY_LENGTH = 32
+"""PagerDuty's integration keys (Events API v2 ``routing_key``)."""
+
 SEVERITY_ORDER = tuple(Severity)
 """Severities from the least to the most severe."""
 
@@ -304,12 +307,25 @@ def load_subscriptions(path: Path) -> tuple[Subscriptions, dict[tuple[str, str],
         for field, ref in subscription.receiver.secrets().items():
             where = ("subscriptions", index, "receiver", *field.split("."))
             try:
-                secrets[(subscription.name, field)] = ref.read()
+                secrets[(subscription.name, field)] = _checked(field, ref.read())
             except ValueError as error:
                 raise SubscriptionError(
                     f"{path}:{_line_of(where, lines)}: {_field(where)}: {error}"
                 ) from None
     return subscriptions, secrets
+
+
+def _checked(field: str, secret: SecretStr) -> SecretStr:
+    """``secret`` if it has the form its field needs (a URL; a 32-character routing key);
+    raises ``ValueError`` saying what is wrong, never the value."""
+    value = secret.get_secret_value()
+    if field == "pagerduty.routing_key" and len(value) != ROUTING_KEY_LENGTH:
+        raise ValueError(
+            f"a PagerDuty routing key has {ROUTING_KEY_LENGTH} characters, this one {len(value)}"
+        )
+    if field.endswith(("url", "webhook_url")) and not re.match(r"https?://[^/\s]+", value):
+        raise ValueError("not an http(s) URL")
+    return secret
 
 
 def _read(path: Path) -> tuple[Subscriptions, dict[tuple[Any, ...], int]]:

@@ -86,7 +86,7 @@ subscriptions:
 
 def write(tmp_path: Path, text: str) -> Path:
     key = tmp_path / "routing.key"
-    key.write_text("R0UT1NGKEY00000000000000000000\n")
+    key.write_text("R0UT1NGKEY0000000000000000000000\n")
     path = tmp_path / "subscriptions.yaml"
     path.write_text(text.replace("KEYFILE", str(key)))
     return path
@@ -107,7 +107,7 @@ def test_a_good_file_loads_with_its_secrets(
     assert oncall.group_by == ["fingerprint"]  # a group per finding unless told otherwise
     assert secrets[("finops-slack", "slack.webhook_url")].get_secret_value() == HOOK
     assert (
-        secrets[("oncall", "pagerduty.routing_key")].get_secret_value() == "R0UT1NGKEY" + "0" * 20
+        secrets[("oncall", "pagerduty.routing_key")].get_secret_value() == "R0UT1NGKEY" + "0" * 22
     )
     assert HOOK not in repr(secrets) and HOOK not in repr(loaded)
 
@@ -170,3 +170,23 @@ def test_a_file_that_is_not_yaml_names_its_line(tmp_path: Path) -> None:
     path.write_text("subscriptions:\n  - name: x\n    receiver: [unclosed\n")
     with pytest.raises(SubscriptionError, match=rf"^{path}:4: not YAML: "):
         load_subscriptions(path)
+
+
+@pytest.mark.parametrize(
+    ("slack", "key", "message"),
+    [
+        (HOOK, "short", ":20: subscriptions[1].receiver.pagerduty.routing_key: a PagerDuty"
+         " routing key has 32 characters, this one 5"),
+        ("hooks.slack.example/services/T0/B0/s3cr3t", "K" * 32,
+         ":11: subscriptions[0].receiver.slack.webhook_url: not an http(s) URL"),
+    ],
+)  # fmt: skip
+def test_a_secret_of_the_wrong_form_is_refused_without_showing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack: str, key: str, message: str
+) -> None:
+    monkeypatch.setenv("KUBEOPERA_TEST_SLACK", slack)
+    path = write(tmp_path, GOOD)
+    (tmp_path / "routing.key").write_text(key)
+    with pytest.raises(SubscriptionError) as refused:
+        load_subscriptions(path)
+    assert str(refused.value) == f"{path}{message}"
