@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cli_tools import stored
 from kafka import KafkaProducer
 from receivers import PagerDuty
 
@@ -59,14 +60,17 @@ delivery:
     return path
 
 
-def publish(kafka: Broker, finding: Finding) -> None:
+def publish(kafka: Broker, finding: Finding | bytes) -> None:
     ensure_topics(kafka.bootstrap)
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
-    producer.send(
-        Topic.FINDINGS.value,
-        key=finding.fingerprint.encode(),
-        value=finding.model_dump_json().encode(),
-    )
+    if isinstance(finding, bytes):
+        producer.send(Topic.FINDINGS.value, key=b"garbage", value=finding)
+    else:
+        producer.send(
+            Topic.FINDINGS.value,
+            key=finding.fingerprint.encode(),
+            value=finding.model_dump_json().encode(),
+        )
     producer.flush()
     producer.close()
 
@@ -116,6 +120,8 @@ def test_open_then_resolve_across_a_restart_is_one_trigger_and_one_resolve(
     kafka: Broker, pagerduty: PagerDuty, cluster: str, tmp_path: Path
 ) -> None:
     path = subscriptions(tmp_path, pagerduty, cluster)
+    garbage = f'{{"kind": "drift", "cluster": "{cluster}"}}'.encode()  # not a finding
+    publish(kafka, garbage)
     publish(kafka, finding(cluster))
     notifier = start(kafka, path, tmp_path)
     try:
@@ -138,6 +144,13 @@ def test_open_then_resolve_across_a_restart_is_one_trigger_and_one_resolve(
     log = (tmp_path / "notifier.log").read_text()
     assert "1 groups told before" in log  # the second start read the log back
     assert ROUTING_KEY not in log
+    letters = stored(
+        tmp_path / "store",
+        f"SELECT count() AS n, any(error) AS error FROM deadletter FINAL WHERE source_topic = "
+        f"'{Topic.FINDINGS.value}' AND position(raw, '{cluster}') > 0",
+    ).row(0, named=True)
+    assert letters["n"] == 1  # read by both starts, recorded once
+    assert letters["error"].startswith(f"invalid {Topic.FINDINGS.value} message: ")
 
 
 def test_killed_during_a_delivery_it_sends_at_most_once_more_and_one_incident_stays(
