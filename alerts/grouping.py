@@ -216,9 +216,15 @@ class Router:
         return out
 
     def sent(self, notification: Notification, at: datetime) -> None:
-        """``notification`` was told at ``at``: the group's log entry becomes it, and the
-        resolved findings of its flush leave the group (a newer state of one stays)."""
-        self.log[notification.group] = notification.entry(at)
+        """``notification`` was told at ``at``: the group's log entry becomes it (none when
+        nothing fires: the log holds only groups whose receivers know of firing
+        findings), and the resolved findings of its flush leave the group (a newer state
+        of one stays)."""
+        entry = notification.entry(at)
+        if entry.firing:
+            self.log[notification.group] = entry
+        else:  # an entry with nothing firing decides as no entry does: keep none
+            self.log.pop(notification.group, None)
         self._drop(notification.group, notification.settled)
 
     def _drop(self, gid: GroupId, resolved: Iterable[Finding]) -> None:

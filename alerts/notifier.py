@@ -45,6 +45,11 @@ log = logging.getLogger("kubeopera.alerts")
 SILENCES_EVERY = timedelta(seconds=10)
 """How often silences are read again (``kubeopera alerts silence`` from elsewhere)."""
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+FORGET_RESOLVED = timedelta(days=1)
+"""How long the version of a resolved finding is kept (``StoreSource.lookback``)."""
+
 
 @dataclass
 class StepReport:
@@ -71,6 +76,7 @@ class Notifier:
     _sent: dict[str, deque[datetime]] = field(default_factory=dict)
     _silences: list[Silence] = field(default_factory=list)
     _silences_read: datetime | None = None
+    _forgotten_at: datetime = EPOCH
 
     def __post_init__(self) -> None:
         hide_in_logs(self.secrets.values())
@@ -100,6 +106,20 @@ class Notifier:
         self._versions[finding.fingerprint] = version
         return True
 
+    def _forget_resolved(self, now: datetime) -> None:
+        """Forget the versions of findings resolved more than ``FORGET_RESOLVED`` ago
+        (memory stays bounded by the findings open and lately resolved): read again,
+        such a state finds its group's receiver told, or never told, and is dropped."""
+        if now - self._forgotten_at < FORGET_RESOLVED / 24:
+            return
+        self._forgotten_at = now
+        old = now - FORGET_RESOLVED
+        self._versions = {
+            fingerprint: (status, seen)
+            for fingerprint, (status, seen) in self._versions.items()
+            if status == FindingStatus.OPEN.value or seen >= old
+        }
+
     def dead_letters(self, letters: list[DeadLetter]) -> None:
         """Record what the source could not read (``deadletter``)."""
         if letters:
@@ -116,6 +136,7 @@ class Notifier:
     def step(self, now: datetime) -> StepReport:
         """Flush the due groups, deliver what the rate limits allow, record it all."""
         report = StepReport()
+        self._forget_resolved(now)
         for notification in self.router.due(now, self.silenced(now)):
             self._held[notification.group] = notification
             report.due += 1

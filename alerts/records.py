@@ -74,11 +74,13 @@ def record_attempts(store: Store, rows: list[dict[str, object]]) -> None:
 
 
 def notification_log(store: Store) -> dict[GroupId, LogEntry]:
-    """Each group's latest settled notification: what its receiver was last told."""
+    """Each group's latest settled notification, what its receiver was last told, where
+    that left findings firing (an entry with none decides as no entry)."""
     frame = store.query(
         f"SELECT subscription, group_key, argMax(firing, at) AS firing, "
         f"argMax(resolved, at) AS resolved, max(at) AS sent_at "
-        f"FROM {DELIVERIES} WHERE told = 1 GROUP BY subscription, group_key"
+        f"FROM {DELIVERIES} WHERE told = 1 GROUP BY subscription, group_key "
+        f"HAVING length(firing) > 0"
     )
     return {
         (row["subscription"], row["group_key"]): LogEntry(

@@ -184,3 +184,21 @@ def test_secrets_are_in_no_record_and_no_log_line(
     assert rows[-1]["reason"] == "could not connect"
     said = caplog.text + str(rows)
     assert Slack.PATH not in said and "an0th3rS3cr3t" not in said
+
+
+def test_a_resolved_finding_is_forgotten_after_a_day_and_read_again_tells_nothing(
+    store: Store, pagerduty: PagerDuty
+) -> None:
+    alerts = notifier(store, pagerduty_at(pagerduty), ROUTING_KEY)
+    alerts.feed([finding("web")], NOW)
+    alerts.step(NOW)
+    resolved = finding("web", status="resolved")
+    alerts.feed([resolved], NOW + timedelta(minutes=1))
+    alerts.step(NOW + timedelta(minutes=1))
+    assert [e["event_action"] for e in pagerduty.events()] == ["trigger", "resolve"]
+    later = NOW + timedelta(days=1, hours=2)
+    alerts.step(later)
+    assert alerts.feed([resolved], later) == 1  # forgotten: read as new...
+    assert alerts.step(later + timedelta(minutes=1)).due == 0  # ...and nothing to tell
+    assert alerts.router.groups == {} and alerts.router.log == {}
+    assert len(pagerduty.received) == 2
