@@ -152,25 +152,34 @@ class Router:
     subscriptions: list[Subscription]
     log: dict[GroupId, LogEntry] = field(default_factory=dict)
     groups: dict[GroupId, _Group] = field(default_factory=dict)
+    _where: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(subscription, fingerprint) -> the key of the group the finding is in."""
 
     def add(self, finding: Finding, labels: Mapping[str, str], now: datetime) -> int:
         """Route ``finding`` (its subject carrying ``labels``) to the group of each
-        subscription it matches; returns how many. A resolved finding joins only a group
-        that exists or whose receiver was told it firing: one never told needs no
-        resolve."""
+        subscription it matches; returns how many. A finding stays in the group it
+        joined until it leaves it resolved: a later state that would match otherwise
+        (its severity changed) goes there too, so no group keeps a stale state and no
+        resolve is lost. A resolved finding joins no new group unless that group's
+        receiver was told it firing: one never told needs no resolve."""
         routed = 0
+        fingerprint = finding.fingerprint
         for subscription in self.subscriptions:
-            if not subscription.match.matches(finding, labels):
-                continue
-            gid = (subscription.name, group_key(subscription, finding))
+            key = self._where.get((subscription.name, fingerprint))
+            if key is None:
+                if not subscription.match.matches(finding, labels):
+                    continue
+                key = group_key(subscription, finding)
+            gid = (subscription.name, key)
             group = self.groups.get(gid)
             if group is None:
                 entry = self.log.get(gid)
-                told = entry is not None and finding.fingerprint in entry.firing
+                told = entry is not None and fingerprint in entry.firing
                 if finding.status == FindingStatus.RESOLVED and not told:
                     continue
                 group = self.groups[gid] = _Group({}, now + subscription.group_wait)
-            group.findings[finding.fingerprint] = finding
+            group.findings[fingerprint] = finding
+            self._where[(subscription.name, fingerprint)] = key
             routed += 1
         return routed
 
@@ -234,5 +243,6 @@ class Router:
         for finding in resolved:
             if group.findings.get(finding.fingerprint) is finding:
                 del group.findings[finding.fingerprint]
+                del self._where[(gid[0], finding.fingerprint)]
         if not group.findings:
             del self.groups[gid]

@@ -15,10 +15,12 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
 
-def finding(name: str, at: datetime, status: str = "open", cluster: str = "prod") -> Finding:
+def finding(
+    name: str, at: datetime, status: str = "open", cluster: str = "prod", severity: str = "high"
+) -> Finding:
     return Finding(
         kind="drift",
-        severity="high",
+        severity=severity,
         fingerprint=f"fp-{name}",
         subject=Subject(cluster=cluster, namespace="shop", kind="Deployment", name=name),
         first_seen=T0,
@@ -174,3 +176,23 @@ def test_preview_replays_states_in_time_with_the_silences_of_then() -> None:
         # c at 09:50 is silenced until 10:15; told at the first flush after it ends
         (75 * MINUTE + timedelta(seconds=30), "cluster=dev", ["fp-c"], []),
     ]
+
+
+def test_a_finding_stays_in_its_group_when_its_severity_changes_and_resolves_there() -> None:
+    router = Router(
+        [subscription(group_by=["severity"], match={"include": [{"severity": "high"}]})]
+    )
+    router.add(finding("a", T0), {}, T0)  # high
+    flush(router, T0 + timedelta(seconds=30))
+    worse = finding("a", T0 + MINUTE, severity="critical")
+    assert router.add(worse, {}, T0 + MINUTE) == 1
+    assert list(router.groups) == [("sre", "severity=high")]  # no second group, no stale state
+    milder = finding("a", T0 + 2 * MINUTE, severity="medium")
+    assert router.add(milder, {}, T0 + 2 * MINUTE) == 1  # no longer matches, still its own
+    ended = finding("a", T0 + 3 * MINUTE, "resolved", severity="low")
+    router.add(ended, {}, T0 + 3 * MINUTE)
+    (resolve,) = flush(router, T0 + 5 * MINUTE + timedelta(seconds=30))
+    assert (resolve.group_key, *fingerprints(resolve)) == ("severity=high", [], ["fp-a"])
+    assert router.groups == {}
+    router.add(finding("a", T0 + 9 * MINUTE), {}, T0 + 9 * MINUTE)  # opens again: matched anew
+    assert list(router.groups) == [("sre", "severity=high")]
