@@ -36,6 +36,8 @@ class Outcome(StrEnum):
     RETRYING = "retrying"  # this attempt failed; another follows
     FAILED = "failed"  # retries used up, or no answer worth retrying: told again later
     REFUSED = "refused"  # 4xx other than 429: the same request is refused for good
+    EMPTY = "empty"  # nothing to show (every finding resolved, send_resolved off): no request
+    INVALID = "invalid"  # the receiver's format cannot take a finding of it: not sent
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ class Request:
     PagerDuty routing key), and ``what`` it says (``trigger 3f9c…``), for the record."""
 
     url: SecretStr
-    body: dict[str, Any]
-    what: str
+    body: dict[str, Any] = field(repr=False)
+    what: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ def retry_after(header: str | None, now: datetime) -> float | None:
     2.0
     >>> retry_after("Thu, 01 Jan 2026 00:00:05 GMT", datetime(2026, 1, 1, tzinfo=UTC))
     5.0
+    >>> retry_after("Thu Jan  1 00:00:07 2026", datetime(2026, 1, 1, tzinfo=UTC))  # asctime
+    7.0
     >>> retry_after("soon", datetime(2026, 1, 1, tzinfo=UTC)) is None
     True
     """
@@ -81,8 +85,10 @@ def retry_after(header: str | None, now: datetime) -> float | None:
         return float(text)
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # asctime and "-0000" dates: HTTP-dates are always UTC
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 
@@ -121,6 +127,10 @@ class Poster:
                 outcome = Outcome.FAILED
             else:
                 outcome = Outcome.RETRYING
+            longest = self.delivery.max_backoff.total_seconds()
+            if outcome == Outcome.RETRYING and wait is not None and wait > longest:
+                outcome = Outcome.FAILED  # not worth blocking on: the next flush tries again
+                reason = f"Retry-After {wait:.0f} s is over max_backoff; {reason}".rstrip("; ")
             attempts.append(Attempt(request, at, number, status, outcome, reason, seconds))
             if outcome != Outcome.RETRYING:
                 break
@@ -146,25 +156,37 @@ class Poster:
 
 
 def _reason(text: str, request: Request) -> str:
-    """The receiver's answer, one line, without the request's secrets."""
-    line = " ".join(text.split())[:MAX_REASON]
-    for secret in _secrets(request):
-        line = line.replace(secret, "***")
-    return line
-
-
-def _secrets(request: Request) -> list[str]:
-    found = [request.url.get_secret_value()]
+    """The receiver's answer, one line, without the request's secrets (hidden before
+    the line is cut, so no part of one stays)."""
+    line = " ".join(text.split())
     key = request.body.get("routing_key")
-    if isinstance(key, str) and key:
-        found.append(key)
-    return found
+    secrets = [request.url.get_secret_value(), key if isinstance(key, str) else ""]
+    for form in secret_forms(secrets):
+        line = line.replace(form, "***")
+    return line[:MAX_REASON]
+
+
+def secret_forms(secrets: Iterable[str]) -> list[str]:
+    """What to hide for each secret, longest first: itself, and for a URL its path with
+    its query and its query alone (servers and urllib3 show them without the host).
+
+    >>> secret_forms(["https://h.example/s/k3y?x=1"])
+    ['https://h.example/s/k3y?x=1', '/s/k3y?x=1', '/s/k3y', 'x=1']
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        forms.add(secret)
+        parts = urlsplit(secret)
+        if parts.scheme and parts.netloc:
+            path = parts.path if parts.path not in ("", "/") else ""
+            forms.update({path + (f"?{parts.query}" if parts.query else ""), path, parts.query})
+    return sorted((f for f in forms if f), key=lambda f: (-len(f), f))
 
 
 class _HideSecrets(logging.Filter):
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = sorted(secrets, key=len, reverse=True)  # a URL before its path
+        self.secrets = secrets  # longest first: a URL before its path
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -175,15 +197,8 @@ class _HideSecrets(logging.Filter):
 
 
 def hide_in_logs(secrets: Iterable[SecretStr]) -> None:
-    """From now on, ``secrets`` (and, for a URL, its path and query, which urllib3 logs
-    alone) show as ``***`` in every line of ``LOGGERS``, at any level."""
-    values: list[str] = []
-    for secret in secrets:
-        value = secret.get_secret_value()
-        values.append(value)
-        parts = urlsplit(value)
-        if parts.scheme and parts.path not in ("", "/"):
-            values.append(parts.path + (f"?{parts.query}" if parts.query else ""))
-    hide = _HideSecrets([v for v in values if v])
+    """From now on, ``secrets`` in each of their forms (``secret_forms``) show as ``***``
+    in every line of ``LOGGERS``, at any level."""
+    hide = _HideSecrets(secret_forms(s.get_secret_value() for s in secrets))
     for name in LOGGERS:
         logging.getLogger(name).addFilter(hide)

@@ -27,6 +27,11 @@ from kubeopera.settings.subscriptions import Subscription
 GroupId = tuple[str, str]
 """(subscription name, group key)."""
 
+Silenced = Callable[[Finding], bool]
+"""Whether a finding is silenced now."""
+
+RESOLVED = FindingStatus.RESOLVED
+
 
 @dataclass(frozen=True)
 class LogEntry:
@@ -145,96 +150,120 @@ class Router:
     """The groups of every subscription and their log.
 
     ``add`` routes a finding's latest state; ``due`` flushes the groups whose time has
-    come and returns the notifications to send; ``sent`` records one as told (delivered,
-    or refused by the receiver for good) so the group's log moves on. A notification
-    not ``sent`` (its delivery failed) is made again at the group's next flush."""
+    come and returns the notifications to send; ``current`` is what a group would tell
+    now (a notification held back by a rate limit is made again from it when let go);
+    ``sent`` records one as told (delivered, or refused by the receiver for good) so the
+    group's log moves on. A notification not ``sent`` (its delivery failed) is made
+    again at the group's next flush."""
 
     subscriptions: list[Subscription]
     log: dict[GroupId, LogEntry] = field(default_factory=dict)
     groups: dict[GroupId, _Group] = field(default_factory=dict)
     _where: dict[tuple[str, str], str] = field(default_factory=dict)
     """(subscription, fingerprint) -> the key of the group the finding is in."""
+    _told: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(subscription, fingerprint) -> the key of the group whose receiver was told it
+    firing (from the log)."""
+
+    def __post_init__(self) -> None:
+        self._by_name = {s.name: s for s in self.subscriptions}
+        for gid, entry in self.log.items():
+            self._told.update({(gid[0], f): gid[1] for f in entry.firing})
 
     def add(self, finding: Finding, labels: Mapping[str, str], now: datetime) -> int:
-        """Route ``finding`` (its subject carrying ``labels``) to the group of each
+        """Route ``finding`` (its subject carrying ``labels``) to a group of each
         subscription it matches; returns how many. A finding stays in the group it
-        joined until it leaves it resolved: a later state that would match otherwise
-        (its severity changed) goes there too, so no group keeps a stale state and no
-        resolve is lost. A resolved finding joins no new group unless that group's
-        receiver was told it firing: one never told needs no resolve."""
+        joined (or whose receiver was told it firing, after a restart) until it leaves
+        it resolved: a later state goes there even if it would match otherwise (its
+        severity changed) or not at all, so no group keeps a stale state and no resolve
+        is lost. A resolved finding goes only to a group that holds it or was told it
+        firing: one never told needs no resolve."""
         routed = 0
         fingerprint = finding.fingerprint
         for subscription in self.subscriptions:
-            key = self._where.get((subscription.name, fingerprint))
+            at = (subscription.name, fingerprint)
+            key = self._where.get(at) or self._told.get(at)
             if key is None:
+                if finding.status == FindingStatus.RESOLVED:
+                    continue
                 if not subscription.match.matches(finding, labels):
                     continue
                 key = group_key(subscription, finding)
             gid = (subscription.name, key)
             group = self.groups.get(gid)
             if group is None:
-                entry = self.log.get(gid)
-                told = entry is not None and fingerprint in entry.firing
-                if finding.status == FindingStatus.RESOLVED and not told:
-                    continue
                 group = self.groups[gid] = _Group({}, now + subscription.group_wait)
             group.findings[fingerprint] = finding
-            self._where[(subscription.name, fingerprint)] = key
+            self._where[at] = key
             routed += 1
         return routed
 
-    def due(
-        self, now: datetime, silenced: Callable[[Finding], bool] = lambda _: False
-    ) -> list[Notification]:
-        """The notifications of the groups flushed at ``now`` (UTC), silenced findings
-        left out. A group that needs none drops its resolved findings at once."""
-        by_name = {s.name: s for s in self.subscriptions}
+    def due(self, now: datetime, silenced: Silenced = lambda _: False) -> list[Notification]:
+        """The notifications of the groups flushed at ``now`` (UTC). A group that needs
+        none drops its resolved findings at once."""
         out: list[Notification] = []
         for gid, group in list(self.groups.items()):
             if group.next_flush > now:
                 continue
-            subscription = by_name[gid[0]]
-            group.next_flush = now + subscription.group_interval
-            settled = tuple(
-                f for f in group.findings.values() if f.status == FindingStatus.RESOLVED
-            )
-            shown = [f for f in group.findings.values() if not silenced(f)]
-            firing = tuple(f for f in shown if f.status == FindingStatus.OPEN)
-            resolved = tuple(f for f in settled if not silenced(f))
-            entry = self.log.get(gid)
-            fired = frozenset(f.fingerprint for f in firing)
-            ended = frozenset(f.fingerprint for f in resolved)
-            send_resolved = subscription.send_resolved
-            repeat_due = entry is not None and now - entry.sent_at >= subscription.repeat_interval
-            if not needs_update(entry, fired, ended, send_resolved, repeat_due):
-                self._drop(gid, settled)
-                continue
-            told = entry.firing if entry is not None else frozenset()
-            out.append(
-                Notification(
-                    subscription=subscription,
-                    group_key=gid[1],
-                    firing=firing,
-                    resolved=resolved if send_resolved else (),
-                    new=fired - told,
-                    repeat=not needs_update(entry, fired, ended, send_resolved, False),
-                    due_at=now,
-                    settled=settled,
-                )
-            )
+            group.next_flush = now + self._by_name[gid[0]].group_interval
+            notification = self.current(gid, now, silenced)
+            if notification is not None:
+                out.append(notification)
+            else:
+                self._drop(gid, [f for f in group.findings.values() if f.status == RESOLVED])
         return out
+
+    def current(
+        self, gid: GroupId, now: datetime, silenced: Silenced = lambda _: False
+    ) -> Notification | None:
+        """What group ``gid`` must tell at ``now``, or None: nothing (it is gone, nothing
+        changed, or every finding of it is silenced: Alertmanager's MuteStage stops
+        there, and the log keeps what its receiver knows)."""
+        group = self.groups.get(gid)
+        if group is None:
+            return None
+        subscription = self._by_name[gid[0]]
+        settled = tuple(f for f in group.findings.values() if f.status == RESOLVED)
+        shown = [f for f in group.findings.values() if not silenced(f)]
+        if not shown:
+            return None
+        firing = tuple(f for f in shown if f.status == FindingStatus.OPEN)
+        resolved = tuple(f for f in shown if f.status == RESOLVED)
+        entry = self.log.get(gid)
+        fired = frozenset(f.fingerprint for f in firing)
+        ended = frozenset(f.fingerprint for f in resolved)
+        send_resolved = subscription.send_resolved
+        repeat_due = entry is not None and now - entry.sent_at >= subscription.repeat_interval
+        if not needs_update(entry, fired, ended, send_resolved, repeat_due):
+            return None
+        told = entry.firing if entry is not None else frozenset()
+        return Notification(
+            subscription=subscription,
+            group_key=gid[1],
+            firing=firing,
+            resolved=resolved if send_resolved else (),
+            new=fired - told,
+            repeat=not needs_update(entry, fired, ended, send_resolved, False),
+            due_at=now,
+            settled=settled,
+        )
 
     def sent(self, notification: Notification, at: datetime) -> None:
         """``notification`` was told at ``at``: the group's log entry becomes it (none when
         nothing fires: the log holds only groups whose receivers know of firing
         findings), and the resolved findings of its flush leave the group (a newer state
         of one stays)."""
+        gid = notification.group
+        before = self.log.pop(gid, None)
+        if before is not None:
+            for fingerprint in before.firing:
+                if self._told.get((gid[0], fingerprint)) == gid[1]:
+                    del self._told[(gid[0], fingerprint)]
         entry = notification.entry(at)
-        if entry.firing:
-            self.log[notification.group] = entry
-        else:  # an entry with nothing firing decides as no entry does: keep none
-            self.log.pop(notification.group, None)
-        self._drop(notification.group, notification.settled)
+        if entry.firing:  # an entry with nothing firing decides as no entry does
+            self.log[gid] = entry
+            self._told.update({(gid[0], f): gid[1] for f in entry.firing})
+        self._drop(gid, notification.settled)
 
     def _drop(self, gid: GroupId, resolved: Iterable[Finding]) -> None:
         group = self.groups.get(gid)

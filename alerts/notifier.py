@@ -17,12 +17,12 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
-from kubeopera.alerts.delivery import Outcome, Poster, hide_in_logs
+from kubeopera.alerts.delivery import Attempt, Outcome, Poster, Request, hide_in_logs
 from kubeopera.alerts.grouping import GroupId, Notification, Router
 from kubeopera.alerts.receivers import requests_for
 from kubeopera.alerts.records import (
@@ -72,7 +72,7 @@ class Notifier:
     poster: Poster
     router: Router = field(init=False)
     _versions: dict[str, tuple[str, datetime]] = field(default_factory=dict)
-    _held: dict[GroupId, Notification] = field(default_factory=dict)
+    _held: dict[GroupId, datetime] = field(default_factory=dict)
     _sent: dict[str, deque[datetime]] = field(default_factory=dict)
     _silences: list[Silence] = field(default_factory=list)
     _silences_read: datetime | None = None
@@ -134,19 +134,26 @@ class Notifier:
         return silenced_at(self._silences, now)
 
     def step(self, now: datetime) -> StepReport:
-        """Flush the due groups, deliver what the rate limits allow, record it all."""
+        """Flush the due groups, deliver what the rate limits allow, record it all. A
+        notification held back is made again from its group when let go: what it tells
+        is the group's state then (gone, if nothing is left to tell)."""
         report = StepReport()
         self._forget_resolved(now)
-        for notification in self.router.due(now, self.silenced(now)):
-            self._held[notification.group] = notification
+        silenced = self.silenced(now)
+        for flushed in self.router.due(now, silenced):
+            self._held.setdefault(flushed.group, flushed.due_at)
             report.due += 1
         rows: list[dict[str, object]] = []
-        for gid, notification in list(self._held.items()):
-            subscription = self._by_name[gid[0]]
-            if not self._allowed(subscription, now):
+        for gid, due_at in list(self._held.items()):
+            current = self.router.current(gid, now, silenced)
+            if current is None:
+                del self._held[gid]
+                continue
+            if not self._allowed(current.subscription, now):
                 report.held += 1
                 continue
             del self._held[gid]
+            notification = replace(current, due_at=due_at)
             told, attempts = deliver(notification, self.secrets, self.poster)
             rows += attempts
             if told:
@@ -177,12 +184,24 @@ def deliver(
 ) -> tuple[bool, list[dict[str, object]]]:
     """Send every request of ``notification`` (the receiver's secrets from ``secrets``,
     by subscription and field path); whether all were settled (taken, or refused for
-    good), and the rows of every attempt. A request whose retries ran out stops it."""
+    good), and the rows of every attempt. A request whose retries ran out stops it. A
+    notification that shows nothing (every finding resolved, ``send_resolved`` off) is
+    settled without a request, and one the receiver's format cannot take (a finding
+    outside its schema) is settled as invalid: each has a row, so the log read back
+    after a restart is the one kept here."""
     subscription = notification.subscription
     mine = {path: value for (name, path), value in secrets.items() if name == subscription.name}
     receiver = subscription.receiver
     kind = next(k for k in ("slack", "pagerduty", "webhook") if getattr(receiver, k))
-    requests = requests_for(notification, receiver, mine)
+    try:
+        requests = requests_for(notification, receiver, mine)
+    except (ValidationError, ValueError, LookupError, TypeError) as error:
+        log.warning("%s: %s: not sent: %s", subscription.name, notification.group_key, error)
+        reason = f"cannot be formatted for {kind}: {_first_line(error)}"
+        return True, attempt_rows(notification, kind, [_unsent(Outcome.INVALID, reason)], True)
+    if not requests:
+        unsent = _unsent(Outcome.EMPTY, "nothing to show: resolves are not sent")
+        return True, attempt_rows(notification, kind, [unsent], True)
     rows: list[dict[str, object]] = []
     for index, request in enumerate(requests):
         attempts = poster.post(request)
@@ -202,6 +221,17 @@ def deliver(
         if not settled:
             return False, rows
     return True, rows
+
+
+def _unsent(outcome: Outcome, reason: str) -> Attempt:
+    """The record of a notification settled without a request."""
+    nothing = Request(SecretStr(""), {}, "no request")
+    return Attempt(nothing, datetime.now(UTC), 0, None, outcome, reason, 0.0)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 SAMPLE_EVIDENCE = {"observed": 412.5, "band": [80.0, 140.0], "score": 0.99999, "unit": "USD/h"}

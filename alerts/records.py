@@ -77,14 +77,14 @@ def notification_log(store: Store) -> dict[GroupId, LogEntry]:
     """Each group's latest settled notification, what its receiver was last told, where
     that left findings firing (an entry with none decides as no entry)."""
     frame = store.query(
-        f"SELECT subscription, group_key, argMax(firing, at) AS firing, "
-        f"argMax(resolved, at) AS resolved, max(at) AS sent_at "
+        f"SELECT subscription, group_key, argMax(firing, at) AS last_firing, "
+        f"argMax(resolved, at) AS last_resolved, max(at) AS sent_at "
         f"FROM {DELIVERIES} WHERE told = 1 GROUP BY subscription, group_key "
-        f"HAVING length(firing) > 0"
+        f"HAVING length(last_firing) > 0"
     )
     return {
         (row["subscription"], row["group_key"]): LogEntry(
-            frozenset(row["firing"]), frozenset(row["resolved"]), row["sent_at"]
+            frozenset(row["last_firing"]), frozenset(row["last_resolved"]), row["sent_at"]
         )
         for row in frame.iter_rows(named=True)
     }

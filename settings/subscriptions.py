@@ -267,7 +267,7 @@ class Delivery(_Strict):
     max_attempts: int = Field(6, ge=1, le=100)
     initial_backoff: Duration = timedelta(seconds=1)
     max_backoff: Duration = timedelta(seconds=60)
-    timeout: Duration = timedelta(seconds=10)
+    timeout: Annotated[Duration, Field(gt=timedelta(0))] = timedelta(seconds=10)
 
 
 class Subscriptions(_Strict):

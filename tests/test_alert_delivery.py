@@ -137,7 +137,8 @@ def test_retries_used_up_leave_it_untold_and_the_next_flush_delivers_it(
 
 def test_slack_429_with_retry_after_2_waits_at_least_2_seconds(store: Store, slack: Slack) -> None:
     slack.script.append(Scripted(429, "rate_limited", {"Retry-After": "2"}))
-    alerts = notifier(store, SLACK, slack.url)
+    patient = FAST.model_copy(update={"max_backoff": timedelta(seconds=5)})  # waits 2 s
+    alerts = notifier(store, SLACK, slack.url, patient)
     alerts.feed([finding("web")], NOW)
     assert alerts.step(NOW).told == 1
     first, second = slack.received
@@ -202,3 +203,81 @@ def test_a_resolved_finding_is_forgotten_after_a_day_and_read_again_tells_nothin
     assert alerts.step(later + timedelta(minutes=1)).due == 0  # ...and nothing to tell
     assert alerts.router.groups == {} and alerts.router.log == {}
     assert len(pagerduty.received) == 2
+
+
+def test_a_notification_held_by_the_rate_limit_tells_the_groups_state_when_let_go(
+    store: Store, pagerduty: PagerDuty
+) -> None:
+    alerts = notifier(
+        store, pagerduty_at(pagerduty), ROUTING_KEY, rate_limit={"messages": 1, "per": "1h"}
+    )
+    alerts.feed([finding("a"), finding("b")], NOW)
+    report = alerts.step(NOW)
+    assert (report.told, report.held) == (1, 1)
+    (first,) = pagerduty.events()
+    held = "fp-shop-b" if first["dedup_key"] == "fp-shop-a" else "fp-shop-a"
+    name = held.removeprefix("fp-shop-")
+    later = NOW + timedelta(minutes=1)
+    alerts.feed([finding(name, status="resolved").model_copy(update={"last_seen": later})], later)
+    alerts.step(later)
+    alerts.step(NOW + timedelta(hours=2))  # the limit lets go: nothing is left to tell
+    assert [(e["event_action"], e["dedup_key"]) for e in pagerduty.events()] == [
+        ("trigger", first["dedup_key"])
+    ]
+
+
+def test_a_notification_with_nothing_to_show_is_recorded_so_a_restart_knows(
+    store: Store, pagerduty: PagerDuty
+) -> None:
+    alerts = notifier(store, pagerduty_at(pagerduty), ROUTING_KEY, send_resolved=False)
+    alerts.feed([finding("web")], NOW)
+    alerts.step(NOW)
+    later = NOW + timedelta(minutes=1)
+    alerts.feed([finding("web", status="resolved").model_copy(update={"last_seen": later})], later)
+    assert alerts.step(later).told == 1
+    rows = attempts(store)
+    assert [(r["outcome"], r["told"]) for r in rows] == [("delivered", True), ("empty", True)]
+    restarted = notifier(store, pagerduty_at(pagerduty), ROUTING_KEY, send_resolved=False)
+    assert restarted.router.log == {}  # its receiver was told nothing fires
+    again = NOW + timedelta(minutes=5)
+    restarted.feed([finding("web").model_copy(update={"last_seen": again})], again)
+    restarted.step(again)
+    assert [e["event_action"] for e in pagerduty.events()] == ["trigger", "trigger"]
+
+
+def test_a_retry_after_longer_than_max_backoff_is_not_waited_for(
+    store: Store, pagerduty: PagerDuty
+) -> None:
+    pagerduty.script.append(Scripted(429, '{"status": "throttled"}', {"Retry-After": "3600"}))
+    alerts = notifier(store, pagerduty_at(pagerduty), ROUTING_KEY)
+    alerts.feed([finding("web")], NOW)
+    assert alerts.step(NOW).failed == 1  # at once, not in an hour
+    (row,) = attempts(store)
+    assert (row["status_code"], row["outcome"]) == (429, "failed")
+    assert str(row["reason"]).startswith("Retry-After 3600 s is over max_backoff")
+    assert alerts.step(NOW + timedelta(minutes=1)).told == 1  # the next flush delivers
+
+
+def test_a_finding_the_receiver_cannot_take_is_recorded_invalid_and_the_rest_goes_on(
+    store: Store, pagerduty: PagerDuty
+) -> None:
+    alerts = notifier(store, pagerduty_at(pagerduty), ROUTING_KEY)
+    too_long = finding("web").model_copy(update={"fingerprint": "f" * 300})  # dedup_key <= 255
+    alerts.feed([too_long, finding("db")], NOW)
+    report = alerts.step(NOW)
+    assert report.told == 2 and pagerduty.incidents == ["fp-shop-db"]
+    outcomes = {r["outcome"]: r for r in attempts(store)}
+    assert set(outcomes) == {"invalid", "delivered"}
+    assert "cannot be formatted for pagerduty" in str(outcomes["invalid"]["reason"])
+    assert alerts.step(NOW + timedelta(minutes=1)).due == 0  # not tried again
+
+
+def test_a_receiver_that_repeats_the_webhooks_path_has_it_hidden(
+    store: Store, slack: Slack
+) -> None:
+    slack.script.append(Scripted(404, f"Cannot POST {Slack.PATH}"))
+    alerts = notifier(store, SLACK, slack.url)
+    alerts.feed([finding("web")], NOW)
+    alerts.step(NOW)
+    (row,) = attempts(store)
+    assert row["reason"] == "Cannot POST ***"

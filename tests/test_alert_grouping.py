@@ -196,3 +196,39 @@ def test_a_finding_stays_in_its_group_when_its_severity_changes_and_resolves_the
     assert router.groups == {}
     router.add(finding("a", T0 + 9 * MINUTE), {}, T0 + 9 * MINUTE)  # opens again: matched anew
     assert list(router.groups) == [("sre", "severity=high")]
+
+
+def test_after_a_restart_a_resolve_goes_to_the_group_told_even_if_it_matches_no_more() -> None:
+    high = {"include": [{"severity": "high"}]}
+    before = Router([subscription(match=high)])
+    before.add(finding("a", T0), {}, T0)
+    flush(before, T0 + timedelta(seconds=30))
+    restarted = Router([subscription(match=high)], log=dict(before.log))
+    ended = finding("a", T0 + MINUTE, "resolved", severity="medium")  # resolves as medium
+    assert restarted.add(ended, {}, T0 + 10 * MINUTE) == 1
+    (resolve,) = flush(restarted, T0 + 11 * MINUTE)
+    assert fingerprints(resolve) == ([], ["fp-a"])
+
+
+def test_after_a_restart_old_resolved_findings_do_not_join_a_firing_group() -> None:
+    before = Router([subscription()])
+    before.add(finding("a", T0), {}, T0)
+    flush(before, T0 + timedelta(seconds=30))
+    restarted = Router([subscription()], log=dict(before.log))
+    restarted.add(finding("a", T0), {}, T0 + 10 * MINUTE)  # the topic read again
+    for name in ("old1", "old2"):  # resolved long ago, told long ago: not in the log
+        restarted.add(finding(name, T0, "resolved"), {}, T0 + 10 * MINUTE)
+    assert flush(restarted, T0 + 11 * MINUTE) == []
+    assert list(restarted.groups[("sre", "cluster=prod")].findings) == ["fp-a"]
+
+
+def test_a_silenced_group_keeps_its_log_and_tells_nothing_again_when_the_silence_ends() -> None:
+    router = Router([subscription()])
+    router.add(finding("a", T0), {}, T0)
+    flush(router, T0 + timedelta(seconds=30))
+    silence = Silence.create(["name=a"], T0 + MINUTE, timedelta(minutes=10), "ana", "known")
+    during = T0 + 5 * MINUTE + timedelta(seconds=30)
+    assert router.due(during, silenced_at([silence], during)) == []
+    assert router.log[("sre", "cluster=prod")].firing == {"fp-a"}  # as Alertmanager mutes
+    after = T0 + 15 * MINUTE + timedelta(seconds=30)
+    assert router.due(after, silenced_at([silence], after)) == []  # its receiver knows it

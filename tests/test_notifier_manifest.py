@@ -35,6 +35,9 @@ def test_the_api_server_takes_it_and_its_secrets_come_from_the_secret(
     spec = deployment.spec.template.spec
     assert deployment.spec.replicas == 1 and deployment.spec.strategy.type == "Recreate"
     (secret_volume,) = [v for v in spec.volumes if v.secret is not None]
+    # the container's user reads the secret files through their group
+    assert spec.security_context.fs_group == spec.security_context.run_as_user
+    assert secret_volume.secret.default_mode & 0o040
     mount = next(m for m in spec.containers[0].volume_mounts if m.name == secret_volume.name)
     mounted = {f"{mount.mount_path}/{item.path}" for item in secret_volume.secret.items}
 

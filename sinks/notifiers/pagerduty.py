@@ -92,23 +92,24 @@ class ChangeEvent(_Schema):
 
 def alert_event(finding: Finding, routing_key: SecretStr) -> AlertEvent:
     """The event for ``finding``'s state: a trigger while open (summary cut to 1,024
-    characters; source the cluster; component the subject ``Kind/name``; group its
-    namespace; class the finding's kind; the evidence as custom details), a resolve once
-    resolved. Raises ``pydantic.ValidationError`` for a routing key that is not 32
-    characters."""
+    characters, or made from the subject when empty; source the cluster; component the
+    subject ``Kind/name``; group its namespace; class the finding's kind; the evidence as
+    custom details), a resolve once resolved. Raises ``pydantic.ValidationError`` for a
+    routing key that is not 32 characters or a fingerprint over 255."""
     if finding.status == FindingStatus.RESOLVED:
         return AlertEvent(
             routing_key=routing_key, event_action="resolve", dedup_key=finding.fingerprint
         )
     subject = finding.subject
+    summary = finding.summary.strip() or f"{finding.kind.value}: {subject.kind}/{subject.name}"
     return AlertEvent(
         routing_key=routing_key,
         event_action="trigger",
         dedup_key=finding.fingerprint,
         client="KubeOpera",
         payload=AlertPayload(
-            summary=cut(finding.summary, MAX_SUMMARY),
-            source=subject.cluster,
+            summary=cut(summary, MAX_SUMMARY),
+            source=subject.cluster or "kubeopera",
             severity=SEVERITY[finding.severity],
             timestamp=finding.last_seen,
             component=f"{subject.kind}/{subject.name}",

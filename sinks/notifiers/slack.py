@@ -75,12 +75,14 @@ def slack_message(group: str, findings: Sequence[Finding]) -> dict[str, Any]:
 def _finding_blocks(finding: Finding) -> list[Block]:
     subject = finding.subject
     where = "/".join(p for p in (subject.cluster, subject.namespace) if p)
-    headline = f"{_EMOJI[finding.severity]} *{finding.summary}*"
+    summary = escape(finding.summary)
+    headline = f"{_EMOJI[finding.severity]} *{summary}*"
     if finding.status == FindingStatus.RESOLVED:
-        headline = f":white_check_mark: ~{finding.summary}~ resolved"
+        headline = f":white_check_mark: ~{summary}~ resolved"
+    subject_text = escape(f"{subject.kind}/{subject.name}")
     fields = [
-        MarkdownTextObject(text=cut(f"*Subject*\n{subject.kind}/{subject.name}", MAX_FIELD)),
-        MarkdownTextObject(text=cut(f"*Where*\n{where}", MAX_FIELD)),
+        MarkdownTextObject(text=cut(f"*Subject*\n{subject_text}", MAX_FIELD)),
+        MarkdownTextObject(text=cut(f"*Where*\n{escape(where)}", MAX_FIELD)),
         *[
             MarkdownTextObject(text=cut(f"*{name}*\n{value}", MAX_FIELD))
             for name, value in _evidence(finding)
@@ -92,8 +94,8 @@ def _finding_blocks(finding: Finding) -> list[Block]:
     more += ["--name", subject.name, "--since", "7d"]
     context = [
         f"{finding.kind.value} · since {finding.first_seen:%Y-%m-%d %H:%M} UTC",
-        f"fingerprint `{finding.fingerprint}`",
-        f"more: `{shlex.join(more)}`",
+        f"fingerprint `{escape(finding.fingerprint)}`",
+        f"more: `{escape(shlex.join(more))}`",
     ]
     return [
         SectionBlock(text=MarkdownTextObject(text=cut(headline, MAX_SECTION))),
@@ -107,27 +109,31 @@ def _evidence(finding: Finding) -> list[tuple[str, str]]:
     """What shows the finding is real, as (name, value) fields."""
     evidence = finding.evidence
     if finding.kind == FindingKind.ANOMALY:
-        unit = evidence.get("unit", "")
+        unit = escape(str(evidence.get("unit", "")))
         fields = [("Observed", f"{_number(evidence.get('observed'))} {unit}".strip())]
         band = evidence.get("band")
-        if band:
+        if isinstance(band, list | tuple) and len(band) == 2:
             fields.append(("Expected", f"{_number(band[0])} to {_number(band[1])} {unit}".strip()))
         fields.append(("Score", _number(evidence.get("score"))))
         return fields
     if finding.kind == FindingKind.BUDGET:
         low, high = evidence.get("forecast_interval") or (None, None)
+        period = escape(str(evidence.get("period", "")))
         return [
             ("Spend", f"${_number(evidence.get('spend'))}"),
             (
                 "Forecast",
                 f"${_number(evidence.get('forecast'))} (${_number(low)} to ${_number(high)})",
             ),
-            ("Budget", f"${_number(evidence.get('amount'))} {evidence.get('period', '')}".strip()),
+            (
+                "Budget",
+                f"${_number(evidence.get('amount'))} {period}".strip(),
+            ),
         ]
     if finding.kind == FindingKind.DRIFT:
         entries = evidence.get("entries", [])
         lines = [
-            f"`{e.get('path')}`: {_json(e.get('expected'))} → {_json(e.get('live'))}"
+            f"`{escape(str(e.get('path')))}`: {_json(e.get('expected'))} → {_json(e.get('live'))}"
             for e in entries[:MAX_DRIFT_FIELDS]
         ]
         if len(entries) > MAX_DRIFT_FIELDS:
@@ -137,7 +143,9 @@ def _evidence(finding: Finding) -> list[tuple[str, str]]:
 
 
 def _the_rest(rest: Sequence[Finding]) -> SectionBlock:
-    by = Counter(f"{f.kind.value} in {f.subject.namespace or f.subject.cluster}" for f in rest)
+    by = Counter(
+        f"{f.kind.value} in {escape(f.subject.namespace or f.subject.cluster)}" for f in rest
+    )
     lines = [f"• {n} x {what}" for what, n in by.most_common(20)]
     if len(by) > 20:
         lines.append(f"• and {len(by) - 20} more kinds of place")
@@ -151,4 +159,15 @@ def _number(value: object) -> str:
 
 def _json(value: str | None) -> str:
     """A drift value (JSON text as the drift processor writes it; None: absent)."""
-    return "absent" if value is None else f"`{cut(value, 120)}`"
+    return "absent" if value is None else f"`{escape(cut(value, 120))}`"
+
+
+def escape(text: str) -> str:
+    """``text`` as literal mrkdwn: Slack's three control characters escaped, so a
+    summary holding ``<!channel>`` or ``<http://x|y>`` shows as written and notifies
+    no one (api.slack.com/reference/surfaces/formatting#escaping).
+
+    >>> escape("<!channel> & co")
+    '&lt;!channel&gt; &amp; co'
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
