@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from kubeopera.alerts.delivery import Request
 from kubeopera.alerts.grouping import Notification
+from kubeopera.models import Finding
 from kubeopera.settings.subscriptions import Receiver
 from kubeopera.sinks.notifiers.pagerduty import alert_event
 from kubeopera.sinks.notifiers.slack import slack_message
@@ -34,7 +35,8 @@ def requests_for(
         return []
     if receiver.slack is not None:
         url = secrets["slack.webhook_url"]
-        return [Request(url, slack_message(group, findings), f"message of {len(findings)}")]
+        message = slack_message(group, findings)
+        return [Request(url, message, f"message ({_count(findings)})")]
     if receiver.pagerduty is not None:
         key = secrets["pagerduty.routing_key"]
         url = SecretStr(receiver.pagerduty.url or PAGERDUTY_EVENTS_URL)
@@ -47,7 +49,11 @@ def requests_for(
         return [Request(url, e.body(), f"{e.event_action} {e.dedup_key}") for e in events]
     assert receiver.webhook is not None
     body = webhook_body(notification)
-    return [Request(secrets["webhook.url"], body, f"group of {len(findings)}")]
+    return [Request(secrets["webhook.url"], body, f"group ({_count(findings)})")]
+
+
+def _count(findings: tuple[Finding, ...]) -> str:
+    return f"{len(findings)} finding" + ("s" if len(findings) != 1 else "")
 
 
 def webhook_body(notification: Notification) -> dict[str, Any]:

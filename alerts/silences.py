@@ -6,13 +6,12 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kubeopera.alerts.grouping import finding_fields
-from kubeopera.models import Finding
+from kubeopera.models import Finding, FindingKind, Severity
 from kubeopera.models.base import UtcDatetime
 from kubeopera.settings.subscriptions import GROUP_KEYS
-from kubeopera.streams.decode import summarize
 
 
 class Silence(BaseModel):
@@ -40,12 +39,7 @@ class Silence(BaseModel):
     @classmethod
     def _known_and_compiled(cls, matchers: dict[str, str]) -> dict[str, str]:
         for key, pattern in matchers.items():
-            if key not in GROUP_KEYS:
-                raise ValueError(f"{key!r} is not one of {', '.join(GROUP_KEYS)}")
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"{pattern!r} is not a regular expression: {error}") from None
+            check_matcher(key, pattern)
         return matchers
 
     @classmethod
@@ -59,19 +53,17 @@ class Silence(BaseModel):
         for matcher in matchers:
             key, equals, pattern = matcher.partition("=")
             if not equals or not key:
-                raise ValueError(f"matcher {matcher!r}: write FIELD=REGEX, as cluster=prod")
+                raise ValueError(f"--match {matcher!r}: write FIELD=REGEX, as cluster=prod")
+            check_matcher(key.strip(), pattern)
             parsed[key.strip()] = pattern
-        try:
-            return cls(
-                id=uuid.uuid4().hex[:12],
-                matchers=parsed,
-                starts_at=now,
-                ends_at=now + duration,
-                created_by=by,
-                comment=comment,
-            )
-        except ValidationError as error:
-            raise ValueError(f"silence: {summarize(error)}") from None
+        return cls(
+            id=uuid.uuid4().hex[:12],
+            matchers=parsed,
+            starts_at=now,
+            ends_at=now + duration,
+            created_by=by,
+            comment=comment,
+        )
 
     def active(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at
@@ -85,3 +77,26 @@ def silenced_at(silences: Iterable[Silence], now: datetime) -> Callable[[Finding
     """Whether a finding is silenced by one of ``silences`` active at ``now``."""
     active = [s for s in silences if s.active(now)]
     return lambda finding: any(s.matches(finding) for s in active)
+
+
+VALUES = {"kind": [k.value for k in FindingKind], "severity": [s.value for s in Severity]}
+"""The values a finding's own fields take."""
+
+
+def check_matcher(key: str, pattern: str) -> None:
+    """Raises ``ValueError`` for a field a matcher cannot name, a pattern that is not a
+    regular expression or is empty (it would match only an empty value), or a pattern
+    no value of a closed field (``kind``: the finding's, ``severity``) matches."""
+    where = f"--match {key}={pattern}"
+    if key not in GROUP_KEYS:
+        raise ValueError(f"{where}: {key!r} is not one of {', '.join(GROUP_KEYS)}")
+    if not pattern:
+        raise ValueError(f"{where}: an empty pattern matches only an empty value (any: .*)")
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"{where}: not a regular expression: {error}") from None
+    known = VALUES.get(key)
+    if known is not None and not any(re.fullmatch(pattern, v) for v in known):
+        hint = " (a subject's kind, as Deployment, is subject_kind)" if key == "kind" else ""
+        raise ValueError(f"{where}: matches no {key} ({', '.join(known)}){hint}")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from kubeopera.alerts.records import stored_findings
 from kubeopera.models import DeadLetter, Finding, Topic
@@ -31,18 +32,25 @@ class TopicSource:
     """The findings topic, every partition, from its beginning."""
 
     def __init__(self, bootstrap: str, wait: float = 30.0, **security: Any) -> None:
-        """Raises ``ValueError`` when the topic does not exist within ``wait`` seconds
-        (no worker has created it)."""
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            client_id="kubeopera-notifier",
-            **security,
-        )
+        """Raises ``ValueError`` when no broker answers at ``bootstrap``, or the topic
+        does not exist within ``wait`` seconds (no worker has created it)."""
+        try:
+            self.consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                client_id="kubeopera-notifier",
+                **security,
+            )
+            partitions = self.consumer.partitions_for_topic(Topic.FINDINGS.value)
+        except KafkaTimeoutError:
+            raise ValueError(
+                f"no Kafka broker answers at {bootstrap}: start one (kubeopera dev kafka up),"
+                " set kafka.bootstrap_servers, or read the store (--source store)"
+            ) from None
         deadline = time.monotonic() + wait
-        while not (partitions := self.consumer.partitions_for_topic(Topic.FINDINGS.value)):
+        while not partitions:
             if time.monotonic() > deadline:
                 self.consumer.close()
                 raise ValueError(
@@ -50,6 +58,7 @@ class TopicSource:
                     "start a worker (kubeopera worker) first"
                 )
             time.sleep(0.5)
+            partitions = self.consumer.partitions_for_topic(Topic.FINDINGS.value)
         assigned = [TopicPartition(Topic.FINDINGS.value, p) for p in sorted(partitions)]
         self.consumer.assign(assigned)
         self.consumer.seek_to_beginning(*assigned)

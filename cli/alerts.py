@@ -1,7 +1,6 @@
 """``kubeopera alerts``: the notifier, and its subscriptions, silences and record."""
 
 import logging
-import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from kubeopera.cli import render
+from kubeopera.cli.drift import approver
 from kubeopera.cli.fleet import duration_option
 from kubeopera.settings import Settings
 from kubeopera.settings.durations import parse_duration
@@ -76,7 +76,10 @@ def run(settings: Settings, path: Path, source: str, stop_after: float | None) -
         reader: FindingSource
         if source == "kafka":
             kafka = settings.kafka
+            quiet = logging.getLogger("kafka")
+            quiet.setLevel(logging.CRITICAL)  # no broker yet: one line of ours says so
             reader = TopicSource(kafka.bootstrap_servers, **kafka.client_options())
+            quiet.setLevel(logging.ERROR)
         else:
             reader = StoreSource(store)
         names = ", ".join(s.name for s in subscriptions.subscriptions)
@@ -106,14 +109,16 @@ def test(settings: Settings, subscription: str, path: Path) -> None:
     from kubeopera.alerts.delivery import hide_in_logs
     from kubeopera.alerts.notifier import test_notification
     from kubeopera.alerts.records import record_attempts
-    from kubeopera.settings.subscriptions import load_subscriptions
+    from kubeopera.settings.subscriptions import load_subscriptions, read_subscriptions
 
-    subscriptions, secrets = load_subscriptions(path)
+    names = [s.name for s in read_subscriptions(path).subscriptions]
+    if subscription not in names:
+        raise click.BadParameter(
+            f"{subscription!r} is not in {path} ({', '.join(names)})", param_hint="SUBSCRIPTION"
+        )
+    subscriptions, secrets = load_subscriptions(path, only=subscription)  # its secrets alone
     hide_in_logs(secrets.values())
-    chosen = {s.name: s for s in subscriptions.subscriptions}.get(subscription)
-    if chosen is None:
-        names = ", ".join(s.name for s in subscriptions.subscriptions)
-        raise click.BadParameter(f"{subscription!r} is not in {path} ({names})")
+    (chosen,) = [s for s in subscriptions.subscriptions if s.name == subscription]
     told, rows = test_notification(chosen, secrets, _poster(subscriptions), datetime.now(UTC))
     with settings.open_store() as store:
         record_attempts(store, rows)
@@ -170,7 +175,7 @@ def preview(settings: Settings, path: Path, since: timedelta) -> None:
 )
 @click.option("--for", "duration", default="2h", show_default=True, metavar="DURATION")
 @click.option("--comment", "-c", required=True, help="Why (shown by alerts silences).")
-@click.option("--by", default=lambda: os.environ.get("USER", ""), help="Who (default $USER).")
+@click.option("--by", default=approver, help="Who (default: the user running it).")
 @click.pass_obj
 def silence(
     settings: Settings, matchers: tuple[str, ...], duration: str, comment: str, by: str
@@ -183,6 +188,8 @@ def silence(
         length = parse_duration(duration)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--for") from None
+    if not comment.strip():
+        raise click.BadParameter("say why (it is shown with the silence)", param_hint="--comment")
     now = datetime.now(UTC)
     created = Silence.create(list(matchers), now, length, by, comment)
     with settings.open_store() as store:
@@ -218,7 +225,8 @@ def silences(settings: Settings, everything: bool) -> None:
         ],
         schema=["id", "matchers", "starts_at", "ends_at", "state", "created_by", "comment"],
     )
-    render.write(rows, "table", title="Silences (UTC)", notes=[] if found else ["No silences."])
+    notes = [] if found else ["No silences" + ("." if everything else " active or pending.")]
+    render.write(rows, "table", title="Silences (UTC)", notes=notes, empty_table=False)
 
 
 @alerts.command(short_help="End a silence now.")
@@ -233,7 +241,9 @@ def unsilence(settings: Settings, silence_id: str) -> None:
     with settings.open_store() as store:
         found = {s.id: s for s in stored(store)}.get(silence_id)
         if found is None:
-            raise click.BadParameter(f"no silence {silence_id!r} (see kubeopera alerts silences)")
+            raise click.ClickException(
+                f"no silence {silence_id!r}: kubeopera alerts silences lists them"
+            )
         if found.ends_at > now:
             save_silence(
                 store, found.model_copy(update={"ends_at": max(now, found.starts_at)}), now

@@ -20,9 +20,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -55,6 +57,25 @@ def _duration(value: object) -> object:
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 """``0s``, ``30s``, ``5m``, ``4h``, ``1d`` (``settings.durations``)."""
+
+
+def http_url(value: str, shown: bool = True) -> str:
+    """``value`` if it is an http(s) URL with a host (and a port, if any, that can be);
+    raises ``ValueError`` saying what is wrong, quoting the URL only when ``shown``.
+
+    >>> http_url("http://[::1/x")
+    Traceback (most recent call last):
+    ValueError: 'http://[::1/x' is not an http(s) URL: Invalid IPv6 URL
+    """
+    quoted = f"{value!r} is not" if shown else "not"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError as error:
+        raise ValueError(f"{quoted} an http(s) URL: {error}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{quoted} an http(s) URL")
+    return value
 
 
 class SubscriptionError(ValueError):
@@ -191,7 +212,7 @@ class PagerDutyReceiver(_Strict):
     endpoint when not PagerDuty's own (a proxy, an EU service region)."""
 
     routing_key: SecretRef
-    url: str | None = Field(None, pattern="^https?://")
+    url: Annotated[str, AfterValidator(http_url)] | None = None
 
 
 class WebhookReceiver(_Strict):
@@ -294,9 +315,12 @@ def read_subscriptions(path: Path) -> Subscriptions:
     return _read(path)[0]
 
 
-def load_subscriptions(path: Path) -> tuple[Subscriptions, dict[tuple[str, str], SecretStr]]:
+def load_subscriptions(
+    path: Path, only: str | None = None
+) -> tuple[Subscriptions, dict[tuple[str, str], SecretStr]]:
     """The subscriptions of the YAML file at ``path`` and their secrets, read now, by
-    (subscription name, field path such as ``slack.webhook_url``).
+    (subscription name, field path such as ``slack.webhook_url``); with ``only``, the
+    secrets of that subscription alone.
 
     Raises ``SubscriptionError`` (one line: ``FILE:LINE: FIELD: what``) for a file that
     cannot be read or parsed, an unknown key, a bad value or matcher, or a secret that is
@@ -304,6 +328,8 @@ def load_subscriptions(path: Path) -> tuple[Subscriptions, dict[tuple[str, str],
     subscriptions, lines = _read(path)
     secrets: dict[tuple[str, str], SecretStr] = {}
     for index, subscription in enumerate(subscriptions.subscriptions):
+        if only is not None and subscription.name != only:
+            continue
         for field, ref in subscription.receiver.secrets().items():
             where = ("subscriptions", index, "receiver", *field.split("."))
             try:
@@ -323,8 +349,8 @@ def _checked(field: str, secret: SecretStr) -> SecretStr:
         raise ValueError(
             f"a PagerDuty routing key has {ROUTING_KEY_LENGTH} characters, this one {len(value)}"
         )
-    if field.endswith(("url", "webhook_url")) and not re.match(r"https?://[^/\s]+", value):
-        raise ValueError("not an http(s) URL")
+    if field.endswith("url"):
+        http_url(value, shown=False)
     return secret
 
 

@@ -5,6 +5,8 @@ preview that replays past states."""
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from kubeopera.alerts.grouping import Notification, Router
 from kubeopera.alerts.preview import preview
 from kubeopera.alerts.silences import Silence, silenced_at
@@ -232,3 +234,23 @@ def test_a_silenced_group_keeps_its_log_and_tells_nothing_again_when_the_silence
     assert router.log[("sre", "cluster=prod")].firing == {"fp-a"}  # as Alertmanager mutes
     after = T0 + 15 * MINUTE + timedelta(seconds=30)
     assert router.due(after, silenced_at([silence], after)) == []  # its receiver knows it
+
+
+@pytest.mark.parametrize(
+    ("matcher", "said"),
+    [
+        ("pod=web", "--match pod=web: 'pod' is not one of kind, severity, cluster"),
+        ("kind=Deployment", "--match kind=Deployment: matches no kind (drift, anomaly, risk,"
+         " budget, rightsizing, incident) (a subject's kind, as Deployment, is subject_kind)"),
+        ("severity=urgent", "--match severity=urgent: matches no severity (info, low, medium,"),
+        ("namespace=", "--match namespace=: an empty pattern matches only an empty value"),
+        ("name=web(", "--match name=web(: not a regular expression: missing ), unterminated"),
+        ("namespace", "--match 'namespace': write FIELD=REGEX, as cluster=prod"),
+    ],
+)  # fmt: skip
+def test_a_silence_that_could_never_match_what_was_meant_is_refused(
+    matcher: str, said: str
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        Silence.create([matcher], T0, timedelta(hours=1), "ana", "why")
+    assert str(refused.value).startswith(said), str(refused.value)

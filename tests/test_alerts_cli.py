@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from cli_tools import run_kubeopera, stored
-from receivers import PagerDuty, Slack
+from receivers import PagerDuty, Scripted, Slack
 
 from kubeopera.models import Finding, Subject
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
@@ -95,7 +95,9 @@ def test_silences_are_made_listed_and_ended(tmp_path: Path) -> None:
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
     assert "'pod' is not one of kind, severity" in bad.stderr
     unknown = run_kubeopera(store, "alerts", "unsilence", "nope")
-    assert unknown.returncode == 2 and "no silence 'nope'" in unknown.stderr
+    assert unknown.returncode == 1
+    said = "kubeopera: error: no silence 'nope': kubeopera alerts silences lists them\n"
+    assert unknown.stderr == said
 
 
 def alerts_test(
@@ -110,13 +112,24 @@ def test_alerts_test_sends_a_sample_through_the_real_formatter(tmp_path: Path) -
         env = {**SECRETS, "SLACK_URL": slack.url}
         sent = alerts_test(tmp_path, "team-slack", path, env)
         assert sent.returncode == 0, sent.stderr
-        assert sent.stdout.strip() == "message of 1: attempt 1: 200 delivered (ok)"
+        assert sent.stdout.strip() == "message (1 finding): attempt 1: 200 delivered (ok)"
         (message,) = slack.messages()
         assert "KubeOpera test of subscription team-slack" in message["blocks"][1]["text"]["text"]
         paged = alerts_test(tmp_path, "oncall", path, env)
         assert paged.returncode == 0, paged.stderr
         actions = [e["event_action"] for e in pagerduty.events()]
         assert actions == ["trigger", "resolve"] and pagerduty.open == set()
+    with Slack() as slack, PagerDuty() as pagerduty:  # receivers that refuse the sample
+        slack.script.append(Scripted(404, "no_service"))
+        pagerduty.script.append(Scripted(400, '{"status": "invalid event"}'))
+        path = subscriptions(tmp_path, pd_url=pagerduty.url)
+        env = {"SLACK_URL": slack.url}  # oncall's key unset: team-slack needs only its own
+        refused = alerts_test(tmp_path, "team-slack", path, env)
+        assert refused.returncode == 1
+        assert refused.stdout == "message (1 finding): attempt 1: 404 refused (no_service)\n"
+        env = {**SECRETS, "SLACK_URL": slack.url}
+        paged = alerts_test(tmp_path, "oncall", path, env)
+        assert paged.returncode == 1 and len(pagerduty.received) == 1  # no resolve after it
     gone = alerts_test(tmp_path, "oncall", path, env)
     assert gone.returncode == 1
     assert gone.stderr.endswith("kubeopera: error: oncall: the receiver did not take the sample\n")

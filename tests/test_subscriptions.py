@@ -13,6 +13,7 @@ from kubeopera.settings.subscriptions import (
     Rule,
     SubscriptionError,
     load_subscriptions,
+    read_subscriptions,
 )
 
 AT = datetime(2026, 3, 2, tzinfo=UTC)
@@ -179,6 +180,11 @@ def test_a_file_that_is_not_yaml_names_its_line(tmp_path: Path) -> None:
          " routing key has 32 characters, this one 5"),
         ("hooks.slack.example/services/T0/B0/s3cr3t", "K" * 32,
          ":11: subscriptions[0].receiver.slack.webhook_url: not an http(s) URL"),
+        ("http://[::1/services/s3cr3t", "K" * 32,
+         ":11: subscriptions[0].receiver.slack.webhook_url: not an http(s) URL: Invalid IPv6 URL"),
+        ("http://127.0.0.1:99999/services/s3cr3t", "K" * 32,
+         ":11: subscriptions[0].receiver.slack.webhook_url: not an http(s) URL: Port out of"
+         " range 0-65535"),
     ],
 )  # fmt: skip
 def test_a_secret_of_the_wrong_form_is_refused_without_showing_it(
@@ -190,3 +196,22 @@ def test_a_secret_of_the_wrong_form_is_refused_without_showing_it(
     with pytest.raises(SubscriptionError) as refused:
         load_subscriptions(path)
     assert str(refused.value) == f"{path}{message}"
+
+
+def test_only_the_secrets_of_the_subscription_asked_for_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBEOPERA_TEST_SLACK", raising=False)  # finops-slack's: unset
+    _, secrets = load_subscriptions(write(tmp_path, GOOD), only="oncall")
+    assert list(secrets) == [("oncall", "pagerduty.routing_key")]
+
+
+def test_a_pagerduty_url_that_is_not_one_is_refused(tmp_path: Path) -> None:
+    key = "        routing_key: {file: KEYFILE}"
+    text = GOOD.replace(key, f"{key}\n        url: events.example/v2")
+    with pytest.raises(SubscriptionError) as refused:
+        read_subscriptions(write(tmp_path, text))
+    assert str(refused.value).endswith(
+        ":21: subscriptions[1].receiver.pagerduty.url: Value error,"
+        " 'events.example/v2' is not an http(s) URL"
+    )
