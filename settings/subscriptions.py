@@ -19,10 +19,9 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -30,13 +29,14 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from kubeopera.models import Finding, FindingKind, Severity
 from kubeopera.settings.durations import parse_duration
+from kubeopera.settings.patterns import Patterns, any_full, compiled
+from kubeopera.settings.yaml_file import located, named_once, read_model
 
 ROUTING_KEY_LENGTH = 32
 """PagerDuty's integration keys (Events API v2 ``routing_key``)."""
@@ -93,24 +93,14 @@ class Rule(_Strict):
 
     kind: list[FindingKind] = Field(default_factory=list)
     severity: Severity | None = None
-    cluster: list[str] = Field(default_factory=list)
-    namespace: list[str] = Field(default_factory=list)
+    cluster: Patterns
+    namespace: Patterns
     labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("cluster", "namespace")
-    @classmethod
-    def _patterns(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                re.compile(value)
-            except re.error as error:
-                raise ValueError(f"{value!r} is not a regular expression: {error}") from None
-        return values
 
     @field_validator("labels")
     @classmethod
     def _label_patterns(cls, labels: dict[str, str]) -> dict[str, str]:
-        cls._patterns(list(labels.values()))
+        compiled(list(labels.values()))
         return labels
 
     def matches(self, finding: Finding, labels: Mapping[str, str]) -> bool:
@@ -122,17 +112,13 @@ class Rule(_Strict):
                 self.severity is None
                 or SEVERITY_ORDER.index(finding.severity) >= SEVERITY_ORDER.index(self.severity)
             )
-            and _any_full(self.cluster, subject.cluster)
-            and _any_full(self.namespace, subject.namespace)
+            and any_full(self.cluster, subject.cluster)
+            and any_full(self.namespace, subject.namespace)
             and all(
                 key in labels and re.fullmatch(pattern, labels[key])
                 for key, pattern in self.labels.items()
             )
         )
-
-
-def _any_full(patterns: list[str], value: str) -> bool:
-    return not patterns or any(re.fullmatch(p, value) for p in patterns)
 
 
 class Match(_Strict):
@@ -301,18 +287,14 @@ class Subscriptions(_Strict):
     @field_validator("subscriptions")
     @classmethod
     def _unique(cls, subscriptions: list[Subscription]) -> list[Subscription]:
-        names = [s.name for s in subscriptions]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"subscription names must be unique: {', '.join(twice)}")
-        return subscriptions
+        return named_once(subscriptions, "subscription")
 
 
 def read_subscriptions(path: Path) -> Subscriptions:
     """The subscriptions of the YAML file at ``path``, validated, their secrets not read
     (``kubeopera alerts preview`` needs none). Raises ``SubscriptionError`` as
     ``load_subscriptions`` does."""
-    return _read(path)[0]
+    return read_model(path, Subscriptions, SubscriptionError)[0]
 
 
 def load_subscriptions(
@@ -325,7 +307,7 @@ def load_subscriptions(
     Raises ``SubscriptionError`` (one line: ``FILE:LINE: FIELD: what``) for a file that
     cannot be read or parsed, an unknown key, a bad value or matcher, or a secret that is
     unset or unreadable: nothing half-configured is returned."""
-    subscriptions, lines = _read(path)
+    subscriptions, lines = read_model(path, Subscriptions, SubscriptionError)
     secrets: dict[tuple[str, str], SecretStr] = {}
     for index, subscription in enumerate(subscriptions.subscriptions):
         if only is not None and subscription.name != only:
@@ -335,9 +317,7 @@ def load_subscriptions(
             try:
                 secrets[(subscription.name, field)] = _checked(field, ref.read())
             except ValueError as error:
-                raise SubscriptionError(
-                    f"{path}:{_line_of(where, lines)}: {_field(where)}: {error}"
-                ) from None
+                raise SubscriptionError(f"{located(path, where, lines)}: {error}") from None
     return subscriptions, secrets
 
 
@@ -352,59 +332,3 @@ def _checked(field: str, secret: SecretStr) -> SecretStr:
     if field.endswith("url"):
         http_url(value, shown=False)
     return secret
-
-
-def _read(path: Path) -> tuple[Subscriptions, dict[tuple[Any, ...], int]]:
-    """The file's subscriptions and the line of each of its keys and items."""
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise SubscriptionError(f"{path}: cannot read: {error.strerror}") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise SubscriptionError(f"{path}{line}: not YAML: {problem}") from None
-    lines = _lines(node) if node is not None else {}
-    try:
-        return Subscriptions.model_validate(data if data is not None else {}), lines
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = tuple(first["loc"])
-        raise SubscriptionError(
-            f"{path}:{_line_of(where, lines)}: {_field(where)}: {first['msg']}"
-        ) from None
-
-
-def _lines(node: yaml.Node, at: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """The line (1-based) of every key and item of a composed YAML document, by path."""
-    found = {at: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = (*at, key.value)
-            found.update(_lines(value, path))
-            found[path] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            found.update(_lines(item, (*at, index)))
-    return found
-
-
-def _line_of(where: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int:
-    """The line of the deepest part of ``where`` the file has (a missing field: its
-    parent's)."""
-    for end in range(len(where), -1, -1):
-        if where[:end] in lines:
-            return lines[where[:end]]
-    return 1
-
-
-def _field(where: tuple[Any, ...]) -> str:
-    """``subscriptions[0].receiver.slack.webhook_url``."""
-    out = ""
-    for part in where:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
-    return out or "(file)"
