@@ -16,14 +16,14 @@ by ``dedup_key``.
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr, ValidationError
 
 from kubeopera.alerts.delivery import Attempt, Outcome, Poster, Request, hide_in_logs
-from kubeopera.alerts.grouping import GroupId, Notification, Router
+from kubeopera.alerts.grouping import GroupId, Notification, Router, Silenced
 from kubeopera.alerts.receivers import requests_for
 from kubeopera.alerts.records import (
     attempt_rows,
@@ -35,6 +35,7 @@ from kubeopera.alerts.records import (
 from kubeopera.alerts.silences import Silence, silenced_at
 from kubeopera.alerts.sources import FindingSource
 from kubeopera.models import DeadLetter, Finding, FindingKind, FindingStatus, Severity, Subject
+from kubeopera.settings.messages import first_line
 from kubeopera.settings.subscriptions import Subscription, Subscriptions
 from kubeopera.sinks.clickhouse import Store
 from kubeopera.streams.frames import deadletters_frame
@@ -71,7 +72,7 @@ class Notifier:
     store: Store
     poster: Poster
     router: Router = field(init=False)
-    _versions: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    _versions: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     _held: dict[GroupId, datetime] = field(default_factory=dict)
     _sent: dict[str, deque[datetime]] = field(default_factory=dict)
     _silences: list[Silence] = field(default_factory=list)
@@ -81,7 +82,6 @@ class Notifier:
     def __post_init__(self) -> None:
         hide_in_logs(self.secrets.values())
         self.router = Router(self.subscriptions.subscriptions, log=notification_log(self.store))
-        self._by_name = {s.name: s for s in self.subscriptions.subscriptions}
         self._labels_wanted = any(
             rule.labels
             for s in self.subscriptions.subscriptions
@@ -99,9 +99,11 @@ class Notifier:
         return len(fresh)
 
     def _is_new(self, finding: Finding) -> bool:
-        version = (finding.status.value, finding.last_seen)
+        """Whether ``finding`` is a later state than the one seen last (by ``last_seen``,
+        then resolved after open)."""
+        version = (finding.last_seen, finding.status.value)
         known = self._versions.get(finding.fingerprint)
-        if known is not None and (known[1], known[0]) >= (version[1], version[0]):
+        if known is not None and known >= version:
             return False
         self._versions[finding.fingerprint] = version
         return True
@@ -115,8 +117,8 @@ class Notifier:
         self._forgotten_at = now
         old = now - FORGET_RESOLVED
         self._versions = {
-            fingerprint: (status, seen)
-            for fingerprint, (status, seen) in self._versions.items()
+            fingerprint: (seen, status)
+            for fingerprint, (seen, status) in self._versions.items()
             if status == FindingStatus.OPEN.value or seen >= old
         }
 
@@ -125,7 +127,7 @@ class Notifier:
         if letters:
             self.store.insert(DEADLETTER_TABLE, deadletters_frame(letters), deduplicate=True)
 
-    def silenced(self, now: datetime) -> Callable[[Finding], bool]:
+    def silenced(self, now: datetime) -> Silenced:
         """Whether a finding is silenced now (silences read again every
         ``SILENCES_EVERY``)."""
         if self._silences_read is None or now - self._silences_read >= SILENCES_EVERY:
@@ -140,12 +142,13 @@ class Notifier:
         report = StepReport()
         self._forget_resolved(now)
         silenced = self.silenced(now)
-        for flushed in self.router.due(now, silenced):
-            self._held.setdefault(flushed.group, flushed.due_at)
-            report.due += 1
+        flushed = {n.group: n for n in self.router.due(now, silenced)}
+        for gid, notification in flushed.items():
+            self._held.setdefault(gid, notification.due_at)
+        report.due = len(flushed)
         rows: list[dict[str, object]] = []
         for gid, due_at in list(self._held.items()):
-            current = self.router.current(gid, now, silenced)
+            current = flushed.get(gid) or self.router.current(gid, now, silenced)
             if current is None:
                 del self._held[gid]
                 continue
@@ -192,12 +195,12 @@ def deliver(
     subscription = notification.subscription
     mine = {path: value for (name, path), value in secrets.items() if name == subscription.name}
     receiver = subscription.receiver
-    kind = next(k for k in ("slack", "pagerduty", "webhook") if getattr(receiver, k))
+    kind = receiver.kind
     try:
         requests = requests_for(notification, receiver, mine)
     except (ValidationError, ValueError, LookupError, TypeError) as error:
         log.warning("%s: %s: not sent: %s", subscription.name, notification.group_key, error)
-        reason = f"cannot be formatted for {kind}: {_first_line(error)}"
+        reason = f"cannot be formatted for {kind}: {first_line(error)}"
         return True, attempt_rows(notification, kind, [_unsent(Outcome.INVALID, reason)], True)
     if not requests:
         unsent = _unsent(Outcome.EMPTY, "nothing to show: resolves are not sent")
@@ -227,11 +230,6 @@ def _unsent(outcome: Outcome, reason: str) -> Attempt:
     """The record of a notification settled without a request."""
     nothing = Request(SecretStr(""), {}, "no request")
     return Attempt(nothing, datetime.now(UTC), 0, None, outcome, reason, 0.0)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 SAMPLE_EVIDENCE = {"observed": 412.5, "band": [80.0, 140.0], "score": 0.99999, "unit": "USD/h"}

@@ -3,12 +3,12 @@
 
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kubeopera.alerts.grouping import finding_fields
+from kubeopera.alerts.grouping import Silenced, finding_fields
 from kubeopera.models import Finding, FindingKind, Severity
 from kubeopera.models.base import UtcDatetime
 from kubeopera.settings.subscriptions import GROUP_KEYS
@@ -73,7 +73,7 @@ class Silence(BaseModel):
         return all(re.fullmatch(p, fields[k]) for k, p in self.matchers.items())
 
 
-def silenced_at(silences: Iterable[Silence], now: datetime) -> Callable[[Finding], bool]:
+def silenced_at(silences: Iterable[Silence], now: datetime) -> Silenced:
     """Whether a finding is silenced by one of ``silences`` active at ``now``."""
     active = [s for s in silences if s.active(now)]
     return lambda finding: any(s.matches(finding) for s in active)

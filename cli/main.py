@@ -21,6 +21,7 @@ from kubeopera.deploy.paths import default_path
 from kubeopera.deploy.processes import stop_on_sigterm
 from kubeopera.settings import Settings, load_settings
 from kubeopera.settings.durations import format_duration, window_start
+from kubeopera.settings.messages import first_line
 from kubeopera.streams.detectors import NAMES as DETECTORS
 from kubeopera.streams.object_diff import CATEGORIES
 
@@ -884,7 +885,7 @@ def main() -> None:
         if not isinstance(error, _user_errors()) or os.environ.get("KUBEOPERA_DEBUG"):
             raise
         click.echo(
-            f"kubeopera: error: {_first_line(error)}",
+            f"kubeopera: error: {first_line(error)}",
             err=True,
         )
         sys.exit(1)
@@ -916,11 +917,6 @@ def _user_errors() -> tuple[type[Exception], ...]:
         ValueError,
         OSError,
     )
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _command(error: click.UsageError) -> str:

@@ -207,6 +207,9 @@ class WebhookReceiver(_Strict):
     url: SecretRef
 
 
+RECEIVER_KINDS = ("slack", "pagerduty", "webhook")
+
+
 class Receiver(_Strict):
     """Exactly one of ``slack``, ``pagerduty``, ``webhook``."""
 
@@ -216,21 +219,23 @@ class Receiver(_Strict):
 
     @model_validator(mode="after")
     def _one(self) -> Self:
-        given = [k for k in ("slack", "pagerduty", "webhook") if getattr(self, k) is not None]
+        given = [k for k in RECEIVER_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one receiver: slack, pagerduty or webhook")
         return self
 
+    @property
+    def kind(self) -> str:
+        """``slack``, ``pagerduty`` or ``webhook``: the one given."""
+        return next(k for k in RECEIVER_KINDS if getattr(self, k) is not None)
+
     def secrets(self) -> dict[str, SecretRef]:
         """The receiver's secrets by field path (``slack.webhook_url``)."""
-        found: dict[str, SecretRef] = {}
-        for kind in ("slack", "pagerduty", "webhook"):
-            receiver = getattr(self, kind)
-            if receiver is not None:
-                for name, value in receiver:
-                    if isinstance(value, SecretRef):
-                        found[f"{kind}.{name}"] = value
-        return found
+        return {
+            f"{self.kind}.{name}": value
+            for name, value in getattr(self, self.kind)
+            if isinstance(value, SecretRef)
+        }
 
 
 class RateLimit(_Strict):

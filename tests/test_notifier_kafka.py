@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,6 +90,19 @@ def finding(cluster: str, status: str = "open") -> Finding:
     )
 
 
+@contextmanager
+def running(
+    kafka: Broker, path: Path, folder: Path, stop_with: int = signal.SIGTERM
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``kubeopera alerts run`` while inside; stopped with ``stop_with`` on leaving."""
+    notifier = start(kafka, path, folder)
+    try:
+        yield notifier
+    finally:
+        notifier.send_signal(stop_with)
+        notifier.wait(30)
+
+
 def start(kafka: Broker, path: Path, folder: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -123,21 +137,13 @@ def test_open_then_resolve_across_a_restart_is_one_trigger_and_one_resolve(
     garbage = f'{{"kind": "drift", "cluster": "{cluster}"}}'.encode()  # not a finding
     publish(kafka, garbage)
     publish(kafka, finding(cluster))
-    notifier = start(kafka, path, tmp_path)
-    try:
+    with running(kafka, path, tmp_path) as notifier:
         wait_for(lambda: len(pagerduty.received) == 1, notifier, tmp_path)
         time.sleep(3)  # flushes every second: nothing more comes
-    finally:
-        notifier.send_signal(signal.SIGTERM)
-        notifier.wait(30)
     publish(kafka, finding(cluster, "resolved"))
-    notifier = start(kafka, path, tmp_path)  # reads the topic again, from its beginning
-    try:
+    with running(kafka, path, tmp_path) as notifier:  # reads the topic again, from its start
         wait_for(lambda: len(pagerduty.received) == 2, notifier, tmp_path)
         time.sleep(3)
-    finally:
-        notifier.send_signal(signal.SIGTERM)
-        notifier.wait(30)
     key = f"{cluster}-web"
     assert events(pagerduty) == [("trigger", key), ("resolve", key)]
     assert pagerduty.incidents == [key] and pagerduty.open == set()
@@ -159,21 +165,14 @@ def test_killed_during_a_delivery_it_sends_at_most_once_more_and_one_incident_st
     path = subscriptions(tmp_path, pagerduty, cluster)
     pagerduty.slow.append(5.0)  # PagerDuty takes the trigger, and answers 5 s later
     publish(kafka, finding(cluster))
-    notifier = start(kafka, path, tmp_path)
-    try:
+    with running(kafka, path, tmp_path, stop_with=signal.SIGKILL) as notifier:
         wait_for(lambda: len(pagerduty.received) == 1, notifier, tmp_path)
-    finally:
-        notifier.send_signal(signal.SIGKILL)  # while it waits for the answer
-        notifier.wait(30)
-    notifier = start(kafka, path, tmp_path)
-    try:
+        # killed on leaving, while it waits for the answer
+    with running(kafka, path, tmp_path) as notifier:
         wait_for(lambda: len(pagerduty.received) == 2, notifier, tmp_path)  # sent again
         publish(kafka, finding(cluster, "resolved"))
         wait_for(lambda: len(pagerduty.received) == 3, notifier, tmp_path)
         time.sleep(3)
-    finally:
-        notifier.send_signal(signal.SIGTERM)
-        notifier.wait(30)
     key = f"{cluster}-web"
     assert events(pagerduty) == [("trigger", key), ("trigger", key), ("resolve", key)]
     assert pagerduty.incidents == [key] and pagerduty.open == set()  # one incident
