@@ -150,6 +150,7 @@ def preview(settings: Settings, path: Path, since: timedelta) -> None:
         states = finding_states(store, now - since)
         labels = subject_labels(store, (f.subject for f in states))
         notifications = replay(subscriptions.subscriptions, states, silences(store), labels, now)
+        described = store.describe()
     if not notifications:
         click.echo(f"Nothing would have been sent: {len(states)} finding states since then.")
     for n in notifications:
@@ -159,6 +160,7 @@ def preview(settings: Settings, path: Path, since: timedelta) -> None:
             click.echo(
                 f"    {finding.status.value:<8} {finding.severity.value:<8} {finding.summary}"
             )
+    click.echo(f"Store: {described}")
 
 
 @alerts.command(short_help="Silence findings that match, for a while.")

@@ -183,4 +183,5 @@ def test_preview_prints_what_would_have_been_sent(tmp_path: Path) -> None:
         "    resolved high     web drifted",
         f"{at(timedelta(hours=2, seconds=30))} oncall [fingerprint=fp-db] 1 firing, 0 resolved",
         "    open     high     db drifted",
+        f"Store: embedded ClickHouse (chDB) at {tmp_path / 'store'}, database kubeopera",
     ]
