@@ -3,6 +3,7 @@ worker, a dev server starting, a benchmark) ends it within seconds, and no proce
 started is left running afterwards."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -141,12 +142,19 @@ def test_the_readme_worker_recipe_writes_every_simulated_hour(tmp_path: Path) ->
         kubeopera("collect", "--simulate", "--clusters", "1", "--duration", "3h")
         with log.open("wb") as out:
             worker = subprocess.Popen(
-                ["kubeopera", "worker", "--app-id", "kubeopera-worker", "--progress-every", "5s"],
+                ["kubeopera", "worker", "--app-id", "kubeopera-worker", "--progress-every", "5s",
+                 "--log-level", "info"],  # info: it says when an idle partition closed an hour
                 env=env, stdout=out, stderr=out,
             )  # fmt: skip
         try:
             wait_for(lambda: "progress: lag 0 messages" in log.read_text(), "the drain", 180)
-            time.sleep(30 + 15)  # the default --idle-after, and a check of the partitions
+            # The newest hour closes once the metrics partition has been quiet for the
+            # default --idle-after (30 s); a fixed wait for it once fell short under load.
+            closed = re.compile(r"kubeopera\.metrics\.v1\[\d+\] idle: closed what was due")
+            deadline = time.monotonic() + 180
+            while not closed.search(log.read_text()) and time.monotonic() < deadline:
+                time.sleep(1)
+            time.sleep(5)  # the closed hour's rows are written before that line
         finally:
             terminate_and_check(worker, descendants(worker.pid), within=15)
     finally:
