@@ -12,7 +12,8 @@ from kubeopera.alerts.delivery import Attempt
 from kubeopera.alerts.grouping import GroupId, LogEntry, Notification
 from kubeopera.alerts.silences import Silence
 from kubeopera.models import Finding, Subject
-from kubeopera.reports.sql import literal, time_literal
+from kubeopera.reports.drift import findings_from
+from kubeopera.reports.sql import FINDING_COLUMNS, literal, time_literal
 from kubeopera.sinks.clickhouse import Store
 
 DELIVERIES = "alert_deliveries"
@@ -111,18 +112,12 @@ def silences(store: Store) -> list[Silence]:
     ]
 
 
-_FINDING_COLUMNS = (
-    "fingerprint, finding_kind, severity, status, cluster, namespace, kind, name, "
-    "first_seen, last_seen, summary, evidence, remediation"
-)
-
-
 def stored_findings(store: Store, resolved_since: datetime) -> list[Finding]:
     """The findings open now, and those resolved at or after ``resolved_since`` (UTC), in
     their latest state (``v_findings``), oldest change first."""
-    return _findings(
+    return findings_from(
         store,
-        f"SELECT {_FINDING_COLUMNS} FROM v_findings WHERE status = 'open' "
+        f"SELECT {FINDING_COLUMNS} FROM v_findings WHERE status = 'open' "
         f"OR last_seen >= {time_literal(resolved_since)} ORDER BY last_seen, fingerprint",
     )
 
@@ -130,34 +125,11 @@ def stored_findings(store: Store, resolved_since: datetime) -> list[Finding]:
 def finding_states(store: Store, since: datetime) -> list[Finding]:
     """Every state of every finding (opened, changed, resolved) seen at or after
     ``since`` (UTC), oldest first."""
-    return _findings(
+    return findings_from(
         store,
-        f"SELECT {_FINDING_COLUMNS} FROM findings FINAL "
+        f"SELECT {FINDING_COLUMNS} FROM findings FINAL "
         f"WHERE last_seen >= {time_literal(since)} ORDER BY last_seen, fingerprint",
     )
-
-
-def _findings(store: Store, sql: str) -> list[Finding]:
-    return [
-        Finding(
-            kind=row["finding_kind"],
-            severity=row["severity"],
-            status=row["status"],
-            fingerprint=row["fingerprint"],
-            subject=Subject(
-                cluster=row["cluster"],
-                namespace=row["namespace"],
-                kind=row["kind"],
-                name=row["name"],
-            ),
-            first_seen=row["first_seen"],
-            last_seen=row["last_seen"],
-            summary=row["summary"],
-            evidence=json.loads(row["evidence"] or "{}"),
-            remediation=row["remediation"],
-        )
-        for row in store.query(sql).iter_rows(named=True)
-    ]
 
 
 def subject_labels(store: Store, subjects: Iterable[Subject]) -> dict[Subject, dict[str, str]]:

@@ -112,3 +112,103 @@ def _item_key(segment: str) -> str | None:
     if segment.startswith("[") and segment.endswith("]") and "=" in segment:
         return segment[1:].split("=", 1)[0]
     return None
+
+
+def put(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set the field at ``path`` (a path of ``owned``'s form) in ``obj`` to ``value``,
+    making the mappings and merged lists' items on the way (an item ``[key=value]`` is
+    made as ``{key: value}``). Raises ``ValueError`` for the empty path or one that goes
+    through a value that is neither a mapping nor a merged list.
+
+    >>> pod = {"spec": {"containers": [{"name": "app", "image": "shop:1.4"}]}}
+    >>> put(pod, "/spec/containers/[name=app]/image", "shop:1.5")
+    >>> put(pod, "/spec/containers/[name=sidecar]/image", "proxy:1")
+    >>> put(pod, "/metadata/labels/app.kubernetes.io~1name", "shop")
+    >>> pod  # doctest: +NORMALIZE_WHITESPACE
+    {'spec': {'containers': [{'name': 'app', 'image': 'shop:1.5'},
+                             {'name': 'sidecar', 'image': 'proxy:1'}]},
+     'metadata': {'labels': {'app.kubernetes.io/name': 'shop'}}}
+    """
+    parent, last = _parent(obj, path, make=True)
+    _place(parent, last, value, path)
+
+
+def remove(obj: dict[str, Any], path: str) -> None:
+    """Remove the field at ``path`` from ``obj`` (a merged list's item: the item); a
+    field already absent is no error.
+
+    >>> pod = {"spec": {"containers": [{"name": "app"}, {"name": "sidecar"}]}}
+    >>> remove(pod, "/spec/containers/[name=sidecar]"); remove(pod, "/spec/nodeName")
+    >>> pod
+    {'spec': {'containers': [{'name': 'app'}]}}
+    """
+    found = _parent(obj, path, make=False)
+    if found is None:
+        return
+    parent, last = found
+    if isinstance(parent, dict):
+        parent.pop(_unescaped(last), None)
+    else:
+        parent[:] = [entry for entry in parent if not _names(entry, last)]
+
+
+def _parent(obj: dict[str, Any], path: str, make: bool) -> Any:
+    """The container holding ``path``'s last segment, and that segment (None when
+    absent and not ``make``)."""
+    segments = path.split("/")[1:]
+    if not path or not segments:
+        raise ValueError("the empty path names the whole object")
+    node: Any = obj
+    for here, segment in enumerate(segments[:-1]):
+        following = segments[here + 1]
+        fresh: Any = [] if _item_key(following) is not None else {}
+        if isinstance(node, dict):
+            key = _unescaped(segment)
+            if key not in node or node[key] is None:
+                if not make:
+                    return None
+                node[key] = fresh
+            node = node[key]
+        elif isinstance(node, list) and _item_key(segment) is not None:
+            entry = next((e for e in node if _names(e, segment)), None)
+            if entry is None:
+                if not make:
+                    return None
+                entry = _new_item(segment)
+                node.append(entry)
+            node = entry
+        else:
+            raise ValueError(f"{path}: {'/'.join(segments[: here + 1])} holds no fields")
+    return node, segments[-1]
+
+
+def _place(parent: Any, segment: str, value: Any, path: str) -> None:
+    if isinstance(parent, dict):
+        parent[_unescaped(segment)] = value
+    elif isinstance(parent, list) and _item_key(segment) is not None:
+        at = next((i for i, e in enumerate(parent) if _names(e, segment)), None)
+        if at is None:
+            parent.append(value)
+        else:
+            parent[at] = value
+    else:
+        raise ValueError(f"{path}: the field's parent holds no fields")
+
+
+def _names(entry: Any, segment: str) -> bool:
+    key = _item_key(segment)
+    return (
+        isinstance(entry, dict)
+        and key is not None
+        and key in entry
+        and (item(key, entry[key]) == segment)
+    )
+
+
+def _new_item(segment: str) -> dict[str, Any]:
+    key, value = segment[1:-1].split("=", 1)
+    return {key: int(value) if value.isdigit() else _unescaped(value)}  # a port is a number
+
+
+def _unescaped(segment: str) -> str:
+    return segment.replace("~1", "/").replace("~0", "~")

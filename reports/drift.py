@@ -11,8 +11,10 @@ from kubeopera.models import Baseline, Finding, ObjectChange, Subject
 from kubeopera.models.objects import ChangeType
 from kubeopera.reports.sql import (
     CLUSTERS_SQL,
+    FINDING_COLUMNS,
     OPEN_FINDINGS_SQL,
     RECORDED_BASELINES_SQL,
+    literal,
     live_objects_sql,
     open_drift_sql,
 )
@@ -63,6 +65,19 @@ def clusters(store: Store) -> list[str]:
 
 def open_findings(store: Store) -> list[Finding]:
     """Every finding open now, as the processor that found it last wrote it."""
+    return findings_from(store, OPEN_FINDINGS_SQL)
+
+
+def finding(store: Store, fingerprint: str) -> Finding | None:
+    """The finding with ``fingerprint`` in its latest state (None when the store has none)."""
+    where = f"fingerprint = {literal(fingerprint)}"
+    found = findings_from(store, f"SELECT {FINDING_COLUMNS} FROM v_findings WHERE {where}")
+    return found[0] if found else None
+
+
+def findings_from(store: Store, sql: str) -> list[Finding]:
+    """The findings of ``sql``, a query of ``FINDING_COLUMNS`` (``v_findings``' or
+    ``findings``' columns), in its order."""
     return [
         Finding(
             kind=row["finding_kind"], severity=row["severity"],
@@ -70,9 +85,9 @@ def open_findings(store: Store) -> list[Finding]:
                             kind=row["kind"], name=row["name"]),
             fingerprint=row["fingerprint"], first_seen=row["first_seen"],
             last_seen=row["last_seen"], status=row["status"], summary=row["summary"],
-            evidence=json.loads(row["evidence"]), remediation=row["remediation"],
+            evidence=json.loads(row["evidence"] or "{}"), remediation=row["remediation"],
         )
-        for row in store.query(OPEN_FINDINGS_SQL).to_dicts()
+        for row in store.query(sql).iter_rows(named=True)
     ]  # fmt: skip
 
 

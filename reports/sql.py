@@ -193,10 +193,14 @@ def notable_changes_sql(since: datetime, until: datetime, limit: int) -> str:
     )
 
 
+FINDING_COLUMNS = (
+    "fingerprint, finding_kind, severity, status, cluster, namespace, kind, name, "
+    "first_seen, last_seen, summary, evidence, remediation"
+)
+"""What a ``Finding`` is read from (``v_findings``, ``findings``)."""
+
 OPEN_FINDINGS_SQL = (
-    "SELECT fingerprint, finding_kind, cluster, namespace, kind, name, status, severity, "
-    "first_seen, last_seen, summary, evidence, remediation FROM v_findings "
-    "WHERE status = 'open' ORDER BY fingerprint"
+    f"SELECT {FINDING_COLUMNS} FROM v_findings WHERE status = 'open' ORDER BY fingerprint"
 )
 """Every finding open now, in its latest state."""
 
