@@ -13,6 +13,7 @@ import click
 from click.core import ParameterSource
 
 from kubeopera.cli import render
+from kubeopera.cli.actions import actions
 from kubeopera.cli.alerts import alerts
 from kubeopera.cli.dashboards import dashboards
 from kubeopera.cli.fleet import batch_size_option, duration_option, fleet_options, fleet_spec
@@ -844,6 +845,7 @@ def budget_status(ctx: click.Context, /, fmt: render.Format, output: Path | None
 
 
 cli.add_command(alerts)
+cli.add_command(actions)
 cli.add_command(dashboards)
 cli.add_command(report)
 

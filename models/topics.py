@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kubeopera.models.actions import ActionAudit
 from kubeopera.models.base import Contract
 from kubeopera.models.baselines import Baseline
 from kubeopera.models.budgets import Budget
@@ -25,6 +26,7 @@ class Topic(StrEnum):
     SERIES = "kubeopera.series.v1"
     BUDGETS = "kubeopera.budgets.v1"
     DEADLETTER = "kubeopera.deadletter.v1"
+    ACTIONS = "kubeopera.actions.v1"
 
 
 TOPIC_MODELS: dict[Topic, type[Contract]] = {
@@ -37,6 +39,7 @@ TOPIC_MODELS: dict[Topic, type[Contract]] = {
     Topic.SERIES: SeriesPoint,
     Topic.BUDGETS: Budget,
     Topic.DEADLETTER: DeadLetter,
+    Topic.ACTIONS: ActionAudit,
 }
 
 
@@ -90,5 +93,7 @@ TOPIC_SETTINGS: dict[Topic, TopicSettings] = {
     Topic.SERIES: _topic(12, "delete", retention_days=7),
     Topic.BUDGETS: _topic(1, "compact"),
     Topic.DEADLETTER: _topic(3, "delete", retention_days=30),
+    # The action service's audit, keyed by request: a request's records in order.
+    Topic.ACTIONS: _topic(3, "delete", retention_days=365),
 }
 """Producers compress with zstd; brokers keep it as sent (Kafka's default)."""

@@ -195,10 +195,13 @@ class SlackReceiver(_Strict):
 
 class PagerDutyReceiver(_Strict):
     """PagerDuty's Events API v2: the integration's routing key; ``url``: the events
-    endpoint when not PagerDuty's own (a proxy, an EU service region)."""
+    endpoint when not PagerDuty's own (a proxy, an EU service region);
+    ``change_events``: also send the action service's applies and undos to the
+    integration as Change Events."""
 
     routing_key: SecretRef
     url: Annotated[str, AfterValidator(http_url)] | None = None
+    change_events: bool = False
 
 
 class WebhookReceiver(_Strict):

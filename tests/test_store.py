@@ -15,7 +15,7 @@ def test_migrations_apply_once_in_order_and_persist(tmp_path: Path) -> None:
     with Store(ChdbBackend(tmp_path), raw_retention_days=0) as store:
         applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
         versions = applied["version"].to_list()
-        assert versions == [m.version for m in MIGRATIONS] == list(range(1, 15))
+        assert versions == [m.version for m in MIGRATIONS] == list(range(1, 16))
         store.query("SELECT 1")  # the store answers
         frame = pl.DataFrame(
             {

@@ -1,0 +1,366 @@
+"""The action service's HTTP API (FastAPI; the OpenAPI document at ``/openapi.json``).
+
+Every call but ``/healthz`` and the OpenAPI document needs a bearer token
+(``actions.auth``) and is audited once as a ``call`` (who, route, status, reason),
+refused or not. Errors are ``{"detail": ..., "rule": ...}``: 401 no or a bad token, 403
+the role or the policy (``rule`` names the policy's rule), 404, 409 the request's state
+or the object changed, 422 what cannot be done, 503 the API server cannot review the
+token. A ``POST`` with an ``Idempotency-Key`` header is carried out once per caller and
+key: the same call again gets the first answer (header ``Idempotent-Replayed: true``),
+the key with another call is refused (422).
+"""
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from kubeopera.actions import records
+from kubeopera.actions.auth import Authenticator, Identity
+from kubeopera.actions.lifecycle import ActionRequest, State
+from kubeopera.actions.policy import Action, Role
+from kubeopera.actions.service import NewRequest, RefusedError, Service
+from kubeopera.models.actions import ActionAudit, AuditEvent, AuditResult
+
+UNAUDITED = ("/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+class Problem(BaseModel):
+    """Why a call was refused; ``rule``: the policy rule that refused it."""
+
+    detail: str
+    rule: str | None = None
+
+
+class Comment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field("", max_length=1000)
+
+
+class RequestPage(BaseModel):
+    items: list[ActionRequest]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditRecord(BaseModel):
+    at: datetime
+    event: AuditEvent
+    result: AuditResult
+    who: str
+    roles: list[str]
+    method: str
+    route: str
+    status: int
+    request_id: str
+    action: str
+    cluster: str
+    namespace: str
+    kind: str
+    name: str
+    reason: str
+    before: str | None
+    after: str | None
+    audit_id: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRecord]
+    total: int
+    limit: int
+    offset: int
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (401, 403, 404, 409, 422, 503)
+}
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Filter = Annotated[str | None, Query(max_length=253)]
+RequestId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+
+
+def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
+    """The API over ``service``, its callers identified by ``authenticator``."""
+    app = FastAPI(
+        title="KubeOpera action service",
+        version="1",
+        description=__doc__,
+        responses=ERRORS,
+    )
+    bearer = HTTPBearer(auto_error=False, description="A Kubernetes or a static token")
+
+    def caller(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Identity:
+        if credentials is None:
+            raise HTTPException(401, "no bearer token", {"WWW-Authenticate": "Bearer"})
+        try:
+            who = authenticator.identify(credentials.credentials)
+        except Exception:  # the API server did not answer the review: say so, not why
+            raise HTTPException(503, "the API server cannot review tokens now") from None
+        if who is None:
+            raise HTTPException(401, "the token is not valid", {"WWW-Authenticate": "Bearer"})
+        request.state.who = who
+        return who
+
+    authenticated = Annotated[Identity, Depends(caller)]
+
+    def reader(who: authenticated) -> Identity:
+        if Role.VIEWER not in who.roles:
+            raise RefusedError(403, f"reading needs the viewer role; {who.name} holds none")
+        return who
+
+    viewer = Annotated[Identity, Depends(reader)]
+
+    @app.exception_handler(RefusedError)
+    async def refused(request: Request, error: RefusedError) -> JSONResponse:
+        request.state.reason = error.reason
+        return JSONResponse(
+            Problem(detail=error.reason, rule=error.rule).model_dump(), error.status
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        request.state.reason = str(error.detail)
+        return JSONResponse({"detail": str(error.detail)}, error.status_code, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        request.state.reason = f"{where}: {first.get('msg', 'invalid')}"
+        return JSONResponse({"detail": request.state.reason}, 422)
+
+    @app.middleware("http")
+    async def audit(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        try:
+            response = await call_next(request)
+        except Exception:
+            if request.url.path not in UNAUDITED:
+                await run_in_threadpool(service.announce, [_call_record(request, 500)])
+            raise
+        if request.url.path not in UNAUDITED:
+            record = _call_record(request, response.status_code)
+            await run_in_threadpool(service.announce, [record])
+        return response
+
+    def once(
+        request: Request,
+        who: Identity,
+        key: str | None,
+        body: BaseModel | None,
+        call: Callable[[], ActionRequest],
+        status: int = 200,
+    ) -> JSONResponse:
+        """``call`` once per caller and idempotency key."""
+        if key is None:
+            return _answer(request, call(), status)
+        text = body.model_dump_json() if body is not None else ""
+        fingerprint = hashlib.sha256(
+            f"{request.method} {request.url.path} {text}".encode()
+        ).hexdigest()
+        with service.lock:
+            kept = records.kept_answer(service.store, who.name, key)
+            if kept is not None:
+                if kept[0] != fingerprint:
+                    raise RefusedError(422, "this Idempotency-Key was used for another call")
+                request.state.reason = "replayed: the answer given to this Idempotency-Key"
+                answer = json.loads(kept[2])
+                request.state.request_id = answer.get("id", "")
+                return JSONResponse(answer, kept[1], {"Idempotent-Replayed": "true"})
+            try:
+                response = _answer(request, call(), status)
+            except RefusedError as refusal:
+                response = JSONResponse(
+                    Problem(detail=refusal.reason, rule=refusal.rule).model_dump(), refusal.status
+                )
+                request.state.reason = refusal.reason
+            records.keep_answer(
+                service.store,
+                who.name,
+                key,
+                fingerprint,
+                response.status_code,
+                bytes(response.body).decode(),
+                service.clock(),
+            )
+            return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/requests", status_code=201, response_model=ActionRequest)
+    def create(
+        request: Request, body: NewRequest, who: authenticated, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Ask for a remediation: checked against the policy and run as a server-side
+        dry-run; the answer shows the diff and the state (pending, or approved when the
+        policy auto-approves)."""
+        request.state.asked = body
+        return once(request, who, key, body, lambda: service.create(who, body), 201)
+
+    @app.get("/v1/requests", response_model=RequestPage)
+    def list_requests(
+        who: viewer,
+        state: State | None = None,
+        action: Action | None = None,
+        cluster: Filter = None,
+        namespace: Filter = None,
+        kind: Filter = None,
+        name: Filter = None,
+        requester: Filter = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> RequestPage:
+        """Requests, newest first, filtered by equality."""
+        given = {
+            "state": state,
+            "action": action,
+            "cluster": cluster,
+            "namespace": namespace,
+            "kind": kind,
+            "name": name,
+            "requester": requester,
+        }
+        filters = {k: str(v) for k, v in given.items() if v is not None}
+        with service.lock:
+            items, total = records.list_requests(service.store, filters, limit, offset)
+        return RequestPage(items=items, total=total, limit=limit, offset=offset)
+
+    @app.get("/v1/requests/{request_id}", response_model=ActionRequest)
+    def show(request: Request, request_id: RequestId, who: viewer) -> ActionRequest:
+        """One request."""
+        request.state.request_id = request_id
+        found = service.get(request_id)
+        request.state.target = found
+        return found
+
+    @app.post("/v1/requests/{request_id}/approve", response_model=ActionRequest)
+    def approve(
+        request: Request,
+        request_id: RequestId,
+        who: authenticated,
+        body: Comment | None = None,
+        key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        """Approve a pending request (an approver other than its requester)."""
+        request.state.request_id = request_id
+        note = body.comment if body else ""
+        return once(request, who, key, body, lambda: service.approve(who, request_id, note))
+
+    @app.post("/v1/requests/{request_id}/reject", response_model=ActionRequest)
+    def reject(
+        request: Request,
+        request_id: RequestId,
+        who: authenticated,
+        body: Comment | None = None,
+        key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        """Reject a request that is not applied (an approver; its requester withdraws it)."""
+        request.state.request_id = request_id
+        note = body.comment if body else ""
+        return once(request, who, key, body, lambda: service.reject(who, request_id, note))
+
+    @app.post("/v1/requests/{request_id}/apply", response_model=ActionRequest)
+    def apply(
+        request: Request, request_id: RequestId, who: authenticated, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Apply an approved request, once, if the object is as its dry-run read it."""
+        request.state.request_id = request_id
+        return once(request, who, key, None, lambda: service.apply(who, request_id))
+
+    @app.post("/v1/requests/{request_id}/undo", response_model=ActionRequest)
+    def undo(
+        request: Request, request_id: RequestId, who: authenticated, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Put the object back as it was before the apply, if it is as the apply left it."""
+        request.state.request_id = request_id
+        return once(request, who, key, None, lambda: service.undo(who, request_id))
+
+    @app.get("/v1/audit", response_model=AuditPage)
+    def audit_log(
+        who: viewer,
+        request_id: Filter = None,
+        caller: Annotated[str | None, Query(alias="who", max_length=253)] = None,
+        event: AuditEvent | None = None,
+        result: AuditResult | None = None,
+        action: Action | None = None,
+        namespace: Filter = None,
+        name: Filter = None,
+        since: datetime | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> AuditPage:
+        """The audit, newest first."""
+        given = {
+            "request_id": request_id,
+            "who": caller,
+            "event": event,
+            "result": result,
+            "action": action,
+            "namespace": namespace,
+            "name": name,
+        }
+        filters = {k: str(v) for k, v in given.items() if v is not None}
+        with service.lock:
+            rows, total = records.audit_log(service.store, filters, since, limit, offset)
+        return AuditPage(
+            items=[AuditRecord(**r) for r in rows], total=total, limit=limit, offset=offset
+        )
+
+    return app
+
+
+def _answer(request: Request, result: ActionRequest, status: int) -> JSONResponse:
+    request.state.request_id = result.id
+    request.state.target = result
+    return JSONResponse(result.model_dump(mode="json"), status)
+
+
+def _call_record(request: Request, status: int) -> ActionAudit:
+    """The ``call`` audit record of an answered call."""
+    who: Identity | None = getattr(request.state, "who", None)
+    known: ActionRequest | None = getattr(request.state, "target", None)
+    asked: NewRequest | None = getattr(request.state, "asked", None)
+    target = known.target if known else None
+    return ActionAudit(
+        audit_id=uuid.uuid4().hex,
+        at=datetime.now(UTC),
+        event=AuditEvent.CALL,
+        result=AuditResult.OK
+        if status < 400
+        else AuditResult.FAILED
+        if status >= 500
+        else AuditResult.REFUSED,
+        who=who.name if who else "",
+        roles=sorted(who.roles) if who else [],
+        method=request.method,
+        route=request.url.path[:1000],
+        status=status,
+        request_id=str(getattr(request.state, "request_id", ""))[:64],
+        action=known.action.value if known else (asked.action or "") if asked else "",
+        cluster=target.cluster if target else (asked.cluster or "") if asked else "",
+        namespace=target.namespace if target else asked.namespace if asked else "",
+        kind=target.kind if target else (asked.kind or "") if asked else "",
+        name=target.name if target else (asked.name or "") if asked else "",
+        reason=str(getattr(request.state, "reason", ""))[:1000],
+    )

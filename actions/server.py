@@ -1,0 +1,82 @@
+"""The action service put together: its settings, the cluster's API server as its own
+identity, the store, the ``actions`` topic and PagerDuty change events, served by
+uvicorn."""
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from fastapi import FastAPI
+from kubernetes.client import ApiClient
+
+from kubeopera.actions.api import build_app
+from kubeopera.actions.auth import Authenticator
+from kubeopera.actions.change_events import ChangeEvents
+from kubeopera.actions.config import ServiceConfig, load_service_config
+from kubeopera.actions.kube import Cluster
+from kubeopera.actions.policy import Policy
+from kubeopera.actions.records import record_audit
+from kubeopera.actions.service import Announce, Service
+from kubeopera.models import Topic
+from kubeopera.models.actions import ActionAudit
+from kubeopera.sinks.clickhouse import Store
+
+log = logging.getLogger("kubeopera.actions")
+
+
+class Publishing(Protocol):
+    """What publishes audit records to the ``actions`` topic (``collectors.publisher``)."""
+
+    def publish(self, topic: Topic, message: ActionAudit) -> None: ...
+    def flush(self, timeout_s: float | None = None) -> None: ...
+
+
+def announcer(store: Store, publisher: Publishing | None) -> Announce:
+    """Audit records into the store, then onto the ``actions`` topic (flushed: a record
+    is on the broker before its call is answered)."""
+
+    def announce(audits: list[ActionAudit]) -> None:
+        record_audit(store, audits)
+        if publisher is not None:
+            for audit in audits:
+                publisher.publish(Topic.ACTIONS, audit)
+            publisher.flush()
+
+    return announce
+
+
+def make_app(
+    config: ServiceConfig,
+    policy: Policy,
+    api: ApiClient,
+    store: Store,
+    publisher: Publishing | None = None,
+    review_ttl: float = 10.0,
+) -> tuple[FastAPI, Service]:
+    """The app and its service; requests a stopped service left half done are settled
+    first (``Service.recover``)."""
+    cluster = Cluster(api, config.field_manager)
+    tell = ChangeEvents.from_subscriptions(config.subscriptions) if config.subscriptions else None
+    service = Service(config, policy, cluster, store, announcer(store, publisher), tell)
+    service.recover()
+    authenticator = Authenticator(config.bindings, config.static_tokens, cluster.review, review_ttl)
+    return build_app(service, authenticator), service
+
+
+def serve(
+    config_path: Path,
+    api: ApiClient,
+    open_store: Callable[[], Store],
+    host: str,
+    port: int,
+    publisher: Publishing | None = None,
+) -> None:
+    """Serve until stopped (SIGTERM, SIGINT)."""
+    import uvicorn
+
+    config, policy = load_service_config(config_path)
+    with open_store() as store:
+        app, _ = make_app(config, policy, api, store, publisher)
+        log.info("serving cluster %s on %s:%d", config.cluster, host, port)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

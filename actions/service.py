@@ -1,0 +1,666 @@
+"""The action service's core: create a request (checked against the policy and run as a
+server-side dry-run), approve, reject, apply (once), undo, and after a restart settle
+what a stopped service left half done. HTTP is ``actions.api``'s; this is the same for
+any caller.
+
+One lock serialises every change of state: the service runs as one replica, and an
+approved request moves to ``applying`` (written to the store) before its change is sent,
+so a retried or concurrent apply finds it no longer approved. Every step is audited
+(``models.actions.ActionAudit``) through ``announce``.
+"""
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kubeopera.actions import records, remediations
+from kubeopera.actions.auth import Identity
+from kubeopera.actions.config import ServiceConfig
+from kubeopera.actions.kube import Cluster, ConflictError, KubeError
+from kubeopera.actions.lifecycle import ActionRequest, Approval, FieldDiff, State
+from kubeopera.actions.policy import Action, Policy, Role
+from kubeopera.actions.remediations import Params, RemediationError, Target
+from kubeopera.models import Finding, FindingKind, FindingStatus
+from kubeopera.models.actions import ActionAudit, AuditEvent, AuditResult
+from kubeopera.reports.drift import finding as stored_finding
+from kubeopera.sinks.clickhouse import Store
+from kubeopera.streams.object_diff import comparable, differences
+
+log = logging.getLogger("kubeopera.actions")
+
+
+class RefusedError(Exception):
+    """A call the service does not carry out: ``status`` (HTTP), ``reason``, and the
+    policy ``rule`` that refused it, if one did."""
+
+    def __init__(self, status: int, reason: str, rule: str | None = None) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.rule = status, reason, rule
+
+
+RECOVERED = {
+    "applied": "applied: the change reached the API server before the service stopped",
+    "not applied": "not applied: the service stopped before the API server took the change",
+    "undone": "undone: the undo reached the API server before the service stopped",
+    "not undone": "not undone: the service stopped before the API server took the undo",
+}
+"""How ``Service.recover`` settles an interrupted apply or undo (the request's reason)."""
+
+
+class NewRequest(BaseModel):
+    """A request to create: the ``action`` on the object ``kind``/``namespace``/``name``
+    with ``params``, or (``from_finding``) the remediation a finding suggests.
+    ``cluster``: the service's own when not given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action | None = None
+    kind: str | None = Field(None, max_length=63)
+    namespace: str = Field("", max_length=63)
+    name: str | None = Field(None, max_length=253)
+    cluster: str | None = Field(None, max_length=253)
+    params: Params = Field(default_factory=Params)
+    from_finding: str | None = Field(None, min_length=1, max_length=255)
+    comment: str = Field("", max_length=1000)
+
+
+Announce = Callable[[list[ActionAudit]], None]
+"""Where audit records go: the store, and the ``actions`` topic when configured."""
+
+Tell = Callable[[ActionRequest, str], None]
+"""Told of an applied or undone request (``applied``, ``undone``): PagerDuty change events."""
+
+
+class Service:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        policy: Policy,
+        cluster: Cluster,
+        store: Store,
+        announce: Announce,
+        tell: Tell | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config, self.policy, self.cluster, self.store = config, policy, cluster, store
+        self.announce, self.tell, self.clock = announce, tell, clock
+        self.lock = threading.RLock()
+
+    # ---- reading ------------------------------------------------------------------
+
+    def get(self, request_id: str) -> ActionRequest:
+        """The request; ``RefusedError`` 404 when there is none."""
+        with self.lock:
+            found = records.load_request(self.store, request_id)
+        if found is None:
+            raise RefusedError(404, f"no request {request_id}")
+        return found
+
+    # ---- creating ------------------------------------------------------------------
+
+    def create(self, who: Identity, new: NewRequest) -> ActionRequest:
+        """Check, dry-run and record a new request (approved at once when its rule
+        auto-approves). RefusedError: 403 (role, policy), 404 (object, finding), 409 (the
+        object changed during the dry-run, a resolved finding), 422 (what cannot be
+        done: wrong kind, missing parameter, nothing to change, the API server's
+        validation)."""
+        _needs(who, Role.REQUESTER, "asking for a remediation")
+        now = self.clock()
+        with self.lock:
+            action, target, params, finding = self._resolved(new)
+            try:
+                remediations.check_params(action, target, params)
+            except RemediationError as problem:
+                raise RefusedError(422, str(problem)) from None
+            live = self.cluster.get(target)
+            if live is None:
+                raise RefusedError(404, f"no {target}")
+            fields = self._fields(action, target, live, params, finding)
+            try:
+                desired = remediations.desired(action, live, params, now, fields)
+            except (RemediationError, ValueError) as problem:
+                raise RefusedError(422, str(problem)) from None
+            before = _kept(live)
+            decision = self.policy.decide(
+                action,
+                set(who.roles),
+                target.cluster,
+                target.namespace,
+                remediations.change(action, before, desired),
+                now,
+            )
+            if not decision.allowed:
+                raise RefusedError(403, decision.reason, decision.rule)
+            diff, evictions = self._dry_run(action, target, before, desired)
+            request = ActionRequest(
+                id=uuid.uuid4().hex[:16],
+                action=action,
+                target=target,
+                params=params,
+                comment=new.comment,
+                finding=finding.fingerprint if finding else None,
+                requester=who.name,
+                roles=sorted(who.roles),
+                created_at=now,
+                updated_at=now,
+                state=State.APPROVED if decision.auto_approve else State.PENDING,
+                rule=decision.rule,
+                auto_approve=decision.auto_approve,
+                resource_version=str(live["metadata"].get("resourceVersion", "")),
+                before=before,
+                desired=desired,
+                diff=diff,
+                evictions=evictions,
+            )
+            records.save_request(self.store, request)
+            self._audit(
+                AuditEvent.DRY_RUN,
+                AuditResult.OK,
+                who,
+                request,
+                f"dry-run: {len(diff)} fields; {decision.rule}: {request.state}",
+                *_sides(diff),
+            )
+        return request
+
+    def _resolved(self, new: NewRequest) -> tuple[Action, Target, Params, Finding | None]:
+        """The action, target and parameters asked for, from the request or its finding."""
+        finding = None
+        if new.from_finding is not None:
+            finding = self._finding(new.from_finding)
+            subject = finding.subject
+            action = _suggested(finding)
+            params = (
+                new.params.model_copy(update={"finding": finding.fingerprint})
+                if action == Action.REVERT_DRIFT
+                else new.params
+            )
+            where = (subject.cluster, subject.kind, subject.namespace, subject.name)
+        else:
+            if new.action is None or new.kind is None or new.name is None:
+                raise RefusedError(422, "give action, kind and name, or from_finding")
+            action, params = new.action, new.params
+            where = (new.cluster or self.config.cluster, new.kind, new.namespace, new.name)
+            if action == Action.REVERT_DRIFT and params.finding is not None:
+                finding = self._finding(params.finding)
+        cluster, kind, namespace, name = where
+        if cluster != self.config.cluster:
+            raise RefusedError(
+                422, f"this service acts on cluster {self.config.cluster}, not {cluster}"
+            )
+        try:
+            target = Target(cluster=cluster, kind=kind, namespace=namespace, name=name)
+        except ValueError as problem:
+            raise RefusedError(422, _first_error(problem)) from None
+        if finding is not None and (
+            finding.subject.kind,
+            finding.subject.namespace,
+            finding.subject.name,
+        ) != (kind, namespace, name):
+            raise RefusedError(422, f"finding {finding.fingerprint} is about another object")
+        return action, target, params, finding
+
+    def _finding(self, fingerprint: str) -> Finding:
+        found = stored_finding(self.store, fingerprint)
+        if found is None:
+            raise RefusedError(404, f"no finding {fingerprint}")
+        if found.status == FindingStatus.RESOLVED:
+            raise RefusedError(409, f"finding {fingerprint} is resolved: nothing to remediate")
+        return found
+
+    def _fields(
+        self,
+        action: Action,
+        target: Target,
+        live: dict[str, Any],
+        params: Params,
+        finding: Finding | None,
+    ) -> list[remediations.FieldValue]:
+        """What rollback and revert_drift write: from the change timeline, the finding."""
+        if action == Action.REVERT_DRIFT:
+            assert finding is not None  # check_params: params.finding given, _finding found it
+            if finding.kind != FindingKind.DRIFT:
+                raise RefusedError(422, f"finding {finding.fingerprint} is not a drift finding")
+            return remediations.drift_fields(finding.evidence)
+        if action == Action.ROLLBACK:
+            uid = str(live["metadata"].get("uid", ""))
+            since = params.to
+            if since is None:
+                newest = records.newest_template_change(self.store, target, uid)
+                if newest is None:
+                    raise RefusedError(422, f"the change timeline has no change of {target}'s pods")
+                since = newest - timedelta(milliseconds=1)
+            rows = records.template_changes(self.store, target, uid, since)
+            if not rows:
+                raise RefusedError(
+                    422, f"the pod template of {target} has not changed since {since}"
+                )
+            return remediations.rollback_fields(rows)
+        return []
+
+    def _dry_run(
+        self, action: Action, target: Target, before: dict[str, Any], desired: dict[str, Any]
+    ) -> tuple[list[FieldDiff], dict[str, str]]:
+        """The API server's dry-run of the change: the diff, and for a drain each pod's
+        eviction answer."""
+        evictions: dict[str, str] = {}
+        try:
+            if action == Action.DELETE_POD:
+                self.cluster.delete(target, before["metadata"]["resourceVersion"], dry_run=True)
+                after = None
+            else:
+                after = _kept(self.cluster.replace(target, desired, dry_run=True))
+            if action == Action.DRAIN:
+                for pod in _evictable(self.cluster.pods_on(target.name)):
+                    name = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+                    evictions[name] = self.cluster.evict(pod, dry_run=True) or ""
+        except ConflictError as changed:
+            raise RefusedError(
+                409, f"{target} changed during the dry-run: {changed.message}"
+            ) from None
+        except KubeError as refused:
+            raise RefusedError(
+                422, f"the API server refused the dry-run: {refused.message}"
+            ) from None
+        diff = _diff(before, after)
+        if not diff and not evictions:
+            raise RefusedError(422, f"nothing to change: {target} is as asked already")
+        return diff, evictions
+
+    # ---- approving -----------------------------------------------------------------
+
+    def approve(self, who: Identity, request_id: str, comment: str = "") -> ActionRequest:
+        """Approve a pending request. RefusedError: 403 (not an approver; the requester
+        itself, under four eyes), 409 (not pending)."""
+        _needs(who, Role.APPROVER, "approving")
+        with self.lock:
+            request = self.get(request_id)
+            if self.config.four_eyes and who.name == request.requester:
+                raise RefusedError(
+                    403, "four eyes: a request is approved by someone other than its requester"
+                )
+            _in(request, State.PENDING, "approved")
+            now = self.clock()
+            request = request.moved(
+                State.APPROVED,
+                now,
+                approvals=[*request.approvals, Approval(by=who.name, at=now, comment=comment)],
+            )
+            records.save_request(self.store, request)
+            self._audit(AuditEvent.APPROVE, AuditResult.OK, who, request, comment)
+        return request
+
+    def reject(self, who: Identity, request_id: str, comment: str = "") -> ActionRequest:
+        """Reject a pending or approved request (an approver, or its requester
+        withdrawing it). RefusedError: 403, 409 (applied or ended already)."""
+        with self.lock:
+            request = self.get(request_id)
+            if who.name != request.requester:
+                _needs(who, Role.APPROVER, "rejecting someone else's request")
+            _in(request, (State.PENDING, State.APPROVED), "rejected")
+            request = request.moved(
+                State.REJECTED, self.clock(), rejected_by=who.name, reason=comment
+            )
+            records.save_request(self.store, request)
+            self._audit(AuditEvent.REJECT, AuditResult.OK, who, request, comment)
+        return request
+
+    # ---- applying ------------------------------------------------------------------
+
+    def apply(self, who: Identity, request_id: str) -> ActionRequest:
+        """Apply an approved request, once: its requester or an approver. RefusedError: 403
+        (role; outside the change windows now), 409 (not approved, applied already, the
+        approval expired, the object changed since the dry-run)."""
+        _needs(who, Role.REQUESTER, "applying")
+        with self.lock:
+            request = self.get(request_id)
+            if who.name != request.requester:
+                _needs(who, Role.APPROVER, "applying someone else's request")
+            _in(request, State.APPROVED, "applied")
+            now = self.clock()
+            approved_at = request.approvals[-1].at if request.approvals else request.created_at
+            if now - approved_at > self.config.approval_ttl:
+                expired = request.moved(
+                    State.PENDING,
+                    now,
+                    approvals=[],
+                    reason=f"the approval of {approved_at:%Y-%m-%d %H:%M:%S} UTC expired",
+                )
+                records.save_request(self.store, expired)
+                raise RefusedError(409, f"{expired.reason}: approve it again")
+            self._recheck(request, now)
+            request = request.moved(State.APPLYING, now)
+            records.save_request(self.store, request)
+            return self._apply(who, request)
+
+    def _recheck(self, request: ActionRequest, now: datetime) -> None:
+        """The policy as of ``now`` (change windows), for the requester's roles."""
+        decision = self.policy.decide(
+            request.action,
+            set(request.roles),
+            request.target.cluster,
+            request.target.namespace,
+            remediations.change(request.action, request.before or {}, request.desired or {}),
+            now,
+        )
+        if not decision.allowed:
+            raise RefusedError(403, decision.reason, decision.rule)
+
+    def _apply(self, who: Identity, request: ActionRequest) -> ActionRequest:
+        target = request.target
+        try:
+            if request.action == Action.DELETE_POD:
+                self.cluster.delete(target, request.resource_version, dry_run=False)
+                version = None
+            else:
+                assert request.desired is not None
+                version = self.cluster.replace(target, request.desired, dry_run=False)["metadata"][
+                    "resourceVersion"
+                ]
+            evictions = (
+                self._evict(request) if request.action == Action.DRAIN else request.evictions
+            )
+        except ConflictError as changed:
+            failed = request.moved(
+                State.FAILED,
+                self.clock(),
+                reason=f"the object changed since the dry-run: {changed.message}",
+            )
+            records.save_request(self.store, failed)
+            self._audit(AuditEvent.APPLY, AuditResult.REFUSED, who, failed, failed.reason)
+            raise RefusedError(409, failed.reason) from None
+        except KubeError as refused:
+            failed = request.moved(
+                State.FAILED, self.clock(), reason=f"the API server refused: {refused.message}"
+            )
+            records.save_request(self.store, failed)
+            self._audit(AuditEvent.APPLY, AuditResult.FAILED, who, failed, failed.reason)
+            raise RefusedError(422, failed.reason) from None
+        now = self.clock()
+        applied = request.moved(
+            State.APPLIED,
+            now,
+            applied_at=now,
+            applied_by=who.name,
+            applied_version=version,
+            evictions=evictions,
+            reason=_eviction_note(evictions),
+        )
+        records.save_request(self.store, applied)
+        self._audit(
+            AuditEvent.APPLY, AuditResult.OK, who, applied, applied.reason, *_sides(applied.diff)
+        )
+        if self.tell is not None:
+            self.tell(applied, "applied")
+        return applied
+
+    def _evict(self, request: ActionRequest) -> dict[str, str]:
+        """Evict the drained node's pods now (the eviction API keeps their budgets)."""
+        return {
+            f"{pod['metadata']['namespace']}/{pod['metadata']['name']}": self.cluster.evict(
+                pod, dry_run=False
+            )
+            or ""
+            for pod in _evictable(self.cluster.pods_on(request.target.name))
+        }
+
+    # ---- undoing -------------------------------------------------------------------
+
+    def undo(self, who: Identity, request_id: str) -> ActionRequest:
+        """Put back the object's recorded before-state, dry-run first, if the object is
+        still as the apply left it. An approver may undo, and the requester of a request
+        its rule auto-approved. RefusedError: 403, 409 (not applied; changed since)."""
+        with self.lock:
+            request = self.get(request_id)
+            if not (request.auto_approve and who.name == request.requester):
+                _needs(who, Role.APPROVER, "undoing")
+            _in(request, State.APPLIED, "undone")
+            target, before = request.target, request.before or {}
+            live = self.cluster.get(target)
+            decision = self.policy.decide(
+                request.action,
+                set(who.roles),
+                target.cluster,
+                target.namespace,
+                remediations.change(request.action, live or {}, before),
+                self.clock(),
+            )
+            if not decision.allowed:
+                raise RefusedError(403, decision.reason, decision.rule)
+            restored = _restorable(before)
+            try:
+                if request.action == Action.DELETE_POD:
+                    if live is not None:
+                        raise RefusedError(409, f"{target} exists again: nothing to undo")
+                    self.cluster.create(target, restored, dry_run=True)
+                else:
+                    current = (live or {}).get("metadata", {}).get("resourceVersion")
+                    if live is None or current != request.applied_version:
+                        raise RefusedError(
+                            409, f"{target} changed since the apply: undo would overwrite that"
+                        )
+                    restored["metadata"]["resourceVersion"] = current
+                    self.cluster.replace(target, restored, dry_run=True)
+                undoing = request.moved(State.UNDOING, self.clock())
+                records.save_request(self.store, undoing)
+                if request.action == Action.DELETE_POD:
+                    self.cluster.create(target, restored, dry_run=False)
+                else:
+                    self.cluster.replace(target, restored, dry_run=False)
+            except ConflictError as changed:
+                raise self._undo_refused(
+                    who, request, f"{target} changed: {changed.message}"
+                ) from None
+            except KubeError as refused:
+                raise self._undo_refused(
+                    who, request, f"the API server refused: {refused.message}"
+                ) from None
+            now = self.clock()
+            undone = undoing.moved(State.UNDONE, now, undone_at=now, undone_by=who.name)
+            records.save_request(self.store, undone)
+            after, before_fields = _sides(request.diff)
+            self._audit(AuditEvent.UNDO, AuditResult.OK, who, undone, "", before_fields, after)
+            if self.tell is not None:
+                self.tell(undone, "undone")
+        return undone
+
+    def _undo_refused(self, who: Identity, request: ActionRequest, reason: str) -> RefusedError:
+        records.save_request(self.store, request.moved(State.APPLIED, self.clock(), reason=reason))
+        self._audit(AuditEvent.UNDO, AuditResult.REFUSED, who, request, reason)
+        return RefusedError(409, reason)
+
+    # ---- after a restart -----------------------------------------------------------
+
+    def recover(self) -> list[ActionRequest]:
+        """Settle each request left ``applying`` or ``undoing``: from the object, whether
+        the change reached the API server (applied / undone) or not (failed / applied),
+        each audited as a ``recover`` event."""
+        settled = []
+        with self.lock:
+            for request in records.unfinished(self.store):
+                live = self.cluster.get(request.target)
+                now = self.clock()
+                if request.state == State.APPLYING:
+                    if _landed(request, live, undo=False):
+                        version = live["metadata"]["resourceVersion"] if live else None
+                        ended = request.moved(
+                            State.APPLIED,
+                            now,
+                            applied_at=now,
+                            applied_version=version,
+                            reason=RECOVERED["applied"],
+                        )
+                    else:
+                        ended = request.moved(
+                            State.FAILED,
+                            now,
+                            reason=RECOVERED["not applied"],
+                        )
+                elif _landed(request, live, undo=True):
+                    ended = request.moved(
+                        State.UNDONE,
+                        now,
+                        undone_at=now,
+                        reason=RECOVERED["undone"],
+                    )
+                else:
+                    ended = request.moved(
+                        State.APPLIED,
+                        now,
+                        reason=RECOVERED["not undone"],
+                    )
+                records.save_request(self.store, ended)
+                self._audit(AuditEvent.RECOVER, AuditResult.OK, None, ended, ended.reason)
+                log.info("request %s: %s", ended.id, ended.reason)
+                settled.append(ended)
+        return settled
+
+    # ---- audit ---------------------------------------------------------------------
+
+    def _audit(
+        self,
+        event: AuditEvent,
+        result: AuditResult,
+        who: Identity | None,
+        request: ActionRequest,
+        reason: str,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> None:
+        target = request.target
+        self.announce(
+            [
+                ActionAudit(
+                    audit_id=uuid.uuid4().hex,
+                    at=self.clock(),
+                    event=event,
+                    result=result,
+                    who=who.name if who else "",
+                    roles=sorted(who.roles) if who else [],
+                    request_id=request.id,
+                    action=request.action.value,
+                    cluster=target.cluster,
+                    namespace=target.namespace,
+                    kind=target.kind,
+                    name=target.name,
+                    reason=reason,
+                    before=before,
+                    after=after,
+                )
+            ]
+        )
+
+
+def _needs(who: Identity, role: Role, what: str) -> None:
+    if role not in who.roles:
+        raise RefusedError(
+            403,
+            f"{what} needs the {role.value} role; "
+            f"{who.name} holds {', '.join(sorted(who.roles)) or 'none'}",
+        )
+
+
+def _in(request: ActionRequest, states: State | tuple[State, ...], to_be: str) -> None:
+    wanted = states if isinstance(states, tuple) else (states,)
+    if request.state not in wanted:
+        raise RefusedError(
+            409, f"request {request.id} is {request.state.value}: it cannot be {to_be}"
+        )
+
+
+def _suggested(finding: Finding) -> Action:
+    """The remediation a finding suggests: a drift's revert; a workload's anomaly, a
+    restart."""
+    if finding.kind == FindingKind.DRIFT:
+        return Action.REVERT_DRIFT
+    if finding.kind == FindingKind.ANOMALY and finding.subject.kind in remediations.WORKLOADS:
+        return Action.RESTART
+    raise RefusedError(
+        422,
+        f"no remediation is suggested for a {finding.kind.value} finding "
+        f"of a {finding.subject.kind}",
+    )
+
+
+def _kept(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object without its status and managedFields: what a request records."""
+    kept = {k: v for k, v in obj.items() if k != "status"}
+    kept["metadata"] = {
+        k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"
+    }
+    return kept
+
+
+def _restorable(before: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded before-state as it can be sent again."""
+    restored = json.loads(json.dumps(before))
+    for field in ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp"):
+        restored.get("metadata", {}).pop(field, None)
+    return restored  # type: ignore[no-any-return]
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any] | None) -> list[FieldDiff]:
+    return [
+        FieldDiff(path=c.path, change=c.change, old=c.old, new=c.new, category=c.category)
+        for c in differences(comparable(before), comparable(after) if after is not None else None)
+    ]
+
+
+def _sides(diff: list[FieldDiff]) -> tuple[str, str]:
+    """The diff's before and after: JSON objects of field path -> value (JSON, null
+    where absent)."""
+    return (
+        json.dumps({d.path: d.old for d in diff}, sort_keys=True),
+        json.dumps({d.path: d.new for d in diff}, sort_keys=True),
+    )
+
+
+def _landed(request: ActionRequest, live: dict[str, Any] | None, undo: bool) -> bool:
+    """Whether the object shows the request's change (``undo``: its undo)."""
+    before = request.before or {}
+    if request.action == Action.DELETE_POD:
+        gone = live is None or live["metadata"].get("uid") != before["metadata"].get("uid")
+        return (live is not None) if undo else gone
+    if live is None:
+        return False
+    now = {d.path: d.new for d in _diff(before, _kept(live))}  # where it differs from before
+    if undo:
+        return not any(d.path in now for d in request.diff)
+    return all(d.path in now and now[d.path] == d.new for d in request.diff)
+
+
+def _evictable(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods a drain evicts: not DaemonSet pods or mirror pods (as ``kubectl drain``
+    with ``--ignore-daemonsets``), not those finished already."""
+    kept = []
+    for pod in pods:
+        metadata = pod["metadata"]
+        owners = {o.get("kind") for o in metadata.get("ownerReferences") or []}
+        mirror = "kubernetes.io/config.mirror" in (metadata.get("annotations") or {})
+        done = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        if "DaemonSet" not in owners and not mirror and not done:
+            kept.append(pod)
+    return kept
+
+
+def _eviction_note(evictions: Mapping[str, str]) -> str:
+    blocked = {pod: why for pod, why in evictions.items() if why}
+    if not blocked:
+        return ""
+    return f"{len(blocked)} of {len(evictions)} pods not evicted: " + "; ".join(
+        f"{pod}: {why}" for pod, why in sorted(blocked.items())
+    )
+
+
+def _first_error(error: Exception) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(error)
