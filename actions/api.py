@@ -91,6 +91,38 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Filter = Annotated[str | None, Query(max_length=253)]
 RequestId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
+BEARER = HTTPBearer(auto_error=False, description="A Kubernetes or a static token")
+
+
+def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> Identity:
+    """Who calls: 401 without a valid token, 503 when the API server cannot say."""
+    if credentials is None:
+        raise HTTPException(401, "no bearer token", {"WWW-Authenticate": "Bearer"})
+    authenticator: Authenticator = request.app.state.authenticator
+    try:
+        who = authenticator.identify(credentials.credentials)
+    except Exception:  # the API server did not answer the review: say so, not why
+        raise HTTPException(503, "the API server cannot review tokens now") from None
+    if who is None:
+        raise HTTPException(401, "the token is not valid", {"WWW-Authenticate": "Bearer"})
+    request.state.who = who
+    return who
+
+
+Caller = Annotated[Identity, Depends(_caller)]
+
+
+def _viewer(who: Caller) -> Identity:
+    """A caller who may read: 403 without the viewer role."""
+    if Role.VIEWER not in who.roles:
+        raise RefusedError(403, f"reading needs the viewer role; {who.name} holds none")
+    return who
+
+
+Viewer = Annotated[Identity, Depends(_viewer)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
@@ -102,107 +134,10 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         description=__doc__,
         responses=ERRORS,
     )
-    bearer = HTTPBearer(auto_error=False, description="A Kubernetes or a static token")
+    app.state.authenticator = authenticator
 
-    def caller(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Identity:
-        if credentials is None:
-            raise HTTPException(401, "no bearer token", {"WWW-Authenticate": "Bearer"})
-        try:
-            who = authenticator.identify(credentials.credentials)
-        except Exception:  # the API server did not answer the review: say so, not why
-            raise HTTPException(503, "the API server cannot review tokens now") from None
-        if who is None:
-            raise HTTPException(401, "the token is not valid", {"WWW-Authenticate": "Bearer"})
-        request.state.who = who
-        return who
-
-    authenticated = Annotated[Identity, Depends(caller)]
-
-    def reader(who: authenticated) -> Identity:
-        if Role.VIEWER not in who.roles:
-            raise RefusedError(403, f"reading needs the viewer role; {who.name} holds none")
-        return who
-
-    viewer = Annotated[Identity, Depends(reader)]
-
-    @app.exception_handler(RefusedError)
-    async def refused(request: Request, error: RefusedError) -> JSONResponse:
-        request.state.reason = error.reason
-        return JSONResponse(
-            Problem(detail=error.reason, rule=error.rule).model_dump(), error.status
-        )
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        request.state.reason = str(error.detail)
-        return JSONResponse({"detail": str(error.detail)}, error.status_code, error.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid"}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        request.state.reason = f"{where}: {first.get('msg', 'invalid')}"
-        return JSONResponse({"detail": request.state.reason}, 422)
-
-    @app.middleware("http")
-    async def audit(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        try:
-            response = await call_next(request)
-        except Exception:
-            if request.url.path not in UNAUDITED:
-                await run_in_threadpool(service.announce, [_call_record(request, 500)])
-            raise
-        if request.url.path not in UNAUDITED:
-            record = _call_record(request, response.status_code)
-            await run_in_threadpool(service.announce, [record])
-        return response
-
-    def once(
-        request: Request,
-        who: Identity,
-        key: str | None,
-        body: BaseModel | None,
-        call: Callable[[], ActionRequest],
-        status: int = 200,
-    ) -> JSONResponse:
-        """``call`` once per caller and idempotency key."""
-        if key is None:
-            return _answer(request, call(), status)
-        text = body.model_dump_json() if body is not None else ""
-        fingerprint = hashlib.sha256(
-            f"{request.method} {request.url.path} {text}".encode()
-        ).hexdigest()
-        with service.lock:
-            kept = records.kept_answer(service.store, who.name, key)
-            if kept is not None:
-                if kept[0] != fingerprint:
-                    raise RefusedError(422, "this Idempotency-Key was used for another call")
-                request.state.reason = "replayed: the answer given to this Idempotency-Key"
-                answer = json.loads(kept[2])
-                request.state.request_id = answer.get("id", "")
-                return JSONResponse(answer, kept[1], {"Idempotent-Replayed": "true"})
-            try:
-                response = _answer(request, call(), status)
-            except RefusedError as refusal:
-                response = JSONResponse(
-                    Problem(detail=refusal.reason, rule=refusal.rule).model_dump(), refusal.status
-                )
-                request.state.reason = refusal.reason
-            records.keep_answer(
-                service.store,
-                who.name,
-                key,
-                fingerprint,
-                response.status_code,
-                bytes(response.body).decode(),
-                service.clock(),
-            )
-            return response
+    _error_answers(app)
+    _audited(app, service)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -210,17 +145,17 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
 
     @app.post("/v1/requests", status_code=201, response_model=ActionRequest)
     def create(
-        request: Request, body: NewRequest, who: authenticated, key: IdempotencyKey = None
+        request: Request, body: NewRequest, who: Caller, key: IdempotencyKey = None
     ) -> JSONResponse:
         """Ask for a remediation: checked against the policy and run as a server-side
         dry-run; the answer shows the diff and the state (pending, or approved when the
         policy auto-approves)."""
         request.state.asked = body
-        return once(request, who, key, body, lambda: service.create(who, body), 201)
+        return _once(service, request, who, key, body, lambda: service.create(who, body), 201)
 
     @app.get("/v1/requests", response_model=RequestPage)
     def list_requests(
-        who: viewer,
+        who: Viewer,
         state: State | None = None,
         action: Action | None = None,
         cluster: Filter = None,
@@ -247,7 +182,7 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         return RequestPage(items=items, total=total, limit=limit, offset=offset)
 
     @app.get("/v1/requests/{request_id}", response_model=ActionRequest)
-    def show(request: Request, request_id: RequestId, who: viewer) -> ActionRequest:
+    def show(request: Request, request_id: RequestId, who: Viewer) -> ActionRequest:
         """One request."""
         request.state.request_id = request_id
         found = service.get(request_id)
@@ -258,47 +193,51 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
     def approve(
         request: Request,
         request_id: RequestId,
-        who: authenticated,
+        who: Caller,
         body: Comment | None = None,
         key: IdempotencyKey = None,
     ) -> JSONResponse:
         """Approve a pending request (an approver other than its requester)."""
         request.state.request_id = request_id
         note = body.comment if body else ""
-        return once(request, who, key, body, lambda: service.approve(who, request_id, note))
+        return _once(
+            service, request, who, key, body, lambda: service.approve(who, request_id, note)
+        )
 
     @app.post("/v1/requests/{request_id}/reject", response_model=ActionRequest)
     def reject(
         request: Request,
         request_id: RequestId,
-        who: authenticated,
+        who: Caller,
         body: Comment | None = None,
         key: IdempotencyKey = None,
     ) -> JSONResponse:
         """Reject a request that is not applied (an approver; its requester withdraws it)."""
         request.state.request_id = request_id
         note = body.comment if body else ""
-        return once(request, who, key, body, lambda: service.reject(who, request_id, note))
+        return _once(
+            service, request, who, key, body, lambda: service.reject(who, request_id, note)
+        )
 
     @app.post("/v1/requests/{request_id}/apply", response_model=ActionRequest)
     def apply(
-        request: Request, request_id: RequestId, who: authenticated, key: IdempotencyKey = None
+        request: Request, request_id: RequestId, who: Caller, key: IdempotencyKey = None
     ) -> JSONResponse:
         """Apply an approved request, once, if the object is as its dry-run read it."""
         request.state.request_id = request_id
-        return once(request, who, key, None, lambda: service.apply(who, request_id))
+        return _once(service, request, who, key, None, lambda: service.apply(who, request_id))
 
     @app.post("/v1/requests/{request_id}/undo", response_model=ActionRequest)
     def undo(
-        request: Request, request_id: RequestId, who: authenticated, key: IdempotencyKey = None
+        request: Request, request_id: RequestId, who: Caller, key: IdempotencyKey = None
     ) -> JSONResponse:
         """Put the object back as it was before the apply, if it is as the apply left it."""
         request.state.request_id = request_id
-        return once(request, who, key, None, lambda: service.undo(who, request_id))
+        return _once(service, request, who, key, None, lambda: service.undo(who, request_id))
 
     @app.get("/v1/audit", response_model=AuditPage)
     def audit_log(
-        who: viewer,
+        who: Viewer,
         request_id: Filter = None,
         caller: Annotated[str | None, Query(alias="who", max_length=253)] = None,
         event: AuditEvent | None = None,
@@ -364,3 +303,87 @@ def _call_record(request: Request, status: int) -> ActionAudit:
         name=target.name if target else (asked.name or "") if asked else "",
         reason=str(getattr(request.state, "reason", ""))[:1000],
     )
+
+
+def _error_answers(app: FastAPI) -> None:
+    """Every refusal as a ``Problem``, its reason kept for the call's audit record."""
+
+    @app.exception_handler(RefusedError)
+    async def refused(request: Request, error: RefusedError) -> JSONResponse:
+        request.state.reason = error.reason
+        return JSONResponse(
+            Problem(detail=error.reason, rule=error.rule).model_dump(), error.status
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        request.state.reason = str(error.detail)
+        return JSONResponse({"detail": str(error.detail)}, error.status_code, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        request.state.reason = f"{where}: {first.get('msg', 'invalid')}"
+        return JSONResponse({"detail": request.state.reason}, 422)
+
+
+def _audited(app: FastAPI, service: Service) -> None:
+    """One ``call`` audit record for every answered call (a crash: status 500)."""
+
+    @app.middleware("http")
+    async def audit(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        try:
+            response = await call_next(request)
+        except Exception:
+            if request.url.path not in UNAUDITED:
+                await run_in_threadpool(service.announce, [_call_record(request, 500)])
+            raise
+        if request.url.path not in UNAUDITED:
+            record = _call_record(request, response.status_code)
+            await run_in_threadpool(service.announce, [record])
+        return response
+
+
+def _once(
+    service: Service,
+    request: Request,
+    who: Identity,
+    key: str | None,
+    body: BaseModel | None,
+    call: Callable[[], ActionRequest],
+    status: int = 200,
+) -> JSONResponse:
+    """``call`` once per caller and idempotency key."""
+    if key is None:
+        return _answer(request, call(), status)
+    text = body.model_dump_json() if body is not None else ""
+    fingerprint = hashlib.sha256(f"{request.method} {request.url.path} {text}".encode()).hexdigest()
+    with service.lock:
+        kept = records.kept_answer(service.store, who.name, key)
+        if kept is not None:
+            if kept[0] != fingerprint:
+                raise RefusedError(422, "this Idempotency-Key was used for another call")
+            request.state.reason = "replayed: the answer given to this Idempotency-Key"
+            answer = json.loads(kept[2])
+            request.state.request_id = answer.get("id", "")
+            return JSONResponse(answer, kept[1], {"Idempotent-Replayed": "true"})
+        try:
+            response = _answer(request, call(), status)
+        except RefusedError as refusal:
+            response = JSONResponse(
+                Problem(detail=refusal.reason, rule=refusal.rule).model_dump(), refusal.status
+            )
+            request.state.reason = refusal.reason
+        records.keep_answer(
+            service.store,
+            who.name,
+            key,
+            fingerprint,
+            response.status_code,
+            bytes(response.body).decode(),
+            service.clock(),
+        )
+        return response

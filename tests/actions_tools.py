@@ -1,0 +1,140 @@
+"""The action service as the tests run it: on the real kube-apiserver, as the ServiceAccount
+of its own manifest (deploy/kubernetes/actions.yaml, exactly that ClusterRole), served by
+uvicorn on a loopback port; its callers are ServiceAccounts of the same API server, whose
+tokens it reviews (TokenReview), and one static token."""
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+import uvicorn
+import yaml
+from kube_tools import as_service_account
+from kubernetes import client, utils
+from kubernetes.client.rest import ApiException
+
+from kubeopera.actions.auth import hash_token
+from kubeopera.actions.config import load_service_config
+from kubeopera.actions.server import make_app
+from kubeopera.deploy.kafka import free_port
+from kubeopera.sinks.clickhouse import ChdbBackend, Store
+
+MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "kubernetes" / "actions.yaml"
+PEOPLE = "people"
+CLUSTER = "kube"
+STATIC_TOKEN = "ci-bot-token-" + "x" * 20
+"""The static token the settings hold only the hash of."""
+
+ROLES = {"alice": "requester", "bob": "approver", "carol": "viewer", "dave": "approver"}
+"""The callers, ServiceAccounts of namespace ``people`` (mallory holds no role)."""
+
+
+def user(name: str) -> str:
+    """The user name the API server gives a caller's token."""
+    return f"system:serviceaccount:{PEOPLE}:{name}"
+
+
+def ensure(create: Any, *args: Any) -> None:
+    """Create, where an earlier test may have already (409)."""
+    try:
+        create(*args)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+
+
+def install(admin: client.ApiClient) -> None:
+    """The service's manifest, RBAC only (no pod runs here), and the callers."""
+    documents = [d for d in yaml.safe_load_all(MANIFEST.read_text()) if d]
+    core = client.CoreV1Api(admin)
+    for name in ("kubeopera", PEOPLE):
+        ensure(core.create_namespace, client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    for document in documents:
+        if document["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
+            try:
+                utils.create_from_dict(admin, document)
+            except utils.FailToCreateError as error:
+                if any(e.status != 409 for e in error.api_exceptions):
+                    raise
+    for name in (*ROLES, "mallory"):
+        ensure(
+            core.create_namespaced_service_account,
+            PEOPLE,
+            client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)),
+        )
+
+
+def token(admin: client.ApiClient, name: str) -> str:
+    """A fresh token of caller ``name`` (TokenRequest API)."""
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+    answer = client.CoreV1Api(admin).create_namespaced_service_account_token(name, PEOPLE, request)
+    return str(answer.status.token)
+
+
+def write_config(folder: Path, policy: dict[str, Any], **settings: Any) -> Path:
+    """The service's settings file (and its policy beside it) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "policy.yaml").write_text(yaml.safe_dump(policy))
+    config = {
+        "cluster": CLUSTER,
+        "policy": "policy.yaml",
+        "bindings": [{"role": role, "users": [user(name)]} for name, role in ROLES.items()],
+        "static_tokens": [
+            {"name": "ci-bot", "hash": hash_token(STATIC_TOKEN), "roles": ["requester"]}
+        ],
+        **settings,
+    }
+    path = folder / "actions.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+class Running:
+    """A service being served: ``url``, its ``store``, and calls to it as someone."""
+
+    def __init__(self, url: str, store: Store, server: uvicorn.Server) -> None:
+        self.url, self.store, self.server = url, store, server
+        self.session = requests.Session()
+
+    def call(
+        self, who: str | None, method: str, path: str, json: Any = None, key: str | None = None
+    ) -> requests.Response:
+        headers = {"Authorization": f"Bearer {who}"} if who is not None else {}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return self.session.request(method, self.url + path, json=json, headers=headers, timeout=60)
+
+    def audit_count(self) -> int:
+        return int(self.store.query("SELECT count() AS n FROM v_actions_audit")["n"][0])
+
+
+@contextmanager
+def serving(admin: client.ApiClient, config_path: Path, data: Path) -> Iterator[Running]:
+    """The service with the settings at ``config_path`` on the store at ``data``, acting
+    as its manifest's ServiceAccount; token reviews are not cached (``review_ttl`` 0), so
+    a test sees each call reviewed."""
+    config, policy = load_service_config(config_path)
+    with (
+        as_service_account(admin, "kubeopera", "kubeopera-actions") as api,
+        Store(ChdbBackend(data), raw_retention_days=0) as store,
+    ):
+        app, _ = make_app(config, policy, api, store, review_ttl=0)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.05)
+        try:
+            yield Running(f"http://127.0.0.1:{port}", store, server)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
