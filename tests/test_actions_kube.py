@@ -4,7 +4,6 @@ worked out here by hand), approved by another identity, applied (the object on t
 server has the new state), audited with before and after, and undone (the object's
 spec, labels and annotations exactly as before)."""
 
-import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,5 +143,189 @@ def test_scale_end_to_end(admin: client.ApiClient, service: Any, tokens: dict[st
     assert (last["event"], json.loads(last["after"])) == ("undo", {"/spec/replicas": "3"})
 
 
-def _unused(obj: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(obj)
+def lifecycle(
+    service: Any, tokens: dict[str, str], body: dict[str, Any], expected: list[tuple[Any, ...]]
+) -> str:
+    """Request as alice (the diff is ``expected``: path, change, old, new), approve as bob,
+    apply as alice; the audit's apply record holds the diff's sides. The request's id."""
+    created = service.call(tokens["alice"], "POST", "/v1/requests", body)
+    assert created.status_code == 201, created.text
+    request = created.json()
+    assert [(d["path"], d["change"], d["old"], d["new"]) for d in request["diff"]] == expected
+    rid = request["id"]
+    approved = service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/approve")
+    assert approved.json()["state"] == "approved", approved.text
+    applied = service.call(tokens["alice"], "POST", f"/v1/requests/{rid}/apply")
+    assert applied.json()["state"] == "applied", applied.text
+    record = audit_rows(service, rid)[-1]
+    assert record["event"] == "apply" and record["result"] == "ok"
+    assert json.loads(record["before"]) == {path: old for path, _, old, _ in expected}
+    assert json.loads(record["after"]) == {path: new for path, _, _, new in expected}
+    return str(rid)
+
+
+def undo(service: Any, tokens: dict[str, str], rid: str) -> None:
+    undone = service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/undo")
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["state"] == "undone"
+
+
+def test_restart_end_to_end(admin: client.ApiClient, service: Any, tokens: dict[str, str]) -> None:
+    create_deployment(admin, "api")
+    path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/api"
+    before = read(admin, path)
+    body = {"action": "restart", "kind": "Deployment", "namespace": NAMESPACE, "name": "api"}
+    created = service.call(tokens["alice"], "POST", "/v1/requests", body).json()
+    (change,) = created["diff"]  # the template had no annotations: all of them are new
+    annotations = "/spec/template/metadata/annotations"
+    assert (change["path"], change["change"], change["old"]) == (annotations, "ADDED", None)
+    stamp = json.loads(change["new"])["kubectl.kubernetes.io/restartedAt"]
+    assert created["created_at"][:19] == stamp.rstrip("Z")  # the time it was asked, UTC
+    rid = created["id"]
+    service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/approve")
+    assert service.call(tokens["alice"], "POST", f"/v1/requests/{rid}/apply").status_code == 200
+    template = read(admin, path)["spec"]["template"]["metadata"]
+    assert template["annotations"] == {"kubectl.kubernetes.io/restartedAt": stamp}
+    undo(service, tokens, rid)
+    assert kept(read(admin, path)) == kept(before)
+
+
+def test_set_resources_end_to_end(
+    admin: client.ApiClient, service: Any, tokens: dict[str, str]
+) -> None:
+    create_deployment(admin, "cart")
+    path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/cart"
+    before = read(admin, path)
+    body = {"action": "set_resources", "kind": "Deployment", "namespace": NAMESPACE,
+            "name": "cart", "params": {"resources": {"container": "app",
+            "requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}}}  # fmt: skip
+    app = "/spec/template/spec/containers/[name=app]/resources"
+    rid = lifecycle(service, tokens, body, [
+        (f"{app}/limits", "ADDED", None, '{"memory":"512Mi"}'),
+        (f"{app}/requests/cpu", "MODIFIED", '"100m"', '"250m"'),
+        (f"{app}/requests/memory", "MODIFIED", '"128Mi"', '"256Mi"'),
+    ])  # fmt: skip
+    container = read(admin, path)["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == {
+        "requests": {"cpu": "250m", "memory": "256Mi"},
+        "limits": {"memory": "512Mi"},
+    }
+    undo(service, tokens, rid)
+    assert kept(read(admin, path)) == kept(before)
+
+
+def node(admin: client.ApiClient, name: str, unschedulable: bool = False) -> str:
+    path = "/api/v1/nodes"
+    spec = {"unschedulable": True} if unschedulable else {}
+    send(admin, "POST", path, [], {"metadata": {"name": name}, "spec": spec})
+    return f"{path}/{name}"
+
+
+def test_cordon_and_uncordon_end_to_end(
+    admin: client.ApiClient, service: Any, tokens: dict[str, str]
+) -> None:
+    path = node(admin, "n-cordon")
+    before = read(admin, path)
+    body = {"action": "cordon", "kind": "Node", "name": "n-cordon"}
+    created = service.call(tokens["bob"], "POST", "/v1/requests", body).json()
+    assert [(d["path"], d["change"], d["old"], d["new"]) for d in created["diff"]] == [
+        ("/spec/unschedulable", "ADDED", None, "true")
+    ]
+    rid = created["id"]
+    # four eyes: bob asked, so dave (another approver) approves; bob applies
+    assert service.call(tokens["dave"], "POST", f"/v1/requests/{rid}/approve").status_code == 200
+    assert service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/apply").status_code == 200
+    assert read(admin, path)["spec"]["unschedulable"] is True
+    uncordon = {"action": "uncordon", "kind": "Node", "name": "n-cordon"}
+    second = service.call(tokens["bob"], "POST", "/v1/requests", uncordon).json()
+    assert [(d["path"], d["change"], d["old"], d["new"]) for d in second["diff"]] == [
+        ("/spec/unschedulable", "DELETED", "true", None)
+    ]
+    sid = second["id"]
+    service.call(tokens["dave"], "POST", f"/v1/requests/{sid}/approve")
+    assert service.call(tokens["dave"], "POST", f"/v1/requests/{sid}/apply").status_code == 200
+    assert "unschedulable" not in read(admin, path)["spec"]
+    undo(service, tokens, sid)  # the uncordon undone: cordoned again
+    assert read(admin, path)["spec"]["unschedulable"] is True
+    # the cordon is undone only on the object its apply left: refused now, changed since
+    refused = service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/undo")
+    assert refused.status_code == 409, refused.text
+    assert kept(before) != kept(read(admin, path))
+
+
+def pod(admin: client.ApiClient, name: str, node_name: str, labels: dict[str, str],
+        phase: str) -> str:  # fmt: skip
+    """A pod bound to ``node_name`` in ``phase`` (set as the kubelet would: pods/status)."""
+    path = f"/api/v1/namespaces/{NAMESPACE}/pods"
+    created = send(admin, "POST", path, [], {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"nodeName": node_name, "containers": [{"name": "app", "image": "shop:1.4"}]},
+    })  # fmt: skip
+    status = {"phase": phase}
+    if phase == "Running":
+        status["conditions"] = [{"type": "Ready", "status": "True"}]  # type: ignore[assignment]
+    send(admin, "PATCH", f"{path}/{name}/status", [], {"status": status},
+         "application/merge-patch+json")  # fmt: skip
+    return f"{path}/{created['metadata']['name']}"
+
+
+def test_drain_end_to_end_keeps_the_disruption_budget(
+    admin: client.ApiClient, service: Any, tokens: dict[str, str]
+) -> None:
+    path = node(admin, "n-drain")
+    before = read(admin, path)
+    free = pod(admin, "free", "n-drain", {"app": "free"}, "Running")
+    guarded = pod(admin, "guarded", "n-drain", {"app": "guarded"}, "Running")
+    budgets = f"/apis/policy/v1/namespaces/{NAMESPACE}/poddisruptionbudgets"
+    budget = send(admin, "POST", budgets, [], {
+        "metadata": {"name": "guarded"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}},
+    })  # fmt: skip
+    # as the disruption controller would: one healthy pod, none may go
+    send(admin, "PATCH", f"{budgets}/guarded/status", [], {"status": {
+        "observedGeneration": budget["metadata"]["generation"], "disruptionsAllowed": 0,
+        "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}},
+        "application/merge-patch+json")  # fmt: skip
+    body = {"action": "drain", "kind": "Node", "name": "n-drain"}
+    created = service.call(tokens["bob"], "POST", "/v1/requests", body).json()
+    assert [(d["path"], d["new"]) for d in created["diff"]] == [("/spec/unschedulable", "true")]
+    assert created["evictions"][f"{NAMESPACE}/free"] == ""
+    assert "disruption budget" in created["evictions"][f"{NAMESPACE}/guarded"]
+    assert "deletionTimestamp" not in read(admin, free)["metadata"]  # dry-run evicts nothing
+    rid = created["id"]
+    service.call(tokens["dave"], "POST", f"/v1/requests/{rid}/approve")
+    applied = service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/apply").json()
+    assert applied["state"] == "applied"
+    assert applied["reason"].startswith("1 of 2 pods not evicted: shop/guarded:")
+    assert read(admin, path)["spec"]["unschedulable"] is True
+    assert "deletionTimestamp" in read(admin, free)["metadata"]  # evicted: terminating
+    assert "deletionTimestamp" not in read(admin, guarded)["metadata"]
+    undo(service, tokens, rid)  # uncordons; evicted pods are their controllers' to bring back
+    assert kept(read(admin, path)) == kept(before)
+
+
+def test_delete_a_failed_pod_end_to_end(
+    admin: client.ApiClient, service: Any, tokens: dict[str, str]
+) -> None:
+    node(admin, "n-pods")
+    running = pod(admin, "still-running", "n-pods", {"app": "x"}, "Running")
+    refused = service.call(tokens["alice"], "POST", "/v1/requests", {
+        "action": "delete_pod", "kind": "Pod", "namespace": NAMESPACE, "name": "still-running"})  # fmt: skip
+    assert refused.status_code == 422 and "not Failed" in refused.json()["detail"]
+    assert read(admin, running)["status"]["phase"] == "Running"
+    failed = pod(admin, "crashed", "n-pods", {"app": "x"}, "Failed")
+    before = read(admin, failed)
+    body = {"action": "delete_pod", "kind": "Pod", "namespace": NAMESPACE, "name": "crashed"}
+    created = service.call(tokens["alice"], "POST", "/v1/requests", body).json()
+    assert [(d["path"], d["change"], d["new"]) for d in created["diff"]] == [
+        ("/metadata", "DELETED", None),
+        ("/spec", "DELETED", None),
+    ]  # the whole object goes
+    rid = created["id"]
+    service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/approve")
+    assert service.call(tokens["alice"], "POST", f"/v1/requests/{rid}/apply").status_code == 200
+    with pytest.raises(client.ApiException) as gone:
+        read(admin, failed)
+    assert gone.value.status == 404
+    undo(service, tokens, rid)  # the pod made again from its recorded state
+    assert kept(read(admin, failed)) == kept(before)
