@@ -161,10 +161,14 @@ def approved_baselines(store: "Store", filters: dict[str, str], who: str) -> lis
 
     now = datetime.now(UTC)
     return [
-        _baseline(BaselineKind.APPROVED, f"approved by {who}", o.cluster, comparable(o.object), now)
+        _baseline(
+            BaselineKind.APPROVED, f"approved by {who}", o.cluster,
+            # an API server's lists leave each item's apiVersion and kind out
+            comparable({**o.object, "apiVersion": o.api_version, "kind": o.kind}), now,
+        )
         for o in live_objects(store, filters)
         if not o.owner_chain
-    ]
+    ]  # fmt: skip
 
 
 def _baseline(

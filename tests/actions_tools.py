@@ -6,7 +6,7 @@ tokens it reviews (TokenReview), and one static token."""
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,10 @@ from kubernetes.client.rest import ApiException
 from kubeopera.actions.auth import hash_token
 from kubeopera.actions.config import load_service_config
 from kubeopera.actions.server import make_app
+from kubeopera.collectors.kubernetes.collector import Collector
+from kubeopera.collectors.kubernetes.resources import RESOURCES
 from kubeopera.deploy.kafka import free_port
+from kubeopera.models import Message
 from kubeopera.sinks.clickhouse import ChdbBackend, Store
 
 MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "kubernetes" / "actions.yaml"
@@ -113,16 +116,18 @@ class Running:
 
 
 @contextmanager
-def serving(admin: client.ApiClient, config_path: Path, data: Path) -> Iterator[Running]:
-    """The service with the settings at ``config_path`` on the store at ``data``, acting
-    as its manifest's ServiceAccount; token reviews are not cached (``review_ttl`` 0), so
-    a test sees each call reviewed."""
+def serving(
+    admin: client.ApiClient, config_path: Path, data: Path, store: Store | None = None
+) -> Iterator[Running]:
+    """The service with the settings at ``config_path`` on the store at ``data`` (or the
+    open ``store``), acting as its manifest's ServiceAccount; token reviews are not
+    cached (``review_ttl`` 0), so a test sees each call reviewed."""
     config, policy = load_service_config(config_path)
     with (
         as_service_account(admin, "kubeopera", "kubeopera-actions") as api,
-        Store(ChdbBackend(data), raw_retention_days=0) as store,
+        nullcontext(store) if store else Store(ChdbBackend(data), raw_retention_days=0) as opened,
     ):
-        app, _ = make_app(config, policy, api, store, review_ttl=0)
+        app, _ = make_app(config, policy, api, opened, review_ttl=0)
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
@@ -134,7 +139,42 @@ def serving(admin: client.ApiClient, config_path: Path, data: Path) -> Iterator[
             assert time.monotonic() < deadline, "the service did not start"
             time.sleep(0.05)
         try:
-            yield Running(f"http://127.0.0.1:{port}", store, server)
+            yield Running(f"http://127.0.0.1:{port}", opened, server)
         finally:
             server.should_exit = True
             thread.join(timeout=30)
+
+
+class Watching:
+    """The real collector watching the API server in a thread; what it reports is kept
+    (``take``) for the test to run through the pipeline when nothing else uses the store
+    (chDB: one thread at a time)."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._messages: list[Message] = []
+        self._lock = threading.Lock()
+        self.collector = Collector(api, CLUSTER, self._keep, resources=RESOURCES,
+                                   usage_every=None)  # fmt: skip
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.collector.run, args=(self._stop,))
+        self._thread.start()
+
+    def _keep(self, messages: list[Message]) -> None:
+        with self._lock:
+            self._messages.extend(messages)
+
+    def wait_for(self, kind: str, count: int, timeout: float = 60) -> None:
+        """Until ``count`` changes of ``kind`` were reported."""
+        deadline = time.monotonic() + timeout
+        while self.collector.counts[kind] < count:
+            assert time.monotonic() < deadline, f"{kind}: {self.collector.counts[kind]} seen"
+            time.sleep(0.05)
+
+    def take(self) -> list[Message]:
+        with self._lock:
+            taken, self._messages = self._messages, []
+        return taken
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)

@@ -10,11 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from actions_tools import CLUSTER, STATIC_TOKEN, install, serving, token, user, write_config
+from actions_tools import (
+    CLUSTER,
+    STATIC_TOKEN,
+    Watching,
+    install,
+    serving,
+    token,
+    user,
+    write_config,
+)
+from cli_tools import run_kubeopera, stored
 from kubernetes import client, config
 
 from kubeopera.collectors.kubernetes.api import get_json, send
 from kubeopera.deploy.testcluster import LocalCluster
+from kubeopera.settings import Settings
+from kubeopera.sinks.clickhouse import ChdbBackend, Store
 
 NAMESPACE = "shop"
 
@@ -196,9 +208,10 @@ def test_set_resources_end_to_end(
     create_deployment(admin, "cart")
     path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/cart"
     before = read(admin, path)
+    resources = {"container": "app", "requests": {"cpu": "250m", "memory": "256Mi"},
+                 "limits": {"memory": "512Mi"}}  # fmt: skip
     body = {"action": "set_resources", "kind": "Deployment", "namespace": NAMESPACE,
-            "name": "cart", "params": {"resources": {"container": "app",
-            "requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}}}  # fmt: skip
+            "name": "cart", "params": {"resources": resources}}  # fmt: skip
     app = "/spec/template/spec/containers/[name=app]/resources"
     rid = lifecycle(service, tokens, body, [
         (f"{app}/limits", "ADDED", None, '{"memory":"512Mi"}'),
@@ -309,8 +322,8 @@ def test_delete_a_failed_pod_end_to_end(
 ) -> None:
     node(admin, "n-pods")
     running = pod(admin, "still-running", "n-pods", {"app": "x"}, "Running")
-    refused = service.call(tokens["alice"], "POST", "/v1/requests", {
-        "action": "delete_pod", "kind": "Pod", "namespace": NAMESPACE, "name": "still-running"})  # fmt: skip
+    ask = {"action": "delete_pod", "kind": "Pod", "namespace": NAMESPACE, "name": "still-running"}
+    refused = service.call(tokens["alice"], "POST", "/v1/requests", ask)
     assert refused.status_code == 422 and "not Failed" in refused.json()["detail"]
     assert read(admin, running)["status"]["phase"] == "Running"
     failed = pod(admin, "crashed", "n-pods", {"app": "x"}, "Failed")
@@ -329,3 +342,95 @@ def test_delete_a_failed_pod_end_to_end(
     assert gone.value.status == 404
     undo(service, tokens, rid)  # the pod made again from its recorded state
     assert kept(read(admin, failed)) == kept(before)
+
+
+def collect(data: Path, kubeconfig: Path) -> None:
+    """The real collector, once, into the store at ``data`` (the change timeline, drift)."""
+    result = run_kubeopera(
+        data, "collect", "--kubeconfig", str(kubeconfig), "--cluster-name", CLUSTER,
+        "--embedded", "--stop-after", "4", "--scrape-seconds", "0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def edit(admin: client.ApiClient, name: str, patch: dict[str, Any]) -> None:
+    """``kubectl edit``: a strategic merge patch under kubectl-edit's field manager."""
+    path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{name}"
+    send(admin, "PATCH", path, [("fieldManager", "kubectl-edit")], patch,
+         "application/strategic-merge-patch+json")  # fmt: skip
+
+
+def image(name: str, tag: str) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": tag}]}}}}
+
+
+IMAGE = "/spec/template/spec/containers/[name=app]/image"
+
+
+def test_rollback_to_before_the_newest_template_change_from_the_timeline(
+    admin: client.ApiClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    data, settings = tmp_path / "store", write_config(tmp_path / "config", POLICY)
+    path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/front"
+    create_deployment(admin, "front", image="shop:1.4")
+    watching = Watching(admin)  # the real collector: the change timeline
+    try:
+        watching.wait_for("Deployment", 1)
+        seen = watching.collector.counts["Deployment"]
+        edit(admin, "front", image("front", "shop:1.5"))
+        watching.wait_for("Deployment", seen + 1)
+        before = read(admin, path)
+        with Store(ChdbBackend(data), raw_retention_days=0) as store:
+            engine = Settings().engine(store)
+            engine.process(watching.take())
+            with serving(admin, settings, data, store) as service:
+                body = {"action": "rollback", "kind": "Deployment", "namespace": NAMESPACE,
+                        "name": "front"}  # fmt: skip
+                expected = [(IMAGE, "MODIFIED", '"shop:1.5"', '"shop:1.4"')]
+                rid = lifecycle(service, tokens, body, expected)
+                image_now = read(admin, path)["spec"]["template"]["spec"]["containers"][0]
+                assert image_now["image"] == "shop:1.4"
+                watching.wait_for("Deployment", seen + 2)
+                engine.process(watching.take())
+                engine.finish()
+                changes = store.query(
+                    f"SELECT new, manager FROM v_changes WHERE name = 'front' "
+                    f"AND path = '{IMAGE}' ORDER BY at"
+                ).rows()
+                # the edit, then the rollback under the service's field manager
+                assert [new for new, _ in changes] == ['"shop:1.5"', '"shop:1.4"']
+                assert changes[-1][1] == "kubeopera-actions"
+                undo(service, tokens, rid)
+    finally:
+        watching.stop()
+    assert kept(read(admin, path)) == kept(before)
+
+
+def test_revert_drift_from_a_finding(
+    admin: client.ApiClient, kube_cluster: LocalCluster, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    data, settings = tmp_path / "store", write_config(tmp_path / "config", POLICY)
+    path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/checkout"
+    create_deployment(admin, "checkout", image="shop:1.4")
+    collect(data, kube_cluster.kubeconfig)
+    approved = run_kubeopera(data, "drift", "approve", "--cluster", CLUSTER, "--namespace",
+                             NAMESPACE, "--kind", "Deployment", "--name", "checkout")  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    edit(admin, "checkout", {**image("checkout", "shop:1.6-hotfix"),
+                             "metadata": {"labels": {"hotfix": "true"}}})  # fmt: skip
+    collect(data, kube_cluster.kubeconfig)
+    open_drift = "SELECT fingerprint FROM v_findings WHERE status = 'open' AND name = 'checkout'"
+    (fingerprint,) = stored(data, open_drift)["fingerprint"]
+    drifted = read(admin, path)
+    with serving(admin, settings, data) as service:
+        rid = lifecycle(service, tokens, {"from_finding": fingerprint}, [
+            ("/metadata/labels/hotfix", "DELETED", '"true"', None),
+            (IMAGE, "MODIFIED", '"shop:1.6-hotfix"', '"shop:1.4"'),
+        ])  # fmt: skip
+        live = read(admin, path)
+        assert live["metadata"]["labels"] == {"app": "checkout"}
+        assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "shop:1.4"
+        shown = service.call(tokens["carol"], "GET", f"/v1/requests/{rid}").json()
+        assert (shown["action"], shown["finding"]) == ("revert_drift", fingerprint)
+        undo(service, tokens, rid)
+    assert kept(read(admin, path)) == kept(drifted)
