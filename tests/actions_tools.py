@@ -3,6 +3,7 @@ of its own manifest (deploy/kubernetes/actions.yaml, exactly that ClusterRole), 
 uvicorn on a loopback port; its callers are ServiceAccounts of the same API server, whose
 tokens it reviews (TokenReview), and one static token."""
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from kubernetes.client.rest import ApiException
 from kubeopera.actions.auth import hash_token
 from kubeopera.actions.config import load_service_config
 from kubeopera.actions.server import make_app
+from kubeopera.collectors.kubernetes.api import get_json, send
 from kubeopera.collectors.kubernetes.collector import Collector
 from kubeopera.collectors.kubernetes.resources import RESOURCES
 from kubeopera.deploy.kafka import free_port
@@ -178,3 +180,124 @@ class Watching:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
+
+
+NAMESPACE = "shop"
+
+POLICY: dict[str, Any] = {
+    "protected_namespaces": ["kube-system"],
+    "rules": [
+        {"name": "shop-requesters", "roles": ["requester"],
+         "actions": ["scale", "restart", "set_resources", "rollback", "revert_drift"],
+         "clusters": [CLUSTER], "namespaces": [NAMESPACE],
+         "limits": {"replicas_factor": 2, "resources_factor": 4}},
+        {"name": "failed-pods", "roles": ["requester"], "actions": ["delete_pod"],
+         "clusters": [CLUSTER], "namespaces": [".*"]},
+        {"name": "sre", "roles": ["approver"],
+         "actions": ["cordon", "uncordon", "drain", "scale", "restart"],
+         "clusters": [".*"], "namespaces": [".*"]},
+    ],
+}  # fmt: skip
+
+
+def deployment(name: str, replicas: int = 2, image: str = "shop:1.4") -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
+                {"name": "app", "image": image,
+                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}},
+        },
+    }  # fmt: skip
+
+
+def create_deployment(admin: client.ApiClient, name: str, **fields: Any) -> dict[str, Any]:
+    path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
+    return send(admin, "POST", path, [], deployment(name, **fields))
+
+
+def read(admin: client.ApiClient, path: str) -> dict[str, Any]:
+    return get_json(admin, path)
+
+
+def kept(obj: dict[str, Any]) -> dict[str, Any]:
+    """What undo restores and the test compares: spec, labels, annotations."""
+    metadata = obj["metadata"]
+    return {
+        "spec": obj["spec"],
+        "labels": metadata.get("labels"),
+        "annotations": metadata.get("annotations"),
+    }
+
+
+def audit_rows(service: Any, request_id: str) -> list[dict[str, Any]]:
+    return service.store.query(
+        "SELECT event, result, who, before, after, reason FROM v_actions_audit "
+        f"WHERE request_id = '{request_id}' AND event != 'call' ORDER BY at"
+    ).to_dicts()
+
+
+def lifecycle(
+    service: Any, tokens: dict[str, str], body: dict[str, Any], expected: list[tuple[Any, ...]]
+) -> str:
+    """Request as alice (the diff is ``expected``: path, change, old, new), approve as bob,
+    apply as alice; the audit's apply record holds the diff's sides. The request's id."""
+    created = service.call(tokens["alice"], "POST", "/v1/requests", body)
+    assert created.status_code == 201, created.text
+    request = created.json()
+    assert [(d["path"], d["change"], d["old"], d["new"]) for d in request["diff"]] == expected
+    rid = request["id"]
+    approved = service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/approve")
+    assert approved.json()["state"] == "approved", approved.text
+    applied = service.call(tokens["alice"], "POST", f"/v1/requests/{rid}/apply")
+    assert applied.json()["state"] == "applied", applied.text
+    record = audit_rows(service, rid)[-1]
+    assert record["event"] == "apply" and record["result"] == "ok"
+    assert json.loads(record["before"]) == {path: old for path, _, old, _ in expected}
+    assert json.loads(record["after"]) == {path: new for path, _, _, new in expected}
+    return str(rid)
+
+
+def undo(service: Any, tokens: dict[str, str], rid: str) -> None:
+    undone = service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/undo")
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["state"] == "undone"
+
+
+def node(admin: client.ApiClient, name: str, unschedulable: bool = False) -> str:
+    path = "/api/v1/nodes"
+    spec = {"unschedulable": True} if unschedulable else {}
+    send(admin, "POST", path, [], {"metadata": {"name": name}, "spec": spec})
+    return f"{path}/{name}"
+
+
+def pod(admin: client.ApiClient, name: str, node_name: str, labels: dict[str, str],
+        phase: str) -> str:  # fmt: skip
+    """A pod bound to ``node_name`` in ``phase`` (set as the kubelet would: pods/status)."""
+    path = f"/api/v1/namespaces/{NAMESPACE}/pods"
+    created = send(admin, "POST", path, [], {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"nodeName": node_name, "containers": [{"name": "app", "image": "shop:1.4"}]},
+    })  # fmt: skip
+    status = {"phase": phase}
+    if phase == "Running":
+        status["conditions"] = [{"type": "Ready", "status": "True"}]  # type: ignore[assignment]
+    send(admin, "PATCH", f"{path}/{name}/status", [], {"status": status},
+         "application/merge-patch+json")  # fmt: skip
+    return f"{path}/{created['metadata']['name']}"
+
+
+def edit(admin: client.ApiClient, name: str, patch: dict[str, Any]) -> None:
+    """``kubectl edit``: a strategic merge patch under kubectl-edit's field manager."""
+    path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{name}"
+    send(admin, "PATCH", path, [("fieldManager", "kubectl-edit")], patch,
+         "application/strategic-merge-patch+json")  # fmt: skip
+
+
+def image(name: str, tag: str) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": tag}]}}}}
+
+
+IMAGE = "/spec/template/spec/containers/[name=app]/image"

@@ -14,6 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from actions_tools import (
+    NAMESPACE,
+    POLICY,
+    STATIC_TOKEN,
+    Running,
+    ensure,
+    install,
+    serving,
+    token,
+    write_config,
+)
+from kubernetes import client, config
 
 from kubeopera.deploy.kafka import Broker, free_port
 from kubeopera.deploy.testcluster import LocalCluster
@@ -135,3 +147,34 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
     cluster.up()
     yield cluster
     cluster.down()
+
+
+# The action service's (tests/actions_tools.py).
+
+
+@pytest.fixture(scope="session")
+def kube_admin(kube_cluster: LocalCluster) -> Iterator[client.ApiClient]:
+    """The cluster's admin, the service's manifest and the callers installed."""
+    with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as api:
+        install(api)
+        ensure(
+            client.CoreV1Api(api).create_namespace,
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)),
+        )
+        yield api
+
+
+@pytest.fixture
+def tokens(kube_admin: client.ApiClient) -> dict[str, str]:
+    """Each caller's token, fresh."""
+    names = ("alice", "bob", "carol", "dave", "mallory")
+    return {name: token(kube_admin, name) for name in names} | {"ci-bot": STATIC_TOKEN}
+
+
+@pytest.fixture
+def actions_service(kube_admin: client.ApiClient, tmp_path: Path) -> Iterator[Running]:
+    """The service with ``POLICY``, on a store of its own."""
+    with serving(
+        kube_admin, write_config(tmp_path / "config", POLICY), tmp_path / "store"
+    ) as running:
+        yield running
