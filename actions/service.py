@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from kubeopera.actions.auth import Identity
 from kubeopera.actions.config import ServiceConfig
 from kubeopera.actions.kube import Cluster, ConflictError, KubeError
 from kubeopera.actions.lifecycle import ActionRequest, Approval, FieldDiff, State
-from kubeopera.actions.policy import Action, Policy, Role
+from kubeopera.actions.policy import Action, Change, Decision, Policy, Role
 from kubeopera.actions.remediations import Params, RemediationError, Target
 from kubeopera.models import Finding, FindingKind, FindingStatus
 from kubeopera.models.actions import ActionAudit, AuditEvent, AuditResult
@@ -118,6 +118,7 @@ class Service:
                 remediations.check_params(action, target, params)
             except RemediationError as problem:
                 raise RefusedError(422, str(problem)) from None
+            self._allowed(action, who.roles, target, Change(), now)  # before saying what exists
             live = self.cluster.get(target)
             if live is None:
                 raise RefusedError(404, f"no {target}")
@@ -127,16 +128,8 @@ class Service:
             except (RemediationError, ValueError) as problem:
                 raise RefusedError(422, str(problem)) from None
             before = _kept(live)
-            decision = self.policy.decide(
-                action,
-                set(who.roles),
-                target.cluster,
-                target.namespace,
-                remediations.change(action, before, desired),
-                now,
-            )
-            if not decision.allowed:
-                raise RefusedError(403, decision.reason, decision.rule)
+            change = remediations.change(action, before, desired)
+            decision = self._allowed(action, who.roles, target, change, now)
             diff, evictions = self._dry_run(action, target, before, desired)
             request = ActionRequest(
                 id=uuid.uuid4().hex[:16],
@@ -168,6 +161,18 @@ class Service:
                 *_sides(diff),
             )
         return request
+
+    def _allowed(
+        self, action: Action, roles: Iterable[Role], target: Target, change: Change,
+        now: datetime,
+    ) -> Decision:  # fmt: skip
+        """The policy's decision; ``RefusedError`` 403 naming the rule when it refuses."""
+        decision = self.policy.decide(
+            action, set(roles), target.cluster, target.namespace, change, now
+        )
+        if not decision.allowed:
+            raise RefusedError(403, decision.reason, decision.rule)
+        return decision
 
     def _resolved(self, new: NewRequest) -> tuple[Action, Target, Params, Finding | None]:
         """The action, target and parameters asked for, from the request or its finding."""
@@ -341,16 +346,8 @@ class Service:
 
     def _recheck(self, request: ActionRequest, now: datetime) -> None:
         """The policy as of ``now`` (change windows), for the requester's roles."""
-        decision = self.policy.decide(
-            request.action,
-            set(request.roles),
-            request.target.cluster,
-            request.target.namespace,
-            remediations.change(request.action, request.before or {}, request.desired or {}),
-            now,
-        )
-        if not decision.allowed:
-            raise RefusedError(403, decision.reason, decision.rule)
+        change = remediations.change(request.action, request.before or {}, request.desired or {})
+        self._allowed(request.action, request.roles, request.target, change, now)
 
     def _apply(self, who: Identity, request: ActionRequest) -> ActionRequest:
         target = request.target
@@ -423,16 +420,8 @@ class Service:
             _in(request, State.APPLIED, "undone")
             target, before = request.target, request.before or {}
             live = self.cluster.get(target)
-            decision = self.policy.decide(
-                request.action,
-                set(who.roles),
-                target.cluster,
-                target.namespace,
-                remediations.change(request.action, live or {}, before),
-                self.clock(),
-            )
-            if not decision.allowed:
-                raise RefusedError(403, decision.reason, decision.rule)
+            change = remediations.change(request.action, live or {}, before)
+            self._allowed(request.action, who.roles, target, change, self.clock())
             restored = _restorable(before)
             try:
                 if request.action == Action.DELETE_POD:
