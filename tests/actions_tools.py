@@ -80,6 +80,14 @@ def token(admin: client.ApiClient, name: str) -> str:
     return str(answer.status.token)
 
 
+def service_token(admin: client.ApiClient) -> str:
+    """A fresh token of the service's own ServiceAccount (its manifest's)."""
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+    core = client.CoreV1Api(admin)
+    answer = core.create_namespaced_service_account_token("kubeopera-actions", "kubeopera", request)
+    return str(answer.status.token)
+
+
 def write_config(folder: Path, policy: dict[str, Any], **settings: Any) -> Path:
     """The service's settings file (and its policy beside it) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
