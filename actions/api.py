@@ -2,12 +2,12 @@
 
 Every call but ``/healthz`` and the OpenAPI document needs a bearer token
 (``actions.auth``) and is audited once as a ``call`` (who, route, status, reason),
-refused or not. Errors are ``{"detail": ..., "rule": ...}``: 401 no or a bad token, 403
-the role or the policy (``rule`` names the policy's rule), 404, 409 the request's state
-or the object changed, 422 what cannot be done, 503 the API server cannot review the
-token. A ``POST`` with an ``Idempotency-Key`` header is carried out once per caller and
-key: the same call again gets the first answer (header ``Idempotent-Replayed: true``),
-the key with another call is refused (422).
+refused or not. Errors are ``{"detail": ..., "rule": ...}``: 400 a body that is not
+JSON, 401 no or a bad token, 403 the role or the policy (``rule`` names the policy's
+rule), 404, 409 the request's state or the object changed, 422 what cannot be done, 503
+the API server cannot review the token. A ``POST`` with an ``Idempotency-Key`` header
+is carried out once per caller and key: the same call again gets the first answer
+(header ``Idempotent-Replayed: true``), the key with another call is refused (422).
 """
 
 import hashlib
@@ -84,7 +84,7 @@ class AuditPage(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (401, 403, 404, 409, 422, 503)
+    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 422, 503)
 }
 
 Limit = Annotated[int, Query(ge=1, le=500)]

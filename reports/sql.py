@@ -13,9 +13,24 @@ def literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+"""The range of ClickHouse's ``DateTime64``: a literal outside it does not parse."""
+
+
 def time_literal(instant: datetime) -> str:
-    """``instant`` as a ClickHouse DateTime64(3, UTC) literal."""
-    text = instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
+    """``instant`` (naive: local time) as a ClickHouse DateTime64(3, UTC) literal; one
+    outside ``DateTime64``'s range as the nearest end of it, which every stored time
+    compares with as it would with the instant itself.
+
+    >>> time_literal(datetime(2026, 3, 6, 23, 0, 0, 123456, tzinfo=UTC))
+    "toDateTime64('2026-03-06 23:00:00.123', 3, 'UTC')"
+    >>> time_literal(datetime(97, 9, 11, tzinfo=UTC))
+    "toDateTime64('1900-01-01 00:00:00.000', 3, 'UTC')"
+    """
+    aware = instant if instant.tzinfo is not None else instant.astimezone()
+    within = min(max(aware, EARLIEST), LATEST)
+    text = within.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
     return f"toDateTime64('{text}', 3, 'UTC')"
 
 

@@ -16,7 +16,9 @@ against it:
   (critical, error, warning, info), an ISO 8601 ``timestamp``; no unknown field. ``202
   {"status": "success", "message": "Event processed", "dedup_key"}``; ``400 {"status":
   "invalid event", "errors": [...]}``. Incidents are kept by dedup_key: a trigger opens
-  one unless one is open, a resolve closes it.
+  one unless one is open, a resolve closes it. Change events ("Send a Change Event"):
+  ``POST /v2/change/enqueue``, the routing key and a ``payload`` with ``summary``;
+  ``202``.
 - Webhook: any JSON object, ``200``.
 
 ``script`` queues answers to give before the protocol's own (a status, a body and
@@ -207,6 +209,12 @@ class PagerDuty(Receiver):
         return self.base + "/v2/enqueue"
 
     def answer(self, request: Received) -> tuple[int, str, dict[str, str]]:
+        if request.path == "/v2/change/enqueue":
+            errors = change_errors(request.body)
+            if errors:
+                refusal = {"status": "invalid event", "message": "Event object is invalid"}
+                return 400, json.dumps({**refusal, "errors": errors}), {}
+            return 202, json.dumps({"status": "success", "message": "Change event processed"}), {}
         if request.path != "/v2/enqueue":
             return 404, json.dumps({"status": "not found"}), {}
         errors = event_errors(request.body)
@@ -225,7 +233,38 @@ class PagerDuty(Receiver):
         return 202, json.dumps(answer), {}
 
     def events(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.accepted]
+        return [r.body for r in self.accepted if r.path == "/v2/enqueue"]
+
+    def changes(self) -> list[dict[str, Any]]:
+        """The change events taken, in order."""
+        return [r.body for r in self.accepted if r.path == "/v2/change/enqueue"]
+
+
+def change_errors(event: Any) -> list[str]:
+    """Why PagerDuty would refuse a change event ("Send a Change Event": ``routing_key``,
+    ``payload`` with ``summary`` (1 to 1024 characters), optional ``source``,
+    ``timestamp`` (ISO 8601), ``custom_details``; ``links``, ``images``)."""
+    if not isinstance(event, dict):
+        return ["Event object is not a JSON object"]
+    errors = [f"'{k}' is not a known field" for k in event
+              if k not in ("routing_key", "payload", "links", "images")]  # fmt: skip
+    key = event.get("routing_key")
+    if not isinstance(key, str) or len(key) != 32:
+        errors.append("'routing_key' must be 32 characters")
+    payload = event.get("payload")
+    if not isinstance(payload, dict):
+        return [*errors, "'payload' is missing"]
+    known = ("summary", "source", "timestamp", "custom_details")
+    errors += [f"'payload.{k}' is not a known field" for k in payload if k not in known]
+    summary = payload.get("summary")
+    if not isinstance(summary, str) or not 0 < len(summary) <= 1024:
+        errors.append("'payload.summary' must be 1 to 1024 characters")
+    if "timestamp" in payload:
+        try:
+            datetime.fromisoformat(payload["timestamp"])
+        except (TypeError, ValueError):
+            errors.append("'payload.timestamp' is not ISO 8601")
+    return errors
 
 
 def event_errors(event: Any) -> list[str]:

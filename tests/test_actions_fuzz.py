@@ -213,6 +213,10 @@ def test_fuzz(caller: str, service: Running, tokens: dict[str, str]) -> None:
     assert not failures, "\n\n".join(failures)
 
 
+STATS: list = []
+import atexit, collections
+atexit.register(lambda: open('/tmp/fz/stats.txt','w').write('\n'.join(f'{n:4d} {k}' for k,n in sorted(collections.Counter(x[:4] for x in STATS).items()))+'\n\n'+'\n'.join(f'{n:4d} {k}' for k,n in collections.Counter((x[1],x[3],x[4]) for x in STATS).most_common())))
+
 def _fuzz(operation: APIOperation, mode: GenerationMode, caller: str, known: list[str]) -> None:
     """``EXAMPLES[caller]`` calls of ``operation`` with data made in ``mode``; the first
     failure raised (not shrunk: each try is a call to the service)."""
@@ -231,7 +235,8 @@ def _fuzz(operation: APIOperation, mode: GenerationMode, caller: str, known: lis
         if caller == "nobody":
             _unauthenticated(case, data)
         else:
-            case.call_and_validate(additional_checks=CHECKS.get(caller, []))
+            r = case.call_and_validate(additional_checks=CHECKS.get(caller, []))
+            STATS.append((caller, operation.label, mode.value, r.status_code, r.text[:60] if r.status_code>=400 else ''))
 
     run()
 

@@ -5,10 +5,12 @@ server has the new state), audited with before and after, and undone (the object
 spec, labels and annotations exactly as before)."""
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from actions_tools import (
     CLUSTER,
     IMAGE,
@@ -31,6 +33,7 @@ from actions_tools import (
 )  # fmt: skip
 from cli_tools import run_kubeopera, stored
 from kubernetes import client
+from receivers import PagerDuty
 
 from kubeopera.collectors.kubernetes.api import send
 from kubeopera.deploy.testcluster import LocalCluster
@@ -319,3 +322,43 @@ def test_revert_drift_from_a_finding(
         assert (shown["action"], shown["finding"]) == ("revert_drift", fingerprint)
         undo(service, tokens, rid)
     assert kept(read(kube_admin, path)) == kept(drifted)
+
+
+def test_applies_and_undos_are_pagerduty_change_events_when_subscriptions_say_so(
+    kube_admin: client.ApiClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    key = "R0UT1NGK3Y0123456789abcdefABCDEF"
+    create_deployment(kube_admin, "paged", replicas=2)
+    with PagerDuty() as pagerduty, PagerDuty() as quiet:
+        (tmp_path / "c").mkdir()
+        (tmp_path / "c" / "subscriptions.yaml").write_text(yaml.safe_dump({"subscriptions": [
+            {"name": "changes", "match": {"include": [{"kind": ["drift"]}]},
+             "receiver": {"pagerduty": {"routing_key": {"env": "PD_KEY"},
+                                        "url": pagerduty.url, "change_events": True}}},
+            {"name": "alerts-only", "match": {"include": [{"kind": ["drift"]}]},
+             "receiver": {"pagerduty": {"routing_key": {"env": "PD_KEY"}, "url": quiet.url}}},
+        ]}))  # fmt: skip
+        settings = write_config(tmp_path / "c", POLICY, subscriptions="subscriptions.yaml")
+        os.environ["PD_KEY"] = key
+        try:
+            with serving(kube_admin, settings, tmp_path / "s") as service:
+                body = {"action": "scale", "kind": "Deployment", "namespace": NAMESPACE,
+                        "name": "paged", "params": {"replicas": 3}}  # fmt: skip
+                expected = [("/spec/replicas", "MODIFIED", "2", "3")]
+                rid = lifecycle(service, tokens, body, expected)
+                undo(service, tokens, rid)
+        finally:
+            del os.environ["PD_KEY"]
+        assert quiet.received == []  # its receiver did not ask for change events
+        first, second = pagerduty.changes()
+    assert first["routing_key"] == key
+    assert first["payload"]["summary"] == (
+        f"KubeOpera scale applied: Deployment shop/paged in kube (by {user('alice')})"
+    )
+    assert first["payload"]["custom_details"]["changes"] == {
+        "/spec/replicas": {"old": "2", "new": "3"}
+    }
+    assert first["payload"]["custom_details"]["approved_by"] == [user("bob")]
+    assert second["payload"]["summary"] == (
+        f"KubeOpera scale undone: Deployment shop/paged in kube (by {user('bob')})"
+    )
