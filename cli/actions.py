@@ -90,8 +90,10 @@ def serve(
     publisher = None
     if publish:
         from kubeopera.collectors.publisher import Publisher
+        from kubeopera.collectors.topics import ensure_topics
 
         kafka = settings.kafka
+        ensure_topics(kafka.bootstrap_servers, **kafka.client_options())
         publisher = Publisher(
             kafka.bootstrap_servers, client_id="kubeopera-actions", **kafka.client_options()
         )

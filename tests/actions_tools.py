@@ -20,7 +20,7 @@ from kubernetes.client.rest import ApiException
 
 from kubeopera.actions.auth import hash_token
 from kubeopera.actions.config import load_service_config
-from kubeopera.actions.server import make_app
+from kubeopera.actions.server import Publishing, make_app
 from kubeopera.collectors.kubernetes.api import get_json, send
 from kubeopera.collectors.kubernetes.collector import Collector
 from kubeopera.collectors.kubernetes.resources import RESOURCES
@@ -127,7 +127,11 @@ class Running:
 
 @contextmanager
 def serving(
-    admin: client.ApiClient, config_path: Path, data: Path, store: Store | None = None
+    admin: client.ApiClient,
+    config_path: Path,
+    data: Path,
+    store: Store | None = None,
+    publisher: Publishing | None = None,
 ) -> Iterator[Running]:
     """The service with the settings at ``config_path`` on the store at ``data`` (or the
     open ``store``), acting as its manifest's ServiceAccount; token reviews are not
@@ -137,7 +141,7 @@ def serving(
         as_service_account(admin, "kubeopera", "kubeopera-actions") as api,
         nullcontext(store) if store else Store(ChdbBackend(data), raw_retention_days=0) as opened,
     ):
-        app, _ = make_app(config, policy, api, opened, review_ttl=0)
+        app, _ = make_app(config, policy, api, opened, publisher, review_ttl=0)
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
