@@ -4,8 +4,10 @@ Every call but ``/healthz`` and the OpenAPI document needs a bearer token
 (``actions.auth``) and is audited once as a ``call`` (who, route, status, reason),
 refused or not. Errors are ``{"detail": ..., "rule": ...}``: 400 a body that is not
 JSON, 401 no or a bad token, 403 the role or the policy (``rule`` names the policy's
-rule), 404, 409 the request's state or the object changed, 422 what cannot be done, 503
-the API server cannot review the token. A ``POST`` with an ``Idempotency-Key`` header
+rule), 404, 409 the request's state or the object changed, 411 / 413 a body without a
+length or over 64 KiB, 422 what cannot be done (an unknown query parameter too), 502 the
+API server did not answer an apply (the request is settled from the object), 503 the
+API server cannot review the token. A ``POST`` with an ``Idempotency-Key`` header
 is carried out once per caller and key: the same call again gets the first answer
 (header ``Idempotent-Replayed: true``), the key with another call is refused (422).
 """
@@ -15,10 +17,12 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.utils import get_dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,6 +35,7 @@ from kubeopera.actions.lifecycle import ActionRequest, State
 from kubeopera.actions.policy import Action, Role
 from kubeopera.actions.service import NewRequest, RefusedError, Service
 from kubeopera.models.actions import ActionAudit, AuditEvent, AuditResult
+from kubeopera.models.base import UtcDatetime
 
 UNAUDITED = ("/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 
@@ -84,7 +89,7 @@ class AuditPage(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 422, 503)
+    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 411, 413, 422, 502, 503)
 }
 
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -98,17 +103,9 @@ def _caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Identity:
-    """Who calls: 401 without a valid token, 503 when the API server cannot say."""
-    if credentials is None:
-        raise HTTPException(401, "no bearer token", {"WWW-Authenticate": "Bearer"})
-    authenticator: Authenticator = request.app.state.authenticator
-    try:
-        who = authenticator.identify(credentials.credentials)
-    except Exception:  # the API server did not answer the review: say so, not why
-        raise HTTPException(503, "the API server cannot review tokens now") from None
-    if who is None:
-        raise HTTPException(401, "the token is not valid", {"WWW-Authenticate": "Bearer"})
-    request.state.who = who
+    """Who calls, as the middleware authenticated them (``_identify``) before anything
+    of the call was read; the dependency declares the bearer scheme in the OpenAPI."""
+    who: Identity = request.state.who
     return who
 
 
@@ -155,6 +152,7 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
 
     @app.get("/v1/requests", response_model=RequestPage)
     def list_requests(
+        request: Request,
         who: Viewer,
         state: State | None = None,
         action: Action | None = None,
@@ -167,6 +165,7 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         offset: Offset = 0,
     ) -> RequestPage:
         """Requests, newest first, filtered by equality."""
+        _known(request, list_requests)
         given = {
             "state": state,
             "action": action,
@@ -237,6 +236,7 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
 
     @app.get("/v1/audit", response_model=AuditPage)
     def audit_log(
+        request: Request,
         who: Viewer,
         request_id: Filter = None,
         caller: Annotated[str | None, Query(alias="who", max_length=253)] = None,
@@ -245,11 +245,12 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         action: Action | None = None,
         namespace: Filter = None,
         name: Filter = None,
-        since: datetime | None = None,
+        since: UtcDatetime | None = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> AuditPage:
         """The audit, newest first."""
+        _known(request, audit_log)
         given = {
             "request_id": request_id,
             "who": caller,
@@ -323,28 +324,86 @@ def _error_answers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid"}
+        if first.get("type") == "json_invalid":  # not JSON at all: a bad request
+            request.state.reason = "the body is not JSON"
+            return JSONResponse({"detail": request.state.reason}, 400)
         where = ".".join(str(p) for p in first.get("loc", ()))
         request.state.reason = f"{where}: {first.get('msg', 'invalid')}"
         return JSONResponse({"detail": request.state.reason}, 422)
 
 
 def _audited(app: FastAPI, service: Service) -> None:
-    """One ``call`` audit record for every answered call (a crash: status 500)."""
+    """Every call but ``UNAUDITED``'s: refused when its body is over ``MAX_BODY`` (413;
+    411 without a length) or its caller is not authenticated (``_identify``), before
+    its body is read; then one ``call`` audit record of its answer (a crash: 500)."""
 
     @app.middleware("http")
-    async def audit(
+    async def guard(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        try:
-            response = await call_next(request)
-        except Exception:
-            if request.url.path not in UNAUDITED:
+        if request.url.path in UNAUDITED:
+            return await call_next(request)
+        refusal = _oversized(request) or await run_in_threadpool(_identify, request)
+        if refusal is not None:
+            response: Response = refusal
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:
                 await run_in_threadpool(service.announce, [_call_record(request, 500)])
-            raise
-        if request.url.path not in UNAUDITED:
-            record = _call_record(request, response.status_code)
-            await run_in_threadpool(service.announce, [record])
+                raise
+        await run_in_threadpool(service.announce, [_call_record(request, response.status_code)])
         return response
+
+
+MAX_BODY = 64 * 1024
+"""The largest request body taken, in bytes (a request is a few hundred)."""
+
+
+def _oversized(request: Request) -> JSONResponse | None:
+    length = request.headers.get("content-length")
+    if length is None and request.headers.get("transfer-encoding"):
+        return _refusal(request, 411, "give the body's Content-Length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        return _refusal(request, 413, f"the body is over {MAX_BODY} bytes")
+    return None
+
+
+def _identify(request: Request) -> JSONResponse | None:
+    """Set ``request.state.who`` from the bearer token; else the refusal: 401 without a
+    valid token, 503 when the API server cannot say whose it is."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _refusal(request, 401, "no bearer token")
+    authenticator: Authenticator = request.app.state.authenticator
+    try:
+        who = authenticator.identify(token.strip())
+    except Exception:  # the API server did not answer the review: say so, not why
+        return _refusal(request, 503, "the API server cannot review tokens now")
+    if who is None:
+        return _refusal(request, 401, "the token is not valid")
+    request.state.who = who
+    return None
+
+
+def _known(request: Request, endpoint: Callable[..., Any]) -> None:
+    """422 for a query parameter ``endpoint`` does not take (a mistyped filter would
+    otherwise list everything)."""
+    taken = {p.alias or p.name for p in _query_parameters(endpoint)}
+    unknown = sorted(set(request.query_params) - taken)
+    if unknown:
+        raise RefusedError(422, f"unknown query parameter {unknown[0]}")
+
+
+@cache
+def _query_parameters(endpoint: Callable[..., Any]) -> list[Any]:
+    return get_dependant(path="", call=endpoint).query_params
+
+
+def _refusal(request: Request, status: int, reason: str) -> JSONResponse:
+    request.state.reason = reason
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"detail": reason}, status, headers)
 
 
 def _once(

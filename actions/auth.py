@@ -1,6 +1,9 @@
 """Who is calling: a bearer token verified by the cluster's API server (TokenReview), or
-one of the service's static tokens for automation (kept only as salted scrypt hashes),
-and the roles the service's settings bind to that user or its groups.
+one of the service's static tokens for automation (kept only as salted SHA-256 hashes:
+the tokens are random, 32 bytes or more, so a fast hash is as safe as a slow one and
+costs an unknown token microseconds, not a denial of service), and the roles the
+service's settings bind to that user or its groups. A static token's caller is named
+``static:NAME``, which no Kubernetes user is.
 
 Roles are ranked, each holding what those below it may do: ``viewer`` reads,
 ``requester`` also asks for remediations, ``approver`` also approves and rejects them,
@@ -24,7 +27,11 @@ from kubeopera.actions.policy import Role
 
 RANKS: tuple[Role, ...] = (Role.VIEWER, Role.REQUESTER, Role.APPROVER, Role.ADMIN)
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # OWASP's minimum for scrypt (2023)
+MIN_TOKEN = 32
+"""The fewest characters a static token may have (``openssl rand -hex 32`` gives 64)."""
+
+MAX_TOKEN = 8192
+"""A bearer token longer than this is refused unread (Kubernetes' are about 1 KB)."""
 
 
 class _Strict(BaseModel):
@@ -41,50 +48,55 @@ class Binding(_Strict):
 
 
 class StaticToken(_Strict):
-    """A token for automation: its ``name`` (who the audit says called), the ``hash``
-    ``kubeopera actions hash-token`` printed, and its ``roles``."""
+    """A token for automation: its ``name`` (the audit says ``static:NAME`` called), the
+    ``hash`` ``kubeopera actions hash-token`` printed, and its ``roles``."""
 
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     hash: str
     roles: list[Role] = Field(min_length=1)
 
     @field_validator("hash")
     @classmethod
     def _a_hash(cls, value: str) -> str:
-        parts = value.split("$")
-        if len(parts) != 6 or parts[0] != "scrypt":
-            raise ValueError("not a hash of kubeopera actions hash-token (scrypt$...)")
+        _parts(value)
         return value
 
 
-def hash_token(token: str, salt: bytes | None = None) -> str:
-    """The salted hash of ``token`` to keep in the settings:
-    ``scrypt$N$r$p$SALT$HASH`` (base64).
+def _parts(hashed: str) -> tuple[bytes, bytes]:
+    """The salt and digest of a hash; ``ValueError`` for anything else."""
+    kind, _, rest = hashed.partition("$")
+    salt_text, _, digest_text = rest.partition("$")
+    try:
+        salt, digest = (base64.b64decode(t, validate=True) for t in (salt_text, digest_text))
+    except ValueError:
+        salt = digest = b""
+    if kind != "sha256" or len(salt) != 16 or len(digest) != 32:
+        raise ValueError("not a hash of kubeopera actions hash-token (sha256$SALT$DIGEST)")
+    return salt, digest
 
-    >>> hashed = hash_token("s3cret", salt=b"0123456789abcdef")
-    >>> hashed.split("$")[:4], token_matches("s3cret", hashed), token_matches("x", hashed)
-    (['scrypt', '16384', '8', '1'], True, False)
+
+def hash_token(token: str, salt: bytes | None = None) -> str:
+    """The salted hash of ``token`` to keep in the settings: ``sha256$SALT$DIGEST``
+    (base64; SHA-256 of the salt and the token). Raises ``ValueError`` for a token
+    shorter than ``MIN_TOKEN``.
+
+    >>> hashed = hash_token("s3cret" * 6, salt=b"0123456789abcdef")
+    >>> hashed.split("$")[0], token_matches("s3cret" * 6, hashed), token_matches("x", hashed)
+    ('sha256', True, False)
     """
+    if len(token) < MIN_TOKEN:
+        raise ValueError(
+            f"a static token has {MIN_TOKEN} characters at least (openssl rand -hex 32)"
+        )
     salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(token.encode(), salt=salt, maxmem=64 * 2**20, **_SCRYPT)
-    encoded = [base64.b64encode(b).decode() for b in (salt, digest)]
-    return "$".join(["scrypt", *(str(v) for v in _SCRYPT.values()), *encoded])
+    digest = hashlib.sha256(salt + token.encode()).digest()
+    return "$".join(["sha256", *(base64.b64encode(b).decode() for b in (salt, digest))])
 
 
 def token_matches(token: str, hashed: str) -> bool:
     """Whether ``token`` is the one ``hashed`` was made of (a constant-time compare)."""
-    _, n, r, p, salt, digest = hashed.split("$")
-    expected = base64.b64decode(digest)
-    found = hashlib.scrypt(
-        token.encode(),
-        salt=base64.b64decode(salt),
-        n=int(n),
-        r=int(r),
-        p=int(p),
-        maxmem=64 * 2**20,
-        dklen=len(expected),
-    )
-    return hmac.compare_digest(found, expected)
+    salt, digest = _parts(hashed)
+    return hmac.compare_digest(hashlib.sha256(salt + token.encode()).digest(), digest)
 
 
 def ranked(roles: Iterable[Role]) -> frozenset[Role]:
@@ -143,9 +155,11 @@ class Authenticator:
         return found
 
     def _identified(self, token: str) -> Identity | None:
+        if len(token) > MAX_TOKEN or not token.isprintable():
+            return None
         for static in self.static_tokens:
             if token_matches(token, static.hash):
-                return Identity(static.name, (), ranked(static.roles), "static")
+                return Identity(f"static:{static.name}", (), ranked(static.roles), "static")
         reviewed = self.review(token)
         if reviewed is None:
             return None

@@ -1,6 +1,6 @@
 """The action service's calls to the Kubernetes API server: read an object, update it
 (``PUT`` with its ``resourceVersion`` as the precondition, under the service's field
-manager), delete or create it, evict a pod, list a node's pods, and review a caller's
+manager), delete it, evict a pod, list a node's pods, and review a caller's
 token (TokenReview). Each write can be a server-side dry-run (``dryRun=All``): the API
 server runs admission and validation and answers with the object it would store."""
 
@@ -86,11 +86,6 @@ class Cluster:
         """``PUT`` ``obj``, whose ``metadata.resourceVersion`` is the precondition;
         raises ``ConflictError`` when the object changed since, ``KubeError`` otherwise."""
         return self._send("PUT", _path(target), self._writes(dry_run), obj)
-
-    def create(self, target: Target, obj: dict[str, Any], dry_run: bool) -> dict[str, Any]:
-        """``POST`` ``obj`` into ``target``'s namespace (HTTP 409 when the name is taken)."""
-        collection = _path(target).rsplit("/", 1)[0]
-        return self._send("POST", collection, self._writes(dry_run), obj)
 
     def delete(self, target: Target, resource_version: str, dry_run: bool) -> dict[str, Any]:
         """Delete the object if it is still at ``resource_version`` (else ``ConflictError``)."""

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kubeopera.actions.policy import Action, Role
-from kubeopera.actions.remediations import Params, Target
+from kubeopera.actions.remediations import FieldValue, Params, Target
 from kubeopera.models.base import UtcDatetime
 
 
@@ -58,13 +58,15 @@ class Approval(BaseModel):
 class ActionRequest(BaseModel):
     """One request, as the API returns it.
 
-    ``before``: the object as read for the dry-run (without status and managedFields),
-    at ``resource_version``; ``desired``: what apply sends (its resourceVersion the
-    precondition); ``diff``: the dry-run's answer against ``before``; ``evictions``: the
-    pods a drain evicts, each with the eviction API's answer to its dry-run ("" allowed,
-    else why not); ``applied_version``: the resourceVersion the apply made (undo's
-    precondition); ``roles``: the requester's when asking (the policy is checked again
-    for them at apply, for its change windows)."""
+    ``writes``: the fields apply writes into the object, which must still be at
+    ``resource_version`` (and ``uid``), as the dry-run read it; ``undo``: the fields as
+    they were, which undo writes back (None, and ``undo_note`` why, when it cannot be
+    undone); ``diff``: the dry-run's answer against the object as read, both redacted as
+    the collector redacts (the request holds no credential); ``evictions``: the pods a
+    drain evicts, each with the eviction API's answer ("allowed" or why not; after the
+    apply, "evicted" or why not); ``applied_version``: the resourceVersion the apply
+    made (undo's precondition); ``roles``: the requester's when asking (the policy is
+    checked again for them at apply, for its change windows)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -83,8 +85,10 @@ class ActionRequest(BaseModel):
     auto_approve: bool = False
     reason: str = ""
     resource_version: str = ""
-    before: dict[str, Any] | None = None
-    desired: dict[str, Any] | None = None
+    uid: str = ""
+    writes: list[FieldValue] = Field(default_factory=list)
+    undo: list[FieldValue] | None = None
+    undo_note: str = ""
     diff: list[FieldDiff] = Field(default_factory=list)
     evictions: dict[str, str] = Field(default_factory=dict)
     approvals: list[Approval] = Field(default_factory=list)

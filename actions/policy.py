@@ -67,7 +67,7 @@ class Window(_Strict):
 
     days: list[Day] = Field(default_factory=list)
     start: time = time(0, 0)
-    end: time = time(23, 59, 59)
+    end: time = time.max
 
     def contains(self, now: datetime) -> bool:
         """Whether ``now`` (UTC) is in the window.
@@ -197,14 +197,36 @@ def _limit_problem(limits: Limits, change: Change) -> str | None:
     if factor is not None and change.resources is not None:
         before, after = change.resources
         for container, values in after.items():
+            was = before.get(container, {})
             for key, new_value in values.items():
-                old_value = before.get(container, {}).get(key)
-                if old_value is not None and not _within(old_value, new_value, factor):
-                    return (
-                        f"{container} {key} {old_value:g} -> {new_value:g} is more than a "
-                        f"factor of {factor:g}"
-                    )
+                problem = _resource_problem(container, key, was, new_value, factor)
+                if problem is not None:
+                    return problem
     return None
+
+
+def _resource_problem(
+    container: str, key: str, was: Mapping[str, float], new_value: float, factor: float
+) -> str | None:
+    """Why ``key`` (``limits.cpu``) going to ``new_value`` is beyond ``factor``: changed
+    by more, or new and more than ``factor`` from its other side (a new limit against the
+    request), or new with no other side to measure it by."""
+    old_value, against = was.get(key), ""
+    if old_value == new_value:
+        return None
+    if old_value is None:
+        part, resource = key.split(".", 1)
+        against = f"{'limits' if part == 'requests' else 'requests'}.{resource}"
+        old_value = was.get(against)
+        if old_value is None:
+            return f"{container} {key} is new, with nothing to measure it by"
+    if _within(old_value, new_value, factor):
+        return None
+    measured = f" (new: against {against})" if against else ""
+    return (
+        f"{container} {key} {old_value:g} -> {new_value:g} is more than a factor of "
+        f"{factor:g}{measured}"
+    )
 
 
 def _within(old: float, new: float, factor: float) -> bool:

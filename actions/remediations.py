@@ -2,10 +2,13 @@
 serves it: pure, no I/O (``actions.kube`` reads and writes; ``actions.service`` runs the
 steps).
 
-A remediation *plans* the object's new state (``desired``), which the service then sends
-as a server-side dry-run and, once approved, as the real update, both as a ``PUT`` with
-the object's ``resourceVersion`` so that an object changed in between is refused (HTTP
-409). ``delete_pod`` deletes instead (precondition: the same resourceVersion), and
+A remediation is a list of field writes (``writes``: each field's new value, or its
+removal), worked out from the object as read; the service sends the object with them
+(``written``) as a server-side dry-run and, once approved, as the real update, both as
+a ``PUT`` with the ``resourceVersion`` the dry-run read, so that an object changed in
+between is refused (HTTP 409). Undo writes each field back as it was (``reverse``).
+Only the writes are kept, never the whole object, whose other fields may hold
+credentials. ``delete_pod`` deletes instead (precondition: the same resourceVersion), and
 ``drain`` cordons the node, then evicts its pods through the eviction API (which refuses
 an eviction that would break a PodDisruptionBudget).
 
@@ -26,14 +29,14 @@ What each action changes:
 import copy
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kubeopera.actions.policy import Action, Change, Resources
-from kubeopera.models.field_paths import put, remove
+from kubeopera.models.base import UtcDatetime
+from kubeopera.models.field_paths import ABSENT, item, put, remove, value_at
 from kubeopera.models.quantity import parse_quantity
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -76,13 +79,19 @@ class Target(_Strict):
         return f"{self.kind} {where}{self.name} in {self.cluster}"
 
 
+QUANTITY = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+"""A Kubernetes quantity (``resource.Quantity``'s serialised form)."""
+
+Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=64)]
+
+
 class ContainerResources(_Strict):
     """One container's new requests and limits (Kubernetes quantities: ``500m``,
     ``256Mi``); a resource not named is left as it is."""
 
     container: str = Field(min_length=1)
-    requests: dict[Literal["cpu", "memory"], str] = Field(default_factory=dict)
-    limits: dict[Literal["cpu", "memory"], str] = Field(default_factory=dict)
+    requests: dict[Literal["cpu", "memory"], Quantity] = Field(default_factory=dict)
+    limits: dict[Literal["cpu", "memory"], Quantity] = Field(default_factory=dict)
 
     @field_validator("requests", "limits")
     @classmethod
@@ -103,7 +112,7 @@ class Params(_Strict):
 
     replicas: int | None = Field(None, ge=0, le=100_000)
     resources: ContainerResources | None = None
-    to: datetime | None = None
+    to: UtcDatetime | None = None
     finding: str | None = Field(None, min_length=1, max_length=255)
 
 
@@ -129,87 +138,121 @@ def check_params(action: Action, target: Target, params: Params) -> None:
         raise RemediationError(f"{action.value} needs params.{needed}")
 
 
-@dataclass(frozen=True)
-class FieldValue:
-    """A field's value to write: ``value`` as JSON text, None to remove the field."""
+class FieldValue(_Strict):
+    """A field write: the field's ``path`` (``object_diff``'s form) and its new
+    ``value`` as JSON text, None to remove the field."""
 
     path: str
     value: str | None
 
 
-def desired(
+def writes(
     action: Action,
     live: Mapping[str, Any],
     params: Params,
     now: datetime,
     fields: Sequence[FieldValue] = (),
-) -> dict[str, Any]:
-    """The object ``live`` (as served) after ``action``: a copy, with the
-    ``resourceVersion`` it was read at (the update's precondition). ``fields``: the
+) -> list[FieldValue]:
+    """What ``action`` writes into the object ``live`` (as served). ``fields``: the
     values rollback and revert_drift write (``rollback_fields``, ``drift_fields``).
     Raises ``RemediationError`` when the object cannot take it (no such container, a
-    pod not ``Failed``)."""
+    pod not ``Failed``, a value the timeline does not hold whole)."""
+    if action == Action.SCALE:
+        return [FieldValue(path="/spec/replicas", value=json.dumps(params.replicas))]
+    if action == Action.RESTART:
+        annotation = "/spec/template/metadata/annotations/" + RESTARTED_AT.replace("/", "~1")
+        stamp = json.dumps(now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return [FieldValue(path=annotation, value=stamp)]
+    if action == Action.SET_RESOURCES:
+        return _resource_writes(live, params)
+    if action in (Action.CORDON, Action.DRAIN, Action.UNCORDON):
+        cordoned = None if action == Action.UNCORDON else "true"  # uncordon: the field goes
+        return [FieldValue(path="/spec/unschedulable", value=cordoned)]
+    if action in (Action.ROLLBACK, Action.REVERT_DRIFT):
+        if not fields:
+            raise RemediationError("nothing to change: the object is as asked already")
+        for field in fields:
+            if field.value is not None:
+                _restorable(field)
+        return list(fields)
+    phase = (live.get("status") or {}).get("phase", "")  # delete_pod: no field written
+    if phase != "Failed":
+        raise RemediationError(f"the pod is {phase or 'without a phase'}, not Failed")
+    return []
+
+
+def written(live: Mapping[str, Any], fields: Sequence[FieldValue]) -> dict[str, Any]:
+    """A copy of ``live`` with ``fields`` written, without its status and managedFields,
+    keeping the ``resourceVersion`` it was read at (the update's precondition). Raises
+    ``RemediationError`` for a path the object cannot hold."""
     new = copy.deepcopy(dict(live))
     new.pop("status", None)
     new.get("metadata", {}).pop("managedFields", None)
-    if action == Action.SCALE:
-        new.setdefault("spec", {})["replicas"] = params.replicas
-    elif action == Action.RESTART:
-        put(
-            new,
-            "/spec/template/metadata/annotations/" + RESTARTED_AT.replace("/", "~1"),
-            now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        )
-    elif action == Action.SET_RESOURCES:
-        _set_resources(new, params)
-    elif action in (Action.CORDON, Action.DRAIN):
-        new.setdefault("spec", {})["unschedulable"] = True
-    elif action == Action.UNCORDON:
-        new.setdefault("spec", {}).pop("unschedulable", None)
-    elif action in (Action.ROLLBACK, Action.REVERT_DRIFT):
-        if not fields:
-            raise RemediationError("nothing to change: the object is as asked already")
+    try:
         for field in fields:
             if field.value is None:
                 remove(new, field.path)
             else:
-                put(new, field.path, _restorable(field))
-    elif action == Action.DELETE_POD:
-        phase = (live.get("status") or {}).get("phase", "")
-        if phase != "Failed":
-            raise RemediationError(f"the pod is {phase or 'without a phase'}, not Failed")
+                put(new, field.path, json.loads(field.value))
+    except ValueError as problem:
+        raise RemediationError(str(problem)) from None
     return new
+
+
+def reverse(live: Mapping[str, Any], fields: Sequence[FieldValue]) -> list[FieldValue]:
+    """The writes that put ``fields`` back as they are in ``live`` (undo's)."""
+    undone = []
+    for field in fields:
+        value = value_at(dict(live), field.path)
+        shown = None if value is ABSENT else json.dumps(value, sort_keys=True)
+        undone.append(FieldValue(path=field.path, value=shown))
+    return undone
+
+
+def holds(obj: Mapping[str, Any], fields: Sequence[FieldValue]) -> bool:
+    """Whether every field of ``fields`` has its value in ``obj`` (absent for None)."""
+    for field in fields:
+        value = value_at(dict(obj), field.path)
+        if field.value is None:
+            if value is not ABSENT:
+                return False
+        elif value is ABSENT or value != json.loads(field.value):
+            return False
+    return True
 
 
 REDACTED = "<redacted "
 """How the collector's redaction marker starts (``collectors.kubernetes.redact``)."""
 
 
-def _restorable(field: FieldValue) -> Any:
-    """The value to write; ``RemediationError`` for one the timeline does not hold whole:
-    cut for length (``object_diff.LONGEST``) or a credential the collector redacted."""
+def _restorable(field: FieldValue) -> None:
+    """``RemediationError`` for a value the timeline does not hold whole: cut for length
+    (``object_diff.LONGEST``) or a credential the collector redacted."""
     assert field.value is not None
     try:
-        value = json.loads(field.value)
+        json.loads(field.value)
     except json.JSONDecodeError:
         raise RemediationError(f"{field.path}: only the start of its value is kept") from None
     if REDACTED in field.value:
         raise RemediationError(f"{field.path}: its value was redacted, it cannot be written")
-    return value
 
 
-def _set_resources(obj: dict[str, Any], params: Params) -> None:
+def _resource_writes(live: Mapping[str, Any], params: Params) -> list[FieldValue]:
     wanted = params.resources
     assert wanted is not None  # check_params
-    containers = obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-    container = next((c for c in containers if c.get("name") == wanted.container), None)
-    if container is None:
+    template = (live.get("spec") or {}).get("template") or {}
+    containers = (template.get("spec") or {}).get("containers") or []
+    if not any(c.get("name") == wanted.container for c in containers):
         names = ", ".join(c.get("name", "") for c in containers)
         raise RemediationError(f"no container {wanted.container} (it has {names})")
-    resources = container.setdefault("resources", {})
-    for part, values in (("requests", wanted.requests), ("limits", wanted.limits)):
-        if values:
-            resources.setdefault(part, {}).update(values)
+    if not wanted.requests and not wanted.limits:
+        raise RemediationError("give requests or limits to set")
+    base = f"/spec/template/spec/containers/{item('name', wanted.container)}/resources"
+    return [
+        FieldValue(path=f"{base}/{part}/{resource}", value=json.dumps(quantity))
+        for part, values in (("requests", wanted.requests), ("limits", wanted.limits))
+        for resource, quantity in sorted(values.items())
+    ]
 
 
 def change(action: Action, before: Mapping[str, Any], after: Mapping[str, Any]) -> Change:
@@ -245,7 +288,10 @@ def drift_fields(evidence: Mapping[str, Any]) -> list[FieldValue]:
     """The values a drift finding's ``evidence`` (``entries`` of ``streams.drift``'s
     ``Drift``) says the baseline wants: each drifted field back to ``expected`` (None:
     the baseline has no such field, so it goes)."""
-    return [FieldValue(entry["path"], entry["expected"]) for entry in evidence.get("entries", [])]
+    return [
+        FieldValue(path=entry["path"], value=entry["expected"])
+        for entry in evidence.get("entries", [])
+    ]
 
 
 def rollback_fields(rows: Sequence[Mapping[str, Any]]) -> list[FieldValue]:
@@ -263,5 +309,5 @@ def rollback_fields(rows: Sequence[Mapping[str, Any]]) -> list[FieldValue]:
     """
     first: dict[str, FieldValue] = {}
     for row in sorted(rows, key=lambda r: r["observed_at"]):
-        first.setdefault(row["path"], FieldValue(row["path"], row["old"]))
+        first.setdefault(row["path"], FieldValue(path=row["path"], value=row["old"]))
     return [first[path] for path in sorted(first)]

@@ -17,7 +17,8 @@ from kubeopera.actions.config import ServiceConfig, load_service_config
 from kubeopera.actions.kube import Cluster
 from kubeopera.actions.policy import Policy
 from kubeopera.actions.records import record_audit
-from kubeopera.actions.service import Announce, Service
+from kubeopera.actions.service import Announce, Redact, Service
+from kubeopera.collectors.kubernetes.redact import UNKEYED
 from kubeopera.models import Topic
 from kubeopera.models.actions import ActionAudit
 from kubeopera.sinks.clickhouse import Store
@@ -53,12 +54,14 @@ def make_app(
     store: Store,
     publisher: Publishing | None = None,
     review_ttl: float = 10.0,
+    redact: Redact = UNKEYED.redact,
 ) -> tuple[FastAPI, Service]:
     """The app and its service; requests a stopped service left half done are settled
-    first (``Service.recover``)."""
+    first (``Service.recover``). ``redact``: the collector's redaction with the cluster's
+    key, so what the service shows and keeps of an object holds no credential."""
     cluster = Cluster(api, config.field_manager)
     tell = ChangeEvents.from_subscriptions(config.subscriptions) if config.subscriptions else None
-    service = Service(config, policy, cluster, store, announcer(store, publisher), tell)
+    service = Service(config, policy, cluster, store, announcer(store, publisher), tell, redact)
     service.recover()
     authenticator = Authenticator(config.bindings, config.static_tokens, cluster.review, review_ttl)
     return build_app(service, authenticator), service
@@ -71,12 +74,13 @@ def serve(
     host: str,
     port: int,
     publisher: Publishing | None = None,
+    redact: Redact = UNKEYED.redact,
 ) -> None:
     """Serve until stopped (SIGTERM, SIGINT)."""
     import uvicorn
 
     config, policy = load_service_config(config_path)
     with open_store() as store:
-        app, _ = make_app(config, policy, api, store, publisher)
+        app, _ = make_app(config, policy, api, store, publisher, redact=redact)
         log.info("serving cluster %s on %s:%d", config.cluster, host, port)
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -25,7 +25,8 @@ from kubeopera.actions.config import ServiceConfig
 from kubeopera.actions.kube import Cluster, ConflictError, KubeError
 from kubeopera.actions.lifecycle import ActionRequest, Approval, FieldDiff, State
 from kubeopera.actions.policy import Action, Change, Decision, Policy, Role
-from kubeopera.actions.remediations import Params, RemediationError, Target
+from kubeopera.actions.remediations import FieldValue, Params, RemediationError, Target
+from kubeopera.collectors.kubernetes.redact import UNKEYED
 from kubeopera.models import Finding, FindingKind, FindingStatus
 from kubeopera.models.actions import ActionAudit, AuditEvent, AuditResult
 from kubeopera.reports.drift import finding as stored_finding
@@ -53,6 +54,16 @@ RECOVERED = {
 """How ``Service.recover`` settles an interrupted apply or undo (the request's reason)."""
 
 
+UNKNOWN_SINCE = (
+    "after an interrupted apply the service cannot tell whether others changed the object "
+    "since: ask for the reverse instead"
+)
+
+ALLOWED, EVICTED = "allowed", "evicted"
+PROTECTED = "not evicted: its namespace is protected"
+"""A drain's answers for a pod: its dry-run allowed it, it was evicted, it was left."""
+
+
 class NewRequest(BaseModel):
     """A request to create: the ``action`` on the object ``kind``/``namespace``/``name``
     with ``params``, or (``from_finding``) the remediation a finding suggests.
@@ -73,6 +84,9 @@ class NewRequest(BaseModel):
 Announce = Callable[[list[ActionAudit]], None]
 """Where audit records go: the store, and the ``actions`` topic when configured."""
 
+Redact = Callable[[str, dict[str, Any]], dict[str, Any]]
+"""The collector's redaction of an object of a kind (``collectors.kubernetes.redact``)."""
+
 Tell = Callable[[ActionRequest, str], None]
 """Told of an applied or undone request (``applied``, ``undone``): PagerDuty change events."""
 
@@ -86,10 +100,11 @@ class Service:
         store: Store,
         announce: Announce,
         tell: Tell | None = None,
+        redact: Redact = UNKEYED.redact,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config, self.policy, self.cluster, self.store = config, policy, cluster, store
-        self.announce, self.tell, self.clock = announce, tell, clock
+        self.announce, self.tell, self.redact, self.clock = announce, tell, redact, clock
         self.lock = threading.RLock()
 
     # ---- reading ------------------------------------------------------------------
@@ -124,13 +139,14 @@ class Service:
                 raise RefusedError(404, f"no {target}")
             fields = self._fields(action, target, live, params, finding)
             try:
-                desired = remediations.desired(action, live, params, now, fields)
-            except (RemediationError, ValueError) as problem:
+                writes = remediations.writes(action, live, params, now, fields)
+                desired = remediations.written(live, writes)
+                change = remediations.change(action, live, desired)
+            except (ValueError, TypeError, AttributeError) as problem:  # odd finding evidence
                 raise RefusedError(422, str(problem)) from None
-            before = _kept(live)
-            change = remediations.change(action, before, desired)
             decision = self._allowed(action, who.roles, target, change, now)
-            diff, evictions = self._dry_run(action, target, before, desired)
+            diff, evictions = self._dry_run(action, target, live, desired)
+            undo, undo_note = self._undo_plan(action, target, live, writes)
             request = ActionRequest(
                 id=uuid.uuid4().hex[:16],
                 action=action,
@@ -146,8 +162,10 @@ class Service:
                 rule=decision.rule,
                 auto_approve=decision.auto_approve,
                 resource_version=str(live["metadata"].get("resourceVersion", "")),
-                before=before,
-                desired=desired,
+                uid=str(live["metadata"].get("uid", "")),
+                writes=writes,
+                undo=undo,
+                undo_note=undo_note,
                 diff=diff,
                 evictions=evictions,
             )
@@ -163,9 +181,13 @@ class Service:
         return request
 
     def _allowed(
-        self, action: Action, roles: Iterable[Role], target: Target, change: Change,
+        self,
+        action: Action,
+        roles: Iterable[Role],
+        target: Target,
+        change: Change,
         now: datetime,
-    ) -> Decision:  # fmt: skip
+    ) -> Decision:
         """The policy's decision; ``RefusedError`` 403 naming the rule when it refuses."""
         decision = self.policy.decide(
             action, set(roles), target.cluster, target.namespace, change, now
@@ -250,21 +272,24 @@ class Service:
         return []
 
     def _dry_run(
-        self, action: Action, target: Target, before: dict[str, Any], desired: dict[str, Any]
+        self, action: Action, target: Target, live: dict[str, Any], desired: dict[str, Any]
     ) -> tuple[list[FieldDiff], dict[str, str]]:
-        """The API server's dry-run of the change: the diff, and for a drain each pod's
-        eviction answer."""
+        """The API server's dry-run of the change: the diff (redacted), and for a drain
+        each pod's eviction answer ("allowed", or why not)."""
         evictions: dict[str, str] = {}
         try:
             if action == Action.DELETE_POD:
-                self.cluster.delete(target, before["metadata"]["resourceVersion"], dry_run=True)
+                self.cluster.delete(target, live["metadata"]["resourceVersion"], dry_run=True)
                 after = None
             else:
-                after = _kept(self.cluster.replace(target, desired, dry_run=True))
+                after = self.cluster.replace(target, desired, dry_run=True)
             if action == Action.DRAIN:
                 for pod in _evictable(self.cluster.pods_on(target.name)):
                     name = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
-                    evictions[name] = self.cluster.evict(pod, dry_run=True) or ""
+                    if pod["metadata"]["namespace"] in self.policy.protected_namespaces:
+                        evictions[name] = PROTECTED
+                    else:
+                        evictions[name] = self.cluster.evict(pod, dry_run=True) or ALLOWED
         except ConflictError as changed:
             raise RefusedError(
                 409, f"{target} changed during the dry-run: {changed.message}"
@@ -273,10 +298,35 @@ class Service:
             raise RefusedError(
                 422, f"the API server refused the dry-run: {refused.message}"
             ) from None
-        diff = _diff(before, after)
+        diff = self._diff(target, live, after)
         if not diff and not evictions:
             raise RefusedError(422, f"nothing to change: {target} is as asked already")
         return diff, evictions
+
+    def _diff(
+        self, target: Target, before: dict[str, Any], after: dict[str, Any] | None
+    ) -> list[FieldDiff]:
+        """The timeline's diff of the two objects, each redacted as the collector does."""
+        shown = [self.redact(target.kind, _kept(o)) if o else None for o in (before, after)]
+        return [
+            FieldDiff(path=c.path, change=c.change, old=c.old, new=c.new, category=c.category)
+            for c in differences(
+                comparable(shown[0] or {}), comparable(shown[1]) if shown[1] else None
+            )
+        ]
+
+    def _undo_plan(
+        self, action: Action, target: Target, live: dict[str, Any], writes: list[FieldValue]
+    ) -> tuple[list[FieldValue] | None, str]:
+        """What undo writes back, or None and why not. A field whose value the collector
+        would redact is never kept, so a change of one cannot be undone."""
+        if action == Action.DELETE_POD:
+            return None, "a deleted pod is not made again: its controller makes a new one"
+        undo = remediations.reverse(live, writes)
+        if remediations.reverse(self.redact(target.kind, live), writes) != undo:
+            return None, "a field it changes holds a credential, of which the service keeps no copy"
+        note = "the evicted pods are not brought back" if action == Action.DRAIN else ""
+        return undo, note
 
     # ---- approving -----------------------------------------------------------------
 
@@ -319,9 +369,11 @@ class Service:
     # ---- applying ------------------------------------------------------------------
 
     def apply(self, who: Identity, request_id: str) -> ActionRequest:
-        """Apply an approved request, once: its requester or an approver. RefusedError: 403
+        """Apply an approved request, once: its requester or an approver. Refused: 403
         (role; outside the change windows now), 409 (not approved, applied already, the
-        approval expired, the object changed since the dry-run)."""
+        approval expired, the object changed since the dry-run), 422 (the API server
+        refused), 502 (the API server did not answer: the request is settled from the
+        object, as after a restart)."""
         _needs(who, Role.REQUESTER, "applying")
         with self.lock:
             request = self.get(request_id)
@@ -339,57 +391,60 @@ class Service:
                 )
                 records.save_request(self.store, expired)
                 raise RefusedError(409, f"{expired.reason}: approve it again")
-            self._recheck(request, now)
+            self._allowed(request.action, request.roles, request.target, Change(), now)
+            live = self.cluster.get(request.target)
+            found = _version(live)
+            if found != (request.uid, request.resource_version):
+                raise self._failed(
+                    who,
+                    request,
+                    409,
+                    "the object changed since the dry-run "
+                    f"(resourceVersion {request.resource_version}, now "
+                    f"{found[1] or 'gone'})",
+                )
+            assert live is not None
+            self._audit(AuditEvent.APPLY, AuditResult.STARTED, who, request, "sending the change")
             request = request.moved(State.APPLYING, now)
             records.save_request(self.store, request)
-            return self._apply(who, request)
+            return self._apply(who, request, live)
 
-    def _recheck(self, request: ActionRequest, now: datetime) -> None:
-        """The policy as of ``now`` (change windows), for the requester's roles."""
-        change = remediations.change(request.action, request.before or {}, request.desired or {})
-        self._allowed(request.action, request.roles, request.target, change, now)
-
-    def _apply(self, who: Identity, request: ActionRequest) -> ActionRequest:
+    def _apply(self, who: Identity, request: ActionRequest, live: dict[str, Any]) -> ActionRequest:
         target = request.target
         try:
             if request.action == Action.DELETE_POD:
                 self.cluster.delete(target, request.resource_version, dry_run=False)
                 version = None
             else:
-                assert request.desired is not None
-                version = self.cluster.replace(target, request.desired, dry_run=False)["metadata"][
-                    "resourceVersion"
-                ]
-            evictions = (
-                self._evict(request) if request.action == Action.DRAIN else request.evictions
-            )
+                desired = remediations.written(live, request.writes)
+                answer = self.cluster.replace(target, desired, dry_run=False)
+                version = answer["metadata"]["resourceVersion"]
         except ConflictError as changed:
-            failed = request.moved(
-                State.FAILED,
-                self.clock(),
-                reason=f"the object changed since the dry-run: {changed.message}",
-            )
-            records.save_request(self.store, failed)
-            self._audit(AuditEvent.APPLY, AuditResult.REFUSED, who, failed, failed.reason)
-            raise RefusedError(409, failed.reason) from None
+            raise self._failed(
+                who, request, 409, f"the object changed since the dry-run: {changed.message}"
+            ) from None
         except KubeError as refused:
-            failed = request.moved(
-                State.FAILED, self.clock(), reason=f"the API server refused: {refused.message}"
-            )
-            records.save_request(self.store, failed)
-            self._audit(AuditEvent.APPLY, AuditResult.FAILED, who, failed, failed.reason)
-            raise RefusedError(422, failed.reason) from None
+            raise self._failed(
+                who, request, 422, f"the API server refused: {refused.message}"
+            ) from None
+        except Exception as lost:  # no answer: the change may or may not have been made
+            settled = self._settle(request)
+            raise RefusedError(
+                502,
+                f"the API server did not answer ({type(lost).__name__}); "
+                f"the request is {settled.state.value}: {settled.reason}",
+            ) from None
         now = self.clock()
         applied = request.moved(
-            State.APPLIED,
-            now,
-            applied_at=now,
-            applied_by=who.name,
-            applied_version=version,
-            evictions=evictions,
-            reason=_eviction_note(evictions),
+            State.APPLIED, now, applied_at=now, applied_by=who.name, applied_version=version
         )
         records.save_request(self.store, applied)
+        if request.action == Action.DRAIN:
+            evictions = self._evict(applied)
+            applied = applied.moved(
+                State.APPLIED, self.clock(), evictions=evictions, reason=_eviction_note(evictions)
+            )
+            records.save_request(self.store, applied)
         self._audit(
             AuditEvent.APPLY, AuditResult.OK, who, applied, applied.reason, *_sides(applied.diff)
         )
@@ -397,58 +452,95 @@ class Service:
             self.tell(applied, "applied")
         return applied
 
+    def _failed(
+        self, who: Identity, request: ActionRequest, status: int, reason: str
+    ) -> RefusedError:
+        """The request failed (not applied), recorded and audited; the refusal to raise."""
+        failed = request.moved(State.FAILED, self.clock(), reason=reason)
+        records.save_request(self.store, failed)
+        result = AuditResult.REFUSED if status == 409 else AuditResult.FAILED
+        self._audit(AuditEvent.APPLY, result, who, failed, reason)
+        return RefusedError(status, reason)
+
     def _evict(self, request: ActionRequest) -> dict[str, str]:
-        """Evict the drained node's pods now (the eviction API keeps their budgets)."""
-        return {
-            f"{pod['metadata']['namespace']}/{pod['metadata']['name']}": self.cluster.evict(
-                pod, dry_run=False
+        """Evict the pods the dry-run allowed, and only those (the ones the approver saw);
+        each with its answer: "evicted", or why not."""
+        outcomes = {}
+        for name, answer in request.evictions.items():
+            if answer != ALLOWED:
+                outcomes[name] = answer
+                continue
+            namespace, pod_name = name.split("/", 1)
+            pod = self.cluster.get(
+                Target(
+                    cluster=request.target.cluster, kind="Pod", namespace=namespace, name=pod_name
+                )
             )
-            or ""
-            for pod in _evictable(self.cluster.pods_on(request.target.name))
-        }
+            if pod is None:
+                outcomes[name] = "gone before its eviction"
+                continue
+            try:
+                outcomes[name] = self.cluster.evict(pod, dry_run=False) or EVICTED
+            except KubeError as refused:
+                outcomes[name] = refused.message
+        return outcomes
 
     # ---- undoing -------------------------------------------------------------------
 
     def undo(self, who: Identity, request_id: str) -> ActionRequest:
-        """Put back the object's recorded before-state, dry-run first, if the object is
-        still as the apply left it. An approver may undo, and the requester of a request
-        its rule auto-approved. RefusedError: 403, 409 (not applied; changed since)."""
+        """Write back the fields as they were before the apply, dry-run first, if the
+        object is still as the apply left it. An approver may undo, and the requester of
+        a request its rule auto-approved. Refused: 403, 409 (not applied; cannot be
+        undone; changed since), 422, 502 (as apply)."""
         with self.lock:
             request = self.get(request_id)
             if not (request.auto_approve and who.name == request.requester):
                 _needs(who, Role.APPROVER, "undoing")
             _in(request, State.APPLIED, "undone")
-            target, before = request.target, request.before or {}
+            if request.undo is None:
+                raise RefusedError(
+                    409, f"request {request.id} cannot be undone: {request.undo_note}"
+                )
+            target = request.target
             live = self.cluster.get(target)
-            change = remediations.change(request.action, live or {}, before)
-            self._allowed(request.action, who.roles, target, change, self.clock())
-            restored = _restorable(before)
+            if live is None or _version(live)[1] != request.applied_version:
+                raise RefusedError(
+                    409, f"{target} changed since the apply: undo would overwrite that"
+                )
             try:
-                if request.action == Action.DELETE_POD:
-                    if live is not None:
-                        raise RefusedError(409, f"{target} exists again: nothing to undo")
-                    self.cluster.create(target, restored, dry_run=True)
-                else:
-                    current = (live or {}).get("metadata", {}).get("resourceVersion")
-                    if live is None or current != request.applied_version:
-                        raise RefusedError(
-                            409, f"{target} changed since the apply: undo would overwrite that"
-                        )
-                    restored["metadata"]["resourceVersion"] = current
-                    self.cluster.replace(target, restored, dry_run=True)
-                undoing = request.moved(State.UNDOING, self.clock())
-                records.save_request(self.store, undoing)
-                if request.action == Action.DELETE_POD:
-                    self.cluster.create(target, restored, dry_run=False)
-                else:
-                    self.cluster.replace(target, restored, dry_run=False)
-            except ConflictError as changed:
-                raise self._undo_refused(
-                    who, request, f"{target} changed: {changed.message}"
+                restored = remediations.written(live, request.undo)
+                change = remediations.change(request.action, live, restored)
+            except RemediationError as problem:
+                raise RefusedError(
+                    409, f"{target} cannot take its fields back: {problem}"
                 ) from None
+            self._allowed(request.action, who.roles, target, change, self.clock())
+            try:
+                self.cluster.replace(target, restored, dry_run=True)
             except KubeError as refused:
-                raise self._undo_refused(
-                    who, request, f"the API server refused: {refused.message}"
+                raise RefusedError(
+                    409 if isinstance(refused, ConflictError) else 422,
+                    f"the API server refused the undo's dry-run: {refused.message}",
+                ) from None
+            undoing = request.moved(State.UNDOING, self.clock())
+            records.save_request(self.store, undoing)
+            try:
+                self.cluster.replace(target, restored, dry_run=False)
+            except KubeError as refused:
+                records.save_request(
+                    self.store, undoing.moved(State.APPLIED, self.clock(), reason=refused.message)
+                )
+                self._audit(AuditEvent.UNDO, AuditResult.REFUSED, who, request, refused.message)
+                raise RefusedError(
+                    409 if isinstance(refused, ConflictError) else 422,
+                    f"the API server refused the undo: {refused.message}",
+                ) from None
+            except Exception as lost:
+                settled = self._settle(undoing)
+                raise RefusedError(
+                    502,
+                    f"the API server did not answer ({type(lost).__name__}); "
+                    f"the request is {settled.state.value}: {settled.reason}",
                 ) from None
             now = self.clock()
             undone = undoing.moved(State.UNDONE, now, undone_at=now, undone_by=who.name)
@@ -459,56 +551,44 @@ class Service:
                 self.tell(undone, "undone")
         return undone
 
-    def _undo_refused(self, who: Identity, request: ActionRequest, reason: str) -> RefusedError:
-        records.save_request(self.store, request.moved(State.APPLIED, self.clock(), reason=reason))
-        self._audit(AuditEvent.UNDO, AuditResult.REFUSED, who, request, reason)
-        return RefusedError(409, reason)
-
     # ---- after a restart -----------------------------------------------------------
 
     def recover(self) -> list[ActionRequest]:
-        """Settle each request left ``applying`` or ``undoing``: from the object, whether
-        the change reached the API server (applied / undone) or not (failed / applied),
-        each audited as a ``recover`` event."""
-        settled = []
+        """Settle each request a stopped service left ``applying`` or ``undoing``
+        (``_settle``)."""
         with self.lock:
-            for request in records.unfinished(self.store):
-                live = self.cluster.get(request.target)
-                now = self.clock()
-                if request.state == State.APPLYING:
-                    if _landed(request, live, undo=False):
-                        version = live["metadata"]["resourceVersion"] if live else None
-                        ended = request.moved(
-                            State.APPLIED,
-                            now,
-                            applied_at=now,
-                            applied_version=version,
-                            reason=RECOVERED["applied"],
-                        )
-                    else:
-                        ended = request.moved(
-                            State.FAILED,
-                            now,
-                            reason=RECOVERED["not applied"],
-                        )
-                elif _landed(request, live, undo=True):
-                    ended = request.moved(
-                        State.UNDONE,
-                        now,
-                        undone_at=now,
-                        reason=RECOVERED["undone"],
-                    )
-                else:
-                    ended = request.moved(
-                        State.APPLIED,
-                        now,
-                        reason=RECOVERED["not undone"],
-                    )
-                records.save_request(self.store, ended)
-                self._audit(AuditEvent.RECOVER, AuditResult.OK, None, ended, ended.reason)
-                log.info("request %s: %s", ended.id, ended.reason)
-                settled.append(ended)
-        return settled
+            return [self._settle(request) for request in records.unfinished(self.store)]
+
+    def _settle(self, request: ActionRequest) -> ActionRequest:
+        """From the object, whether the change reached the API server: an apply ends
+        applied (then not undoable: whether others changed the object since cannot be
+        told) or failed; an undo ends undone or applied. Audited as a ``recover`` event."""
+        live = self.cluster.get(request.target)
+        now = self.clock()
+        if request.state == State.APPLYING:
+            if _landed(request, live):
+                note = RECOVERED["applied"]
+                if request.action == Action.DRAIN:
+                    note += "; its evictions are not known: drain again to evict what is left"
+                ended = request.moved(
+                    State.APPLIED,
+                    now,
+                    applied_at=now,
+                    applied_version=None,
+                    undo=None,
+                    undo_note=UNKNOWN_SINCE,
+                    reason=note,
+                )
+            else:
+                ended = request.moved(State.FAILED, now, reason=RECOVERED["not applied"])
+        elif live is not None and remediations.holds(live, request.undo or []):
+            ended = request.moved(State.UNDONE, now, undone_at=now, reason=RECOVERED["undone"])
+        else:
+            ended = request.moved(State.APPLIED, now, reason=RECOVERED["not undone"])
+        records.save_request(self.store, ended)
+        self._audit(AuditEvent.RECOVER, AuditResult.OK, None, ended, ended.reason)
+        log.info("request %s: %s", ended.id, ended.reason)
+        return ended
 
     # ---- audit ---------------------------------------------------------------------
 
@@ -578,27 +658,17 @@ def _suggested(finding: Finding) -> Action:
 
 
 def _kept(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """The object without its status and managedFields: what a request records."""
+    """The object without its status and managedFields."""
     kept = {k: v for k, v in obj.items() if k != "status"}
-    kept["metadata"] = {
-        k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"
-    }
+    metadata = obj.get("metadata") or {}
+    kept["metadata"] = {k: v for k, v in metadata.items() if k != "managedFields"}
     return kept
 
 
-def _restorable(before: Mapping[str, Any]) -> dict[str, Any]:
-    """The recorded before-state as it can be sent again."""
-    restored = json.loads(json.dumps(before))
-    for field in ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp"):
-        restored.get("metadata", {}).pop(field, None)
-    return restored  # type: ignore[no-any-return]
-
-
-def _diff(before: dict[str, Any], after: dict[str, Any] | None) -> list[FieldDiff]:
-    return [
-        FieldDiff(path=c.path, change=c.change, old=c.old, new=c.new, category=c.category)
-        for c in differences(comparable(before), comparable(after) if after is not None else None)
-    ]
+def _version(obj: Mapping[str, Any] | None) -> tuple[str, str]:
+    """The object's uid and resourceVersion ("" for what is gone)."""
+    metadata = (obj or {}).get("metadata") or {}
+    return str(metadata.get("uid", "")), str(metadata.get("resourceVersion", ""))
 
 
 def _sides(diff: list[FieldDiff]) -> tuple[str, str]:
@@ -610,18 +680,11 @@ def _sides(diff: list[FieldDiff]) -> tuple[str, str]:
     )
 
 
-def _landed(request: ActionRequest, live: dict[str, Any] | None, undo: bool) -> bool:
-    """Whether the object shows the request's change (``undo``: its undo)."""
-    before = request.before or {}
+def _landed(request: ActionRequest, live: dict[str, Any] | None) -> bool:
+    """Whether the object shows the request's apply."""
     if request.action == Action.DELETE_POD:
-        gone = live is None or live["metadata"].get("uid") != before["metadata"].get("uid")
-        return (live is not None) if undo else gone
-    if live is None:
-        return False
-    now = {d.path: d.new for d in _diff(before, _kept(live))}  # where it differs from before
-    if undo:
-        return not any(d.path in now for d in request.diff)
-    return all(d.path in now and now[d.path] == d.new for d in request.diff)
+        return live is None or _version(live)[0] != request.uid
+    return live is not None and remediations.holds(live, request.writes)
 
 
 def _evictable(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -639,7 +702,7 @@ def _evictable(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _eviction_note(evictions: Mapping[str, str]) -> str:
-    blocked = {pod: why for pod, why in evictions.items() if why}
+    blocked = {pod: why for pod, why in evictions.items() if why != EVICTED}
     if not blocked:
         return ""
     return f"{len(blocked)} of {len(evictions)} pods not evicted: " + "; ".join(

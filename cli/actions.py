@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ def serve(
 
     from kubeopera.actions.config import load_service_config
     from kubeopera.actions.server import serve as run
-    from kubeopera.cli.collect import api_client
+    from kubeopera.cli.collect import api_client, redactor
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     load_service_config(config_path)  # a bad file: one line, before anything starts
@@ -97,7 +98,8 @@ def serve(
         publisher = Publisher(
             kafka.bootstrap_servers, client_id="kubeopera-actions", **kafka.client_options()
         )
-    run(config_path, api_client(kubeconfig, context), settings.open_store, host, port, publisher)
+    api = api_client(kubeconfig, context)
+    run(config_path, api, settings.open_store, host, port, publisher, redactor(settings).redact)
 
 
 @actions.command("hash-token", short_help="Hash a static token for the settings.")
@@ -141,6 +143,8 @@ class Client:
         token = os.environ.get(token_env, "").strip()
         if not token:
             raise click.ClickException(f"no token: set {token_env}")
+        if not token.isprintable() or " " in token:
+            raise click.ClickException(f"{token_env} holds more than a token")
         self.url = url.rstrip("/")
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {token}"
@@ -151,33 +155,39 @@ class Client:
         path: str,
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
-    ) -> Any:
-        """The answer's JSON; ``ClickException`` with the service's reason otherwise."""
+    ) -> dict[str, Any]:
+        """The answer's JSON object; ``ClickException`` with the service's reason (one
+        line) otherwise. Retried, with the same Idempotency-Key, when the service cannot
+        be reached or does not answer in time."""
         import requests
 
         headers = {"Idempotency-Key": uuid.uuid4().hex} if method == "POST" else {}
         for attempt in range(3):
             try:
                 answer = self.session.request(
-                    method, self.url + path, json=body, params=params, headers=headers, timeout=60
-                )
+                    method, self.url + path, json=body, params=params, headers=headers,
+                    timeout=60,
+                )  # fmt: skip
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if attempt == 2:
                     raise click.ClickException(
                         f"cannot reach the action service at {self.url}"
                     ) from None
                 time.sleep(1 + attempt)
+        try:
+            found = answer.json()
+        except ValueError:
+            found = None
         if answer.status_code >= 400:
-            try:
-                problem = answer.json()
-                reason = str(problem.get("detail", ""))
-                rule = problem.get("rule")
-            except ValueError:
-                reason, rule = answer.text[:200], None
+            problem = found if isinstance(found, dict) else {"detail": answer.text[:200]}
+            rule = problem.get("rule")
             said = f" (rule {rule})" if rule else ""
+            reason = " ".join(str(problem.get("detail", "")).split())
             raise click.ClickException(f"{answer.status_code}: {reason}{said}")
-        return answer.json()
+        if not isinstance(found, dict):
+            raise click.ClickException(f"{self.url} answered what is not the action service's")
+        return found
 
 
 @actions.command(short_help="Ask for a remediation.")
@@ -253,7 +263,7 @@ def request(
                 f"{target}: give KIND/NAME, KIND one of {', '.join(sorted(set(KINDS.values())))}"
             )
         body.update(action=action, kind=KINDS[kind.lower()], name=name)
-    params: dict[str, Any] = {"replicas": replicas, "to": to_time, "finding": finding}
+    params: dict[str, Any] = {"replicas": replicas, "to": _utc(to_time), "finding": finding}
     if container or requests_ or limits:
         params["resources"] = {
             "container": container,
@@ -262,6 +272,19 @@ def request(
         }
     body["params"] = {k: v for k, v in params.items() if v is not None}
     _show(Client(url, token_env).call("POST", "/v1/requests", body), as_json)
+
+
+def _utc(text: str | None) -> str | None:
+    """An ISO time as UTC (one without a zone is taken as UTC)."""
+    if text is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.UsageError(
+            f"--to {text}: give an ISO time, e.g. 2026-03-06T09:30:00Z"
+        ) from None
+    return (instant if instant.tzinfo else instant.replace(tzinfo=UTC)).isoformat()
 
 
 def _pairs(given: tuple[str, ...]) -> dict[str, str]:
@@ -367,6 +390,8 @@ def _show(item: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(item, indent=2))
         return
+    if not {"id", "action", "target", "state", "diff"} <= item.keys():
+        raise click.ClickException("the answer is not a request of the action service")
     click.echo(
         f"request {item['id']}: {item['action']} {_target(item)} in {item['target']['cluster']}"
     )

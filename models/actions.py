@@ -21,6 +21,7 @@ class AuditEvent(StrEnum):
 
 class AuditResult(StrEnum):
     OK = "ok"
+    STARTED = "started"  # an apply about to be sent: its outcome follows (or a recover)
     REFUSED = "refused"  # by authentication, role, policy, state or precondition
     FAILED = "failed"  # the API server or the service failed
 

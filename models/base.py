@@ -10,7 +10,10 @@ def _utc_millis(value: datetime) -> datetime:
     """Timestamps cross clusters, so they must say their zone; we keep UTC to the millisecond."""
     if value.tzinfo is None:
         raise ValueError("timestamp has no timezone; send UTC, e.g. '2026-01-01T00:00:00Z'")
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the last day Python has
+        raise ValueError("timestamp out of range") from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 

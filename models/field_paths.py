@@ -114,6 +114,33 @@ def _item_key(segment: str) -> str | None:
     return None
 
 
+ABSENT: Any = object()
+"""What ``value_at`` answers for a field the object lacks."""
+
+
+def value_at(obj: dict[str, Any], path: str) -> Any:
+    """The value of the field at ``path`` (a path of ``owned``'s form), ``ABSENT`` when
+    there is none.
+
+    >>> pod = {"spec": {"containers": [{"name": "app", "image": "shop:1.4"}]}}
+    >>> value_at(pod, "/spec/containers/[name=app]/image")
+    'shop:1.4'
+    >>> value_at(pod, "/spec/containers/[name=sidecar]/image") is ABSENT
+    True
+    """
+    node: Any = obj
+    for segment in path.split("/")[1:]:
+        if isinstance(node, dict) and _unescaped(segment) in node:
+            node = node[_unescaped(segment)]
+        elif isinstance(node, list) and _item_key(segment) is not None:
+            node = next((e for e in node if _names(e, segment)), ABSENT)
+            if node is ABSENT:
+                return ABSENT
+        else:
+            return ABSENT
+    return node
+
+
 def put(obj: dict[str, Any], path: str, value: Any) -> None:
     """Set the field at ``path`` (a path of ``owned``'s form) in ``obj`` to ``value``,
     making the mappings and merged lists' items on the way (an item ``[key=value]`` is

@@ -286,9 +286,9 @@ def node(admin: client.ApiClient, name: str, unschedulable: bool = False) -> str
 
 
 def pod(admin: client.ApiClient, name: str, node_name: str, labels: dict[str, str],
-        phase: str) -> str:  # fmt: skip
+        phase: str, namespace: str = NAMESPACE) -> str:  # fmt: skip
     """A pod bound to ``node_name`` in ``phase`` (set as the kubelet would: pods/status)."""
-    path = f"/api/v1/namespaces/{NAMESPACE}/pods"
+    path = f"/api/v1/namespaces/{namespace}/pods"
     created = send(admin, "POST", path, [], {
         "metadata": {"name": name, "labels": labels},
         "spec": {"nodeName": node_name, "containers": [{"name": "app", "image": "shop:1.4"}]},

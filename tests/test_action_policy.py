@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from kubeopera.actions.policy import Action, Change, Policy, PolicyError, Role, load_policy
+from kubeopera.actions.policy import (
+    Action,
+    Change,
+    Policy,
+    PolicyError,
+    Role,
+    Window,
+    load_policy,
+)
 
 MONDAY_NOON = datetime(2026, 3, 2, 12, tzinfo=UTC)
 SATURDAY_NOON = datetime(2026, 3, 7, 12, tzinfo=UTC)
@@ -160,3 +168,8 @@ def test_protected_namespaces_default_to_kube_system() -> None:
     assert (
         not Policy().decide(Action.SCALE, {Role.ADMIN}, "c", "shop", Change(), MONDAY_NOON).allowed
     )  # no rule: nothing is allowed
+
+
+def test_the_default_window_is_the_whole_day() -> None:
+    last = datetime(2026, 3, 6, 23, 59, 59, 999_000, tzinfo=UTC)
+    assert Window().contains(last) and Window().contains(last.replace(hour=0, minute=0))

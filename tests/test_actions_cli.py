@@ -47,8 +47,8 @@ def test_request_approve_apply_show_list_and_audit(
     assert any(line.startswith(f"{rid[1]}  applied") for line in listed.stdout.splitlines())
     audit = kubeopera(actions_service, tokens["carol"], "audit", "--request", rid[1])
     events = [line.split()[1] for line in audit.stdout.splitlines()[:-1]]
-    # newest first: the calls of apply, approve and request, each with its event
-    assert [e for e in events if e != "call"] == ["apply", "approve", "dry_run"]
+    # newest first: the calls of apply, approve and request, each with its events
+    assert [e for e in events if e != "call"] == ["apply", "apply", "approve", "dry_run"]
     again = kubeopera(actions_service, tokens["alice"], "apply", rid[1])
     assert again.returncode == 1
     assert again.stderr == (
@@ -84,8 +84,16 @@ def test_refusals_and_bad_input_are_one_line(
 
 
 def test_hash_token_prints_a_salted_hash_of_standard_input() -> None:
-    first = run_kubeopera(None, "actions", "hash-token", stdin="s3cret-token\n")
-    second = run_kubeopera(None, "actions", "hash-token", stdin="s3cret-token\n")
+    first = run_kubeopera(
+        None, "actions", "hash-token", stdin="s3cret-token-0123456789abcdef0123456789\n"
+    )
+    second = run_kubeopera(
+        None, "actions", "hash-token", stdin="s3cret-token-0123456789abcdef0123456789\n"
+    )
     assert first.returncode == 0 and first.stdout != second.stdout  # salted
-    assert token_matches("s3cret-token", first.stdout.strip())
+    assert token_matches("s3cret-token-0123456789abcdef0123456789", first.stdout.strip())
     assert "s3cret-token" not in first.stdout
+    short = run_kubeopera(None, "actions", "hash-token", stdin="short\n")
+    assert short.stderr == (
+        "kubeopera: error: a static token has 32 characters at least (openssl rand -hex 32)\n"
+    )

@@ -75,11 +75,12 @@ def test_scale_end_to_end(
     assert [(r["event"], r["result"]) for r in rows] == [
         ("dry_run", "ok"),
         ("approve", "ok"),
+        ("apply", "started"),  # written before the update is sent
         ("apply", "ok"),
     ]
     assert json.loads(rows[-1]["before"]) == {"/spec/replicas": "3"}
     assert json.loads(rows[-1]["after"]) == {"/spec/replicas": "5"}
-    assert rows[1]["who"] == user("bob") and rows[2]["who"] == user("alice")
+    assert rows[1]["who"] == user("bob") and rows[3]["who"] == user("alice")
 
     undone = actions_service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/undo")
     assert undone.status_code == 200, undone.text
@@ -196,20 +197,29 @@ def test_drain_end_to_end_keeps_the_disruption_budget(
         "observedGeneration": budget["metadata"]["generation"], "disruptionsAllowed": 0,
         "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}},
         "application/merge-patch+json")  # fmt: skip
+    system = pod(kube_admin, "dns", "n-drain", {"app": "dns"}, "Running", "kube-system")
     body = {"action": "drain", "kind": "Node", "name": "n-drain"}
     created = actions_service.call(tokens["bob"], "POST", "/v1/requests", body).json()
+    assert created["evictions"]["kube-system/dns"] == "not evicted: its namespace is protected"
+    late = pod(kube_admin, "late", "n-drain", {"app": "late"}, "Running")  # after the dry-run
     assert [(d["path"], d["new"]) for d in created["diff"]] == [("/spec/unschedulable", "true")]
-    assert created["evictions"][f"{NAMESPACE}/free"] == ""
+    assert created["evictions"][f"{NAMESPACE}/free"] == "allowed"
     assert "disruption budget" in created["evictions"][f"{NAMESPACE}/guarded"]
     assert "deletionTimestamp" not in read(kube_admin, free)["metadata"]  # dry-run evicts nothing
     rid = created["id"]
     actions_service.call(tokens["dave"], "POST", f"/v1/requests/{rid}/approve")
     applied = actions_service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/apply").json()
     assert applied["state"] == "applied"
-    assert applied["reason"].startswith("1 of 2 pods not evicted: shop/guarded:")
+    assert applied["reason"].startswith(
+        "2 of 3 pods not evicted: kube-system/dns: not evicted: its namespace is protected; "
+        "shop/guarded: Cannot evict pod as it would violate the pod's disruption budget"
+    )
     assert read(kube_admin, path)["spec"]["unschedulable"] is True
     assert "deletionTimestamp" in read(kube_admin, free)["metadata"]  # evicted: terminating
     assert "deletionTimestamp" not in read(kube_admin, guarded)["metadata"]
+    # only what the approver saw is evicted: not the protected pod, nor the one since
+    assert "deletionTimestamp" not in read(kube_admin, system)["metadata"]
+    assert "deletionTimestamp" not in read(kube_admin, late)["metadata"]
     undo(
         actions_service, tokens, rid
     )  # uncordons; evicted pods are their controllers' to bring back
@@ -242,8 +252,13 @@ def test_delete_a_failed_pod_end_to_end(
     with pytest.raises(client.ApiException) as gone:
         read(kube_admin, failed)
     assert gone.value.status == 404
-    undo(actions_service, tokens, rid)  # the pod made again from its recorded state
-    assert kept(read(kube_admin, failed)) == kept(before)
+    # a deleted pod is not made again (its controller makes a new one): the service keeps
+    # no copy of it, and its role may not create pods
+    refused = actions_service.call(tokens["bob"], "POST", f"/v1/requests/{rid}/undo")
+    assert refused.status_code == 409
+    assert refused.json()["detail"].endswith("a deleted pod is not made again: its controller "
+                                             "makes a new one")  # fmt: skip
+    assert before["metadata"]["name"] == "crashed"
 
 
 def collect(data: Path, kubeconfig: Path) -> None:

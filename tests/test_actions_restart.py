@@ -40,18 +40,42 @@ pytestmark = pytest.mark.slow
 
 
 class HoldingProxy:
-    """A TCP proxy to ``upstream`` that holds the bytes going up (to the API server) or
-    down (its answers) while told to, counting what it holds."""
+    """A TCP proxy to ``upstream`` that, once armed, lets one exchange through (the apply
+    reads the object) and then holds the bytes of the next one going ``up`` (the update
+    itself) or ``down`` (the API server's answer to it), counting what it holds."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
-        self.hold_up = threading.Event()
-        self.hold_down = threading.Event()
+        self.holding: str | None = None
+        self.phases: list[str] = []  # the directions bytes went since armed, in turns
         self.held = {"up": 0, "down": 0}
+        self.lock = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.closed = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, direction: str) -> None:
+        with self.lock:
+            self.holding, self.phases = direction, []
+
+    def disarm(self) -> None:
+        with self.lock:
+            self.holding = None
+
+    def _holds(self, direction: str) -> bool:
+        """Whether this chunk is held: the second exchange's, in the armed direction."""
+        with self.lock:
+            if self.holding is None:
+                return False
+            if not self.phases or self.phases[-1] != direction:
+                self.phases.append(direction)
+            second = self.phases[:4] if direction == "down" else self.phases[:3]
+            turns = ["up", "down", "up", "down"][: len(second)]
+            held = direction == self.holding and second == turns and len(second) >= 3
+            if held:
+                self.held[direction] += 1
+            return held
 
     def _accept(self) -> None:
         while not self.closed.is_set():
@@ -63,20 +87,17 @@ class HoldingProxy:
             threading.Thread(target=self._relay, args=(downstream, upstream), daemon=True).start()
 
     def _relay(self, downstream: socket.socket, upstream: socket.socket) -> None:
-        sides = {downstream: (upstream, "up", self.hold_up),
-                 upstream: (downstream, "down", self.hold_down)}  # fmt: skip
+        sides = {downstream: (upstream, "up"), upstream: (downstream, "down")}
         try:
             while not self.closed.is_set():
                 ready, _, _ = select.select(list(sides), [], [], 0.1)
                 for source in ready:
-                    target, direction, hold = sides[source]
+                    target, direction = sides[source]
                     data = source.recv(65536)
                     if not data:
                         return
-                    if hold.is_set():
-                        self.held[direction] += len(data)  # never sent
-                        continue
-                    target.sendall(data)
+                    if not self._holds(direction):
+                        target.sendall(data)
         except OSError:
             return
         finally:
@@ -180,10 +201,8 @@ def test_a_kill_during_an_apply_ends_applied_once_or_not_at_all(
         rid = served.call(tokens["alice"], "POST", "/v1/requests", body).json()["id"]
         assert served.call(tokens["bob"], "POST", f"/v1/requests/{rid}/approve").ok
         assert served.call(tokens["alice"], "GET", f"/v1/requests/{rid}").ok  # review cached
-        hold, direction = (
-            (proxy.hold_down, "down") if cut == "after the update" else (proxy.hold_up, "up")
-        )
-        hold.set()
+        direction = "down" if cut == "after the update" else "up"
+        proxy.arm(direction)
         applying = threading.Thread(
             target=lambda: _ignore(
                 served.call, tokens["alice"], "POST", f"/v1/requests/{rid}/apply"
@@ -193,11 +212,13 @@ def test_a_kill_during_an_apply_ends_applied_once_or_not_at_all(
         applying.start()
         wait(lambda: proxy.held[direction] > 0, f"the update's bytes going {direction}")
         served.kill()
-        hold.clear()
+        proxy.disarm()
         served.start()
         ended = served.call(tokens["carol"], "GET", f"/v1/requests/{rid}").json()
         replay = served.call(tokens["alice"], "POST", f"/v1/requests/{rid}/apply")
         assert replay.status_code == 409  # applied, or failed: never applied again
+        undo = served.call(tokens["bob"], "POST", f"/v1/requests/{rid}/undo")
+        assert undo.status_code == 409  # whether others changed it since cannot be told
     finally:
         served.stop()
     live = read(kube_admin, path)
@@ -211,7 +232,7 @@ def test_a_kill_during_an_apply_ends_applied_once_or_not_at_all(
         assert (ended["state"], ended["reason"]) == ("failed", RECOVERED["not applied"])
         assert (live["spec"]["replicas"], live["metadata"]["generation"]) == (2, generation)
         assert recovered[-1] == ("recover", RECOVERED["not applied"])
-    assert [event for event, _ in recovered] == ["dry_run", "approve", "recover"]
+    assert [event for event, _ in recovered] == ["dry_run", "approve", "apply", "recover"]
 
 
 def _ignore(call: Any, *args: Any) -> None:

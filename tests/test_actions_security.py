@@ -142,7 +142,7 @@ def test_an_applied_request_is_applied_once_whatever_is_retried(
     assert by_approver["detail"] == replay["detail"]
     assert version(kube_admin, "once") == was
     applies = actions_service.store.query(
-        f"SELECT count() AS n FROM v_actions_audit WHERE event = 'apply' "
+        f"SELECT count() AS n FROM v_actions_audit WHERE event = 'apply' AND result = 'ok' "
         f"AND request_id = '{created.json()['id']}'"
     )["n"][0]
     assert applies == 1
@@ -199,7 +199,7 @@ def test_a_static_token_and_an_auto_approving_rule_need_no_second_person(
         body = {"action": "restart", "kind": "Deployment", "namespace": NAMESPACE,
                 "name": "bot-target"}  # fmt: skip
         created = service.call(tokens["ci-bot"], "POST", "/v1/requests", body).json()
-        assert (created["state"], created["requester"]) == ("approved", "ci-bot")
+        assert (created["state"], created["requester"]) == ("approved", "static:ci-bot")
         applied = service.call(tokens["ci-bot"], "POST", f"/v1/requests/{created['id']}/apply")
         assert applied.json()["state"] == "applied"
         wrong = service.call("ci-bot-token-but-not-that-one", "GET", "/v1/requests")
@@ -230,3 +230,84 @@ def test_a_request_that_does_not_exist_is_404(
     answer = refused(actions_service, tokens["bob"], "POST",
                      f"/v1/requests/{'0' * 16}/{verb}", None, 404)  # fmt: skip
     assert answer["detail"] == f"no request {'0' * 16}"
+
+
+def test_no_credential_leaves_the_cluster_through_a_request_or_its_audit(
+    kube_admin: client.ApiClient, actions_service: Running, tokens: dict[str, str]
+) -> None:
+    secret = "hunter2-SUPERSECRET-value"
+    manifest = _deployment("leaky")
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": "DB_PASSWORD", "value": secret}]
+    send(kube_admin, "POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", [],
+         {**manifest, "metadata": {"name": "leaky", "namespace": NAMESPACE}})  # fmt: skip
+    pod_path = f"/api/v1/namespaces/{NAMESPACE}/pods"
+    send(kube_admin, "POST", pod_path, [], {"metadata": {"name": "leaky-crashed"}, "spec": {
+        "containers": [{"name": "app", "image": "x:1",
+                        "env": [{"name": "API_TOKEN", "value": secret}]}]}})  # fmt: skip
+    send(kube_admin, "PATCH", f"{pod_path}/leaky-crashed/status", [],
+         {"status": {"phase": "Failed"}}, "application/merge-patch+json")  # fmt: skip
+    scaled = actions_service.call(tokens["alice"], "POST", "/v1/requests", scale("leaky", 2), "k")
+    crashed = {"action": "delete_pod", "kind": "Pod", "namespace": NAMESPACE,
+               "name": "leaky-crashed"}  # fmt: skip
+    deleted = actions_service.call(tokens["alice"], "POST", "/v1/requests", crashed)
+    assert scaled.status_code == deleted.status_code == 201
+    assert "<redacted" in deleted.text  # the whole pod in the diff, its env value hidden
+    shown = [
+        actions_service.call(tokens["carol"], "GET", "/v1/requests").text,
+        actions_service.call(tokens["carol"], "GET", "/v1/audit?limit=500").text,
+        scaled.text,
+        deleted.text,
+    ]
+    for table in ("action_requests", "action_audit", "action_idempotency"):
+        shown.append(str(actions_service.store.query(f"SELECT * FROM {table}").to_dicts()))
+    assert not [text for text in shown if secret in text]
+
+
+def test_a_large_body_or_a_caller_without_a_token_is_refused_before_the_body_is_read(
+    actions_service: Running, tokens: dict[str, str]
+) -> None:
+    big = "x" * (65 * 1024)
+    too_large = actions_service.session.post(
+        actions_service.url + "/v1/requests", data=big,
+        headers={"Authorization": f"Bearer {tokens['alice']}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert too_large.status_code == 413
+    no_token = actions_service.session.post(actions_service.url + "/v1/requests", data="{not json")
+    assert no_token.status_code == 401
+    not_json = actions_service.session.post(
+        actions_service.url + "/v1/requests", data="{not json",
+        headers={"Authorization": f"Bearer {tokens['alice']}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert (not_json.status_code, not_json.json()["detail"]) == (400, "the body is not JSON")
+    (record,) = actions_service.store.query(
+        "SELECT who, status FROM v_actions_audit ORDER BY at DESC LIMIT 1"
+    ).rows()
+    assert record == (user("alice"), 400)  # who sent it, though its body was not read
+    typo = actions_service.call(tokens["carol"], "GET", "/v1/audit?requester=x")
+    assert (typo.status_code, typo.json()["detail"]) == (422, "unknown query parameter requester")
+
+
+def test_a_new_limit_is_measured_against_its_request(
+    kube_admin: client.ApiClient, actions_service: Running, tokens: dict[str, str]
+) -> None:
+    create_deployment(kube_admin, "unlimited")  # requests cpu 100m, no limits
+    ask = {"action": "set_resources", "kind": "Deployment", "namespace": NAMESPACE,
+           "name": "unlimited", "params": {"resources": {"container": "app"}}}  # fmt: skip
+    huge = refused(actions_service, tokens["alice"], "POST", "/v1/requests",
+                   _with_limits(ask, {"cpu": "500"}), 403)  # fmt: skip
+    assert huge["detail"] == (
+        "app limits.cpu 0.1 -> 500 is more than a factor of 4 (new: against requests.cpu)"
+    )
+    within = actions_service.call(tokens["alice"], "POST", "/v1/requests",
+                                  _with_limits(ask, {"cpu": "400m"}))  # fmt: skip
+    assert within.status_code == 201, within.text
+    nothing = refused(actions_service, tokens["alice"], "POST", "/v1/requests",
+                      _with_limits(ask, {"memory": "1Ti", "cpu": "400m"}), 403)  # fmt: skip
+    assert nothing["detail"] == "app limits.memory 1.34218e+08 -> 1.09951e+12 is more than a " \
+        "factor of 4 (new: against requests.memory)"  # fmt: skip
+
+
+def _with_limits(ask: dict[str, Any], limits: dict[str, str]) -> dict[str, Any]:
+    resources = {**ask["params"]["resources"], "limits": limits}
+    return {**ask, "params": {"resources": resources}}

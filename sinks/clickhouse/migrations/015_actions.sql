@@ -36,7 +36,8 @@ ENGINE = ReplacingMergeTree(at)
 ORDER BY (caller, key)
 TTL toDateTime(at) + INTERVAL 7 DAY;
 
--- Every call (accepted or refused), dry-run, approval, apply, undo and recovery.
+-- Every call (accepted or refused), dry-run, approval, apply, undo and recovery. A plain
+-- MergeTree: a row once written is never replaced by another with the same key.
 CREATE TABLE IF NOT EXISTS action_audit
 (
     at DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
@@ -58,11 +59,11 @@ CREATE TABLE IF NOT EXISTS action_audit
     before Nullable(String),
     after Nullable(String)
 )
-ENGINE = ReplacingMergeTree
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(at)
 ORDER BY (at, audit_id);
 
 CREATE OR REPLACE VIEW v_actions_audit AS
 SELECT at, event, result, who, roles, method, route, status, request_id, action, cluster,
        namespace, kind, name, reason, before, after, audit_id
-FROM action_audit FINAL;
+FROM action_audit;
