@@ -3,7 +3,9 @@ identity, the store, the ``actions`` topic and PagerDuty change events, served b
 uvicorn."""
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol
 
@@ -34,17 +36,52 @@ class Publishing(Protocol):
 
 
 def announcer(store: Store, publisher: Publishing | None) -> Announce:
-    """Audit records into the store, then onto the ``actions`` topic (flushed: a record
-    is on the broker before its call is answered)."""
+    """Audit records into the store, then onto the ``actions`` topic (flushed): a record
+    is stored, and on the broker, before its call is answered. Concurrent calls share
+    one insert (``GroupCommit``)."""
 
-    def announce(audits: list[ActionAudit]) -> None:
+    def write(audits: list[ActionAudit]) -> None:
         record_audit(store, audits)
         if publisher is not None:
             for audit in audits:
                 publisher.publish(Topic.ACTIONS, audit)
             publisher.flush()
 
-    return announce
+    return GroupCommit(write)
+
+
+class GroupCommit:
+    """Group commit, as databases write their logs: a caller's records are written by
+    one ``write`` of every record that came while the last one was being written, and
+    the caller returns once that write is done (or raises what it raised). One write at
+    a time; no thread of its own: the first caller to find none running writes."""
+
+    def __init__(self, write: Callable[[list[ActionAudit]], None]) -> None:
+        self.write = write
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[list[ActionAudit], Future[None]]] = []
+        self._writing = False
+
+    def __call__(self, audits: list[ActionAudit]) -> None:
+        done: Future[None] = Future()
+        with self._lock:
+            self._waiting.append((audits, done))
+            leads, self._writing = not self._writing, True
+        while leads:
+            with self._lock:
+                batch, self._waiting = self._waiting, []
+                if not batch:
+                    self._writing = leads = False
+                    break
+            try:
+                self.write([audit for audits, _ in batch for audit in audits])
+            except Exception as error:
+                for _, waiting in batch:
+                    waiting.set_exception(error)
+            else:
+                for _, waiting in batch:
+                    waiting.set_result(None)
+        done.result()
 
 
 def make_app(
