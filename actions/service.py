@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +65,10 @@ PROTECTED = "not evicted: its namespace is protected"
 """A drain's answers for a pod: its dry-run allowed it, it was evicted, it was left."""
 
 
+KEPT = 10_000
+"""Requests kept in memory (about 2 KB each)."""
+
+
 class NewRequest(BaseModel):
     """A request to create: the ``action`` on the object ``kind``/``namespace``/``name``
     with ``params``, or (``from_finding``) the remediation a finding suggests.
@@ -106,16 +111,30 @@ class Service:
         self.config, self.policy, self.cluster, self.store = config, policy, cluster, store
         self.announce, self.tell, self.redact, self.clock = announce, tell, redact, clock
         self.lock = threading.RLock()
+        self._kept: OrderedDict[str, ActionRequest] = OrderedDict()
 
     # ---- reading ------------------------------------------------------------------
 
     def get(self, request_id: str) -> ActionRequest:
-        """The request; ``RefusedError`` 404 when there is none."""
+        """The request; ``RefusedError`` 404 when there is none. The service is the only
+        writer of requests, so those it saved or read lately are answered from memory
+        (the newest ``KEPT``)."""
         with self.lock:
-            found = records.load_request(self.store, request_id)
-        if found is None:
-            raise RefusedError(404, f"no request {request_id}")
+            found = self._kept.get(request_id) or records.load_request(self.store, request_id)
+            if found is None:
+                raise RefusedError(404, f"no request {request_id}")
+            self._keep(found)
         return found
+
+    def _save(self, request: ActionRequest) -> None:
+        records.save_request(self.store, request)
+        self._keep(request)
+
+    def _keep(self, request: ActionRequest) -> None:
+        self._kept[request.id] = request
+        self._kept.move_to_end(request.id)
+        while len(self._kept) > KEPT:
+            self._kept.popitem(last=False)
 
     # ---- creating ------------------------------------------------------------------
 
@@ -169,7 +188,7 @@ class Service:
                 diff=diff,
                 evictions=evictions,
             )
-            records.save_request(self.store, request)
+            self._save(request)
             self._audit(
                 AuditEvent.DRY_RUN,
                 AuditResult.OK,
@@ -347,7 +366,7 @@ class Service:
                 now,
                 approvals=[*request.approvals, Approval(by=who.name, at=now, comment=comment)],
             )
-            records.save_request(self.store, request)
+            self._save(request)
             self._audit(AuditEvent.APPROVE, AuditResult.OK, who, request, comment)
         return request
 
@@ -362,7 +381,7 @@ class Service:
             request = request.moved(
                 State.REJECTED, self.clock(), rejected_by=who.name, reason=comment
             )
-            records.save_request(self.store, request)
+            self._save(request)
             self._audit(AuditEvent.REJECT, AuditResult.OK, who, request, comment)
         return request
 
@@ -389,7 +408,7 @@ class Service:
                     approvals=[],
                     reason=f"the approval of {approved_at:%Y-%m-%d %H:%M:%S} UTC expired",
                 )
-                records.save_request(self.store, expired)
+                self._save(expired)
                 raise RefusedError(409, f"{expired.reason}: approve it again")
             self._allowed(request.action, request.roles, request.target, Change(), now)
             live = self.cluster.get(request.target)
@@ -406,7 +425,7 @@ class Service:
             assert live is not None
             self._audit(AuditEvent.APPLY, AuditResult.STARTED, who, request, "sending the change")
             request = request.moved(State.APPLYING, now)
-            records.save_request(self.store, request)
+            self._save(request)
             return self._apply(who, request, live)
 
     def _apply(self, who: Identity, request: ActionRequest, live: dict[str, Any]) -> ActionRequest:
@@ -438,13 +457,13 @@ class Service:
         applied = request.moved(
             State.APPLIED, now, applied_at=now, applied_by=who.name, applied_version=version
         )
-        records.save_request(self.store, applied)
+        self._save(applied)
         if request.action == Action.DRAIN:
             evictions = self._evict(applied)
             applied = applied.moved(
                 State.APPLIED, self.clock(), evictions=evictions, reason=_eviction_note(evictions)
             )
-            records.save_request(self.store, applied)
+            self._save(applied)
         self._audit(
             AuditEvent.APPLY, AuditResult.OK, who, applied, applied.reason, *_sides(applied.diff)
         )
@@ -457,7 +476,7 @@ class Service:
     ) -> RefusedError:
         """The request failed (not applied), recorded and audited; the refusal to raise."""
         failed = request.moved(State.FAILED, self.clock(), reason=reason)
-        records.save_request(self.store, failed)
+        self._save(failed)
         result = AuditResult.REFUSED if status == 409 else AuditResult.FAILED
         self._audit(AuditEvent.APPLY, result, who, failed, reason)
         return RefusedError(status, reason)
@@ -523,7 +542,7 @@ class Service:
                     f"the API server refused the undo's dry-run: {refused.message}",
                 ) from None
             undoing = request.moved(State.UNDOING, self.clock())
-            records.save_request(self.store, undoing)
+            self._save(undoing)
             try:
                 self.cluster.replace(target, restored, dry_run=False)
             except KubeError as refused:
@@ -544,7 +563,7 @@ class Service:
                 ) from None
             now = self.clock()
             undone = undoing.moved(State.UNDONE, now, undone_at=now, undone_by=who.name)
-            records.save_request(self.store, undone)
+            self._save(undone)
             after, before_fields = _sides(request.diff)
             self._audit(AuditEvent.UNDO, AuditResult.OK, who, undone, "", before_fields, after)
             if self.tell is not None:
@@ -585,7 +604,7 @@ class Service:
             ended = request.moved(State.UNDONE, now, undone_at=now, reason=RECOVERED["undone"])
         else:
             ended = request.moved(State.APPLIED, now, reason=RECOVERED["not undone"])
-        records.save_request(self.store, ended)
+        self._save(ended)
         self._audit(AuditEvent.RECOVER, AuditResult.OK, None, ended, ended.reason)
         log.info("request %s: %s", ended.id, ended.reason)
         return ended
