@@ -197,11 +197,7 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         key: IdempotencyKey = None,
     ) -> JSONResponse:
         """Approve a pending request (an approver other than its requester)."""
-        request.state.request_id = request_id
-        note = body.comment if body else ""
-        return _once(
-            service, request, who, key, body, lambda: service.approve(who, request_id, note)
-        )
+        return _decided(service.approve, service, request, request_id, who, body, key)
 
     @app.post("/v1/requests/{request_id}/reject", response_model=ActionRequest)
     def reject(
@@ -212,11 +208,7 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         key: IdempotencyKey = None,
     ) -> JSONResponse:
         """Reject a request that is not applied (an approver; its requester withdraws it)."""
-        request.state.request_id = request_id
-        note = body.comment if body else ""
-        return _once(
-            service, request, who, key, body, lambda: service.reject(who, request_id, note)
-        )
+        return _decided(service.reject, service, request, request_id, who, body, key)
 
     @app.post("/v1/requests/{request_id}/apply", response_model=ActionRequest)
     def apply(
@@ -404,6 +396,21 @@ def _refusal(request: Request, status: int, reason: str) -> JSONResponse:
     request.state.reason = reason
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"detail": reason}, status, headers)
+
+
+def _decided(
+    decide: Callable[[Identity, str, str], ActionRequest],
+    service: Service,
+    request: Request,
+    request_id: str,
+    who: Identity,
+    body: Comment | None,
+    key: str | None,
+) -> JSONResponse:
+    """An approval or rejection (``decide``) with its comment, once per idempotency key."""
+    request.state.request_id = request_id
+    note = body.comment if body else ""
+    return _once(service, request, who, key, body, lambda: decide(who, request_id, note))
 
 
 def _once(

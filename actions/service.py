@@ -447,12 +447,7 @@ class Service:
                 who, request, 422, f"the API server refused: {refused.message}"
             ) from None
         except Exception as lost:  # no answer: the change may or may not have been made
-            settled = self._settle(request)
-            raise RefusedError(
-                502,
-                f"the API server did not answer ({type(lost).__name__}); "
-                f"the request is {settled.state.value}: {settled.reason}",
-            ) from None
+            raise self._unanswered(request, lost) from None
         now = self.clock()
         applied = request.moved(
             State.APPLIED, now, applied_at=now, applied_by=who.name, applied_version=version
@@ -470,6 +465,16 @@ class Service:
         if self.tell is not None:
             self.tell(applied, "applied")
         return applied
+
+    def _unanswered(self, request: ActionRequest, lost: Exception) -> RefusedError:
+        """The refusal for a change the API server did not answer, the request settled
+        from the object at once (``_settle``)."""
+        settled = self._settle(request)
+        return RefusedError(
+            502,
+            f"the API server did not answer ({type(lost).__name__}); "
+            f"the request is {settled.state.value}: {settled.reason}",
+        )
 
     def _failed(
         self, who: Identity, request: ActionRequest, status: int, reason: str
@@ -555,12 +560,7 @@ class Service:
                     f"the API server refused the undo: {refused.message}",
                 ) from None
             except Exception as lost:
-                settled = self._settle(undoing)
-                raise RefusedError(
-                    502,
-                    f"the API server did not answer ({type(lost).__name__}); "
-                    f"the request is {settled.state.value}: {settled.reason}",
-                ) from None
+                raise self._unanswered(undoing, lost) from None
             now = self.clock()
             undone = undoing.moved(State.UNDONE, now, undone_at=now, undone_by=who.name)
             self._save(undone)

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -318,15 +319,7 @@ def list_(
     filters = {"state": state, "namespace": namespace, "requester": requester}
     params = {k: v for k, v in filters.items() if v} | {"limit": limit, "offset": offset}
     page = Client(url, token_env).call("GET", "/v1/requests", params=params)
-    if as_json:
-        click.echo(json.dumps(page, indent=2))
-        return
-    for item in page["items"]:
-        click.echo(
-            f"{item['id']}  {item['state']:<9} {item['action']:<13} {_target(item)}  "
-            f"by {item['requester']}  {item['created_at']}"
-        )
-    click.echo(f"{len(page['items'])} of {page['total']} requests (from {page['offset']})")
+    _print_page(page, as_json, "requests", _request_line)
 
 
 @actions.command(short_help="Show a request and its diff.")
@@ -369,15 +362,35 @@ def audit(
     """Audit records, newest first: every call, dry-run, approval, apply and undo."""
     params = {k: v for k, v in {"request_id": request_id, "who": who}.items() if v}
     page = Client(url, token_env).call("GET", "/v1/audit", params={**params, "limit": limit})
+    _print_page(page, as_json, "records", _audit_line)
+
+
+def _request_line(item: dict[str, Any]) -> str:
+    return (
+        f"{item['id']}  {item['state']:<9} {item['action']:<13} {_target(item)}  "
+        f"by {item['requester']}  {item['created_at']}"
+    )
+
+
+def _audit_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['at']}  {row['event']:<8} {row['result']:<8} {row['status'] or '':>3} "
+        f"{row['who'] or '-':<24} {row['method']} {row['route']} {row['reason']}".rstrip()
+    )
+
+
+def _print_page(
+    page: dict[str, Any], as_json: bool, what: str, line: Callable[[dict[str, Any]], str]
+) -> None:
+    """A page of the service's answer: as JSON, or a line per item and a count."""
     if as_json:
         click.echo(json.dumps(page, indent=2))
         return
-    for row in page["items"]:
-        click.echo(
-            f"{row['at']}  {row['event']:<8} {row['result']:<8} {row['status'] or '':>3} "
-            f"{row['who'] or '-':<24} {row['method']} {row['route']} {row['reason']}".rstrip()
-        )
-    click.echo(f"{len(page['items'])} of {page['total']} records")
+    if not isinstance(page.get("items"), list) or "total" not in page:
+        raise click.ClickException("the answer is not a page of the action service")
+    for item in page["items"]:
+        click.echo(line(item))
+    click.echo(f"{len(page['items'])} of {page['total']} {what} (from {page['offset']})")
 
 
 def _target(item: dict[str, Any]) -> str:

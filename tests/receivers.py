@@ -256,6 +256,12 @@ def change_errors(event: Any) -> list[str]:
         return [*errors, "'payload' is missing"]
     known = ("summary", "source", "timestamp", "custom_details")
     errors += [f"'payload.{k}' is not a known field" for k in payload if k not in known]
+    return [*errors, *_summary_and_time_errors(payload)]
+
+
+def _summary_and_time_errors(payload: dict[str, Any]) -> list[str]:
+    """What PagerDuty checks of a payload's ``summary`` and ``timestamp``."""
+    errors = []
     summary = payload.get("summary")
     if not isinstance(summary, str) or not 0 < len(summary) <= 1024:
         errors.append("'payload.summary' must be 1 to 1024 characters")
@@ -289,18 +295,11 @@ def event_errors(event: Any) -> list[str]:
             return [*errors, "'payload' is missing"]
         unknown = [k for k in payload if k not in PAYLOAD_FIELDS]
         errors += [f"'payload.{k}' is not a known field" for k in unknown]
-        summary = payload.get("summary")
-        if not isinstance(summary, str) or not 0 < len(summary) <= 1024:
-            errors.append("'payload.summary' must be 1 to 1024 characters")
+        errors += _summary_and_time_errors(payload)
         if not payload.get("source"):
             errors.append("'payload.source' is missing")
         if payload.get("severity") not in SEVERITIES:
             errors.append("'payload.severity' is invalid")
-        if "timestamp" in payload:
-            try:
-                datetime.fromisoformat(payload["timestamp"])
-            except (TypeError, ValueError):
-                errors.append("'payload.timestamp' is not ISO 8601")
     return errors
 
 
