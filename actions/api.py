@@ -17,12 +17,10 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from functools import cache
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.dependencies.utils import get_dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,6 +29,7 @@ from starlette.exceptions import HTTPException
 
 from kubeopera.actions import records
 from kubeopera.actions.auth import Authenticator, Identity
+from kubeopera.actions.kube import KubeError
 from kubeopera.actions.lifecycle import ActionRequest, State
 from kubeopera.actions.policy import Action, Role
 from kubeopera.actions.service import NewRequest, RefusedError, Service
@@ -130,6 +129,7 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         version="1",
         description=__doc__,
         responses=ERRORS,
+        dependencies=[Depends(_known_query)],
     )
     app.state.authenticator = authenticator
 
@@ -165,7 +165,6 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         offset: Offset = 0,
     ) -> RequestPage:
         """Requests, newest first, filtered by equality."""
-        _known(request, list_requests)
         given = {
             "state": state,
             "action": action,
@@ -242,7 +241,6 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         offset: Offset = 0,
     ) -> AuditPage:
         """The audit, newest first."""
-        _known(request, audit_log)
         given = {
             "request_id": request_id,
             "who": caller,
@@ -308,6 +306,12 @@ def _error_answers(app: FastAPI) -> None:
             Problem(detail=error.reason, rule=error.rule).model_dump(), error.status
         )
 
+    @app.exception_handler(KubeError)
+    async def kube_refused(request: Request, error: KubeError) -> JSONResponse:
+        """What the API server refused the service itself (its role, most often)."""
+        request.state.reason = f"the API server refused the service: {error.message}"
+        return JSONResponse({"detail": request.state.reason}, 502)
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         request.state.reason = str(error.detail)
@@ -325,8 +329,8 @@ def _error_answers(app: FastAPI) -> None:
 
 
 def _audited(app: FastAPI, service: Service) -> None:
-    """Every call but ``UNAUDITED``'s: refused when its body is over ``MAX_BODY`` (413;
-    411 without a length) or its caller is not authenticated (``_identify``), before
+    """Every call but ``UNAUDITED``'s: refused when its caller is not authenticated
+    (``_identify``) or its body is over ``MAX_BODY`` (413; 411 without a length), before
     its body is read; then one ``call`` audit record of its answer (a crash: 500)."""
 
     @app.middleware("http")
@@ -335,7 +339,7 @@ def _audited(app: FastAPI, service: Service) -> None:
     ) -> Response:
         if request.url.path in UNAUDITED:
             return await call_next(request)
-        refusal = _oversized(request) or await run_in_threadpool(_identify, request)
+        refusal = await run_in_threadpool(_identify, request) or _oversized(request)
         if refusal is not None:
             response: Response = refusal
         else:
@@ -370,6 +374,10 @@ def _identify(request: Request) -> JSONResponse | None:
     authenticator: Authenticator = request.app.state.authenticator
     try:
         who = authenticator.identify(token.strip())
+    except KubeError as refused:  # the service's own role, most often
+        return _refusal(request, 503, f"the API server refuses the service's token review "
+                        f"(HTTP {refused.status}): see its ClusterRole in "
+                        "deploy/kubernetes/actions.yaml")  # fmt: skip
     except Exception:  # the API server did not answer the review: say so, not why
         return _refusal(request, 503, "the API server cannot review tokens now")
     if who is None:
@@ -378,18 +386,22 @@ def _identify(request: Request) -> JSONResponse | None:
     return None
 
 
-def _known(request: Request, endpoint: Callable[..., Any]) -> None:
-    """422 for a query parameter ``endpoint`` does not take (a mistyped filter would
-    otherwise list everything)."""
-    taken = {p.alias or p.name for p in _query_parameters(endpoint)}
+def _known_query(request: Request) -> None:
+    """422 for a query parameter the route does not take (a mistyped filter would list
+    everything; ``?dryRun=All`` on an apply would not make it a dry-run)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    taken = _query_names(dependant) if dependant is not None else frozenset()
     unknown = sorted(set(request.query_params) - taken)
     if unknown:
         raise RefusedError(422, f"unknown query parameter {unknown[0]}")
 
 
-@cache
-def _query_parameters(endpoint: Callable[..., Any]) -> list[Any]:
-    return get_dependant(path="", call=endpoint).query_params
+def _query_names(dependant: Any) -> frozenset[str]:
+    names = {p.alias or p.name for p in dependant.query_params}
+    for inner in dependant.dependencies:
+        names |= _query_names(inner)
+    return frozenset(names)
 
 
 def _refusal(request: Request, status: int, reason: str) -> JSONResponse:

@@ -105,16 +105,19 @@ class Cluster:
         return items
 
     def evict(self, pod: dict[str, Any], dry_run: bool) -> str | None:
-        """Evict ``pod`` through the eviction API; the API server's reason when it
-        refuses (a PodDisruptionBudget allows no disruption now: HTTP 429), else None."""
+        """Evict ``pod`` (that very pod: its uid the precondition) through the eviction
+        API; the API server's reason when it refuses (a PodDisruptionBudget allows no
+        disruption now: HTTP 429), else None."""
         metadata = pod["metadata"]
+        options: dict[str, Any] = {"preconditions": {"uid": metadata["uid"]}}
+        if dry_run:
+            options["dryRun"] = ["All"]
         eviction: dict[str, Any] = {
             "apiVersion": "policy/v1",
             "kind": "Eviction",
             "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
+            "deleteOptions": options,
         }
-        if dry_run:
-            eviction["deleteOptions"] = {"dryRun": ["All"]}
         path = f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}/eviction"
         try:
             self._send("POST", path, [], eviction)

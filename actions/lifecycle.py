@@ -58,8 +58,9 @@ class Approval(BaseModel):
 class ActionRequest(BaseModel):
     """One request, as the API returns it.
 
-    ``writes``: the fields apply writes into the object, which must still be at
-    ``resource_version`` (and ``uid``), as the dry-run read it; ``undo``: the fields as
+    ``writes``: the fields apply writes into the object (as the API server writes them),
+    which must still be as the dry-run read it (``uid``; ``generation``, or where there is
+    none ``resource_version``); ``undo``: the fields as
     they were, which undo writes back (None, and ``undo_note`` why, when it cannot be
     undone); ``diff``: the dry-run's answer against the object as read, both redacted as
     the collector redacts (the request holds no credential); ``evictions``: the pods a
@@ -86,11 +87,13 @@ class ActionRequest(BaseModel):
     reason: str = ""
     resource_version: str = ""
     uid: str = ""
+    generation: int | None = None
     writes: list[FieldValue] = Field(default_factory=list)
     undo: list[FieldValue] | None = None
     undo_note: str = ""
     diff: list[FieldDiff] = Field(default_factory=list)
     evictions: dict[str, str] = Field(default_factory=dict)
+    evicted_uids: dict[str, str] = Field(default_factory=dict)
     approvals: list[Approval] = Field(default_factory=list)
     rejected_by: str | None = None
     applied_at: datetime | None = None

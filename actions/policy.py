@@ -202,6 +202,9 @@ def _limit_problem(limits: Limits, change: Change) -> str | None:
                 problem = _resource_problem(container, key, was, new_value, factor)
                 if problem is not None:
                     return problem
+            removed = sorted(set(was) - set(values))
+            if removed:  # a request or limit dropped: no factor bounds that
+                return f"{container} {removed[0]} would be removed, beyond any factor"
     return None
 
 

@@ -131,11 +131,15 @@ def check_params(action: Action, target: Target, params: Params) -> None:
         raise RemediationError(f"{action.value} changes a {kinds}, not a {target.kind}")
     if (target.kind == "Node") != (target.namespace == ""):
         raise RemediationError(
-            "a Node has no namespace" if target.kind == "Node" else f"a {target.kind} needs one"
+            "a Node has no namespace"
+            if target.kind == "Node"
+            else f"a {target.kind} needs its namespace (-n)"
         )
     needed = REQUIRED.get(action)
     if needed is not None and getattr(params, needed) is None:
-        raise RemediationError(f"{action.value} needs params.{needed}")
+        flag = {"replicas": "--replicas", "resources": "--container and --requests or --limits",
+                "finding": "--finding"}[needed]  # fmt: skip
+        raise RemediationError(f"{action.value} needs params.{needed} ({flag})")
 
 
 class FieldValue(_Strict):

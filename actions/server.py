@@ -51,36 +51,41 @@ def announcer(store: Store, publisher: Publishing | None) -> Announce:
 
 
 class GroupCommit:
-    """Group commit, as databases write their logs: a caller's records are written by
-    one ``write`` of every record that came while the last one was being written, and
-    the caller returns once that write is done (or raises what it raised). One write at
-    a time; no thread of its own: the first caller to find none running writes."""
+    """Group commit, as databases write their logs: a caller's records go in one
+    ``write`` with those of every caller waiting then, and the caller returns once that
+    write is done (or raises what it raised). One write at a time, no thread of its own:
+    a caller that finds none running writes what is waiting, its own records included,
+    and hands over; no caller writes for others longer than one write."""
 
     def __init__(self, write: Callable[[list[ActionAudit]], None]) -> None:
         self.write = write
-        self._lock = threading.Lock()
+        self._turn = threading.Condition()
         self._waiting: list[tuple[list[ActionAudit], Future[None]]] = []
         self._writing = False
 
     def __call__(self, audits: list[ActionAudit]) -> None:
         done: Future[None] = Future()
-        with self._lock:
+        with self._turn:
             self._waiting.append((audits, done))
-            leads, self._writing = not self._writing, True
-        while leads:
-            with self._lock:
-                batch, self._waiting = self._waiting, []
-                if not batch:
-                    self._writing = leads = False
-                    break
-            try:
-                self.write([audit for audits, _ in batch for audit in audits])
-            except Exception as error:
-                for _, waiting in batch:
-                    waiting.set_exception(error)
-            else:
-                for _, waiting in batch:
-                    waiting.set_result(None)
+            while self._writing and not done.done():
+                self._turn.wait()
+            if done.done():  # another caller wrote them
+                done.result()
+                return
+            self._writing = True
+            batch, self._waiting = self._waiting, []
+        try:
+            self.write([audit for records, _ in batch for audit in records])
+        except BaseException as error:
+            for _, waiting in batch:
+                waiting.set_exception(error)
+        else:
+            for _, waiting in batch:
+                waiting.set_result(None)
+        finally:
+            with self._turn:
+                self._writing = False
+                self._turn.notify_all()
         done.result()
 
 

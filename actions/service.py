@@ -9,12 +9,14 @@ so a retried or concurrent apply finds it no longer approved. Every step is audi
 (``models.actions.ActionAudit``) through ``announce``.
 """
 
+import contextlib
 import json
 import logging
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,11 +56,6 @@ RECOVERED = {
 }
 """How ``Service.recover`` settles an interrupted apply or undo (the request's reason)."""
 
-
-UNKNOWN_SINCE = (
-    "after an interrupted apply the service cannot tell whether others changed the object "
-    "since: ask for the reverse instead"
-)
 
 ALLOWED, EVICTED = "allowed", "evicted"
 PROTECTED = "not evicted: its namespace is protected"
@@ -123,6 +120,9 @@ class Service:
             found = self._kept.get(request_id) or records.load_request(self.store, request_id)
             if found is None:
                 raise RefusedError(404, f"no request {request_id}")
+            if found.state in (State.APPLYING, State.UNDOING):  # left so by an unanswered call
+                with contextlib.suppress(Exception):
+                    found = self._settle(found)
             self._keep(found)
         return found
 
@@ -164,7 +164,9 @@ class Service:
             except (ValueError, TypeError, AttributeError) as problem:  # odd finding evidence
                 raise RefusedError(422, str(problem)) from None
             decision = self._allowed(action, who.roles, target, change, now)
-            diff, evictions = self._dry_run(action, target, live, desired)
+            dry = self._dry_run(action, target, live, desired)
+            if dry.after is not None:  # as the API server writes them: 0.5 -> "500m"
+                writes = remediations.reverse(dry.after, writes)
             undo, undo_note = self._undo_plan(action, target, live, writes)
             request = ActionRequest(
                 id=uuid.uuid4().hex[:16],
@@ -182,11 +184,13 @@ class Service:
                 auto_approve=decision.auto_approve,
                 resource_version=str(live["metadata"].get("resourceVersion", "")),
                 uid=str(live["metadata"].get("uid", "")),
+                generation=live["metadata"].get("generation"),
                 writes=writes,
                 undo=undo,
                 undo_note=undo_note,
-                diff=diff,
-                evictions=evictions,
+                diff=dry.diff,
+                evictions=dry.evictions,
+                evicted_uids=dry.evicted_uids,
             )
             self._save(request)
             self._audit(
@@ -194,8 +198,8 @@ class Service:
                 AuditResult.OK,
                 who,
                 request,
-                f"dry-run: {len(diff)} fields; {decision.rule}: {request.state}",
-                *_sides(diff),
+                f"dry-run: {len(dry.diff)} fields; {decision.rule}: {request.state}",
+                *_sides(dry.diff),
             )
         return request
 
@@ -292,10 +296,10 @@ class Service:
 
     def _dry_run(
         self, action: Action, target: Target, live: dict[str, Any], desired: dict[str, Any]
-    ) -> tuple[list[FieldDiff], dict[str, str]]:
-        """The API server's dry-run of the change: the diff (redacted), and for a drain
-        each pod's eviction answer ("allowed", or why not)."""
+    ) -> "DryRun":
+        """The API server's dry-run of the change."""
         evictions: dict[str, str] = {}
+        uids: dict[str, str] = {}
         try:
             if action == Action.DELETE_POD:
                 self.cluster.delete(target, live["metadata"]["resourceVersion"], dry_run=True)
@@ -309,6 +313,7 @@ class Service:
                         evictions[name] = PROTECTED
                     else:
                         evictions[name] = self.cluster.evict(pod, dry_run=True) or ALLOWED
+                        uids[name] = _version(pod)[0]
         except ConflictError as changed:
             raise RefusedError(
                 409, f"{target} changed during the dry-run: {changed.message}"
@@ -320,7 +325,7 @@ class Service:
         diff = self._diff(target, live, after)
         if not diff and not evictions:
             raise RefusedError(422, f"nothing to change: {target} is as asked already")
-        return diff, evictions
+        return DryRun(diff, evictions, uids, after)
 
     def _diff(
         self, target: Target, before: dict[str, Any], after: dict[str, Any] | None
@@ -412,17 +417,8 @@ class Service:
                 raise RefusedError(409, f"{expired.reason}: approve it again")
             self._allowed(request.action, request.roles, request.target, Change(), now)
             live = self.cluster.get(request.target)
-            found = _version(live)
-            if found != (request.uid, request.resource_version):
-                raise self._failed(
-                    who,
-                    request,
-                    409,
-                    "the object changed since the dry-run "
-                    f"(resourceVersion {request.resource_version}, now "
-                    f"{found[1] or 'gone'})",
-                )
-            assert live is not None
+            if live is None or not _as_read(request, live):
+                raise self._failed(who, request, 409, "the object changed since the dry-run")
             self._audit(AuditEvent.APPLY, AuditResult.STARTED, who, request, "sending the change")
             request = request.moved(State.APPLYING, now)
             self._save(request)
@@ -469,12 +465,13 @@ class Service:
     def _unanswered(self, request: ActionRequest, lost: Exception) -> RefusedError:
         """The refusal for a change the API server did not answer, the request settled
         from the object at once (``_settle``)."""
-        settled = self._settle(request)
-        return RefusedError(
-            502,
-            f"the API server did not answer ({type(lost).__name__}); "
-            f"the request is {settled.state.value}: {settled.reason}",
-        )
+        said = f"the API server did not answer ({type(lost).__name__})"
+        try:
+            settled = self._settle(request)
+        except Exception:  # it still does not: settled when the request is next read
+            return RefusedError(502, f"{said}; the request is {request.state.value} until "
+                                "the object can be read")  # fmt: skip
+        return RefusedError(502, f"{said}; the request is {settled.state.value}")
 
     def _failed(
         self, who: Identity, request: ActionRequest, status: int, reason: str
@@ -500,13 +497,16 @@ class Service:
                     cluster=request.target.cluster, kind="Pod", namespace=namespace, name=pod_name
                 )
             )
-            if pod is None:
-                outcomes[name] = "gone before its eviction"
+            same = pod is not None and _version(pod)[0] == request.evicted_uids.get(name)
+            if pod is None or not same or pod["spec"].get("nodeName") != request.target.name:
+                outcomes[name] = "not evicted: gone from the node since the dry-run"
                 continue
             try:
                 outcomes[name] = self.cluster.evict(pod, dry_run=False) or EVICTED
-            except KubeError as refused:
-                outcomes[name] = refused.message
+            except Exception as refused:  # recorded, the drain goes on
+                outcomes[name] = (
+                    f"not evicted: {getattr(refused, 'message', type(refused).__name__)}"
+                )
         return outcomes
 
     # ---- undoing -------------------------------------------------------------------
@@ -527,18 +527,20 @@ class Service:
                 )
             target = request.target
             live = self.cluster.get(target)
-            if live is None or _version(live)[1] != request.applied_version:
+            if live is None or _version(live)[0] != request.uid:
+                raise RefusedError(409, f"{target} is gone or made again since the apply")
+            if not remediations.holds(live, request.writes):
                 raise RefusedError(
                     409, f"{target} changed since the apply: undo would overwrite that"
                 )
             try:
                 restored = remediations.written(live, request.undo)
-                change = remediations.change(request.action, live, restored)
             except RemediationError as problem:
                 raise RefusedError(
                     409, f"{target} cannot take its fields back: {problem}"
                 ) from None
-            self._allowed(request.action, who.roles, target, change, self.clock())
+            # who may, where and when; not the limits: undo goes back to what was
+            self._allowed(request.action, who.roles, target, Change(), self.clock())
             try:
                 self.cluster.replace(target, restored, dry_run=True)
             except KubeError as refused:
@@ -551,9 +553,7 @@ class Service:
             try:
                 self.cluster.replace(target, restored, dry_run=False)
             except KubeError as refused:
-                records.save_request(
-                    self.store, undoing.moved(State.APPLIED, self.clock(), reason=refused.message)
-                )
+                self._save(undoing.moved(State.APPLIED, self.clock(), reason=refused.message))
                 self._audit(AuditEvent.UNDO, AuditResult.REFUSED, who, request, refused.message)
                 raise RefusedError(
                     409 if isinstance(refused, ConflictError) else 422,
@@ -580,8 +580,8 @@ class Service:
 
     def _settle(self, request: ActionRequest) -> ActionRequest:
         """From the object, whether the change reached the API server: an apply ends
-        applied (then not undoable: whether others changed the object since cannot be
-        told) or failed; an undo ends undone or applied. Audited as a ``recover`` event."""
+        applied or failed; an undo ends undone or applied. Audited as a ``recover`` event.
+        Raises what reading the object raises (the request stays as it was)."""
         live = self.cluster.get(request.target)
         now = self.clock()
         if request.state == State.APPLYING:
@@ -589,15 +589,7 @@ class Service:
                 note = RECOVERED["applied"]
                 if request.action == Action.DRAIN:
                     note += "; its evictions are not known: drain again to evict what is left"
-                ended = request.moved(
-                    State.APPLIED,
-                    now,
-                    applied_at=now,
-                    applied_version=None,
-                    undo=None,
-                    undo_note=UNKNOWN_SINCE,
-                    reason=note,
-                )
+                ended = request.moved(State.APPLIED, now, applied_at=now, reason=note)
             else:
                 ended = request.moved(State.FAILED, now, reason=RECOVERED["not applied"])
         elif live is not None and remediations.holds(live, request.undo or []):
@@ -699,10 +691,42 @@ def _sides(diff: list[FieldDiff]) -> tuple[str, str]:
     )
 
 
+@dataclass(frozen=True)
+class DryRun:
+    """A dry-run's answer: the diff (redacted), for a drain each pod's eviction answer
+    ("allowed", or why not) and its uid, and the object the API server would store (None:
+    a deletion)."""
+
+    diff: list[FieldDiff]
+    evictions: dict[str, str]
+    evicted_uids: dict[str, str]
+    after: dict[str, Any] | None
+
+
+def _as_read(request: ActionRequest, live: dict[str, Any]) -> bool:
+    """Whether ``live`` is the object the dry-run read: the same uid, and the same
+    generation (its spec unchanged: status updates do not count) where it has one, else
+    the same resourceVersion, or for a Node (no generation; its kubelet updates its
+    status all the time) the fields the request writes as they were read."""
+    uid, version = _version(live)
+    if uid != request.uid:
+        return False
+    generation = live["metadata"].get("generation")
+    if request.generation is not None and generation is not None:
+        return bool(generation == request.generation)
+    if request.target.kind == "Node" and request.undo is not None:
+        return remediations.holds(live, request.undo)
+    return version == request.resource_version
+
+
 def _landed(request: ActionRequest, live: dict[str, Any] | None) -> bool:
     """Whether the object shows the request's apply."""
-    if request.action == Action.DELETE_POD:
-        return live is None or _version(live)[0] != request.uid
+    if request.action == Action.DELETE_POD:  # gone, made again, or going (finalizers)
+        return (
+            live is None
+            or _version(live)[0] != request.uid
+            or bool(live["metadata"].get("deletionTimestamp"))
+        )
     return live is not None and remediations.holds(live, request.writes)
 
 

@@ -176,6 +176,10 @@ class Client:
                         f"cannot reach the action service at {self.url}"
                     ) from None
                 time.sleep(1 + attempt)
+            except requests.RequestException:  # no URL at all: a typo
+                raise click.ClickException(
+                    f"{self.url} is not the action service's URL (http://HOST:PORT)"
+                ) from None
         try:
             found = answer.json()
         except ValueError:
@@ -183,7 +187,7 @@ class Client:
         if answer.status_code >= 400:
             problem = found if isinstance(found, dict) else {"detail": answer.text[:200]}
             rule = problem.get("rule")
-            said = f" (rule {rule})" if rule else ""
+            said = f" (rule {rule})" if rule and rule != "no rule" else ""
             reason = " ".join(str(problem.get("detail", "")).split())
             raise click.ClickException(f"{answer.status_code}: {reason}{said}")
         if not isinstance(found, dict):
@@ -419,10 +423,13 @@ def _show(item: dict[str, Any], as_json: bool) -> None:
         click.echo(f"  applied by {item['applied_by']} at {item['applied_at']}")
     if item["undone_at"]:
         click.echo(f"  undone by {item['undone_by']} at {item['undone_at']}")
-    click.echo("  dry-run diff:" if item["diff"] else "  dry-run diff: none")
+    if item.get("rejected_by"):
+        click.echo(f"  rejected by {item['rejected_by']}")
+    if item.get("undo") is None and item.get("undo_note"):
+        click.echo(f"  not undoable: {item['undo_note']}")
+    click.echo("  diff (its dry-run):" if item["diff"] else "  diff (its dry-run): none")
     for change in item["diff"]:
-        click.echo(
-            f"    {change['change']:<8} {change['path']}: {change['old']} -> {change['new']}"
-        )
-    for pod, refused in item["evictions"].items():
-        click.echo(f"    evict {pod}: {refused or 'allowed'}")
+        old, new = ("(none)" if change[side] is None else change[side] for side in ("old", "new"))
+        click.echo(f"    {change['change']:<8} {change['path']}: {old} -> {new}")
+    for pod, answer in item["evictions"].items():
+        click.echo(f"    evict {pod}: {answer}")

@@ -61,3 +61,31 @@ def test_a_failed_write_is_raised_to_its_callers_and_the_next_write_goes_on() ->
         commit([record(1)])
     commit([record(2)])  # the next write is made
     assert calls == 2
+
+
+def test_no_caller_writes_for_others_longer_than_one_write_and_interrupts_free_the_turn() -> None:
+    stop = threading.Event()
+    commit = GroupCommit(lambda audits: time.sleep(0.02))
+
+    def busy() -> None:
+        while not stop.is_set():
+            commit([record(0)])
+
+    others = [threading.Thread(target=busy) for _ in range(8)]
+    for thread in others:
+        thread.start()
+    try:
+        began = time.monotonic()
+        commit([record(1)])
+        took = time.monotonic() - began
+    finally:
+        stop.set()
+        for thread in others:
+            thread.join()
+    assert took < 0.02 * 10  # a write or two (waiting, then its own), not all the load's
+
+    interrupted = GroupCommit(lambda audits: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        interrupted([record(2)])
+    interrupted.write = lambda audits: None
+    interrupted([record(3)])  # the turn was handed on

@@ -173,3 +173,14 @@ def test_protected_namespaces_default_to_kube_system() -> None:
 def test_the_default_window_is_the_whole_day() -> None:
     last = datetime(2026, 3, 6, 23, 59, 59, 999_000, tzinfo=UTC)
     assert Window().contains(last) and Window().contains(last.replace(hour=0, minute=0))
+
+
+def test_a_request_or_limit_removed_is_beyond_any_factor() -> None:
+    policy = Policy.model_validate({"rules": [{
+        "name": "r", "roles": ["requester"], "actions": ["rollback"], "clusters": [],
+        "namespaces": [], "limits": {"resources_factor": 2}}]})  # fmt: skip
+    before = {"app": {"requests.cpu": 0.5, "limits.cpu": 1.0}}
+    after = {"app": {"requests.cpu": 0.5}}
+    decision = policy.decide(Action.ROLLBACK, {Role.REQUESTER}, "c", "ns",
+                             Change(resources=(before, after)), datetime.now(UTC))  # fmt: skip
+    assert decision.reason == "app limits.cpu would be removed, beyond any factor"

@@ -37,6 +37,7 @@ def test_request_approve_apply_show_list_and_audit(
     assert rid is not None, asked.stdout
     assert "  state: pending" in asked.stdout
     assert "    MODIFIED /spec/replicas: 2 -> 3" in asked.stdout
+    assert "  diff (its dry-run):" in asked.stdout
     approved = kubeopera(actions_service, tokens["bob"], "approve", rid[1], "--comment", "ok")
     assert f"  approved by {user('bob')}" in approved.stdout, approved.stderr
     applied = kubeopera(actions_service, tokens["alice"], "apply", rid[1], "--json")

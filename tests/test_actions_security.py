@@ -155,16 +155,27 @@ def test_an_object_changed_since_the_dry_run_is_not_applied(
     created = actions_service.call(tokens["alice"], "POST", "/v1/requests", scale("moving", 3))
     path = f"/v1/requests/{created.json()['id']}"
     actions_service.call(tokens["bob"], "POST", f"{path}/approve")
-    send(kube_admin, "PATCH", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/moving",
-         [], {"metadata": {"labels": {"edited": "by-hand"}}},
+    deployment = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/moving"
+    # what a person does (the spec) is a change; what a controller does (status) is not:
+    # a second request, whose object only a controller touched since, applies
+    other = actions_service.call(tokens["alice"], "POST", "/v1/requests", scale("moving", 4))
+    other_path = f"/v1/requests/{other.json()['id']}"
+    actions_service.call(tokens["bob"], "POST", f"{other_path}/approve")
+    send(kube_admin, "PATCH", f"{deployment}/status", [], {"status": {"observedGeneration": 1}},
          "application/merge-patch+json")  # fmt: skip
+    applied = actions_service.call(tokens["alice"], "POST", f"{other_path}/apply")
+    assert applied.json()["state"] == "applied", applied.text
+    assert actions_service.call(tokens["bob"], "POST", f"{other_path}/undo").status_code == 200
+    send(kube_admin, "PATCH", deployment, [], {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "shop:1.5-by-hand"}]}}}},
+        "application/strategic-merge-patch+json")  # fmt: skip
     was = version(kube_admin, "moving")
     count = actions_service.audit_count()
     answer = actions_service.call(tokens["alice"], "POST", f"{path}/apply")
     assert answer.status_code == 409
     assert answer.json()["detail"].startswith("the object changed since the dry-run")
     assert actions_service.audit_count() == count + 2  # the call, and the apply refused
-    live = read(kube_admin, f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/moving")
+    live = read(kube_admin, deployment)
     assert (live["spec"]["replicas"], live["metadata"]["resourceVersion"]) == (2, was)
     shown = actions_service.call(tokens["carol"], "GET", path).json()
     assert shown["state"] == "failed"
@@ -286,6 +297,10 @@ def test_a_large_body_or_a_caller_without_a_token_is_refused_before_the_body_is_
     assert record == (user("alice"), 400)  # who sent it, though its body was not read
     typo = actions_service.call(tokens["carol"], "GET", "/v1/audit?requester=x")
     assert (typo.status_code, typo.json()["detail"]) == (422, "unknown query parameter requester")
+    dry = actions_service.call(tokens["alice"], "POST", f"/v1/requests/{'0' * 16}/apply?dryRun=All")
+    assert (dry.status_code, dry.json()["detail"]) == (422, "unknown query parameter dryRun")
+    by_who = actions_service.call(tokens["carol"], "GET", "/v1/audit?who=x&limit=1")
+    assert by_who.status_code == 200
 
 
 def test_a_new_limit_is_measured_against_its_request(

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -234,6 +235,7 @@ class ServerBackend:
 
         self.database = database
         self._address = f"{host}:{port}"
+        self._lock = threading.Lock()
         bootstrap = Client(host=host, port=port, user=user, password=password, secure=secure)
         self._client = Client(
             host=host,
@@ -281,7 +283,8 @@ class ServerBackend:
 
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args, **kwargs)
+            with self._lock:  # one connection: one statement at a time, whatever the thread
+                return method(*args, **kwargs)
         except (NetworkError, SocketTimeoutError, EOFError, OSError) as error:
             raise ClickHouseUnavailableError(
                 f"ClickHouse server {self._address}: {error}"
