@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -139,19 +140,22 @@ class Authenticator:
         self.bindings, self.static_tokens, self.review = bindings, static_tokens, review
         self.ttl, self.size, self.clock = ttl, size, clock
         self._known: OrderedDict[bytes, tuple[float, Identity | None]] = OrderedDict()
+        self._lock = threading.Lock()  # callers are the server's threads
 
     def identify(self, token: str) -> Identity | None:
         """Who holds ``token``. Raises what the review raises (the API server is down)."""
         key = hashlib.sha256(token.encode()).digest()
         now = self.clock()
-        known = self._known.get(key)
+        with self._lock:
+            known = self._known.get(key)
         if known is not None and known[0] > now:
             return known[1]
-        found = self._identified(token)
-        self._known[key] = (now + self.ttl, found)
-        self._known.move_to_end(key)
-        while len(self._known) > self.size:
-            self._known.popitem(last=False)
+        found = self._identified(token)  # outside the lock: a review takes a while
+        with self._lock:
+            self._known[key] = (now + self.ttl, found)
+            self._known.move_to_end(key)
+            while len(self._known) > self.size:
+                self._known.popitem(last=False)
         return found
 
     def _identified(self, token: str) -> Identity | None:

@@ -347,7 +347,8 @@ class Service:
         if action == Action.DELETE_POD:
             return None, "a deleted pod is not made again: its controller makes a new one"
         undo = remediations.reverse(live, writes)
-        if remediations.reverse(self.redact(target.kind, live), writes) != undo:
+        shown = remediations.reverse(self.redact(target.kind, live), writes)
+        if any(remediations.REDACTED in (field.value or "") for field in shown):
             return None, "a field it changes holds a credential, of which the service keeps no copy"
         note = "the evicted pods are not brought back" if action == Action.DRAIN else ""
         return undo, note
@@ -458,9 +459,17 @@ class Service:
         self._audit(
             AuditEvent.APPLY, AuditResult.OK, who, applied, applied.reason, *_sides(applied.diff)
         )
-        if self.tell is not None:
-            self.tell(applied, "applied")
+        self._told(applied, "applied")
         return applied
+
+    def _told(self, request: ActionRequest, what: str) -> None:
+        """PagerDuty told (``tell``); its failure is logged, the change stands."""
+        if self.tell is not None:
+            try:
+                self.tell(request, what)
+            except Exception as error:
+                log.warning("request %s %s; change event not sent: %s", request.id, what,
+                            type(error).__name__)  # fmt: skip
 
     def _unanswered(self, request: ActionRequest, lost: Exception) -> RefusedError:
         """The refusal for a change the API server did not answer, the request settled
@@ -566,8 +575,7 @@ class Service:
             self._save(undone)
             after, before_fields = _sides(request.diff)
             self._audit(AuditEvent.UNDO, AuditResult.OK, who, undone, "", before_fields, after)
-            if self.tell is not None:
-                self.tell(undone, "undone")
+            self._told(undone, "undone")
         return undone
 
     # ---- after a restart -----------------------------------------------------------
@@ -648,6 +656,8 @@ def _needs(who: Identity, role: Role, what: str) -> None:
 
 def _in(request: ActionRequest, states: State | tuple[State, ...], to_be: str) -> None:
     wanted = states if isinstance(states, tuple) else (states,)
+    if request.state.value == to_be:
+        raise RefusedError(409, f"request {request.id} is {to_be} already")
     if request.state not in wanted:
         raise RefusedError(
             409, f"request {request.id} is {request.state.value}: it cannot be {to_be}"

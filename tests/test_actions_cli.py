@@ -52,9 +52,7 @@ def test_request_approve_apply_show_list_and_audit(
     assert [e for e in events if e != "call"] == ["apply", "apply", "approve", "dry_run"]
     again = kubeopera(actions_service, tokens["alice"], "apply", rid[1])
     assert again.returncode == 1
-    assert again.stderr == (
-        f"kubeopera: error: 409: request {rid[1]} is applied: it cannot be applied\n"
-    )
+    assert again.stderr == (f"kubeopera: error: 409: request {rid[1]} is applied already\n")
 
 
 def test_refusals_and_bad_input_are_one_line(

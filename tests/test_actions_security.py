@@ -137,7 +137,7 @@ def test_an_applied_request_is_applied_once_whatever_is_retried(
     assert (again.status_code, again.json()) == (200, first.json())  # the same answer
     assert again.headers["Idempotent-Replayed"] == "true"
     replay = refused(actions_service, tokens["alice"], "POST", f"{path}/apply", None, 409)
-    assert replay["detail"].endswith("is applied: it cannot be applied")
+    assert replay["detail"].endswith("is applied already")
     by_approver = refused(actions_service, tokens["bob"], "POST", f"{path}/apply", None, 409)
     assert by_approver["detail"] == replay["detail"]
     assert version(kube_admin, "once") == was
