@@ -165,16 +165,8 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         offset: Offset = 0,
     ) -> RequestPage:
         """Requests, newest first, filtered by equality."""
-        given = {
-            "state": state,
-            "action": action,
-            "cluster": cluster,
-            "namespace": namespace,
-            "kind": kind,
-            "name": name,
-            "requester": requester,
-        }
-        filters = {k: str(v) for k, v in given.items() if v is not None}
+        filters = _given(state=state, action=action, cluster=cluster, namespace=namespace,
+                         kind=kind, name=name, requester=requester)  # fmt: skip
         with service.lock:
             items, total = records.list_requests(service.store, filters, limit, offset)
         return RequestPage(items=items, total=total, limit=limit, offset=offset)
@@ -241,16 +233,8 @@ def build_app(service: Service, authenticator: Authenticator) -> FastAPI:
         offset: Offset = 0,
     ) -> AuditPage:
         """The audit, newest first."""
-        given = {
-            "request_id": request_id,
-            "who": caller,
-            "event": event,
-            "result": result,
-            "action": action,
-            "namespace": namespace,
-            "name": name,
-        }
-        filters = {k: str(v) for k, v in given.items() if v is not None}
+        filters = _given(request_id=request_id, who=caller, event=event, result=result,
+                         action=action, namespace=namespace, name=name)  # fmt: skip
         with service.lock:
             rows, total = records.audit_log(service.store, filters, since, limit, offset)
         return AuditPage(
@@ -384,6 +368,11 @@ def _identify(request: Request) -> JSONResponse | None:
         return _refusal(request, 401, "the token is not valid")
     request.state.who = who
     return None
+
+
+def _given(**filters: object) -> dict[str, str]:
+    """The filters given (not None), as the store compares them: text."""
+    return {name: str(value) for name, value in filters.items() if value is not None}
 
 
 def _known_query(request: Request) -> None:
