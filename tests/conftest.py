@@ -42,7 +42,9 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # The fixtures below that start a real service (the ClickHouse engine counts, embedded
 # or a server); modules and tests that start one themselves carry
 # ``pytest.mark.integration`` on their own.
-INTEGRATION_FIXTURES = frozenset({"kafka", "kube_cluster", "clickhouse_server", "store"})
+INTEGRATION_FIXTURES = frozenset(
+    {"kafka", "kube_cluster", "clickhouse_server", "store", "actions_cluster", "actions_broker"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -149,13 +151,32 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
     cluster.down()
 
 
-# The action service's (tests/actions_tools.py).
+# The action service's (tests/actions_tools.py): a cluster and a broker of their own, so
+# that what its tests make (nodes, namespaces, topics) is not in other tests' way.
 
 
 @pytest.fixture(scope="session")
-def kube_admin(kube_cluster: LocalCluster) -> Iterator[client.ApiClient]:
+def actions_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real kube-apiserver for the action service's tests alone."""
+    cluster = LocalCluster(state=tmp_path_factory.mktemp("actions-cluster"), port=free_port())
+    cluster.up()
+    yield cluster
+    cluster.down()
+
+
+@pytest.fixture(scope="session")
+def actions_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real Kafka broker for the action service's tests alone."""
+    broker = Broker(state=tmp_path_factory.mktemp("actions-kafka"), port=free_port())
+    broker.up()
+    yield broker
+    broker.down()
+
+
+@pytest.fixture(scope="session")
+def kube_admin(actions_cluster: LocalCluster) -> Iterator[client.ApiClient]:
     """The cluster's admin, the service's manifest and the callers installed."""
-    with config.new_client_from_config(config_file=str(kube_cluster.kubeconfig)) as api:
+    with config.new_client_from_config(config_file=str(actions_cluster.kubeconfig)) as api:
         install(api)
         ensure(
             client.CoreV1Api(api).create_namespace,

@@ -16,13 +16,13 @@ from kubeopera.models.actions import ActionAudit
 
 
 def test_every_audit_record_is_a_message_on_the_actions_topic(
-    kafka: Broker, kube_admin: client.ApiClient, tokens: dict[str, str], tmp_path: Path
+    actions_broker: Broker, kube_admin: client.ApiClient, tokens: dict[str, str], tmp_path: Path
 ) -> None:
-    ensure_topics(kafka.bootstrap, partitions=1)
+    ensure_topics(actions_broker.bootstrap, partitions=1)
     create_deployment(kube_admin, "announced", replicas=2)
     settings = write_config(tmp_path / "c", POLICY)
     with (
-        Publisher(kafka.bootstrap, client_id="kubeopera-actions") as publisher,
+        Publisher(actions_broker.bootstrap, client_id="kubeopera-actions") as publisher,
         serving(kube_admin, settings, tmp_path / "s", publisher=publisher) as service,
     ):
         assert service.call(None, "GET", "/v1/requests").status_code == 401
@@ -36,7 +36,7 @@ def test_every_audit_record_is_a_message_on_the_actions_topic(
                 "SELECT audit_id, request_id FROM v_actions_audit"
             ).to_dicts()
         }
-    records = read_all(kafka.bootstrap, Topic.ACTIONS.value)
+    records = read_all(actions_broker.bootstrap, Topic.ACTIONS.value)
     messages = {
         m.audit_id: (record.key.decode(), m)
         for record in records

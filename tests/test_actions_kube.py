@@ -315,18 +315,21 @@ def test_rollback_to_before_the_newest_template_change_from_the_timeline(
 
 
 def test_revert_drift_from_a_finding(
-    kube_admin: client.ApiClient, kube_cluster: LocalCluster, tokens: dict[str, str], tmp_path: Path
+    kube_admin: client.ApiClient,
+    actions_cluster: LocalCluster,
+    tokens: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     data, settings = tmp_path / "store", write_config(tmp_path / "config", POLICY)
     path = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/checkout"
     create_deployment(kube_admin, "checkout", image="shop:1.4")
-    collect(data, kube_cluster.kubeconfig)
+    collect(data, actions_cluster.kubeconfig)
     approved = run_kubeopera(data, "drift", "approve", "--cluster", CLUSTER, "--namespace",
                              NAMESPACE, "--kind", "Deployment", "--name", "checkout")  # fmt: skip
     assert approved.returncode == 0, approved.stderr
     edit(kube_admin, "checkout", {**image("checkout", "shop:1.6-hotfix"),
                              "metadata": {"labels": {"hotfix": "true"}}})  # fmt: skip
-    collect(data, kube_cluster.kubeconfig)
+    collect(data, actions_cluster.kubeconfig)
     open_drift = "SELECT fingerprint FROM v_findings WHERE status = 'open' AND name = 'checkout'"
     (fingerprint,) = stored(data, open_drift)["fingerprint"]
     drifted = read(kube_admin, path)
